@@ -1,0 +1,1 @@
+"""The browser side: the client library's static files and the demo pages."""

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from signaling.protocol import ROOM_ID_PATTERN, LeaveReason
+
+room_id_validator = RegexValidator(
+    rf"\A{ROOM_ID_PATTERN.pattern}\Z", "1 to 128 letters, digits, or any of - _ . :"
+)
+
+
+class Room(models.Model):
+    """A room peers join by its id; created on first join when ad-hoc rooms are allowed."""
+
+    id = models.CharField("room id", primary_key=True, max_length=128, validators=[room_id_validator])
+    name = models.CharField(max_length=200, blank=True)
+    max_peers = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Empty: the endpoint's default."
+    )
+    is_open = models.BooleanField("open", default=True, help_text="A closed room refuses joins.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+class PeerSession(models.Model):
+    """One peer's stay in a room, from join to leave."""
+
+    peer_id = models.CharField(max_length=64, unique=True)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="sessions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="peer_sessions"
+    )
+    joined_at = models.DateTimeField(db_index=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    leave_reason = models.CharField(max_length=20, blank=True, choices=[(r.value, r.value) for r in LeaveReason])
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+
+    class Meta:
+        ordering = ["-joined_at"]
+        indexes = [models.Index(fields=["room", "left_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.peer_id} in {self.room_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.left_at is None
+
+
+class RoomEvent(models.Model):
+    """One lifecycle event, as it happened; never edited."""
+
+    class Kind(models.TextChoices):
+        ROOM_CREATED = "room_created", "room created"
+        PEER_JOINED = "peer_joined", "peer joined"
+        PEER_LEFT = "peer_left", "peer left"
+        ROOM_DESTROYED = "room_destroyed", "room destroyed"
+        JOIN_REJECTED = "join_rejected", "join rejected"
+
+    # Null for a rejected join that named no stored room (the requested id is in ``detail``).
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
+    peer_id = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField(db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.room_id or ''}".strip()

@@ -1,0 +1,188 @@
+"""Records signaling's lifecycle signals as ``Room``, ``PeerSession`` and ``RoomEvent`` rows.
+
+Receivers only append to a buffer; a task per event loop writes whatever has gathered in one transaction, in a
+thread of its own, so a burst of joins costs a few batched writes instead of one write per event, and nothing
+on the signaling side ever waits for the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import close_old_connections, connections, transaction
+
+from rooms.models import PeerSession, Room, RoomEvent
+from signaling import signals
+
+logger = logging.getLogger(__name__)
+
+#: Attempts at writing one batch (with backoff) before it is given up and logged as lost.
+WRITE_ATTEMPTS = 5
+
+Kind = RoomEvent.Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    kind: str
+    fields: dict[str, Any]
+
+
+# One thread, so batches are written in the order they were taken, on one database connection.
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rooms-recorder")
+
+
+class EventRecorder:
+    """Buffers lifecycle records and writes them in batches off the event loop."""
+
+    def __init__(self) -> None:
+        self._buffer: list[Record] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, record: Record) -> None:
+        self._buffer.append(record)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._write_all())
+
+    async def flush(self) -> None:
+        """Wait until everything added so far is written."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _write_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._buffer:
+                batch, self._buffer = self._buffer, []
+                await self._write(loop, batch)
+        finally:
+            # Idle now: hand the connection back rather than hold it open between bursts.
+            await loop.run_in_executor(_writer, connections.close_all)
+
+    async def _write(self, loop: asyncio.AbstractEventLoop, batch: list[Record]) -> None:
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                await loop.run_in_executor(_writer, write_batch, batch)
+                return
+            except Exception:
+                if attempt == WRITE_ATTEMPTS:
+                    logger.exception("Lost %d room lifecycle records after %d attempts", len(batch), attempt)
+                    return
+                logger.warning("Writing %d room lifecycle records failed; retrying", len(batch), exc_info=True)
+                await asyncio.sleep(0.1 * 2**attempt)
+
+
+def write_batch(records: Sequence[Record]) -> None:
+    """Write one batch in one transaction (runs in the recorder's thread)."""
+    close_old_connections()
+    with transaction.atomic():
+        # Rooms that peers were admitted to exist by now; ad-hoc rooms get their row from their first event.
+        first_seen: dict[str, datetime] = {}
+        for record in records:
+            if record.kind != Kind.JOIN_REJECTED:
+                first_seen.setdefault(record.fields["room_id"], record.fields["at"])
+        Room.objects.bulk_create(
+            [Room(id=room_id, created_at=at) for room_id, at in first_seen.items()], ignore_conflicts=True
+        )
+        rejected_rooms = {r.fields["room_id"] for r in records if r.kind == Kind.JOIN_REJECTED} - {None}
+        stored = set(first_seen) | set(
+            Room.objects.filter(id__in=rejected_rooms - set(first_seen)).values_list("id", flat=True)
+        )
+
+        sessions: dict[str, PeerSession] = {}
+        departures: list[Record] = []
+        events: list[RoomEvent] = []
+        for record in records:
+            fields = record.fields
+            room_id = fields["room_id"]
+            if record.kind == Kind.PEER_JOINED:
+                sessions[fields["peer_id"]] = PeerSession(
+                    peer_id=fields["peer_id"],
+                    room_id=room_id,
+                    user_id=fields["user_id"],
+                    joined_at=fields["at"],
+                    client_address=_ip_or_none(fields["client_address"]),
+                    user_agent=fields["user_agent"],
+                )
+            elif record.kind == Kind.PEER_LEFT:
+                session = sessions.get(fields["peer_id"])
+                if session is None:
+                    departures.append(record)
+                else:
+                    session.left_at, session.leave_reason = fields["at"], fields["reason"]
+            events.append(
+                RoomEvent(
+                    room_id=room_id if room_id in stored else None,
+                    kind=record.kind,
+                    peer_id=fields.get("peer_id", ""),
+                    at=fields["at"],
+                    detail=_detail(record),
+                )
+            )
+        PeerSession.objects.bulk_create(sessions.values())
+        for record in departures:
+            PeerSession.objects.filter(peer_id=record.fields["peer_id"], left_at__isnull=True).update(
+                left_at=record.fields["at"], leave_reason=record.fields["reason"]
+            )
+        RoomEvent.objects.bulk_create(events)
+
+
+def _detail(record: Record) -> dict[str, Any]:
+    fields = record.fields
+    if record.kind == Kind.PEER_LEFT:
+        return {"reason": fields["reason"]}
+    if record.kind == Kind.JOIN_REJECTED:
+        return {
+            "room_id": fields["room_id"],
+            "code": fields["code"],
+            "message": fields["message"],
+            "user_id": fields["user_id"],
+            "client_address": fields["client_address"],
+        }
+    return {}
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
+
+
+_recorders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventRecorder] = weakref.WeakKeyDictionary()
+
+
+def get_recorder() -> EventRecorder:
+    """The recorder of the running event loop."""
+    loop = asyncio.get_running_loop()
+    recorder = _recorders.get(loop)
+    if recorder is None:
+        recorder = _recorders[loop] = EventRecorder()
+    return recorder
+
+
+def _receiver_for(kind: str) -> Any:
+    async def record(sender: type, **fields: Any) -> None:
+        fields.pop("signal", None)
+        get_recorder().add(Record(kind, fields))
+
+    record.__name__ = f"record_{kind}"
+    return record
+
+
+for _signal, _kind in (
+    (signals.room_created, Kind.ROOM_CREATED),
+    (signals.peer_joined, Kind.PEER_JOINED),
+    (signals.peer_left, Kind.PEER_LEFT),
+    (signals.room_destroyed, Kind.ROOM_DESTROYED),
+    (signals.join_rejected, Kind.JOIN_REJECTED),
+):
+    _signal.connect(_receiver_for(_kind), weak=False, dispatch_uid=f"rooms.recorder.{_kind}")

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Shared set-up of scripts/demo.sh and scripts/test.sh: system packages (as root on Debian, only those missing),
+# then the virtualenv in .venv and the Python packages. Usage: bootstrap.sh [--test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+if [ "${1:-}" = "--test" ]; then
+    want_test=1
+fi
+
+system_packages=(python3)
+# Debian's python3 needs python3-venv for `-m venv`; a Python that brings ensurepip (pyenv, say) does not.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || system_packages+=(python3-venv)
+
+missing=()
+if command -v dpkg >/dev/null 2>&1; then
+    for package in "${system_packages[@]}"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Installing system packages: ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "Missing system packages (install them, or run as root): ${missing[*]}" >&2
+    fi
+fi
+
+python=$(command -v python3.11 || command -v python3)
+"$python" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+if [ "$want_test" = 1 ]; then
+    "${pip[@]}" -r requirements.txt -e '.[test]'
+else
+    "${pip[@]}" -r requirements.txt
+fi

@@ -1,0 +1,123 @@
+"""System checks for the ``SIGNALING`` settings (``manage.py check``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from numbers import Real
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+from signaling.conf import DEFAULTS, conf
+from signaling.origin import normalize_origin
+
+# Daphne refuses WebSocket messages above this by default (--websocket_max_message_size).
+DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
+
+IN_PROCESS_REGISTRY = "signaling.registry.memory.InMemoryRegistry"
+
+_POSITIVE_INTEGERS = ("MAX_PEERS", "MAX_MESSAGE_BYTES", "RATE_LIMIT_BURST", "RATE_LIMIT_TOLERANCE")
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    user_settings = getattr(settings, "SIGNALING", {})
+    if not isinstance(user_settings, Mapping):
+        return [Error("SIGNALING must be a dict.", id="signaling.E001")]
+    errors: list[CheckMessage] = []
+    unknown = sorted(set(user_settings) - set(DEFAULTS))
+    if unknown:
+        errors.append(
+            Error(
+                f"SIGNALING has unknown keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                id="signaling.E002",
+            )
+        )
+    values = {**DEFAULTS, **user_settings}
+    for name in _POSITIVE_INTEGERS:
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(Error(f"SIGNALING['{name}'] must be a positive integer, not {value!r}.", id="signaling.E003"))
+    rate = values["RATE_LIMIT_PER_SECOND"]
+    if isinstance(rate, bool) or not isinstance(rate, Real) or rate <= 0:
+        errors.append(
+            Error(f"SIGNALING['RATE_LIMIT_PER_SECOND'] must be a positive number, not {rate!r}.", id="signaling.E003")
+        )
+    if not isinstance(values["ALLOW_AD_HOC_ROOMS"], bool):
+        errors.append(Error("SIGNALING['ALLOW_AD_HOC_ROOMS'] must be True or False.", id="signaling.E003"))
+    errors.extend(_check_classes(values))
+    errors.extend(_check_origins(values["ALLOWED_ORIGINS"]))
+    if not errors:
+        errors.extend(_check_combinations())
+    return errors
+
+
+def _check_classes(values: Mapping[str, Any]) -> list[CheckMessage]:
+    from signaling.policy import RoomResolver
+    from signaling.registry import RoomRegistry
+
+    errors: list[CheckMessage] = []
+    for name, base in (("REGISTRY", RoomRegistry), ("ROOM_RESOLVER", RoomResolver)):
+        path = values[name]
+        try:
+            cls = import_string(path)
+        except ImportError as error:
+            errors.append(Error(f"SIGNALING['{name}'] {path!r} cannot be imported: {error}", id="signaling.E004"))
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            errors.append(
+                Error(f"SIGNALING['{name}'] {path!r} is not a subclass of {base.__qualname__}.", id="signaling.E004")
+            )
+    return errors
+
+
+def _check_origins(origins: Any) -> list[CheckMessage]:
+    if isinstance(origins, str) or not isinstance(origins, Sequence):
+        return [Error("SIGNALING['ALLOWED_ORIGINS'] must be a list of origins.", id="signaling.E005")]
+    bad = [o for o in origins if not isinstance(o, str) or (o != "*" and normalize_origin(o) is None)]
+    if bad:
+        return [
+            Error(
+                f"SIGNALING['ALLOWED_ORIGINS'] has entries that are not origins: {bad!r}.",
+                hint='Write each as "https://host" or "https://host:port", or "*" for any origin.',
+                id="signaling.E005",
+            )
+        ]
+    return []
+
+
+def _check_combinations() -> list[CheckMessage]:
+    from signaling.policy import get_room_resolver
+
+    messages: list[CheckMessage] = []
+    if not conf.ALLOW_AD_HOC_ROOMS and not get_room_resolver().stores_rooms:
+        messages.append(
+            Error(
+                "SIGNALING['ALLOW_AD_HOC_ROOMS'] is False but the ROOM_RESOLVER stores no rooms: no join can succeed.",
+                hint="Set ROOM_RESOLVER to 'rooms.resolver.ModelRoomResolver', or allow ad-hoc rooms.",
+                id="signaling.E006",
+            )
+        )
+    layer = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {}).get("BACKEND", "")
+    if conf.REGISTRY == IN_PROCESS_REGISTRY and layer and "InMemoryChannelLayer" not in layer:
+        messages.append(
+            Warning(
+                "The signaling registry is in-process but the channel layer is shared: peers on different workers "
+                "will not see each other.",
+                hint="Use a shared registry when you run several workers.",
+                id="signaling.W001",
+            )
+        )
+    if conf.MAX_MESSAGE_BYTES > DAPHNE_MAX_MESSAGE_BYTES:
+        messages.append(
+            Warning(
+                f"SIGNALING['MAX_MESSAGE_BYTES'] is above Daphne's default message cap ({DAPHNE_MAX_MESSAGE_BYTES}); "
+                "Daphne closes the socket before such a message reaches the consumer.",
+                hint="Raise daphne's --websocket_max_message_size too, or lower MAX_MESSAGE_BYTES.",
+                id="signaling.W002",
+            )
+        )
+    return messages

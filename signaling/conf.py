@@ -1,0 +1,87 @@
+"""Project-wide signaling settings: the ``SIGNALING`` dict, read on access, with the package's defaults.
+
+Set only what you change::
+
+    SIGNALING = {"MAX_PEERS": 4, "ALLOWED_ORIGINS": ["https://app.example.com"]}
+
+Values are read each time they are used (tests may override them), except that a connection reads its limits
+once, when it opens. ``signaling.checks`` reports unknown keys and values of the wrong type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Peers a room admits unless the consumer's ``max_peers`` or a stored room says otherwise.
+    "MAX_PEERS": 2,
+    # Whether a join may name a room that no ROOM_RESOLVER knows (it is created on first join).
+    "ALLOW_AD_HOC_ROOMS": True,
+    # Largest text frame accepted from a client, in bytes of UTF-8.
+    "MAX_MESSAGE_BYTES": 64 * 1024,
+    # Per-connection token bucket: sustained messages per second and the burst allowed above it.
+    "RATE_LIMIT_PER_SECOND": 100.0,
+    "RATE_LIMIT_BURST": 200,
+    # Rate-limited messages a connection may send (regained at one per second) before it is closed with 4008.
+    "RATE_LIMIT_TOLERANCE": 50,
+    # Origins allowed besides those whose host is in ALLOWED_HOSTS: "https://app.example.com", or "*" for any.
+    "ALLOWED_ORIGINS": [],
+    # Dotted path of the RoomRegistry class that holds membership and delivers messages.
+    "REGISTRY": "signaling.registry.memory.InMemoryRegistry",
+    # Dotted path of the RoomResolver class that looks up stored rooms (capacity, open/closed).
+    "ROOM_RESOLVER": "signaling.policy.AdHocRoomResolver",
+}
+
+
+class SignalingSettings:
+    """Typed accessors for ``settings.SIGNALING``; each falls back to its entry in ``DEFAULTS``."""
+
+    @property
+    def user_settings(self) -> Mapping[str, Any]:
+        value = getattr(settings, "SIGNALING", None)
+        return value if isinstance(value, Mapping) else {}
+
+    def _get(self, name: str) -> Any:
+        return self.user_settings.get(name, DEFAULTS[name])
+
+    @property
+    def MAX_PEERS(self) -> int:
+        return int(self._get("MAX_PEERS"))
+
+    @property
+    def ALLOW_AD_HOC_ROOMS(self) -> bool:
+        return bool(self._get("ALLOW_AD_HOC_ROOMS"))
+
+    @property
+    def MAX_MESSAGE_BYTES(self) -> int:
+        return int(self._get("MAX_MESSAGE_BYTES"))
+
+    @property
+    def RATE_LIMIT_PER_SECOND(self) -> float:
+        return float(self._get("RATE_LIMIT_PER_SECOND"))
+
+    @property
+    def RATE_LIMIT_BURST(self) -> int:
+        return int(self._get("RATE_LIMIT_BURST"))
+
+    @property
+    def RATE_LIMIT_TOLERANCE(self) -> int:
+        return int(self._get("RATE_LIMIT_TOLERANCE"))
+
+    @property
+    def ALLOWED_ORIGINS(self) -> Sequence[str]:
+        return list(self._get("ALLOWED_ORIGINS"))
+
+    @property
+    def REGISTRY(self) -> str:
+        return str(self._get("REGISTRY"))
+
+    @property
+    def ROOM_RESOLVER(self) -> str:
+        return str(self._get("ROOM_RESOLVER"))
+
+
+conf = SignalingSettings()

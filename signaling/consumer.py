@@ -1,0 +1,350 @@
+"""The signaling endpoint: one WebSocket per browser tab, speaking ``PROTOCOL.md``.
+
+Mount it in one line, as the seed mounts ``webrtc()``::
+
+    path("api/call/signal", SignalingConsumer.as_asgi(max_peers=4, callbacks={"on_peer_join": joined}))
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar
+
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+
+from signaling import signals
+from signaling.conf import conf
+from signaling.events import (
+    Callback,
+    Callbacks,
+    ErrorRaised,
+    Event,
+    JoinRejected,
+    MessageRelayed,
+    PeerJoined,
+    PeerLeft,
+    RoomCreated,
+    RoomDestroyed,
+    get_dispatcher,
+)
+from signaling.origin import allowed_hosts, is_origin_allowed
+from signaling.policy import get_room_resolver
+from signaling.protocol import (
+    NOT_IN_A_ROOM,
+    CloseCode,
+    ErrorCode,
+    LeaveReason,
+    SignalingError,
+    candidate_of,
+    description_of,
+    encode,
+    parse,
+    ping_timestamp_of,
+    recipient_of,
+    room_full_message,
+    room_id_of,
+    unknown_type_message,
+)
+from signaling.ratelimit import TokenBucket
+from signaling.registry import RoomFull, get_registry
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT_MAX_LENGTH = 512
+
+
+def new_peer_id() -> str:
+    """An unguessable peer id (96 random bits)."""
+    return secrets.token_urlsafe(12)
+
+
+class LocalPeer:
+    """This connection as a member of a room: what the registry delivers frames to.
+
+    Frames delivered before the ``joined`` reply is out wait, so that the joiner always hears ``joined`` first.
+    """
+
+    __slots__ = ("peer_id", "room_id", "_send", "_pending")
+
+    def __init__(self, peer_id: str, room_id: str, send: Callable[[str], Awaitable[None]]) -> None:
+        self.peer_id = peer_id
+        self.room_id = room_id
+        self._send = send
+        self._pending: list[str] | None = []
+
+    async def deliver(self, frame: str) -> None:
+        if self._pending is not None:
+            self._pending.append(frame)
+            return
+        await self._send(frame)
+
+    async def open(self) -> None:
+        """Send what waited, then deliver directly."""
+        pending = self._pending
+        # Deliveries that arrive while this loop awaits append to the same list, so order is kept.
+        while pending:
+            await self._send(pending.pop(0))
+        self._pending = None
+
+
+class SignalingConsumer(AsyncWebsocketConsumer):
+    """Rooms, SDP/ICE relay and lifecycle events for one client socket."""
+
+    #: Peers an ad-hoc room admits (a stored room may say otherwise); None means ``SIGNALING["MAX_PEERS"]``.
+    max_peers: int | None = None
+    #: The seed's server callbacks.
+    callbacks: Callbacks = Callbacks()
+
+    #: Client message ``t`` -> handler method. A table, not getattr, so no client frame can name a method.
+    client_handlers: ClassVar[Mapping[str, str]] = {
+        "join": "handle_join",
+        "leave": "handle_leave",
+        "sdp": "handle_sdp",
+        "ice": "handle_ice",
+        "ping": "handle_ping",
+    }
+
+    def __init__(
+        self,
+        *,
+        max_peers: int | None = None,
+        callbacks: Callbacks | Mapping[str, Callback | None] | None = None,
+    ) -> None:
+        super().__init__()
+        if max_peers is not None:
+            if isinstance(max_peers, bool) or not isinstance(max_peers, int) or max_peers < 1:
+                raise ValueError(f"max_peers must be a positive integer, not {max_peers!r}")
+            self.max_peers = max_peers
+        if callbacks is not None:
+            self.callbacks = Callbacks.coerce(callbacks)
+        self.peer: LocalPeer | None = None
+        self.closing = False
+
+    @classmethod
+    def as_asgi(cls, **initkwargs: Any) -> Any:
+        if "callbacks" in initkwargs:
+            initkwargs["callbacks"] = Callbacks.coerce(initkwargs["callbacks"])
+        # Build one instance now, so that bad options fail when the URLconf loads, not on the first call.
+        cls(**initkwargs)
+        return super().as_asgi(**initkwargs)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Reaching peers on other workers is the registry's job, so a connection needs no channel of its own;
+        # and handlers reach the database only through their own sync_to_async calls, so the per-message
+        # close_old_connections() thread hop of AsyncConsumer.dispatch is left out of the relay path.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                message = await receive()
+                await getattr(self, message["type"].replace(".", "_"))(message)
+        except StopConsumer:
+            pass
+
+    # -- connection --------------------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        origin = self.header("origin")
+        if not is_origin_allowed(origin, conf.ALLOWED_ORIGINS, allowed_hosts()):
+            logger.warning("Refused a signaling socket from origin %r", origin)
+            # Accept first: a handshake refused outright reaches the page as a bare 1006, without the code.
+            await self.accept()
+            await self.end(CloseCode.ORIGIN_NOT_ALLOWED)
+            return
+        self.registry = get_registry()
+        self.room_resolver = get_room_resolver()
+        self.dispatcher = get_dispatcher()
+        self.default_max_peers = self.max_peers if self.max_peers is not None else conf.MAX_PEERS
+        self.allow_ad_hoc_rooms = conf.ALLOW_AD_HOC_ROOMS
+        self.max_message_bytes = conf.MAX_MESSAGE_BYTES
+        self.rate = TokenBucket(conf.RATE_LIMIT_PER_SECOND, conf.RATE_LIMIT_BURST)
+        self.rate_tolerance = TokenBucket(1.0, conf.RATE_LIMIT_TOLERANCE)
+        user = self.scope.get("user")
+        self.user_id = user.pk if user is not None and user.is_authenticated else None
+        client = self.scope.get("client")
+        self.client_address: str | None = client[0] if client else None
+        self.user_agent = (self.header("user-agent") or "")[:USER_AGENT_MAX_LENGTH]
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.peer is not None:
+            try:
+                await self.leave_room(LeaveReason.DISCONNECT)
+            except Exception:
+                logger.exception("Leaving the room of a closed socket failed")
+
+    async def end(self, code: int) -> None:
+        """Close the socket from the server side and ignore whatever the client still sends."""
+        self.closing = True
+        await self.close(code=code)
+
+    def header(self, name: str) -> str | None:
+        wanted = name.encode("latin-1")
+        for key, value in self.scope.get("headers", ()):
+            if key.lower() == wanted:
+                return str(value.decode("latin-1"))
+        return None
+
+    # -- incoming frames ---------------------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        if not self.rate.allow():
+            if not self.rate_tolerance.allow():
+                await self.end(CloseCode.RATE_LIMITED)
+                return
+            await self.refuse(SignalingError(ErrorCode.RATE_LIMITED, "Rate limit exceeded"))
+            return
+        try:
+            if text_data is None:
+                raise SignalingError(ErrorCode.INVALID_MESSAGE, "Binary frames are not supported")
+            # Characters never outnumber UTF-8 bytes, and a character takes at most four, so most frames
+            # are judged by their length alone.
+            length = len(text_data)
+            limit = self.max_message_bytes
+            if length * 4 > limit and (length > limit or len(text_data.encode()) > limit):
+                raise SignalingError(ErrorCode.TOO_LARGE, f"Message too large (max {limit} bytes)")
+            kind, message = parse(text_data)
+            handler = self.client_handlers.get(kind)
+            if handler is None:
+                raise SignalingError(ErrorCode.UNKNOWN_TYPE, unknown_type_message(kind))
+            await getattr(self, handler)(message)
+        except SignalingError as error:
+            await self.refuse(error)
+        except Exception as error:
+            logger.exception("Signaling handler failed")
+            await self.refuse(SignalingError(ErrorCode.INTERNAL, "Internal error"), cause=error)
+
+    async def refuse(self, error: SignalingError, cause: Exception | None = None) -> None:
+        """Tell the client its message was refused; the socket stays open."""
+        await self.send_frame(error.frame())
+        peer = self.peer
+        self.emit(
+            ErrorRaised(
+                error=cause or error,
+                peer_id=peer.peer_id if peer else None,
+                room_id=peer.room_id if peer else None,
+                at=timezone.now(),
+            )
+        )
+
+    async def send_frame(self, frame: str) -> None:
+        """Write one text frame to this client."""
+        await self.base_send({"type": "websocket.send", "text": frame})
+
+    def emit(self, event: Event) -> None:
+        self.dispatcher.emit(event, self.callbacks, type(self))
+
+    # -- client messages ---------------------------------------------------------------------------------------
+
+    async def handle_join(self, message: dict[str, Any]) -> None:
+        if self.peer is not None:
+            raise SignalingError(ErrorCode.ALREADY_JOINED, "Already in a room")
+        try:
+            room_id = room_id_of(message)
+            max_peers = await self.room_capacity(room_id)
+            peer = LocalPeer(new_peer_id(), room_id, self.send_frame)
+            try:
+                result = await self.registry.join(room_id, peer, max_peers)
+            except RoomFull as full:
+                raise SignalingError(ErrorCode.ROOM_FULL, room_full_message(full.max_peers)) from None
+        except SignalingError as error:
+            requested = message.get("roomId")
+            self.emit(
+                JoinRejected(
+                    room_id=requested[:128] if isinstance(requested, str) else None,
+                    code=error.code.value,
+                    message=error.message,
+                    at=timezone.now(),
+                    user_id=self.user_id,
+                    client_address=self.client_address,
+                )
+            )
+            raise
+        self.peer = peer
+        await self.send_frame(
+            encode(
+                {
+                    "t": "joined",
+                    "peerId": peer.peer_id,
+                    "roomId": room_id,
+                    "peers": result.peers,
+                    "maxPeers": max_peers,
+                }
+            )
+        )
+        await peer.open()
+        now = timezone.now()
+        if result.room_created:
+            self.emit(RoomCreated(room_id=room_id, at=now))
+        self.emit(
+            PeerJoined(
+                room_id=room_id,
+                peer_id=peer.peer_id,
+                at=now,
+                user_id=self.user_id,
+                client_address=self.client_address,
+                user_agent=self.user_agent,
+            )
+        )
+        await self.registry.relay(room_id, peer.peer_id, None, encode({"t": "peer-joined", "peerId": peer.peer_id}))
+
+    async def room_capacity(self, room_id: str) -> int:
+        """How many peers ``room_id`` admits; raise ``SignalingError`` to refuse the join."""
+        policy = await self.room_resolver.resolve(room_id)
+        if policy is None:
+            if not self.allow_ad_hoc_rooms:
+                raise SignalingError(ErrorCode.INVALID_ROOM, "Room not found")
+            return self.default_max_peers
+        if not policy.is_open:
+            raise SignalingError(ErrorCode.ROOM_CLOSED, "Room is closed")
+        return policy.max_peers or self.default_max_peers
+
+    async def handle_leave(self, message: dict[str, Any]) -> None:
+        self.require_peer()
+        await self.leave_room(LeaveReason.LEAVE)
+
+    async def leave_room(self, reason: LeaveReason) -> None:
+        """Take this connection out of its room and tell the others why."""
+        peer = self.require_peer()
+        self.peer = None
+        destroyed = await self.registry.leave(peer.room_id, peer.peer_id)
+        if not destroyed:
+            frame = encode({"t": "peer-left", "peerId": peer.peer_id, "reason": reason.value})
+            await self.registry.relay(peer.room_id, peer.peer_id, None, frame)
+        now = timezone.now()
+        self.emit(PeerLeft(room_id=peer.room_id, peer_id=peer.peer_id, reason=reason.value, at=now))
+        if destroyed:
+            self.emit(RoomDestroyed(room_id=peer.room_id, at=now))
+
+    async def handle_sdp(self, message: dict[str, Any]) -> None:
+        peer = self.require_peer()
+        payload = {"t": "sdp", "from": peer.peer_id, "description": description_of(message)}
+        await self.relay(peer, "sdp", recipient_of(message), payload)
+
+    async def handle_ice(self, message: dict[str, Any]) -> None:
+        peer = self.require_peer()
+        payload = {"t": "ice", "from": peer.peer_id, "candidate": candidate_of(message)}
+        await self.relay(peer, "ice", recipient_of(message), payload)
+
+    async def relay(self, peer: LocalPeer, kind: str, to: str | None, payload: dict[str, Any]) -> None:
+        await self.registry.relay(peer.room_id, peer.peer_id, to, encode(payload))
+        if self.callbacks.on_message is not None or signals.message_relayed.has_listeners(type(self)):
+            self.emit(
+                MessageRelayed(kind=kind, from_peer=peer.peer_id, to_peer=to, room_id=peer.room_id, at=timezone.now())
+            )
+
+    async def handle_ping(self, message: dict[str, Any]) -> None:
+        ts = ping_timestamp_of(message)
+        await self.send_frame(encode({"t": "pong"} if ts is None else {"t": "pong", "ts": ts}))
+
+    def require_peer(self) -> LocalPeer:
+        if self.peer is None:
+            raise SignalingError(ErrorCode.NOT_IN_ROOM, NOT_IN_A_ROOM)
+        return self.peer

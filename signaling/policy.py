@@ -1,0 +1,65 @@
+"""What a join must respect for a given room: whether it is known, open, and how many peers it admits.
+
+Signaling knows no models. A ``RoomResolver`` (``SIGNALING["ROOM_RESOLVER"]``) answers for stored rooms; the
+``rooms`` app provides one backed by its ``Room`` model. Resolvers are called on every join, so they should
+answer from memory most of the time.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from signaling.conf import conf
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPolicy:
+    """A stored room's rules: ``max_peers`` None means the consumer's default."""
+
+    max_peers: int | None = None
+    is_open: bool = True
+
+
+class RoomResolver(abc.ABC):
+    """Looks up the stored rules of a room."""
+
+    #: Whether this resolver knows any stored rooms (with none, ad-hoc rooms are the only rooms there are).
+    stores_rooms: bool = True
+
+    @abc.abstractmethod
+    async def resolve(self, room_id: str) -> RoomPolicy | None:
+        """The room's policy, or None when no such room is stored."""
+
+
+class AdHocRoomResolver(RoomResolver):
+    """No stored rooms: every room is ad hoc and follows the consumer's defaults."""
+
+    stores_rooms = False
+
+    async def resolve(self, room_id: str) -> RoomPolicy | None:
+        return None
+
+
+_resolver: RoomResolver | None = None
+
+
+def get_room_resolver() -> RoomResolver:
+    """The process's resolver, built from ``SIGNALING["ROOM_RESOLVER"]`` on first use."""
+    global _resolver
+    if _resolver is None:
+        resolver_class: Any = import_string(conf.ROOM_RESOLVER)
+        _resolver = resolver_class()
+    return _resolver
+
+
+@receiver(setting_changed)
+def _reset_resolver(*, setting: str, **kwargs: Any) -> None:
+    global _resolver
+    if setting == "SIGNALING":
+        _resolver = None

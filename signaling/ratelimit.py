@@ -1,0 +1,29 @@
+"""Per-connection rate limiting."""
+
+from __future__ import annotations
+
+import time
+
+
+class TokenBucket:
+    """Allows ``burst`` events at once and ``rate`` per second sustained."""
+
+    __slots__ = ("rate", "burst", "_tokens", "_updated")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._updated = time.monotonic()
+
+    def allow(self, now: float | None = None) -> bool:
+        """Take one token if there is one."""
+        if now is None:
+            now = time.monotonic()
+        tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
+            return True
+        self._tokens = tokens
+        return False

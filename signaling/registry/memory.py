@@ -1,0 +1,69 @@
+"""The embedded registry: rooms in this process's memory, for one worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from signaling.registry import JoinResult, PeerHandle, RoomFull, RoomRegistry
+
+logger = logging.getLogger(__name__)
+
+
+class InMemoryRegistry(RoomRegistry):
+    """Rooms held in a dict; every peer of a room is on this worker, so delivery is a direct socket write."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, dict[str, PeerHandle]] = {}
+
+    async def join(self, room_id: str, peer: PeerHandle, max_peers: int) -> JoinResult:
+        # No await between the capacity check and the insert: on one event loop that makes the join atomic.
+        members = self._rooms.get(room_id)
+        if members is None:
+            members = self._rooms[room_id] = {}
+        elif len(members) >= max_peers:
+            raise RoomFull(max_peers)
+        peers = list(members)
+        members[peer.peer_id] = peer
+        return JoinResult(peers=peers, room_created=not peers)
+
+    async def leave(self, room_id: str, peer_id: str) -> bool:
+        members = self._rooms.get(room_id)
+        if members is None:
+            return False
+        members.pop(peer_id, None)
+        if members:
+            return False
+        del self._rooms[room_id]
+        return True
+
+    async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:
+        members = self._rooms.get(room_id)
+        if members is None:
+            return 0
+        if to is not None:
+            target = members.get(to)
+            if target is None or to == sender_id:
+                return 0
+            await _deliver(target, frame)
+            return 1
+        # A snapshot: a delivery may yield, and the room may change meanwhile.
+        targets = [peer for peer_id, peer in members.items() if peer_id != sender_id]
+        for target in targets:
+            await _deliver(target, frame)
+        return len(targets)
+
+    def occupancy(self, room_ids: Iterable[str]) -> dict[str, int]:
+        rooms = self._rooms
+        return {room_id: len(rooms.get(room_id, ())) for room_id in room_ids}
+
+    def live_rooms(self) -> dict[str, int]:
+        return {room_id: len(members) for room_id, members in list(self._rooms.items())}
+
+
+async def _deliver(peer: PeerHandle, frame: str) -> None:
+    # One peer's broken socket must not stop delivery to the others.
+    try:
+        await peer.deliver(frame)
+    except Exception:
+        logger.exception("Delivery to peer %s failed", peer.peer_id)

@@ -1,0 +1,22 @@
+"""Lifecycle events as Django signals, sent off the relay path after the client has been answered.
+
+Every signal is sent with ``sender`` = the consumer class and ``at`` = when the event happened (aware datetime),
+plus the keyword arguments listed beside it. Receivers may be sync or async; one that raises is logged.
+"""
+
+from django.dispatch import Signal
+
+#: room_id: the first peer joined an empty room.
+room_created = Signal()
+#: room_id: the last peer left.
+room_destroyed = Signal()
+#: room_id, peer_id, user_id (None when anonymous), client_address, user_agent.
+peer_joined = Signal()
+#: room_id, peer_id, reason (a ``LeaveReason`` value).
+peer_left = Signal()
+#: room_id (as sent; may be None or invalid), code (an ``ErrorCode`` value), message, user_id, client_address.
+join_rejected = Signal()
+#: kind ("sdp" or "ice"), from_peer, to_peer (None for the whole room), room_id. Sent only while it has receivers.
+message_relayed = Signal(use_caching=True)
+#: error (a ``SignalingError`` or an unexpected exception), peer_id, room_id.
+signaling_error = Signal()

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from rooms.recorder import get_recorder
+from rooms.resolver import ModelRoomResolver
+from signaling.consumer import SignalingConsumer
+from signaling.events import get_dispatcher
+
+
+class Peer:
+    """A test client speaking the wire protocol to a consumer through channels' WebsocketCommunicator."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+        self.peer_id: str | None = None
+        self.closed = False
+
+    async def send(self, **message: Any) -> None:
+        await self.send_text(json.dumps(message))
+
+    async def send_text(self, text: str) -> None:
+        await self.communicator.send_input({"type": "websocket.receive", "text": text})
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.communicator.send_input({"type": "websocket.receive", "bytes": data})
+
+    async def receive(self, timeout: float = 2) -> dict[str, Any]:
+        output = await self.communicator.receive_output(timeout)
+        assert output["type"] == "websocket.send", output
+        message: dict[str, Any] = json.loads(output["text"])
+        return message
+
+    async def receive_close(self, timeout: float = 2) -> int:
+        output = await self.communicator.receive_output(timeout)
+        assert output["type"] == "websocket.close", output
+        return int(output.get("code", 1000))
+
+    async def join(self, room_id: str) -> dict[str, Any]:
+        await self.send(t="join", roomId=room_id)
+        joined = await self.receive()
+        assert joined["t"] == "joined", joined
+        self.peer_id = joined["peerId"]
+        return joined
+
+    async def expect_error(self, code: str, message: str | None = None) -> dict[str, Any]:
+        error = await self.receive()
+        assert error["t"] == "error", error
+        assert error["code"] == code, error
+        if message is not None:
+            assert error["message"] == message, error
+        return error
+
+    async def assert_still_serving(self) -> None:
+        await self.send(t="ping", ts=7)
+        assert await self.receive() == {"t": "pong", "ts": 7}
+
+    async def assert_silent(self, timeout: float = 0.1) -> None:
+        assert await self.communicator.receive_nothing(timeout), "expected no frame"
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        # A receive that timed out has already cancelled the application.
+        if not self.communicator.future.done():
+            await self.communicator.disconnect()
+
+
+Connect = Callable[..., Awaitable[Peer]]
+
+
+@pytest.fixture
+def room_id() -> str:
+    return f"room-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_room_cache() -> None:
+    # Tests flush the database between them without sending post_delete; cached rooms would outlive it.
+    ModelRoomResolver.forget_all()
+
+
+async def settle() -> None:
+    """Wait until every lifecycle event so far has reached its receivers and the database."""
+    await get_dispatcher().drain()
+    await get_recorder().flush()
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """Open a socket to a consumer (``SignalingConsumer.as_asgi(**options)`` unless ``app`` is given)."""
+    peers: list[Peer] = []
+
+    async def open_peer(
+        app: Any = None, *, headers: list[tuple[bytes, bytes]] | None = None, **options: Any
+    ) -> Peer:
+        application = app or SignalingConsumer.as_asgi(**options)
+        communicator = WebsocketCommunicator(application, "/api/call/signal", headers=headers)
+        connected, _ = await communicator.connect()
+        assert connected
+        peer = Peer(communicator)
+        peers.append(peer)
+        return peer
+
+    yield open_peer
+    for peer in peers:
+        await peer.close()
+    await settle()

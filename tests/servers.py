@@ -1,0 +1,70 @@
+"""Real server processes for end-to-end tests: daphne running the reference project on a free port."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"Listening on TCP address [\d.]+:(\d+)")
+
+
+class DaphneProcess:
+    """``daphne rtcsite.asgi:application`` on 127.0.0.1 and a port the OS picks, its output kept in a file."""
+
+    def __init__(self, env: dict[str, str] | None = None, start_timeout: float = 30) -> None:
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **(env or {})}
+        self.start_timeout = start_timeout
+        self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> DaphneProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "0", "rtcsite.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            match = LISTENING.search(self.output())
+            if match:
+                self.port = int(match.group(1))
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"daphne did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> DaphneProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        Path(self.log.name).unlink(missing_ok=True)
+

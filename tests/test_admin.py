@@ -1,0 +1,136 @@
+"""The admin: rooms with live peer counts, search and filters; sessions and events inline; logs read-only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from rooms.models import PeerSession, Room, RoomEvent
+from signaling.registry import get_registry
+
+pytestmark = pytest.mark.django_db
+
+
+class Handle:
+    def __init__(self, peer_id: str) -> None:
+        self.peer_id = peer_id
+
+    async def deliver(self, frame: str) -> None:
+        pass
+
+
+@pytest.fixture
+def live_room() -> Iterator[Room]:
+    """A stored room with three peers in the signaling registry right now."""
+    room = Room.objects.create(id="admin-live", name="Design review", max_peers=4)
+    registry = get_registry()
+    for index in range(3):
+        async_to_sync(registry.join)(room.id, Handle(f"live-{index}"), 4)
+    yield room
+    for index in range(3):
+        async_to_sync(registry.leave)(room.id, f"live-{index}")
+
+
+def test_room_list_shows_live_peer_counts(admin_client: Client, live_room: Room) -> None:
+    Room.objects.create(id="admin-empty", name="Quiet room")
+    response = admin_client.get(reverse("admin:rooms_room_changelist"))
+    assert response.status_code == 200
+    rows = {room.pk: room.live_peer_count for room in response.context["cl"].result_list}
+    assert rows == {"admin-live": 3, "admin-empty": 0}
+    assert b'<td class="field-live_peers">3</td>' in response.content
+
+
+def test_room_list_search_and_filters(admin_client: Client, live_room: Room) -> None:
+    Room.objects.create(id="admin-closed", name="Archive", is_open=False)
+    url = reverse("admin:rooms_room_changelist")
+
+    def ids(query: str) -> set[str]:
+        response = admin_client.get(url + query)
+        assert response.status_code == 200
+        return {room.pk for room in response.context["cl"].result_list}
+
+    assert ids("?q=design") == {"admin-live"}
+    assert ids("?is_open__exact=0") == {"admin-closed"}
+    assert ids("?live=yes") == {"admin-live"}
+    assert ids("?live=no") == {"admin-closed"}
+
+
+def test_room_page_shows_recent_sessions_and_events_inline(admin_client: Client, live_room: Room) -> None:
+    now = timezone.now()
+    for index in range(25):
+        PeerSession.objects.create(peer_id=f"s{index:02}", room=live_room, joined_at=now + timedelta(seconds=index))
+        RoomEvent.objects.create(room=live_room, kind="peer_joined", peer_id=f"s{index:02}",
+                                 at=now + timedelta(seconds=index))
+    other = Room.objects.create(id="admin-other")
+    PeerSession.objects.create(peer_id="elsewhere", room=other, joined_at=now)
+
+    response = admin_client.get(reverse("admin:rooms_room_change", args=[live_room.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Design review" in content
+    assert "s24" in content and "s05" in content  # the 20 most recent
+    assert "s04" not in content and "elsewhere" not in content
+    assert "All sessions" in content and "?room__id__exact=admin-live" in content
+    # Live count on the change form too.
+    assert '<div class="readonly">3</div>' in content
+
+
+def test_room_ids_with_special_characters_open_in_admin(admin_client: Client, live_room: Room) -> None:
+    from django.contrib.admin.utils import quote
+
+    room = Room.objects.create(id="team:alpha_1.x-y")
+    PeerSession.objects.create(peer_id="special", room=room, joined_at=timezone.now())
+    change_url = reverse("admin:rooms_room_change", args=[quote(room.pk)])
+    assert change_url in admin_client.get(reverse("admin:rooms_room_changelist")).content.decode()
+    response = admin_client.get(change_url)
+    assert response.status_code == 200
+    assert "special" in response.content.decode()  # the inline found the room behind the quoted id
+
+
+def test_room_created_in_admin_is_validated(admin_client: Client) -> None:
+    url = reverse("admin:rooms_room_add")
+    response = admin_client.post(url, {"id": "bad room/id", "name": "", "max_peers": "0", "is_open": "on",
+                                       "sessions-TOTAL_FORMS": "0", "sessions-INITIAL_FORMS": "0",
+                                       "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0"})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "id" in errors and "max_peers" in errors
+    assert not Room.objects.exists()
+    response = admin_client.post(url, {"id": "good-room", "name": "Good", "max_peers": "6", "is_open": "on",
+                                       "sessions-TOTAL_FORMS": "0", "sessions-INITIAL_FORMS": "0",
+                                       "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0"})
+    assert response.status_code == 302
+    assert Room.objects.get(id="good-room").max_peers == 6
+
+
+def test_events_and_sessions_are_read_only(admin_client: Client, live_room: Room) -> None:
+    event = RoomEvent.objects.create(room=live_room, kind="room_created", at=timezone.now())
+    session = PeerSession.objects.create(peer_id="ro", room=live_room, joined_at=timezone.now())
+    assert admin_client.get(reverse("admin:rooms_roomevent_add")).status_code == 403
+    assert admin_client.get(reverse("admin:rooms_peersession_add")).status_code == 403
+    assert admin_client.post(reverse("admin:rooms_roomevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert admin_client.post(
+        reverse("admin:rooms_roomevent_change", args=[event.pk]), {"kind": "peer_left"}
+    ).status_code == 403
+    assert RoomEvent.objects.get(pk=event.pk).kind == "room_created"
+    assert admin_client.get(reverse("admin:rooms_peersession_change", args=[session.pk])).status_code == 200
+
+
+def test_event_list_filters_by_kind_and_time(admin_client: Client, live_room: Room) -> None:
+    old = timezone.now() - timedelta(days=40)
+    RoomEvent.objects.create(room=live_room, kind="room_created", at=old)
+    RoomEvent.objects.create(room=live_room, kind="peer_left", peer_id="p1", at=timezone.now(), detail={"reason": "leave"})
+    url = reverse("admin:rooms_roomevent_changelist")
+    response = admin_client.get(url + "?kind__exact=peer_left")
+    assert [e.kind for e in response.context["cl"].result_list] == ["peer_left"]
+    today = timezone.now()
+    response = admin_client.get(url + f"?at__year={today.year}&at__month={today.month}&at__day={today.day}")
+    assert [e.kind for e in response.context["cl"].result_list] == ["peer_left"]
+    response = admin_client.get(reverse("admin:rooms_peersession_changelist") + "?left_at__isempty=1")
+    assert response.status_code == 200

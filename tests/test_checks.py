@@ -1,0 +1,90 @@
+"""Misconfiguration is reported by ``manage.py check`` with stable ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rooms.checks import check_resolver
+from signaling.checks import check_settings
+
+MODEL_RESOLVER = "rooms.resolver.ModelRoomResolver"
+
+
+def ids(settings: Any, **signaling: Any) -> list[str]:
+    settings.SIGNALING = signaling
+    return [message.id for message in check_settings()]
+
+
+def test_reference_settings_pass(settings: Any) -> None:
+    assert check_settings() == []
+    assert check_resolver() == []
+
+
+def test_not_a_dict(settings: Any) -> None:
+    settings.SIGNALING = ["MAX_PEERS", 4]
+    assert [m.id for m in check_settings()] == ["signaling.E001"]
+
+
+def test_unknown_key_is_named(settings: Any) -> None:
+    settings.SIGNALING = {"MAX_PEER": 4}
+    (error,) = check_settings()
+    assert error.id == "signaling.E002" and "MAX_PEER" in error.msg and "MAX_PEERS" in error.hint
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("MAX_PEERS", 0),
+        ("MAX_PEERS", "4"),
+        ("MAX_PEERS", True),
+        ("MAX_MESSAGE_BYTES", -1),
+        ("RATE_LIMIT_BURST", 1.5),
+        ("RATE_LIMIT_TOLERANCE", None),
+        ("RATE_LIMIT_PER_SECOND", 0),
+        ("RATE_LIMIT_PER_SECOND", "fast"),
+        ("ALLOW_AD_HOC_ROOMS", "no"),
+    ],
+)
+def test_bad_values(settings: Any, key: str, value: Any) -> None:
+    assert ids(settings, **{key: value}) == ["signaling.E003"]
+
+
+@pytest.mark.parametrize("key", ["REGISTRY", "ROOM_RESOLVER"])
+@pytest.mark.parametrize("path", ["nowhere.Registry", "signaling.protocol.encode"])
+def test_class_paths(settings: Any, key: str, path: str) -> None:
+    assert ids(settings, **{"ROOM_RESOLVER": MODEL_RESOLVER, key: path}) == ["signaling.E004"]
+
+
+@pytest.mark.parametrize("origins", ["https://a.example", ["https://a.example/path"], ["a.example"], [None]])
+def test_bad_origins(settings: Any, origins: Any) -> None:
+    assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, ALLOWED_ORIGINS=origins) == ["signaling.E005"]
+
+
+def test_no_room_can_ever_be_joined(settings: Any) -> None:
+    assert ids(settings, ALLOW_AD_HOC_ROOMS=False) == ["signaling.E006"]
+    assert ids(settings, ALLOW_AD_HOC_ROOMS=False, ROOM_RESOLVER=MODEL_RESOLVER) == []
+
+
+def test_in_process_registry_with_a_shared_channel_layer(settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}
+    assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER) == ["signaling.W001"]
+
+
+def test_message_limit_above_daphne_cap(settings: Any) -> None:
+    assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, MAX_MESSAGE_BYTES=2 * 1024 * 1024) == ["signaling.W002"]
+
+
+def test_rooms_installed_but_not_consulted(settings: Any) -> None:
+    settings.SIGNALING = {}
+    assert [m.id for m in check_resolver()] == ["rooms.W001"]
+
+
+def test_checks_run_from_manage_py(settings: Any) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.SIGNALING = {"MAX_PEERS": 0}
+    with pytest.raises(SystemCheckError, match="signaling.E003"):
+        call_command("check")
