@@ -171,6 +171,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.user_agent = (self.header("user-agent") or "")[:USER_AGENT_MAX_LENGTH]
         await self.accept()
 
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        # Channels' version also makes a close_old_connections() thread hop on every disconnect; nothing here holds
+        # a database connection in that thread (sync callbacks clean up after themselves), and no groups exist.
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
     async def disconnect(self, code: int) -> None:
         if self.peer is not None:
             try:

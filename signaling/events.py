@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction
+from channels.db import database_sync_to_async
 from django.dispatch import Signal
 
 from signaling import signals
@@ -27,7 +28,7 @@ Callback = Callable[..., Any]
 
 @dataclass(frozen=True, slots=True)
 class Callbacks:
-    """The seed's server callbacks, each sync or async; a sync one runs in a worker thread."""
+    """The seed's server callbacks, each sync or async; a sync one runs in a worker thread and may use the ORM."""
 
     on_room_created: Callback | None = None  # (room_id)
     on_peer_join: Callback | None = None  # (peer_id, room_id)
@@ -196,7 +197,7 @@ async def _run_callback(event: Event, callbacks: Callbacks) -> None:
         if iscoroutinefunction(fn):
             await fn(*event.callback_args())
         else:
-            await sync_to_async(fn)(*event.callback_args())
+            await database_sync_to_async(fn)(*event.callback_args())
     except Exception:
         logger.exception("Signaling callback %s raised", event.callback)
 

@@ -17,8 +17,17 @@ LISTENING = re.compile(r"Listening on TCP address [\d.]+:(\d+)")
 class DaphneProcess:
     """``daphne rtcsite.asgi:application`` on 127.0.0.1 and a port the OS picks, its output kept in a file."""
 
-    def __init__(self, env: dict[str, str] | None = None, start_timeout: float = 30) -> None:
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **(env or {})}
+    # Twisted listens with a backlog of 50 unless told: a burst of connections would wait out SYN retries.
+    ENDPOINT = "tcp:port=0:interface=127.0.0.1:backlog=2048"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        settings_module: str = "rtcsite.settings",
+        start_timeout: float = 30,
+    ) -> None:
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, **(env or {})}
         self.start_timeout = start_timeout
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
         self.process: subprocess.Popen[bytes] | None = None
@@ -26,7 +35,7 @@ class DaphneProcess:
 
     def start(self) -> DaphneProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "0", "rtcsite.asgi:application"],
+            [sys.executable, "-m", "daphne", "-e", self.ENDPOINT, "rtcsite.asgi:application"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + self.start_timeout
@@ -43,6 +52,11 @@ class DaphneProcess:
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     @property
     def ws_url(self) -> str:

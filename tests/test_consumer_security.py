@@ -113,7 +113,8 @@ def test_token_bucket_refills_at_its_rate() -> None:
     start = bucket._updated
     assert bucket.allow(start) and bucket.allow(start)
     assert not bucket.allow(start)
-    assert not bucket.allow(start + 0.05)
-    assert bucket.allow(start + 0.1)
-    assert bucket.allow(start + 10) and bucket.allow(start + 10)
+    assert not bucket.allow(start + 0.05)  # half a token
+    assert bucket.allow(start + 0.15)  # one and a half
+    assert not bucket.allow(start + 0.15)
+    assert bucket.allow(start + 10) and bucket.allow(start + 10)  # never more than the burst
     assert not bucket.allow(start + 10)

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.auth import AuthMiddlewareStack
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from rooms import recorder
 from rooms.models import PeerSession, Room, RoomEvent
 from rooms.resolver import ModelRoomResolver
+from signaling.auth import AuthMiddlewareStack
 from signaling.consumer import SignalingConsumer
+from signaling.policy import RoomPolicy
 from tests.conftest import Connect, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,23 +64,40 @@ async def test_unknown_room_refused_when_ad_hoc_rooms_are_off(connect: Connect, 
     assert (await peer.join(room_id))["roomId"] == room_id
 
 
-async def test_concurrent_joins_share_one_room_lookup(room_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
+async def test_concurrent_lookups_share_one_query(room_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    queries: list[list[str]] = []
     original = ModelRoomResolver.fetch
 
-    def counting_fetch(self: ModelRoomResolver, rid: str) -> Any:
-        calls.append(rid)
-        return original(self, rid)
+    def counting_fetch(self: ModelRoomResolver, room_ids: Any) -> Any:
+        queries.append(sorted(room_ids))
+        return original(self, room_ids)
 
     monkeypatch.setattr(ModelRoomResolver, "fetch", counting_fetch)
     resolver = ModelRoomResolver()
     await Room.objects.acreate(id=room_id, max_peers=7)
     ModelRoomResolver.forget(room_id)
-    policies = await asyncio.gather(*(resolver.resolve(room_id) for _ in range(20)))
-    assert {policy.max_peers for policy in policies if policy} == {7}
-    assert calls == [room_id]
+    others = [f"{room_id}-{index}" for index in range(5)]
+    policies = await asyncio.gather(*(resolver.resolve(rid) for rid in [room_id] * 20 + others))
+    assert policies[:20] == [RoomPolicy(max_peers=7, is_open=True)] * 20
+    assert policies[20:] == [None] * 5  # not stored: ad hoc
+    assert queries == [sorted([room_id, *others])]
     await resolver.resolve(room_id)
-    assert calls == [room_id]  # cached
+    await resolver.resolve(others[0])
+    assert len(queries) == 1  # both answers cached, the stored room and the missing one
+
+
+async def test_lookup_failure_reaches_the_joiner(connect: Connect, room_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import OperationalError
+
+    def broken(self: ModelRoomResolver, room_ids: Any) -> Any:
+        raise OperationalError("no such table")
+
+    monkeypatch.setattr(ModelRoomResolver, "fetch", broken)
+    peer = await connect()
+    await peer.send(t="join", roomId=room_id)
+    await peer.expect_error("internal", "Internal error")
+    monkeypatch.undo()
+    assert (await peer.join(room_id))["roomId"] == room_id
 
 
 async def test_lifecycle_is_recorded(connect: Connect, room_id: str) -> None:
@@ -146,6 +164,25 @@ async def test_authenticated_user_is_recorded(room_id: str) -> None:
     await settle()
     session = await PeerSession.objects.select_related("user").aget(peer_id=joined["peerId"])
     assert session.user == user
+
+
+async def test_socket_without_session_is_anonymous_without_a_lookup(
+    room_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from channels.testing import WebsocketCommunicator
+
+    async def no_lookup(scope: Any) -> Any:
+        raise AssertionError("the user was looked up")
+
+    monkeypatch.setattr("channels.auth.get_user", no_lookup)
+    communicator = WebsocketCommunicator(AuthMiddlewareStack(SignalingConsumer.as_asgi()), "/api/call/signal")
+    assert (await communicator.connect())[0]
+    await communicator.send_json_to({"t": "join", "roomId": room_id})
+    joined = await communicator.receive_json_from()
+    await communicator.disconnect()
+    await settle()
+    session = await PeerSession.objects.aget(peer_id=joined["peerId"])
+    assert session.user_id is None
 
 
 async def test_events_that_gather_during_a_write_share_the_next_batch(

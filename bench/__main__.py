@@ -1,0 +1,112 @@
+"""Benchmark command: ``.venv/bin/python -m bench`` (``--quick`` for a short run).
+
+Starts the reference project under daphne (production settings, SQLite, the in-process registry), drives it from
+this process over real sockets on 127.0.0.1, and prints what it measured next to the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import load
+from tests.servers import ROOT, DaphneProcess
+
+SIGNAL_PATH = "/api/call/signal"
+
+
+def raise_file_limit() -> None:
+    # 10,000 peers are 10,000 sockets on each side; daphne inherits this limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Server:
+    """A fresh daphne worker on a fresh SQLite database, for one scenario."""
+
+    def __init__(self, workdir: Path) -> None:
+        database = workdir / f"bench-{time.time_ns()}.sqlite3"
+        self.env = {
+            "RTCSITE_DATABASE_URL": f"sqlite:///{database}",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "benchmark-only",
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", **self.env}, check=True,
+        )
+        self.daphne = DaphneProcess(self.env, settings_module="bench.settings")
+
+    def __enter__(self) -> DaphneProcess:
+        return self.daphne.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.daphne.stop()
+
+
+def line(name: str, value: str, target: str = "", met: bool | None = None) -> None:
+    verdict = "" if met is None else ("met" if met else "NOT met")
+    print(f"  {name:<44} {value:>22}   {target:<22} {verdict}", flush=True)
+
+
+def run(workdir: Path, quick: bool) -> None:
+    seconds = 3.0 if quick else 10.0
+    peers = 2_000 if quick else 10_000
+
+    print("One worker, peers on the same worker (in-process registry)")
+    with Server(workdir) as daphne:
+        relay = asyncio.run(load.relay_closed_loop(daphne.ws_url + SIGNAL_PATH, seconds=seconds))
+    line("relayed messages/s (50 rooms x 2, 4 in flight)", f"{relay.per_second:,.0f}", ">= 5,000", relay.per_second >= 5000)
+    line("relay latency p50 / p99 at full load", f"{relay.p50_ms:.2f} / {relay.p99_ms:.2f} ms")
+
+    with Server(workdir) as daphne:
+        offered = asyncio.run(load.relay_open_loop(daphne.ws_url + SIGNAL_PATH, rate=1000, seconds=seconds))
+    line("relay latency p50 / p99 at 1,000 msg/s offered", f"{offered.p50_ms:.2f} / {offered.p99_ms:.2f} ms",
+         "p99 < 5 ms", offered.p99_ms < 5)
+
+    with Server(workdir) as daphne:
+        gc.collect()
+        before = load.rss_bytes(daphne.pid)
+        result, after = asyncio.run(joins_and_weigh(daphne, peers))
+    line(f"joins answered ({peers:,} peers, 200 at a time)", f"{result.answered:,} / {peers:,}",
+         "every join", result.answered == peers)
+    line("joins/s", f"{result.per_second:,.0f}", ">= 500", result.per_second >= 500)
+    line("join latency p50 / p99", f"{result.p50_ms:.1f} / {result.p99_ms:.1f} ms", "p99 < 2 s", result.p99_ms < 2000)
+    per_thousand = (after - before) / (peers / 1000)
+    line(f"worker RSS with {peers:,} idle peers", f"{after / 2**20:,.0f} MB",
+         "< 400 MB at 10,000" if not quick else "")
+    line("memory per 1,000 idle peers", f"{per_thousand / 2**20:,.1f} MB")
+
+
+async def joins_and_weigh(daphne: DaphneProcess, peers: int) -> tuple[load.JoinResult, int]:
+    """Join ``peers`` peers, then weigh the worker while they sit idle; returns the joins and its RSS."""
+    result = await load.joins(daphne.ws_url + SIGNAL_PATH, peers=peers)
+    # Let the recorder finish its writes before the worker is weighed.
+    await asyncio.sleep(3)
+    rss = load.rss_bytes(daphne.pid)
+    await load.close_all(result.sockets)
+    return result, rss
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="3 s runs and 2,000 peers instead of 10 s and 10,000")
+    args = parser.parse_args(argv)
+    raise_file_limit()
+    print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, load generator and "
+          "server on the same machine")
+    with tempfile.TemporaryDirectory(prefix="rtc-bench-") as workdir:
+        run(Path(workdir), args.quick)
+
+
+if __name__ == "__main__":
+    main()
