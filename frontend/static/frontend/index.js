@@ -13,7 +13,7 @@ function log(text) {
 
 function render(status) {
   if (status) $("status").textContent = status;
-  $("peers").textContent = peers.size ? [...peers].join(", ") : "none yet";
+  $("peers").textContent = peers.size ? [...peers].join(", ") : "none";
   $("join").disabled = socket !== null;
   $("leave").disabled = socket === null;
 }
