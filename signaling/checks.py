@@ -17,6 +17,7 @@ from signaling.origin import normalize_origin
 DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
 
 IN_PROCESS_REGISTRY = "signaling.registry.memory.InMemoryRegistry"
+REDIS_REGISTRY = "signaling.registry.redis.RedisRegistry"
 
 _POSITIVE_INTEGERS = ("MAX_PEERS", "MAX_MESSAGE_BYTES", "RATE_LIMIT_BURST", "RATE_LIMIT_TOLERANCE")
 
@@ -41,11 +42,20 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             errors.append(Error(f"SIGNALING['{name}'] must be a positive integer, not {value!r}.", id="signaling.E003"))
-    rate = values["RATE_LIMIT_PER_SECOND"]
-    if isinstance(rate, bool) or not isinstance(rate, Real) or rate <= 0:
+    for name in ("RATE_LIMIT_PER_SECOND", "WORKER_TIMEOUT"):
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, Real) or value <= 0:
+            errors.append(Error(f"SIGNALING['{name}'] must be a positive number, not {value!r}.", id="signaling.E003"))
+    url = values["REDIS_URL"]
+    if url is not None and not (isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://"))):
         errors.append(
-            Error(f"SIGNALING['RATE_LIMIT_PER_SECOND'] must be a positive number, not {rate!r}.", id="signaling.E003")
+            Error(
+                f"SIGNALING['REDIS_URL'] must be a redis://, rediss:// or unix:// URL, not {url!r}.",
+                id="signaling.E003",
+            )
         )
+    if not isinstance(values["REDIS_PREFIX"], str) or not values["REDIS_PREFIX"]:
+        errors.append(Error("SIGNALING['REDIS_PREFIX'] must be a non-empty string.", id="signaling.E003"))
     if not isinstance(values["ALLOW_AD_HOC_ROOMS"], bool):
         errors.append(Error("SIGNALING['ALLOW_AD_HOC_ROOMS'] must be True or False.", id="signaling.E003"))
     errors.extend(_check_classes(values))
@@ -62,6 +72,8 @@ def _check_classes(values: Mapping[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for name, base in (("REGISTRY", RoomRegistry), ("ROOM_RESOLVER", RoomResolver)):
         path = values[name]
+        if path is None and name == "REGISTRY":
+            continue
         try:
             cls = import_string(path)
         except ImportError as error:
@@ -91,6 +103,7 @@ def _check_origins(origins: Any) -> list[CheckMessage]:
 
 def _check_combinations() -> list[CheckMessage]:
     from signaling.policy import get_room_resolver
+    from signaling.registry import registry_path
 
     messages: list[CheckMessage] = []
     if not conf.ALLOW_AD_HOC_ROOMS and not get_room_resolver().stores_rooms:
@@ -102,12 +115,16 @@ def _check_combinations() -> list[CheckMessage]:
             )
         )
     layer = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {}).get("BACKEND", "")
-    if conf.REGISTRY == IN_PROCESS_REGISTRY and layer and "InMemoryChannelLayer" not in layer:
+    if registry_path() == REDIS_REGISTRY and not conf.REDIS_URL:
+        messages.append(
+            Error("The Redis registry is selected but SIGNALING['REDIS_URL'] is not set.", id="signaling.E007")
+        )
+    if registry_path() == IN_PROCESS_REGISTRY and layer and "InMemoryChannelLayer" not in layer:
         messages.append(
             Warning(
                 "The signaling registry is in-process but the channel layer is shared: peers on different workers "
                 "will not see each other.",
-                hint="Use a shared registry when you run several workers.",
+                hint="Set SIGNALING['REDIS_URL'] when you run several workers.",
                 id="signaling.W001",
             )
         )

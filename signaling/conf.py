@@ -29,8 +29,14 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_TOLERANCE": 50,
     # Origins allowed besides those whose host is in ALLOWED_HOSTS: "https://app.example.com", or "*" for any.
     "ALLOWED_ORIGINS": [],
-    # Dotted path of the RoomRegistry class that holds membership and delivers messages.
-    "REGISTRY": "signaling.registry.memory.InMemoryRegistry",
+    # Redis shared by every worker, e.g. "redis://127.0.0.1:6379/0". Setting it moves rooms to Redis.
+    "REDIS_URL": None,
+    # Prefix of every Redis key and channel the registry uses, so several sites can share one Redis.
+    "REDIS_PREFIX": "signaling",
+    # Seconds after which a worker that stopped answering counts as dead: its peers leave with reason "timeout".
+    "WORKER_TIMEOUT": 5.0,
+    # Dotted path of the RoomRegistry class; None picks Redis when REDIS_URL is set, else the in-process one.
+    "REGISTRY": None,
     # Dotted path of the RoomResolver class that looks up stored rooms (capacity, open/closed).
     "ROOM_RESOLVER": "signaling.policy.AdHocRoomResolver",
 }
@@ -76,8 +82,22 @@ class SignalingSettings:
         return list(self._get("ALLOWED_ORIGINS"))
 
     @property
-    def REGISTRY(self) -> str:
-        return str(self._get("REGISTRY"))
+    def REDIS_URL(self) -> str | None:
+        value = self._get("REDIS_URL")
+        return str(value) if value else None
+
+    @property
+    def REDIS_PREFIX(self) -> str:
+        return str(self._get("REDIS_PREFIX"))
+
+    @property
+    def WORKER_TIMEOUT(self) -> float:
+        return float(self._get("WORKER_TIMEOUT"))
+
+    @property
+    def REGISTRY(self) -> str | None:
+        value = self._get("REGISTRY")
+        return str(value) if value else None
 
     @property
     def ROOM_RESOLVER(self) -> str:

@@ -30,6 +30,7 @@ from signaling.events import (
     RoomCreated,
     RoomDestroyed,
     get_dispatcher,
+    register_endpoint,
 )
 from signaling.origin import allowed_hosts, is_origin_allowed
 from signaling.policy import get_room_resolver
@@ -50,11 +51,12 @@ from signaling.protocol import (
     unknown_type_message,
 )
 from signaling.ratelimit import TokenBucket
-from signaling.registry import RoomFull, get_registry
+from signaling.registry import RegistryUnavailable, RoomFull, get_registry
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT_MAX_LENGTH = 512
+UNAVAILABLE = "Signaling is temporarily unavailable"
 
 
 def new_peer_id() -> str:
@@ -68,12 +70,21 @@ class LocalPeer:
     Frames delivered before the ``joined`` reply is out wait, so that the joiner always hears ``joined`` first.
     """
 
-    __slots__ = ("peer_id", "room_id", "_send", "_pending")
+    __slots__ = ("peer_id", "room_id", "mount", "_send", "_end", "_pending")
 
-    def __init__(self, peer_id: str, room_id: str, send: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        peer_id: str,
+        room_id: str,
+        mount: int,
+        send: Callable[[str], Awaitable[None]],
+        end: Callable[[int], Awaitable[None]],
+    ) -> None:
         self.peer_id = peer_id
         self.room_id = room_id
+        self.mount = mount
         self._send = send
+        self._end = end
         self._pending: list[str] | None = []
 
     async def deliver(self, frame: str) -> None:
@@ -90,6 +101,9 @@ class LocalPeer:
             await self._send(pending.pop(0))
         self._pending = None
 
+    async def end(self, code: int) -> None:
+        await self._end(code)
+
 
 class SignalingConsumer(AsyncWebsocketConsumer):
     """Rooms, SDP/ICE relay and lifecycle events for one client socket."""
@@ -98,6 +112,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     max_peers: int | None = None
     #: The seed's server callbacks.
     callbacks: Callbacks = Callbacks()
+    #: Which ``as_asgi()`` mount this is (set by ``as_asgi``; see ``signaling.events.endpoint``).
+    mount: int = -1
 
     #: Client message ``t`` -> handler method. A table, not getattr, so no client frame can name a method.
     client_handlers: ClassVar[Mapping[str, str]] = {
@@ -113,8 +129,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         *,
         max_peers: int | None = None,
         callbacks: Callbacks | Mapping[str, Callback | None] | None = None,
+        mount: int | None = None,
     ) -> None:
         super().__init__()
+        if mount is not None:
+            self.mount = mount
         if max_peers is not None:
             if isinstance(max_peers, bool) or not isinstance(max_peers, int) or max_peers < 1:
                 raise ValueError(f"max_peers must be a positive integer, not {max_peers!r}")
@@ -129,7 +148,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if "callbacks" in initkwargs:
             initkwargs["callbacks"] = Callbacks.coerce(initkwargs["callbacks"])
         # Build one instance now, so that bad options fail when the URLconf loads, not on the first call.
-        cls(**initkwargs)
+        instance = cls(**initkwargs)
+        initkwargs["mount"] = register_endpoint(cls, instance.callbacks)
         return super().as_asgi(**initkwargs)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -255,11 +275,13 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         try:
             room_id = room_id_of(message)
             max_peers = await self.room_capacity(room_id)
-            peer = LocalPeer(new_peer_id(), room_id, self.send_frame)
+            peer = LocalPeer(new_peer_id(), room_id, self.mount, self.send_frame, self.end)
             try:
                 result = await self.registry.join(room_id, peer, max_peers)
             except RoomFull as full:
                 raise SignalingError(ErrorCode.ROOM_FULL, room_full_message(full.max_peers)) from None
+            except RegistryUnavailable:
+                raise SignalingError(ErrorCode.INTERNAL, UNAVAILABLE) from None
         except SignalingError as error:
             requested = message.get("roomId")
             self.emit(
@@ -299,7 +321,6 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 user_agent=self.user_agent,
             )
         )
-        await self.registry.relay(room_id, peer.peer_id, None, encode({"t": "peer-joined", "peerId": peer.peer_id}))
 
     async def room_capacity(self, room_id: str) -> int:
         """How many peers ``room_id`` admits; raise ``SignalingError`` to refuse the join."""
@@ -320,10 +341,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         """Take this connection out of its room and tell the others why."""
         peer = self.require_peer()
         self.peer = None
-        destroyed = await self.registry.leave(peer.room_id, peer.peer_id)
-        if not destroyed:
-            frame = encode({"t": "peer-left", "peerId": peer.peer_id, "reason": reason.value})
-            await self.registry.relay(peer.room_id, peer.peer_id, None, frame)
+        destroyed = await self.registry.leave(peer.room_id, peer.peer_id, reason.value)
         now = timezone.now()
         self.emit(PeerLeft(room_id=peer.room_id, peer_id=peer.peer_id, reason=reason.value, at=now))
         if destroyed:

@@ -210,6 +210,27 @@ async def _send_signal(event: Event, sender: type) -> None:
             )
 
 
+# Mounts of consumers, numbered in the order the URLconf creates them. Every worker loads the same URLconf, so a
+# number stored with a peer in a shared registry names the same mount on any worker: the one that cleans up
+# after a dead worker calls the callbacks that peer's endpoint was mounted with.
+_endpoints: list[tuple[type, Callbacks]] = []
+
+
+def register_endpoint(sender: type, callbacks: Callbacks) -> int:
+    """Number one ``as_asgi()`` mount."""
+    _endpoints.append((sender, callbacks))
+    return len(_endpoints) - 1
+
+
+def endpoint(mount: int) -> tuple[type, Callbacks]:
+    """The consumer class and callbacks of a mount; the plain consumer and no callbacks if it is unknown here."""
+    if 0 <= mount < len(_endpoints):
+        return _endpoints[mount]
+    from signaling.consumer import SignalingConsumer
+
+    return SignalingConsumer, Callbacks()
+
+
 _dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventDispatcher] = (
     weakref.WeakKeyDictionary()
 )

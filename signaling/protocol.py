@@ -80,6 +80,14 @@ def encode(message: dict[str, Any]) -> str:
     return _encoder.encode(message)
 
 
+def peer_joined_frame(peer_id: str) -> str:
+    return encode({"t": "peer-joined", "peerId": peer_id})
+
+
+def peer_left_frame(peer_id: str, reason: str) -> str:
+    return encode({"t": "peer-left", "peerId": peer_id, "reason": reason})
+
+
 def room_full_message(max_peers: int) -> str:
     return f"Room is full (max {max_peers} peers)"
 

@@ -18,10 +18,15 @@ pytestmark = pytest.mark.django_db
 
 
 class Handle:
+    mount = 0
+
     def __init__(self, peer_id: str) -> None:
         self.peer_id = peer_id
 
     async def deliver(self, frame: str) -> None:
+        pass
+
+    async def end(self, code: int) -> None:
         pass
 
 
@@ -34,7 +39,7 @@ def live_room() -> Iterator[Room]:
         async_to_sync(registry.join)(room.id, Handle(f"live-{index}"), 4)
     yield room
     for index in range(3):
-        async_to_sync(registry.leave)(room.id, f"live-{index}")
+        async_to_sync(registry.leave)(room.id, f"live-{index}", "leave")
 
 
 def test_room_list_shows_live_peer_counts(admin_client: Client, live_room: Room) -> None:

@@ -1,8 +1,10 @@
 """Room membership and message delivery, behind one small interface.
 
 The consumer never holds a list of room members: it asks the registry to admit a peer (atomically against the
-room's capacity), to remove it, and to deliver a frame to one member or to all others. The in-process registry
-(``memory``) serves one worker; a registry shared between workers implements the same interface.
+room's capacity), to remove it, and to deliver a frame to one member or to all others. The registry announces
+arrivals and departures (``peer-joined``, ``peer-left``) itself, because where members live on several workers
+the announcement and the change of membership must travel together. ``memory`` serves one worker; ``redis``
+shares rooms between workers.
 """
 
 from __future__ import annotations
@@ -20,12 +22,21 @@ from signaling.conf import conf
 
 
 class PeerHandle(Protocol):
-    """What a registry needs of a peer connected to this worker: its id and a way to write to its socket."""
+    """A peer connected to this worker, as a registry sees it."""
 
     @property
     def peer_id(self) -> str: ...
 
-    async def deliver(self, frame: str) -> None: ...
+    @property
+    def mount(self) -> int:
+        """Which ``as_asgi()`` mount the peer came through (see ``signaling.events.endpoint``)."""
+        ...
+
+    async def deliver(self, frame: str) -> None:
+        """Write a frame to the peer's socket."""
+
+    async def end(self, code: int) -> None:
+        """Close the peer's socket from the server side."""
 
 
 class RoomFull(Exception):
@@ -34,6 +45,10 @@ class RoomFull(Exception):
     def __init__(self, max_peers: int) -> None:
         super().__init__(max_peers)
         self.max_peers = max_peers
+
+
+class RegistryUnavailable(Exception):
+    """The shared registry cannot be reached right now; nothing was changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +64,16 @@ class RoomRegistry(abc.ABC):
 
     @abc.abstractmethod
     async def join(self, room_id: str, peer: PeerHandle, max_peers: int) -> JoinResult:
-        """Add ``peer`` to the room unless it is full (raise :class:`RoomFull`); atomic against other joins."""
+        """Add ``peer`` unless the room is full (raise :class:`RoomFull`), atomically against other joins, and
+        announce ``peer-joined`` to the others."""
 
     @abc.abstractmethod
-    async def leave(self, room_id: str, peer_id: str) -> bool:
-        """Remove the peer; return True when the room is left empty and so destroyed."""
+    async def leave(self, room_id: str, peer_id: str, reason: str) -> bool:
+        """Remove the peer and announce ``peer-left`` with ``reason``; return True when the room is left empty."""
 
     @abc.abstractmethod
     async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:
-        """Deliver ``frame`` to member ``to``, or to every member but the sender; return how many got it.
+        """Deliver ``frame`` to member ``to``, or to every member but the sender; return how many it was sent to.
 
         A ``to`` that is not a member of the room (or is the sender) delivers nothing.
         """
@@ -74,11 +90,20 @@ class RoomRegistry(abc.ABC):
 _registry: RoomRegistry | None = None
 
 
+def registry_path() -> str:
+    """The registry class in use: ``SIGNALING["REGISTRY"]``, or else Redis when ``REDIS_URL`` is set."""
+    if conf.REGISTRY:
+        return conf.REGISTRY
+    if conf.REDIS_URL:
+        return "signaling.registry.redis.RedisRegistry"
+    return "signaling.registry.memory.InMemoryRegistry"
+
+
 def get_registry() -> RoomRegistry:
-    """The process's registry, built from ``SIGNALING["REGISTRY"]`` on first use."""
+    """The process's registry, built on first use."""
     global _registry
     if _registry is None:
-        registry_class: Any = import_string(conf.REGISTRY)
+        registry_class: Any = import_string(registry_path())
         _registry = registry_class()
     return _registry
 

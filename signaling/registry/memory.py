@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from signaling.protocol import peer_joined_frame, peer_left_frame
 from signaling.registry import JoinResult, PeerHandle, RoomFull, RoomRegistry
 
 logger = logging.getLogger(__name__)
@@ -25,17 +26,18 @@ class InMemoryRegistry(RoomRegistry):
             raise RoomFull(max_peers)
         peers = list(members)
         members[peer.peer_id] = peer
+        await self.relay(room_id, peer.peer_id, None, peer_joined_frame(peer.peer_id))
         return JoinResult(peers=peers, room_created=not peers)
 
-    async def leave(self, room_id: str, peer_id: str) -> bool:
+    async def leave(self, room_id: str, peer_id: str, reason: str) -> bool:
         members = self._rooms.get(room_id)
-        if members is None:
+        if members is None or members.pop(peer_id, None) is None:
             return False
-        members.pop(peer_id, None)
-        if members:
-            return False
-        del self._rooms[room_id]
-        return True
+        if not members:
+            del self._rooms[room_id]
+            return True
+        await self.relay(room_id, peer_id, None, peer_left_frame(peer_id, reason))
+        return False
 
     async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:
         members = self._rooms.get(room_id)
