@@ -342,6 +342,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         peer = self.require_peer()
         self.peer = None
         destroyed = await self.registry.leave(peer.room_id, peer.peer_id, reason.value)
+        if destroyed is None:
+            return
         now = timezone.now()
         self.emit(PeerLeft(room_id=peer.room_id, peer_id=peer.peer_id, reason=reason.value, at=now))
         if destroyed:

@@ -41,6 +41,8 @@ class LeaveReason(StrEnum):
 class CloseCode:
     """WebSocket close codes the server uses."""
 
+    # The standard "service restart": this worker lost its registration; the client should reconnect.
+    SERVICE_RESTART = 1012
     FORBIDDEN = 4001
     ORIGIN_NOT_ALLOWED = 4003
     RATE_LIMITED = 4008

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from rooms.recorder import get_recorder
 from rooms.resolver import ModelRoomResolver
 from signaling.consumer import SignalingConsumer
 from signaling.events import get_dispatcher
+from tests.servers import RedisProcess
 
 
 class Peer:
@@ -74,6 +75,24 @@ class Peer:
 
 
 Connect = Callable[..., Awaitable[Peer]]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisProcess]:
+    """A redis-server of the tests' own (tests that stop it start it again)."""
+    with RedisProcess() as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "redis"])
+def registry_kind(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Run a test once with the in-process registry and once with the Redis one (as a single worker)."""
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        settings.SIGNALING = {
+            **settings.SIGNALING, "REDIS_URL": server.url, "REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+        }
+    return str(request.param)
 
 
 @pytest.fixture

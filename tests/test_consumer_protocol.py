@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import Connect
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("registry_kind")]
 
 
 async def test_join_answers_with_server_assigned_id_and_room(connect: Connect, room_id: str) -> None:

@@ -68,8 +68,12 @@ class RoomRegistry(abc.ABC):
         announce ``peer-joined`` to the others."""
 
     @abc.abstractmethod
-    async def leave(self, room_id: str, peer_id: str, reason: str) -> bool:
-        """Remove the peer and announce ``peer-left`` with ``reason``; return True when the room is left empty."""
+    async def leave(self, room_id: str, peer_id: str, reason: str) -> bool | None:
+        """Remove the peer and announce ``peer-left`` with ``reason``.
+
+        Return True when the room is left empty, False when others remain, and None when the peer was no longer
+        a member (its departure was already announced, for instance after its worker was taken for dead).
+        """
 
     @abc.abstractmethod
     async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:

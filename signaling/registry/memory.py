@@ -29,10 +29,10 @@ class InMemoryRegistry(RoomRegistry):
         await self.relay(room_id, peer.peer_id, None, peer_joined_frame(peer.peer_id))
         return JoinResult(peers=peers, room_created=not peers)
 
-    async def leave(self, room_id: str, peer_id: str, reason: str) -> bool:
+    async def leave(self, room_id: str, peer_id: str, reason: str) -> bool | None:
         members = self._rooms.get(room_id)
         if members is None or members.pop(peer_id, None) is None:
-            return False
+            return None
         if not members:
             del self._rooms[room_id]
             return True

@@ -1,0 +1,620 @@
+"""Rooms shared by several workers through Redis.
+
+Redis holds the truth: which peers are in which room and which worker's channel reaches each of them. Joins and
+leaves are Lua scripts, so capacity holds however many workers admit peers at once. Each worker keeps, for the
+rooms its own peers are in, a *view* of the members and their workers; a relayed message reads only that view:
+to a peer on this worker it is written straight to the socket, to a peer elsewhere it goes through the
+channels-redis pub/sub layer to that worker's channel, batched per worker.
+
+Every membership change gets a version from Redis (its clock in microseconds, kept strictly increasing), and
+views apply changes last-writer-wins per peer, so notices that arrive out of order between workers, or before
+the script that created them has answered, still leave every view right.
+
+Keys, under ``SIGNALING["REDIS_PREFIX"]`` (P)::
+
+    P:room:<room>      hash  peer -> "worker|version|mount"
+    P:rooms            set   live room ids
+    P:workers          set   workers' channels
+    P:hb:<worker>      heartbeat, expires after WORKER_TIMEOUT
+    P:peers:<worker>   hash  peer -> room: what a dead worker leaves to clean up
+    P:clock            the last version handed out
+    P:epoch            set once; a new value means Redis lost everything
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+from signaling.conf import conf
+from signaling.events import PeerLeft, RoomDestroyed, endpoint, get_dispatcher
+from signaling.protocol import CloseCode, LeaveReason, peer_joined_frame, peer_left_frame
+from signaling.registry import JoinResult, PeerHandle, RegistryUnavailable, RoomFull, RoomRegistry
+
+logger = logging.getLogger(__name__)
+
+# Seconds a Redis command may take before the registry gives up on it: nothing may hang on a lost Redis.
+REDIS_TIMEOUT = 2.0
+# Most notices one pub/sub message carries.
+BATCH_SIZE = 500
+# Notices waiting for one worker beyond this are dropped (Redis unreachable for a long time).
+OUTBOX_LIMIT = 50_000
+# How long a batch is retried while Redis is unreachable before it is dropped.
+PUBLISH_RETRY_SECONDS = 10.0
+# Departed peers are remembered in a view this long, to outlast any notice still on its way.
+TOMBSTONE_SECONDS = 60.0
+# The version of a departure this worker could not get from Redis: above any other, since peer ids never return.
+DEPARTED_FOR_GOOD = 2**62
+
+_VERSION = """
+local function next_version(clock)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local v = math.max(now, tonumber(redis.call('GET', clock) or '0') + 1)
+  local text = string.format('%.0f', v)
+  redis.call('SET', clock, text)
+  return text
+end
+"""
+
+# KEYS: room, rooms, worker's peers, clock. ARGV: room id, peer, worker, max peers, mount.
+JOIN = _VERSION + """
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return {'full'} end
+local v = next_version(KEYS[4])
+local members = redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. v .. '|' .. ARGV[5])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+return {v, members}
+"""
+
+# KEYS: room, rooms, worker's peers, clock. ARGV: room id, peer.
+LEAVE = _VERSION + """
+local old = redis.call('HGET', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+local v = next_version(KEYS[4])
+local members = redis.call('HGETALL', KEYS[1])
+if #members == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
+return {v, members, old or ''}
+"""
+
+# KEYS: room, rooms, worker's peers, clock. ARGV: room id, peer, worker, mount.
+REJOIN = _VERSION + """
+local v = next_version(KEYS[4])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. v .. '|' .. ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+return v
+"""
+
+# KEYS: workers, heartbeat, epoch. ARGV: worker, ttl in ms, a new epoch in case there is none.
+HEARTBEAT = """
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  redis.call('SET', KEYS[3], ARGV[3])
+  epoch = ARGV[3]
+end
+local missing = redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return {missing, epoch}
+"""
+
+# KEYS: workers, dead worker's heartbeat, dead worker's peers. ARGV: dead worker.
+CLAIM = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {} end
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {} end
+local peers = redis.call('HGETALL', KEYS[3])
+redis.call('DEL', KEYS[3])
+return peers
+"""
+
+REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _parse_member(value: str) -> tuple[str, int, int]:
+    """``worker|version|mount`` -> (worker, version, mount)."""
+    worker, version, mount = value.rsplit("|", 2)
+    return worker, int(version), int(mount)
+
+
+class RoomView:
+    """What a worker knows of a room's members: per peer, the newest change it has seen (LWW by version)."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        # peer -> (version, worker or None once departed, when it departed)
+        self.entries: dict[str, tuple[int, str | None, float]] = {}
+
+    def apply(self, peer_id: str, version: int, worker: str | None) -> None:
+        current = self.entries.get(peer_id)
+        if current is None or current[0] < version:
+            self.entries[peer_id] = (version, worker, time.monotonic() if worker is None else 0.0)
+            if worker is None and len(self.entries) > 64:
+                self._prune()
+
+    def load(self, members: dict[str, tuple[str, int, int]], as_of: int) -> None:
+        """Take a snapshot of the room as of version ``as_of``."""
+        for peer_id, (worker, version, _) in members.items():
+            self.apply(peer_id, version, worker)
+        for peer_id, (known_version, known_worker, _) in list(self.entries.items()):
+            if known_worker is not None and known_version < as_of and peer_id not in members:
+                self.apply(peer_id, as_of, None)
+
+    def worker_of(self, peer_id: str) -> str | None:
+        entry = self.entries.get(peer_id)
+        return entry[1] if entry is not None else None
+
+    def members(self) -> dict[str, str]:
+        return {peer_id: worker for peer_id, (_, worker, _) in self.entries.items() if worker is not None}
+
+    def _prune(self) -> None:
+        cutoff = time.monotonic() - TOMBSTONE_SECONDS
+        for peer_id, (_, worker, since) in list(self.entries.items()):
+            if worker is None and since < cutoff:
+                del self.entries[peer_id]
+
+
+class Member:
+    """A peer on this worker, as its worker's registry keeps it."""
+
+    __slots__ = ("handle", "room_id", "version", "stash")
+
+    def __init__(self, handle: PeerHandle, room_id: str) -> None:
+        self.handle = handle
+        self.room_id = room_id
+        # None while its join script runs; announcements meanwhile wait in `stash` with their versions.
+        self.version: int | None = None
+        self.stash: list[tuple[int, str]] = []
+
+
+class Outbox:
+    __slots__ = ("items", "task")
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.task: asyncio.Task[None] | None = None
+
+
+class RedisRegistry(RoomRegistry):
+    """Rooms in Redis, shared by every worker that points at the same ``SIGNALING["REDIS_URL"]``."""
+
+    def __init__(self) -> None:
+        url = conf.REDIS_URL
+        if not url:
+            raise ImproperlyConfigured("RedisRegistry needs SIGNALING['REDIS_URL'].")
+        self.url = url
+        self.prefix = conf.REDIS_PREFIX
+        self.worker_timeout = conf.WORKER_TIMEOUT
+        self._workers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Worker] = weakref.WeakKeyDictionary()
+        self._sync_client: redis.Redis | None = None
+
+    def worker(self) -> Worker:
+        """This event loop's worker (one per loop; a daphne process has one loop)."""
+        loop = asyncio.get_running_loop()
+        worker = self._workers.get(loop)
+        if worker is None:
+            worker = self._workers[loop] = Worker(self)
+        return worker
+
+    async def join(self, room_id: str, peer: PeerHandle, max_peers: int) -> JoinResult:
+        return await self.worker().join(room_id, peer, max_peers)
+
+    async def leave(self, room_id: str, peer_id: str, reason: str) -> bool | None:
+        return await self.worker().leave(room_id, peer_id, reason)
+
+    async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:
+        return await self.worker().relay(room_id, sender_id, to, frame)
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def _client(self) -> redis.Redis:
+        if self._sync_client is None:
+            self._sync_client = redis.Redis.from_url(
+                self.url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+            )
+        return self._sync_client
+
+    def occupancy(self, room_ids: Iterable[str]) -> dict[str, int]:
+        ids = list(room_ids)
+        try:
+            pipe = self._client().pipeline(transaction=False)
+            for room_id in ids:
+                pipe.hlen(self.key("room", room_id))
+            return dict(zip(ids, (int(n) for n in pipe.execute()), strict=True))
+        except REDIS_ERRORS as error:
+            raise RegistryUnavailable(str(error)) from error
+
+    def live_rooms(self) -> dict[str, int]:
+        try:
+            room_ids = [str(room_id) for room_id in self._client().smembers(self.key("rooms"))]
+        except REDIS_ERRORS as error:
+            raise RegistryUnavailable(str(error)) from error
+        return {room_id: count for room_id, count in self.occupancy(room_ids).items() if count}
+
+
+class Worker:
+    """One worker's side of the shared registry: its channel, its peers, its views, its upkeep."""
+
+    def __init__(self, registry: RedisRegistry) -> None:
+        self.registry = registry
+        self.key = registry.key
+        self.redis = aioredis.Redis.from_url(
+            registry.url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
+        self.layer = RedisPubSubChannelLayer(
+            hosts=[{"address": registry.url, "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT}],
+            prefix=f"{registry.prefix}:",
+        )
+        self.scripts = {
+            name: self.redis.register_script(source)
+            for name, source in (("join", JOIN), ("leave", LEAVE), ("rejoin", REJOIN), ("heartbeat", HEARTBEAT),
+                                 ("claim", CLAIM))
+        }
+        self.channel = ""
+        self.epoch: str | None = None
+        self.local: dict[str, Member] = {}
+        self.local_rooms: dict[str, dict[str, Member]] = {}
+        self.views: dict[str, RoomView] = {}
+        self.outboxes: dict[str, Outbox] = {}
+        # Leaves that could not reach Redis; the upkeep loop retries them.
+        self.unsynced_leaves: list[tuple[str, str, str]] = []
+        self._start_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- start and upkeep ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        async with self._start_lock:
+            if self._tasks:
+                return
+            try:
+                if not self.channel:
+                    # Subscribed before any peer is admitted, so no notice to this worker can be missed.
+                    self.channel = await asyncio.wait_for(self.layer.new_channel("worker."), REDIS_TIMEOUT)
+                await self.heartbeat()
+            except REDIS_ERRORS as error:
+                raise RegistryUnavailable(str(error)) from error
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(self._receive_loop()), loop.create_task(self._upkeep_loop())]
+
+    async def stop(self) -> None:
+        """Stop this worker's tasks and connections (its registration then expires like a dead worker's)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        # Bounded: stopping must not hang on a Redis that is gone.
+        for closing in (self.redis.aclose(), self.layer.flush()):
+            try:
+                await asyncio.wait_for(closing, REDIS_TIMEOUT)
+            except (*REDIS_ERRORS, RuntimeError):
+                pass
+
+    async def _upkeep_loop(self) -> None:
+        interval = max(0.1, self.registry.worker_timeout / 4)
+        failing = False
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.heartbeat()
+                await self._retry_unsynced_leaves()
+                await self.reap_dead_workers()
+                if failing:
+                    logger.warning("Redis reachable again")
+                failing = False
+            except REDIS_ERRORS:
+                if not failing:
+                    logger.warning("Redis unreachable; relays between peers on this worker go on", exc_info=True)
+                failing = True
+            except Exception:
+                logger.exception("Registry upkeep failed")
+
+    async def heartbeat(self) -> None:
+        timeout_ms = int(self.registry.worker_timeout * 1000)
+        missing, epoch = await self.scripts["heartbeat"](
+            keys=[self.key("workers"), self.key("hb", self.channel), self.key("epoch")],
+            args=[self.channel, timeout_ms, uuid.uuid4().hex],
+        )
+        if self.epoch is None:
+            self.epoch = epoch
+        elif epoch != self.epoch:
+            logger.warning("Redis lost the registry; registering this worker's %d peers again", len(self.local))
+            self.epoch = epoch
+            await self._rebuild()
+        elif missing:
+            # Same Redis, but another worker took this one for dead and announced its peers as gone.
+            await self._evicted()
+
+    async def _rebuild(self) -> None:
+        for peer_id, member in list(self.local.items()):
+            if member.version is None:
+                continue
+            await self.scripts["rejoin"](
+                keys=self._member_keys(member.room_id),
+                args=[member.room_id, peer_id, self.channel, member.handle.mount],
+            )
+
+    async def _evicted(self) -> None:
+        logger.error("This worker was declared dead (it stalled past WORKER_TIMEOUT); closing its %d peers",
+                     len(self.local))
+        members = list(self.local.values())
+        self.local.clear()
+        self.local_rooms.clear()
+        self.views.clear()
+        for member in members:
+            await member.handle.end(CloseCode.SERVICE_RESTART)
+
+    async def _retry_unsynced_leaves(self) -> None:
+        while self.unsynced_leaves:
+            room_id, peer_id, reason = self.unsynced_leaves[0]
+            await self._leave_in_redis(room_id, peer_id, reason, self.key("peers", self.channel), local=False)
+            self.unsynced_leaves.pop(0)
+
+    async def reap_dead_workers(self) -> None:
+        workers = [str(w) for w in await self.redis.smembers(self.key("workers")) if w != self.channel]
+        if not workers:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for worker in workers:
+            pipe.exists(self.key("hb", worker))
+        alive = await pipe.execute()
+        for worker, is_alive in zip(workers, alive, strict=True):
+            if is_alive:
+                continue
+            peers = _pairs(
+                await self.scripts["claim"](
+                    keys=[self.key("workers"), self.key("hb", worker), self.key("peers", worker)], args=[worker]
+                )
+            )
+            if peers:
+                logger.warning("Worker %s is gone; %d of its peers leave with reason timeout", worker, len(peers))
+            for peer_id, room_id in peers.items():
+                await self._leave_in_redis(room_id, peer_id, LeaveReason.TIMEOUT.value, self.key("peers", worker),
+                                           emit=True)
+
+    # -- membership ------------------------------------------------------------------------------------------
+
+    def _member_keys(self, room_id: str, worker: str | None = None) -> list[str]:
+        return [self.key("room", room_id), self.key("rooms"), self.key("peers", worker or self.channel),
+                self.key("clock")]
+
+    async def join(self, room_id: str, peer: PeerHandle, max_peers: int) -> JoinResult:
+        await self.start()
+        member = Member(peer, room_id)
+        # Known locally before the script runs: notices about this room that arrive meanwhile find it.
+        self.local[peer.peer_id] = member
+        self.local_rooms.setdefault(room_id, {})[peer.peer_id] = member
+        view = self.views.setdefault(room_id, RoomView())
+        try:
+            reply = await self.scripts["join"](
+                keys=self._member_keys(room_id), args=[room_id, peer.peer_id, self.channel, max_peers, peer.mount]
+            )
+        except REDIS_ERRORS as error:
+            self._forget_local(room_id, peer.peer_id)
+            raise RegistryUnavailable(str(error)) from error
+        if reply[0] == "full":
+            self._forget_local(room_id, peer.peer_id)
+            raise RoomFull(max_peers)
+        version = int(reply[0])
+        members = {peer_id: _parse_member(value) for peer_id, value in _pairs(reply[1]).items()}
+        view.load(members, as_of=version)
+        member.version = version
+        for stashed_version, frame in member.stash:
+            if stashed_version > version:
+                await _deliver(peer, frame)
+        member.stash.clear()
+        await self._announce(room_id, peer.peer_id, version, self.channel, peer_joined_frame(peer.peer_id),
+                             {worker for worker, _, _ in members.values()})
+        return JoinResult(peers=list(members), room_created=not members)
+
+    async def leave(self, room_id: str, peer_id: str, reason: str) -> bool | None:
+        if self.local.get(peer_id) is None:
+            return None
+        self._forget_local(room_id, peer_id, keep_view=True)
+        try:
+            destroyed = await self._leave_in_redis(room_id, peer_id, reason, self.key("peers", self.channel))
+        except REDIS_ERRORS:
+            # Redis will hear of it from the upkeep loop; this worker's own peers hear of it now.
+            self.unsynced_leaves.append((room_id, peer_id, reason))
+            frame = peer_left_frame(peer_id, reason)
+            view = self.views.get(room_id)
+            if view is not None:
+                view.apply(peer_id, DEPARTED_FOR_GOOD, None)
+            for member in list(self.local_rooms.get(room_id, {}).values()):
+                await _deliver(member.handle, frame)
+            destroyed = room_id not in self.local_rooms and not (view and view.members())
+        if room_id not in self.local_rooms:
+            self.views.pop(room_id, None)
+        return destroyed
+
+    async def _leave_in_redis(
+        self, room_id: str, peer_id: str, reason: str, peers_key: str, *, emit: bool = False, local: bool = True
+    ) -> bool:
+        """Remove a peer in Redis and announce it (to this worker's peers too unless ``local`` is False); with
+        ``emit``, also send its lifecycle events (when reaping a dead worker's peer)."""
+        keys = [self.key("room", room_id), self.key("rooms"), peers_key, self.key("clock")]
+        version_text, flat, old = await self.scripts["leave"](keys=keys, args=[room_id, peer_id])
+        version = int(version_text)
+        members = {peer: _parse_member(value) for peer, value in _pairs(flat).items()}
+        await self._announce(room_id, peer_id, version, None, peer_left_frame(peer_id, reason),
+                             {worker for worker, _, _ in members.values()}, local=local)
+        destroyed = bool(old) and not members
+        if emit and old:
+            sender, callbacks = endpoint(_parse_member(old)[2])
+            now = timezone.now()
+            dispatcher = get_dispatcher()
+            dispatcher.emit(PeerLeft(room_id=room_id, peer_id=peer_id, reason=reason, at=now), callbacks, sender)
+            if destroyed:
+                dispatcher.emit(RoomDestroyed(room_id=room_id, at=now), callbacks, sender)
+        return destroyed
+
+    def _forget_local(self, room_id: str, peer_id: str, keep_view: bool = False) -> None:
+        self.local.pop(peer_id, None)
+        room = self.local_rooms.get(room_id)
+        if room is not None:
+            room.pop(peer_id, None)
+            if not room:
+                del self.local_rooms[room_id]
+                if not keep_view:
+                    self.views.pop(room_id, None)
+
+    async def _announce(
+        self,
+        room_id: str,
+        peer_id: str,
+        version: int,
+        worker: str | None,
+        frame: str,
+        workers: set[str],
+        local: bool = True,
+    ) -> None:
+        """Tell the room that ``peer_id`` arrived (``worker`` set) or left (None) at ``version``."""
+        view = self.views.get(room_id)
+        if view is not None:
+            view.apply(peer_id, version, worker)
+        if local:
+            for member in list(self.local_rooms.get(room_id, {}).values()):
+                if member.handle.peer_id != peer_id:
+                    await _announce_to(member, version, frame)
+        item = {"r": room_id, "x": peer_id, "f": frame, "op": [peer_id, worker, version]}
+        for other in workers - {self.channel}:
+            self._post(other, item)
+
+    # -- relay -----------------------------------------------------------------------------------------------
+
+    async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:
+        view = self.views.get(room_id)
+        if view is None:
+            return 0
+        if to is not None:
+            worker = view.worker_of(to)
+            if worker is None or to == sender_id:
+                return 0
+            if worker == self.channel:
+                member = self.local.get(to)
+                if member is None or member.room_id != room_id:
+                    return 0
+                await _deliver(member.handle, frame)
+            else:
+                self._post(worker, {"r": room_id, "to": to, "f": frame})
+            return 1
+        count = 0
+        for peer_id, member in list(self.local_rooms.get(room_id, {}).items()):
+            if peer_id != sender_id:
+                await _deliver(member.handle, frame)
+                count += 1
+        remote: dict[str, int] = {}
+        for peer_id, worker in view.members().items():
+            if worker != self.channel and peer_id != sender_id:
+                remote[worker] = remote.get(worker, 0) + 1
+        for worker, peers in remote.items():
+            self._post(worker, {"r": room_id, "x": sender_id, "f": frame})
+            count += peers
+        return count
+
+    def _post(self, worker: str, item: dict[str, Any]) -> None:
+        outbox = self.outboxes.get(worker)
+        if outbox is None:
+            outbox = self.outboxes[worker] = Outbox()
+        if len(outbox.items) >= OUTBOX_LIMIT:
+            logger.error("Dropping a message for worker %s: %d already wait for Redis", worker, OUTBOX_LIMIT)
+            return
+        outbox.items.append(item)
+        if outbox.task is None or outbox.task.done():
+            outbox.task = asyncio.get_running_loop().create_task(self._flush(worker, outbox))
+
+    async def _flush(self, worker: str, outbox: Outbox) -> None:
+        # One task per destination, sending batches in order: what one peer sends another arrives in order.
+        while outbox.items:
+            batch = outbox.items[:BATCH_SIZE]
+            del outbox.items[:BATCH_SIZE]
+            deadline = time.monotonic() + PUBLISH_RETRY_SECONDS
+            while True:
+                try:
+                    await asyncio.wait_for(
+                        self.layer.send(worker, {"type": "signaling.deliver", "items": batch}), REDIS_TIMEOUT
+                    )
+                    break
+                except REDIS_ERRORS:
+                    if time.monotonic() > deadline:
+                        logger.error("Dropped %d messages for worker %s: Redis unreachable", len(batch), worker)
+                        break
+                    await asyncio.sleep(0.2)
+        if self.outboxes.get(worker) is outbox and not outbox.items:
+            del self.outboxes[worker]
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("Receiving from Redis failed; retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            for item in message["items"]:
+                try:
+                    await self._apply(item)
+                except Exception:
+                    logger.exception("Applying a notice failed")
+
+    async def _apply(self, item: dict[str, Any]) -> None:
+        room_id = item["r"]
+        view = self.views.get(room_id)
+        if view is None:
+            return  # no peer of this room is on this worker (any more)
+        to = item.get("to")
+        if to is not None:
+            member = self.local.get(to)
+            if member is not None and member.room_id == room_id:
+                await _deliver(member.handle, item["f"])
+            return
+        op = item.get("op")
+        sender = item.get("x")
+        if op is None:
+            for peer_id, member in list(self.local_rooms.get(room_id, {}).items()):
+                if peer_id != sender:
+                    await _deliver(member.handle, item["f"])
+            return
+        peer_id, worker, version = op
+        view.apply(peer_id, version, worker)
+        for member in list(self.local_rooms.get(room_id, {}).values()):
+            if member.handle.peer_id != peer_id:
+                await _announce_to(member, version, item["f"])
+
+
+async def _announce_to(member: Member, version: int, frame: str) -> None:
+    """Deliver an arrival or departure unless the member's own join came later (its ``joined`` covers it)."""
+    if member.version is None:
+        member.stash.append((version, frame))
+    elif version > member.version:
+        await _deliver(member.handle, frame)
+
+
+async def _deliver(peer: PeerHandle, frame: str) -> None:
+    # One peer's broken socket must not stop delivery to the others.
+    try:
+        await peer.deliver(frame)
+    except Exception:
+        logger.exception("Delivery to peer %s failed", peer.peer_id)

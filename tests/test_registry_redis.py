@@ -1,0 +1,308 @@
+"""The Redis registry, with several workers in one process: each ``RedisRegistry`` instance is a worker of its own.
+
+Redis is a real ``redis-server`` started for these tests on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis as redis_client
+from asgiref.sync import sync_to_async
+
+from signaling import signals
+from signaling.registry import RegistryUnavailable, RoomFull
+from signaling.registry.redis import Member, RedisRegistry, RoomView, _announce_to
+from tests.servers import RedisProcess
+
+WORKER_TIMEOUT = 1.0
+
+# Reaping a dead worker's peers sends lifecycle events, which the rooms app records.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Inbox:
+    """A peer as the registry sees it, keeping what it is sent."""
+
+    mount = 0
+
+    def __init__(self, peer_id: str | None = None) -> None:
+        self.peer_id = peer_id or uuid.uuid4().hex[:12]
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.ended: list[int] = []
+
+    async def deliver(self, frame: str) -> None:
+        self.frames.put_nowait(json.loads(frame))
+
+    async def end(self, code: int) -> None:
+        self.ended.append(code)
+
+    async def next(self, timeout: float = 3) -> dict[str, Any]:
+        return await asyncio.wait_for(self.frames.get(), timeout)
+
+    async def silent(self, wait: float = 0.2) -> bool:
+        await asyncio.sleep(wait)
+        return self.frames.empty()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def workers(
+    redis_server: RedisProcess, prefix: str, settings: Any
+) -> AsyncIterator[Callable[[], RedisRegistry]]:
+    """Make workers sharing the test's Redis under a prefix of the test's own."""
+    settings.SIGNALING = {
+        **settings.SIGNALING, "REDIS_URL": redis_server.url, "REDIS_PREFIX": prefix, "WORKER_TIMEOUT": WORKER_TIMEOUT,
+    }
+    made: list[RedisRegistry] = []
+
+    def make() -> RedisRegistry:
+        registry = RedisRegistry()
+        made.append(registry)
+        return registry
+
+    yield make
+    for registry in made:
+        await registry.worker().stop()
+
+
+def redis_of(server: RedisProcess) -> redis_client.Redis:
+    return redis_client.Redis.from_url(server.url, decode_responses=True)
+
+
+async def test_peers_on_two_workers_see_each_other_and_exchange_messages(workers: Any) -> None:
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    first = await one.join("r", alice, 4)
+    assert first.peers == [] and first.room_created
+    second = await two.join("r", bob, 4)
+    assert second.peers == [alice.peer_id] and not second.room_created
+    assert await alice.next() == {"t": "peer-joined", "peerId": bob.peer_id}
+
+    assert await two.relay("r", bob.peer_id, alice.peer_id, '{"t": "sdp", "n": 1}') == 1
+    assert await alice.next() == {"t": "sdp", "n": 1}
+    assert await one.relay("r", alice.peer_id, None, '{"t": "ice", "n": 2}') == 1
+    assert await bob.next() == {"t": "ice", "n": 2}
+    assert await alice.silent() and await bob.silent()
+
+
+async def test_broadcast_reaches_every_worker_once(workers: Any) -> None:
+    registries = [workers() for _ in range(3)]
+    peers = [Inbox() for _ in range(4)]
+    # Two peers on the first worker, one on each other.
+    for registry, peer in zip([registries[0], registries[0], registries[1], registries[2]], peers, strict=True):
+        await registry.join("room", peer, 4)
+    # Each peer hears of every later one; once it has, its worker's view holds them.
+    for index, peer in enumerate(peers):
+        arrivals = {(await peer.next())["peerId"] for _ in peers[index + 1:]}
+        assert arrivals == {later.peer_id for later in peers[index + 1:]}
+    assert await registries[1].relay("room", peers[2].peer_id, None, '{"t": "ice"}') == 3
+    for index in (0, 1, 3):
+        assert await peers[index].next() == {"t": "ice"}
+    assert await peers[2].silent()
+    assert all([await peer.silent() for peer in peers])
+
+
+async def test_order_holds_across_workers(workers: Any) -> None:
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 2)
+    await two.join("r", bob, 2)
+    await alice.next()
+    for index in range(300):
+        await two.relay("r", bob.peer_id, alice.peer_id, json.dumps({"n": index}))
+    assert [(await alice.next())["n"] for _ in range(300)] == list(range(300))
+
+
+async def test_messages_never_cross_rooms_or_reach_strangers(workers: Any) -> None:
+    one, two = workers(), workers()
+    alice, bob, eve = Inbox(), Inbox(), Inbox()
+    await one.join("r1", alice, 4)
+    await two.join("r1", bob, 4)
+    await alice.next()
+    await two.join("r2", eve, 4)
+    assert await two.relay("r2", eve.peer_id, alice.peer_id, "{}") == 0
+    assert await two.relay("r2", eve.peer_id, None, "{}") == 0
+    assert await two.relay("r1", bob.peer_id, "nobody", "{}") == 0
+    assert await two.relay("r1", bob.peer_id, bob.peer_id, "{}") == 0
+    assert await alice.silent() and await bob.silent() and await eve.silent()
+
+
+async def test_leave_is_announced_and_empties_redis(workers: Any, redis_server: RedisProcess, prefix: str) -> None:
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 4)
+    await two.join("r", bob, 4)
+    await alice.next()
+    assert await sync_to_async(one.occupancy)(["r", "other"]) == {"r": 2, "other": 0}
+    assert await sync_to_async(two.live_rooms)() == {"r": 2}
+    assert await two.leave("r", bob.peer_id, "leave") is False
+    assert await alice.next() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "leave"}
+    assert await two.leave("r", bob.peer_id, "leave") is None  # not a member any more
+    assert await one.leave("r", alice.peer_id, "disconnect") is True
+    assert await sync_to_async(one.live_rooms)() == {}
+    store = redis_of(redis_server)
+    assert not store.exists(f"{prefix}:room:r")
+    assert store.hlen(f"{prefix}:peers:{one.worker().channel}") == 0
+
+
+async def test_capacity_holds_across_three_workers(workers: Any) -> None:
+    registries = [workers() for _ in range(3)]
+    for registry in registries:
+        await registry.worker().start()
+    peers = [Inbox() for _ in range(40)]
+
+    async def attempt(index: int) -> bool:
+        try:
+            await registries[index % 3].join("crowded", peers[index], 4)
+        except RoomFull as full:
+            assert full.max_peers == 4
+            return False
+        return True
+
+    admitted = await asyncio.gather(*(attempt(index) for index in range(40)))
+    assert sum(admitted) == 4
+    assert await sync_to_async(registries[0].occupancy)(["crowded"]) == {"crowded": 4}
+
+
+async def test_dead_worker_peers_leave_with_timeout(
+    workers: Any, redis_server: RedisProcess, prefix: str
+) -> None:
+    one, two = workers(), workers()
+    alice, bob, carol = Inbox(), Inbox(), Inbox()
+    left: list[dict[str, Any]] = []
+
+    async def on_left(sender: type, **kwargs: Any) -> None:
+        left.append(kwargs)
+
+    signals.peer_left.connect(on_left)
+    try:
+        await one.join("r", alice, 4)
+        await two.join("r", bob, 4)
+        await two.join("solo", carol, 4)
+        await alice.next()
+        dead = two.worker()
+        # A worker that stops answering: its tasks stop and its heartbeat expires; its peers' sockets are gone.
+        for task in dead._tasks:
+            task.cancel()
+        started = time.monotonic()
+        assert await alice.next(timeout=10) == {"t": "peer-left", "peerId": bob.peer_id, "reason": "timeout"}
+        assert time.monotonic() - started < 3 * WORKER_TIMEOUT + 1
+        for _ in range(50):
+            if len(left) == 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        signals.peer_left.disconnect(on_left)
+    assert sorted((e["peer_id"], e["reason"]) for e in left) == sorted(
+        [(bob.peer_id, "timeout"), (carol.peer_id, "timeout")]
+    )
+    store = redis_of(redis_server)
+    assert store.hkeys(f"{prefix}:room:r") == [alice.peer_id]
+    assert not store.exists(f"{prefix}:room:solo")
+    assert dead.channel not in store.smembers(f"{prefix}:workers")
+    assert not store.exists(f"{prefix}:peers:{dead.channel}")
+    assert await sync_to_async(one.live_rooms)() == {"r": 1}
+
+
+async def test_worker_taken_for_dead_closes_its_sockets(workers: Any) -> None:
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 4)
+    await two.join("r", bob, 4)
+    stalled = one.worker()
+    for task in stalled._tasks:
+        task.cancel()
+    assert await bob.next(timeout=10) == {"t": "peer-left", "peerId": alice.peer_id, "reason": "timeout"}
+    # The stalled worker comes back: it learns it was evicted and closes what it still holds.
+    await stalled.heartbeat()
+    assert alice.ended == [1012]
+    assert stalled.local == {}
+
+
+async def test_redis_restart_relays_resume_and_registry_is_rebuilt(
+    workers: Any, redis_server: RedisProcess, prefix: str
+) -> None:
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 4)
+    await two.join("r", bob, 4)
+    await alice.next()
+    await sync_to_async(redis_server.restart)()
+    started = time.monotonic()
+    # Relays from bob to alice come through again once the pub/sub connections are back.
+    while True:
+        await two.relay("r", bob.peer_id, alice.peer_id, json.dumps({"at": time.monotonic()}))
+        try:
+            await alice.next(timeout=0.25)
+            break
+        except TimeoutError:
+            assert time.monotonic() - started < 5, "relay did not resume within 5 s"
+    store = redis_of(redis_server)
+    for _ in range(100):
+        if store.hlen(f"{prefix}:room:r") == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(store.hkeys(f"{prefix}:room:r")) == sorted([alice.peer_id, bob.peer_id])
+    carol = Inbox()
+    result = await one.join("r", carol, 4)
+    assert sorted(result.peers) == sorted([alice.peer_id, bob.peer_id])
+    assert await bob.next() == {"t": "peer-joined", "peerId": carol.peer_id}
+
+
+async def test_redis_down_fails_joins_fast_and_keeps_local_relays(
+    workers: Any, redis_server: RedisProcess
+) -> None:
+    one = workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 4)
+    await one.join("r", bob, 4)
+    await alice.next()
+    redis_server.stop()
+    try:
+        started = time.monotonic()
+        with pytest.raises(RegistryUnavailable):
+            await one.join("r", Inbox(), 4)
+        assert time.monotonic() - started < 5
+        assert await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "ice"}') == 1
+        assert await bob.next() == {"t": "ice"}
+        # A leave while Redis is away is told to this worker's peers at once.
+        assert await one.leave("r", bob.peer_id, "disconnect") is False
+        assert await alice.next() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "disconnect"}
+    finally:
+        redis_server.start()
+
+
+def test_view_takes_the_newest_change_whatever_the_order() -> None:
+    view = RoomView()
+    view.apply("p", 5, None)  # departure seen first
+    view.apply("p", 3, "w1")  # older arrival arrives late
+    assert view.worker_of("p") is None
+    view.apply("q", 7, "w2")
+    view.load({"r": ("w3", 9, 0)}, as_of=10)  # a snapshot without q: q left before it
+    assert view.members() == {"r": "w3"}
+    view.apply("q", 8, "w2")  # a stale arrival changes nothing
+    assert view.members() == {"r": "w3"}
+
+
+async def test_announcements_wait_for_the_members_own_join() -> None:
+    peer = Inbox()
+    member = Member(peer, "r")
+    await _announce_to(member, 5, '{"t": "peer-joined", "peerId": "early"}')
+    await _announce_to(member, 9, '{"t": "peer-joined", "peerId": "late"}')
+    assert member.stash and peer.frames.empty()
+    member.version = 7
+    await _announce_to(member, 6, '{"t": "peer-left", "peerId": "before"}')
+    await _announce_to(member, 8, '{"t": "peer-left", "peerId": "after"}')
+    assert await peer.next() == {"t": "peer-left", "peerId": "after"}
+    assert peer.frames.empty()
