@@ -4,6 +4,9 @@ The embedded default needs nothing: SQLite beside this file and an in-process ch
 overrides it for deployment:
 
 - ``RTCSITE_DATABASE_URL``: ``sqlite:////abs/path.sqlite3`` or ``postgres://user@host:5432/name``.
+- ``REDIS_URL``: ``redis://host:6379/0`` moves rooms to Redis, shared by every worker pointing at it (and
+  makes Redis the channel layer for any other consumer).
+- ``SIGNALING_WORKER_TIMEOUT``: seconds before a silent worker's peers leave with reason ``timeout``.
 - ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (``1``/``0``), ``DJANGO_ALLOWED_HOSTS`` (comma-separated).
 """
 
@@ -94,11 +97,20 @@ DATABASES = {
     )
 }
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS: dict[str, dict[str, object]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-SIGNALING = {
+SIGNALING: dict[str, object] = {
     "ROOM_RESOLVER": "rooms.resolver.ModelRoomResolver",
 }
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    SIGNALING["REDIS_URL"] = REDIS_URL
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+if os.environ.get("SIGNALING_WORKER_TIMEOUT"):
+    SIGNALING["WORKER_TIMEOUT"] = float(os.environ["SIGNALING_WORKER_TIMEOUT"])
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

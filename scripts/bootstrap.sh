@@ -10,6 +10,10 @@ if [ "${1:-}" = "--test" ]; then
 fi
 
 system_packages=(python3)
+if [ "$want_test" = 1 ]; then
+    # The tests run their own redis-server and nginx processes, and a real PostgreSQL.
+    system_packages+=(redis-server nginx postgresql)
+fi
 # Debian's python3 needs python3-venv for `-m venv`; a Python that brings ensurepip (pyenv, say) does not.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || system_packages+=(python3-venv)
 
@@ -27,6 +31,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     else
         echo "Missing system packages (install them, or run as root): ${missing[*]}" >&2
     fi
+fi
+
+if [ "$want_test" = 1 ] && command -v pg_lsclusters >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    # Debian installs clusters without starting them where no init system runs (containers, CI).
+    pg_lsclusters --no-header | while read -r version cluster _port status _; do
+        if [ "$status" != "online" ]; then
+            pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start
+        fi
+    done
 fi
 
 python=$(command -v python3.11 || command -v python3)

@@ -27,16 +27,18 @@ class DaphneProcess:
         *,
         settings_module: str = "rtcsite.settings",
         start_timeout: float = 30,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, **(env or {})}
         self.start_timeout = start_timeout
+        self.args = args
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
     def start(self) -> DaphneProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-e", self.ENDPOINT, "rtcsite.asgi:application"],
+            [sys.executable, "-m", "daphne", "-e", self.ENDPOINT, *self.args, "rtcsite.asgi:application"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + self.start_timeout
@@ -135,3 +137,86 @@ class RedisProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+class NginxProcess:
+    """nginx running ``deploy/nginx.conf`` on a free port, in front of the given upstream ports."""
+
+    def __init__(self, upstream_ports: list[int]) -> None:
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="nginx-"))
+        shipped = (ROOT / "deploy" / "nginx.conf").read_text()
+        upstream = "\n".join(f"        server 127.0.0.1:{port} max_fails=0;" for port in upstream_ports)
+        config, replaced = re.subn(r"(?m)^\s*server 127\.0\.0\.1:800\d max_fails=0;\n", "", shipped)
+        assert replaced == 3, "deploy/nginx.conf no longer has the three upstream lines this test replaces"
+        config = config.replace("hash $rtc_affinity consistent;", "hash $rtc_affinity consistent;\n" + upstream)
+        config = config.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+        temp = self.directory
+        config = config.replace(
+            "http {",
+            "http {\n    access_log off;\n"
+            + "".join(f"    {kind}_temp_path {temp}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
+                                                                          "scgi")),
+        )
+        (self.directory / "nginx.conf").write_text(config)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> NginxProcess:
+        self.process = subprocess.Popen(
+            ["nginx", "-p", str(self.directory), "-c", str(self.directory / "nginx.conf"),
+             "-e", str(self.directory / "error.log"),
+             "-g", f"daemon off; pid {self.directory}/nginx.pid;" + (" user root;" if os.geteuid() == 0 else "")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def __enter__(self) -> NginxProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+POSTGRES_ADMIN_URL = os.environ.get("RTC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class PostgresDatabase:
+    """A fresh database on the machine's PostgreSQL, dropped afterwards."""
+
+    def __init__(self) -> None:
+        self.name = f"rtc_test_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+        self.url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def _admin(self, statement: str) -> None:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+            connection.execute(statement)
+
+    def __enter__(self) -> PostgresDatabase:
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

@@ -10,6 +10,7 @@ shares rooms between workers.
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,6 +20,13 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from signaling.conf import conf
+
+try:
+    from autobahn.exception import Disconnected as SocketClosed
+except ImportError:  # served by something other than daphne
+    SocketClosed = ConnectionError  # type: ignore[assignment,misc]
+
+logger = logging.getLogger(__name__)
 
 
 class PeerHandle(Protocol):
@@ -89,6 +97,17 @@ class RoomRegistry(abc.ABC):
     @abc.abstractmethod
     def live_rooms(self) -> dict[str, int]:
         """Every live room with its peer count; callable from synchronous code."""
+
+
+async def deliver(peer: PeerHandle, frame: str) -> None:
+    """Write ``frame`` to one peer; its failure never stops delivery to the others."""
+    try:
+        await peer.deliver(frame)
+    except SocketClosed:
+        # The socket closed an instant ago; its disconnect handler is on its way and will take it out.
+        logger.debug("Peer %s closed before a frame reached it", peer.peer_id)
+    except Exception:
+        logger.exception("Delivery to peer %s failed", peer.peer_id)
 
 
 _registry: RoomRegistry | None = None

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from signaling.protocol import peer_joined_frame, peer_left_frame
-from signaling.registry import JoinResult, PeerHandle, RoomFull, RoomRegistry
-
-logger = logging.getLogger(__name__)
+from signaling.registry import JoinResult, PeerHandle, RoomFull, RoomRegistry, deliver
 
 
 class InMemoryRegistry(RoomRegistry):
@@ -47,12 +44,12 @@ class InMemoryRegistry(RoomRegistry):
             target = members.get(to)
             if target is None or to == sender_id:
                 return 0
-            await _deliver(target, frame)
+            await deliver(target, frame)
             return 1
         # A snapshot: a delivery may yield, and the room may change meanwhile.
         targets = [peer for peer_id, peer in members.items() if peer_id != sender_id]
         for target in targets:
-            await _deliver(target, frame)
+            await deliver(target, frame)
         return len(targets)
 
     def occupancy(self, room_ids: Iterable[str]) -> dict[str, int]:
@@ -61,11 +58,3 @@ class InMemoryRegistry(RoomRegistry):
 
     def live_rooms(self) -> dict[str, int]:
         return {room_id: len(members) for room_id, members in list(self._rooms.items())}
-
-
-async def _deliver(peer: PeerHandle, frame: str) -> None:
-    # One peer's broken socket must not stop delivery to the others.
-    try:
-        await peer.deliver(frame)
-    except Exception:
-        logger.exception("Delivery to peer %s failed", peer.peer_id)

@@ -15,7 +15,7 @@ Keys, under ``SIGNALING["REDIS_PREFIX"]`` (P)::
     P:room:<room>      hash  peer -> "worker|version|mount"
     P:rooms            set   live room ids
     P:workers          set   workers' channels
-    P:hb:<worker>      heartbeat, expires after WORKER_TIMEOUT
+    P:hb:<worker>      "host:pid" of the worker, expires after WORKER_TIMEOUT
     P:peers:<worker>   hash  peer -> room: what a dead worker leaves to clean up
     P:clock            the last version handed out
     P:epoch            set once; a new value means Redis lost everything
@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 import uuid
 import weakref
@@ -40,7 +42,7 @@ from django.utils import timezone
 from signaling.conf import conf
 from signaling.events import PeerLeft, RoomDestroyed, endpoint, get_dispatcher
 from signaling.protocol import CloseCode, LeaveReason, peer_joined_frame, peer_left_frame
-from signaling.registry import JoinResult, PeerHandle, RegistryUnavailable, RoomFull, RoomRegistry
+from signaling.registry import JoinResult, PeerHandle, RegistryUnavailable, RoomFull, RoomRegistry, deliver
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 return v
 """
 
-# KEYS: workers, heartbeat, epoch. ARGV: worker, ttl in ms, a new epoch in case there is none.
+# KEYS: workers, heartbeat, epoch. ARGV: worker, ttl in ms, a new epoch in case there is none, "host:pid".
 HEARTBEAT = """
 local epoch = redis.call('GET', KEYS[3])
 if not epoch then
@@ -107,7 +109,7 @@ if not epoch then
   epoch = ARGV[3]
 end
 local missing = redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2])
 return {missing, epoch}
 """
 
@@ -121,6 +123,8 @@ return peers
 """
 
 REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+# Which process a worker channel belongs to, for operators reading Redis.
+IDENTITY = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:
@@ -333,7 +337,7 @@ class Worker:
         timeout_ms = int(self.registry.worker_timeout * 1000)
         missing, epoch = await self.scripts["heartbeat"](
             keys=[self.key("workers"), self.key("hb", self.channel), self.key("epoch")],
-            args=[self.channel, timeout_ms, uuid.uuid4().hex],
+            args=[self.channel, timeout_ms, uuid.uuid4().hex, IDENTITY],
         )
         if self.epoch is None:
             self.epoch = epoch
@@ -421,7 +425,7 @@ class Worker:
         member.version = version
         for stashed_version, frame in member.stash:
             if stashed_version > version:
-                await _deliver(peer, frame)
+                await deliver(peer, frame)
         member.stash.clear()
         await self._announce(room_id, peer.peer_id, version, self.channel, peer_joined_frame(peer.peer_id),
                              {worker for worker, _, _ in members.values()})
@@ -441,7 +445,7 @@ class Worker:
             if view is not None:
                 view.apply(peer_id, DEPARTED_FOR_GOOD, None)
             for member in list(self.local_rooms.get(room_id, {}).values()):
-                await _deliver(member.handle, frame)
+                await deliver(member.handle, frame)
             destroyed = room_id not in self.local_rooms and not (view and view.members())
         if room_id not in self.local_rooms:
             self.views.pop(room_id, None)
@@ -514,14 +518,14 @@ class Worker:
                 member = self.local.get(to)
                 if member is None or member.room_id != room_id:
                     return 0
-                await _deliver(member.handle, frame)
+                await deliver(member.handle, frame)
             else:
                 self._post(worker, {"r": room_id, "to": to, "f": frame})
             return 1
         count = 0
         for peer_id, member in list(self.local_rooms.get(room_id, {}).items()):
             if peer_id != sender_id:
-                await _deliver(member.handle, frame)
+                await deliver(member.handle, frame)
                 count += 1
         remote: dict[str, int] = {}
         for peer_id, worker in view.members().items():
@@ -588,14 +592,14 @@ class Worker:
         if to is not None:
             member = self.local.get(to)
             if member is not None and member.room_id == room_id:
-                await _deliver(member.handle, item["f"])
+                await deliver(member.handle, item["f"])
             return
         op = item.get("op")
         sender = item.get("x")
         if op is None:
             for peer_id, member in list(self.local_rooms.get(room_id, {}).items()):
                 if peer_id != sender:
-                    await _deliver(member.handle, item["f"])
+                    await deliver(member.handle, item["f"])
             return
         peer_id, worker, version = op
         view.apply(peer_id, version, worker)
@@ -609,12 +613,4 @@ async def _announce_to(member: Member, version: int, frame: str) -> None:
     if member.version is None:
         member.stash.append((version, frame))
     elif version > member.version:
-        await _deliver(member.handle, frame)
-
-
-async def _deliver(peer: PeerHandle, frame: str) -> None:
-    # One peer's broken socket must not stop delivery to the others.
-    try:
-        await peer.deliver(frame)
-    except Exception:
-        logger.exception("Delivery to peer %s failed", peer.peer_id)
+        await deliver(member.handle, frame)

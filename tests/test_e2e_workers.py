@@ -1,0 +1,238 @@
+"""Several workers behind nginx: three real daphne processes, nginx running deploy/nginx.conf, a Redis of the
+tests' own and a fresh PostgreSQL database. Clients connect through nginx over real sockets.
+
+The module's last two tests restart Redis and kill a worker; they run last, in file order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+import redis as redis_client
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess
+
+SIGNAL_PATH = "/api/call/signal"
+PREFIX = "signaling"
+
+
+@dataclass
+class Stack:
+    database: PostgresDatabase
+    redis: RedisProcess
+    workers: list[DaphneProcess]
+    nginx: NginxProcess
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.database.url, autocommit=True) as connection:
+            cursor = connection.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def store(self) -> redis_client.Redis:
+        return redis_client.Redis.from_url(self.redis.url, decode_responses=True)
+
+    def worker_of(self, room_id: str, peer_id: str) -> str:
+        value = self.store().hget(f"{PREFIX}:room:{room_id}", peer_id)
+        assert value, f"{peer_id} is not in {room_id} in Redis"
+        return str(value).split("|")[0]
+
+    def pid_of(self, worker: str) -> int:
+        return int(str(self.store().get(f"{PREFIX}:hb:{worker}")).rsplit(":", 1)[1])
+
+    def url(self, room: str | None = None) -> str:
+        return self.nginx.ws_url + SIGNAL_PATH + (f"?room={room}" if room else "")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with ExitStack() as resources:
+        database = resources.enter_context(PostgresDatabase())
+        redis = resources.enter_context(RedisProcess())
+        env = {"RTCSITE_DATABASE_URL": database.url, "REDIS_URL": redis.url}
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
+                       env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env}, check=True)
+        workers = [resources.enter_context(DaphneProcess(env, args=("--proxy-headers",))) for _ in range(3)]
+        nginx = resources.enter_context(NginxProcess([worker.port for worker in workers]))
+        yield Stack(database, redis, workers, nginx)
+        for worker in workers:
+            print(f"--- daphne {worker.port}\n{worker.output()}")
+
+
+async def receive(socket: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), timeout))
+    return message
+
+
+async def send(socket: ClientConnection, **message: Any) -> None:
+    await socket.send(json.dumps(message))
+
+
+async def join(socket: ClientConnection, room_id: str) -> dict[str, Any]:
+    await send(socket, t="join", roomId=room_id)
+    answer = await receive(socket)
+    assert answer["t"] == "joined", answer
+    return answer
+
+
+async def sockets_on_workers(stack: Stack, count: int, distinct: int) -> list[tuple[ClientConnection, str]]:
+    """Open sockets through nginx until ``count`` of them sit on ``distinct`` different workers."""
+    chosen: list[tuple[ClientConnection, str]] = []
+    spare: list[ClientConnection] = []
+    for attempt in range(60):
+        socket = await connect(stack.url())
+        probe = f"probe-{time.time_ns()}-{attempt}"
+        joined = await join(socket, probe)
+        worker = stack.worker_of(probe, joined["peerId"])
+        await send(socket, t="leave")
+        used = {w for _, w in chosen}
+        if worker not in used or len(used) >= distinct:
+            chosen.append((socket, worker))
+        else:
+            spare.append(socket)
+        if len(chosen) == count and len({w for _, w in chosen}) >= distinct:
+            break
+    for socket in spare:
+        await socket.close()
+    assert len({w for _, w in chosen}) >= distinct, "nginx never spread connections over the workers"
+    return chosen
+
+
+async def wait_until(check: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)
+
+
+async def test_peers_on_different_workers_complete_the_seed_protocol(stack: Stack) -> None:
+    (alice, worker_a), (bob, worker_b) = await sockets_on_workers(stack, 2, 2)
+    assert worker_a != worker_b
+    room = f"call-{time.time_ns()}"
+    a = (await join(alice, room))["peerId"]
+    joined_b = await join(bob, room)
+    b = joined_b["peerId"]
+    assert joined_b["peers"] == [a]
+    assert await receive(alice) == {"t": "peer-joined", "peerId": b}
+    assert stack.worker_of(room, a) == worker_a and stack.worker_of(room, b) == worker_b
+
+    offer = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}
+    await send(bob, t="sdp", to=a, description=offer)
+    assert await receive(alice) == {"t": "sdp", "from": b, "description": offer}
+    answer = {"type": "answer", "sdp": "v=0\r\n"}
+    await send(alice, t="sdp", to=b, description=answer)
+    assert await receive(bob) == {"t": "sdp", "from": a, "description": answer}
+    for index in range(20):
+        await send(alice, t="ice", to=b, candidate={"candidate": f"candidate:{index}", "sdpMid": "0"})
+    assert [(await receive(bob))["candidate"]["candidate"] for _ in range(20)] == [
+        f"candidate:{index}" for index in range(20)
+    ]
+    await send(bob, t="ice", candidate={"candidate": "from-b"})
+    assert (await receive(alice))["candidate"] == {"candidate": "from-b"}
+
+    await bob.close()
+    assert await receive(alice) == {"t": "peer-left", "peerId": b, "reason": "disconnect"}
+    await alice.close()
+    await wait_until(lambda: stack.sql(
+        "SELECT count(*) FROM rooms_roomevent WHERE room_id = %s AND kind = 'room_destroyed'", room)[0][0] == 1)
+    sessions = dict(stack.sql("SELECT peer_id, leave_reason FROM rooms_peersession WHERE room_id = %s", room))
+    assert sessions == {a: "disconnect", b: "disconnect"}
+    addresses = {row[0] for row in stack.sql("SELECT host(client_address) FROM rooms_peersession WHERE room_id = %s",
+                                              room)}
+    assert addresses == {"127.0.0.1"}  # forwarded by nginx, read by daphne --proxy-headers
+
+
+async def test_room_affinity_keeps_a_room_on_one_worker(stack: Stack) -> None:
+    room = f"affinity-{time.time_ns()}"
+    stack.sql("INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
+              "VALUES (%s, '', 6, true, now(), now())", room)
+    sockets = [await connect(stack.url(room)) for _ in range(6)]
+    try:
+        ids = [(await join(socket, room))["peerId"] for socket in sockets]
+        assert len({stack.worker_of(room, peer) for peer in ids}) == 1
+    finally:
+        for socket in sockets:
+            await socket.close()
+
+
+async def test_forty_joins_over_three_workers_admit_exactly_four(stack: Stack) -> None:
+    chosen = await sockets_on_workers(stack, 3, 3)
+    sockets = [socket for socket, _ in chosen] + [await connect(stack.url()) for _ in range(37)]
+    room = f"crowded-{time.time_ns()}"
+    stack.sql("INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
+              "VALUES (%s, '', 4, true, now(), now())", room)
+    try:
+        await asyncio.gather(*(send(socket, t="join", roomId=room) for socket in sockets))
+        answers = await asyncio.gather(*(receive(socket) for socket in sockets))
+        assert sum(answer["t"] == "joined" for answer in answers) == 4
+        refused = [answer for answer in answers if answer["t"] == "error"]
+        assert len(refused) == 36 and {answer["code"] for answer in refused} == {"room-full"}
+        assert stack.store().hlen(f"{PREFIX}:room:{room}") == 4
+    finally:
+        for socket in sockets:
+            await socket.close()
+
+
+async def test_redis_restart_mid_call(stack: Stack) -> None:
+    (alice, _), (bob, _) = await sockets_on_workers(stack, 2, 2)
+    room = f"restart-{time.time_ns()}"
+    stack.sql("INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
+              "VALUES (%s, '', 3, true, now(), now())", room)
+    a = (await join(alice, room))["peerId"]
+    b = (await join(bob, room))["peerId"]
+    await receive(alice)
+    stack.redis.restart()
+    started = time.monotonic()
+    while True:
+        await send(bob, t="ice", to=a, candidate={"candidate": "after-restart"})
+        try:
+            message = await receive(alice, timeout=0.25)
+            break
+        except TimeoutError:
+            assert time.monotonic() - started < 5, "relay did not resume within 5 s of the restart"
+    assert message == {"t": "ice", "from": b, "candidate": {"candidate": "after-restart"}}
+    await send(alice, t="ice", to=b, candidate={"candidate": "back"})
+    while (await receive(bob))["candidate"] != {"candidate": "back"}:
+        pass
+    # The workers registered their peers again, and new joins work.
+    await wait_until(lambda: stack.store().hlen(f"{PREFIX}:room:{room}") == 2)
+    carol = await connect(stack.url())
+    assert sorted((await join(carol, room))["peers"]) == sorted([a, b])
+    for socket in (alice, bob, carol):
+        await socket.close()
+
+
+async def test_killed_worker_peers_leave_with_timeout(stack: Stack) -> None:
+    (alice, worker_a), (bob, worker_b) = await sockets_on_workers(stack, 2, 2)
+    room = f"crash-{time.time_ns()}"
+    a = (await join(alice, room))["peerId"]
+    b = (await join(bob, room))["peerId"]
+    await receive(alice)
+    os.kill(stack.pid_of(worker_a), signal.SIGKILL)
+    killed = time.monotonic()
+    assert await receive(bob, timeout=10) == {"t": "peer-left", "peerId": a, "reason": "timeout"}
+    assert time.monotonic() - killed < 10
+    # No ghost: not in Redis, and the log and admin data say it left.
+    store = stack.store()
+    assert store.hkeys(f"{PREFIX}:room:{room}") == [b]
+    assert worker_a not in store.smembers(f"{PREFIX}:workers")
+    assert not store.exists(f"{PREFIX}:peers:{worker_a}")
+    await wait_until(lambda: stack.sql(
+        "SELECT leave_reason FROM rooms_peersession WHERE peer_id = %s AND left_at IS NOT NULL", a) == [("timeout",)])
+    assert stack.sql("SELECT count(*) FROM rooms_roomevent WHERE peer_id = %s AND kind = 'peer_left' "
+                     "AND detail->>'reason' = 'timeout'", a) == [(1,)]
+    open_sessions = stack.sql("SELECT peer_id FROM rooms_peersession WHERE room_id = %s AND left_at IS NULL", room)
+    assert open_sessions == [(b,)]
+    await bob.close()
