@@ -1,7 +1,8 @@
 """Benchmark command: ``.venv/bin/python -m bench`` (``--quick`` for a short run).
 
-Starts the reference project under daphne (production settings, SQLite, the in-process registry), drives it from
-this process over real sockets on 127.0.0.1, and prints what it measured next to the targets.
+Starts the reference project under daphne (production settings, SQLite), with the in-process registry or with a
+redis-server of its own and several workers, drives it from this process over real sockets on 127.0.0.1, and
+prints what it measured next to the targets.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import time
 from pathlib import Path
 
 from bench import load
-from tests.servers import ROOT, DaphneProcess
+from contextlib import ExitStack
+
+from tests.servers import ROOT, DaphneProcess, RedisProcess
 
 SIGNAL_PATH = "/api/call/signal"
 
@@ -31,9 +34,10 @@ def raise_file_limit() -> None:
 
 
 class Server:
-    """A fresh daphne worker on a fresh SQLite database, for one scenario."""
+    """Fresh daphne workers on a fresh SQLite database, for one scenario; with ``redis``, a redis-server of its
+    own shared by the workers."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, workers: int = 1, redis: bool = False) -> None:
         database = workdir / f"bench-{time.time_ns()}.sqlite3"
         self.env = {
             "RTCSITE_DATABASE_URL": f"sqlite:///{database}",
@@ -44,13 +48,21 @@ class Server:
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
             cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", **self.env}, check=True,
         )
-        self.daphne = DaphneProcess(self.env, settings_module="bench.settings")
+        self.workers = workers
+        self.redis = RedisProcess() if redis else None
+        self.resources = ExitStack()
 
-    def __enter__(self) -> DaphneProcess:
-        return self.daphne.start()
+    def __enter__(self) -> list[DaphneProcess]:
+        env = dict(self.env)
+        if self.redis is not None:
+            env["REDIS_URL"] = self.resources.enter_context(self.redis).url
+        return [
+            self.resources.enter_context(DaphneProcess(env, settings_module="bench.settings"))
+            for _ in range(self.workers)
+        ]
 
     def __exit__(self, *exc: object) -> None:
-        self.daphne.stop()
+        self.resources.close()
 
 
 def line(name: str, value: str, target: str = "", met: bool | None = None) -> None:
@@ -62,18 +74,28 @@ def run(workdir: Path, quick: bool) -> None:
     seconds = 3.0 if quick else 10.0
     peers = 2_000 if quick else 10_000
 
-    print("One worker, peers on the same worker (in-process registry)")
-    with Server(workdir) as daphne:
-        relay = asyncio.run(load.relay_closed_loop(daphne.ws_url + SIGNAL_PATH, seconds=seconds))
-    line("relayed messages/s (50 rooms x 2, 4 in flight)", f"{relay.per_second:,.0f}", ">= 5,000", relay.per_second >= 5000)
-    line("relay latency p50 / p99 at full load", f"{relay.p50_ms:.2f} / {relay.p99_ms:.2f} ms")
+    def relay_figures(label: str, workers: int, redis: bool, split: bool, target: float) -> None:
+        with Server(workdir, workers, redis) as daphnes:
+            urls = [daphne.ws_url + SIGNAL_PATH for daphne in daphnes]
+            receiver = urls[1] if split else None
+            relay = asyncio.run(load.relay_closed_loop(urls[0], seconds=seconds, receiver_url=receiver))
+        with Server(workdir, workers, redis) as daphnes:
+            urls = [daphne.ws_url + SIGNAL_PATH for daphne in daphnes]
+            receiver = urls[1] if split else None
+            offered = asyncio.run(load.relay_open_loop(urls[0], rate=1000, seconds=seconds, receiver_url=receiver))
+        print(label)
+        line("relayed messages/s (50 rooms x 2, 4 in flight)", f"{relay.per_second:,.0f}", f">= {target:,.0f}",
+             relay.per_second >= target)
+        line("relay latency p50 / p99 at full load", f"{relay.p50_ms:.2f} / {relay.p99_ms:.2f} ms")
+        line("relay latency p50 / p99 at 1,000 msg/s offered", f"{offered.p50_ms:.2f} / {offered.p99_ms:.2f} ms",
+             "p99 < 5 ms" if not split else "", offered.p99_ms < 5 if not split else None)
 
-    with Server(workdir) as daphne:
-        offered = asyncio.run(load.relay_open_loop(daphne.ws_url + SIGNAL_PATH, rate=1000, seconds=seconds))
-    line("relay latency p50 / p99 at 1,000 msg/s offered", f"{offered.p50_ms:.2f} / {offered.p99_ms:.2f} ms",
-         "p99 < 5 ms", offered.p99_ms < 5)
+    relay_figures("One worker, in-process registry (the embedded default)", 1, False, False, 5000)
+    relay_figures("One worker, Redis registry, peers on the same worker", 1, True, False, 5000)
+    relay_figures("Two workers, Redis registry, every pair split across them", 2, True, True, 2500)
 
-    with Server(workdir) as daphne:
+    print("One worker, in-process registry: joins and idle peers")
+    with Server(workdir) as (daphne,):
         gc.collect()
         before = load.rss_bytes(daphne.pid)
         result, after = asyncio.run(joins_and_weigh(daphne, peers))
@@ -85,6 +107,14 @@ def run(workdir: Path, quick: bool) -> None:
     line(f"worker RSS with {peers:,} idle peers", f"{after / 2**20:,.0f} MB",
          "< 400 MB at 10,000", None if quick else after < 400 * 2**20)
     line("memory per 1,000 idle peers", f"{per_thousand / 2**20:,.1f} MB")
+
+    print("One worker, Redis registry: joins")
+    with Server(workdir, 1, True) as (daphne,):
+        result, _ = asyncio.run(joins_and_weigh(daphne, peers))
+    line(f"joins answered ({peers:,} peers, 200 at a time)", f"{result.answered:,} / {peers:,}",
+         "every join", result.answered == peers)
+    line("joins/s", f"{result.per_second:,.0f}", ">= 500", result.per_second >= 500)
+    line("join latency p50 / p99", f"{result.p50_ms:.1f} / {result.p99_ms:.1f} ms", "p99 < 2 s", result.p99_ms < 2000)
 
 
 async def joins_and_weigh(daphne: DaphneProcess, peers: int) -> tuple[load.JoinResult, int]:

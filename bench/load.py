@@ -37,11 +37,14 @@ async def join(socket: ClientConnection, room_id: str) -> dict[str, Any]:
             return message
 
 
-async def open_pairs(url: str, rooms: int, prefix: str) -> list[tuple[ClientConnection, ClientConnection, str]]:
-    """``rooms`` rooms of two peers; returns (sender, receiver, receiver's peer id) per room."""
+async def open_pairs(
+    url: str, rooms: int, prefix: str, receiver_url: str | None = None
+) -> list[tuple[ClientConnection, ClientConnection, str]]:
+    """``rooms`` rooms of two peers, the receiver on ``receiver_url`` when given; returns (sender, receiver,
+    receiver's peer id) per room."""
 
     async def pair(index: int) -> tuple[ClientConnection, ClientConnection, str]:
-        sender, receiver = await open_socket(url), await open_socket(url)
+        sender, receiver = await open_socket(url), await open_socket(receiver_url or url)
         room_id = f"{prefix}-{index}"
         await join(sender, room_id)
         joined = await join(receiver, room_id)
@@ -87,10 +90,15 @@ async def close_all(sockets: list[ClientConnection]) -> None:
 
 
 async def relay_closed_loop(
-    url: str, rooms: int = 50, in_flight: int = 4, seconds: float = 10, warmup: float = 2
+    url: str,
+    rooms: int = 50,
+    in_flight: int = 4,
+    seconds: float = 10,
+    warmup: float = 2,
+    receiver_url: str | None = None,
 ) -> RelayResult:
     """As fast as the server goes: each room keeps ``in_flight`` messages on their way from one peer to the other."""
-    pairs = await open_pairs(url, rooms, f"closed-{time.time_ns()}")
+    pairs = await open_pairs(url, rooms, f"closed-{time.time_ns()}", receiver_url)
     latencies: list[float] = []
     window = {"measuring": False, "count": 0}
     stop = asyncio.Event()
@@ -128,9 +136,11 @@ async def relay_closed_loop(
     return RelayResult(window["count"], elapsed, latencies)
 
 
-async def relay_open_loop(url: str, rooms: int = 50, rate: float = 1000, seconds: float = 10) -> RelayResult:
+async def relay_open_loop(
+    url: str, rooms: int = 50, rate: float = 1000, seconds: float = 10, receiver_url: str | None = None
+) -> RelayResult:
     """Latency at a fixed offered load: ``rate`` messages per second in all, spread evenly over the rooms."""
-    pairs = await open_pairs(url, rooms, f"open-{time.time_ns()}")
+    pairs = await open_pairs(url, rooms, f"open-{time.time_ns()}", receiver_url)
     latencies: list[float] = []
     interval = rooms / rate
     expected = int(seconds / interval)
