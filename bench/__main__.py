@@ -25,6 +25,7 @@ from contextlib import ExitStack
 from tests.servers import ROOT, DaphneProcess, RedisProcess
 
 SIGNAL_PATH = "/api/call/signal"
+BARE = "bench.bare:application"
 
 
 def raise_file_limit() -> None:
@@ -37,7 +38,7 @@ class Server:
     """Fresh daphne workers on a fresh SQLite database, for one scenario; with ``redis``, a redis-server of its
     own shared by the workers."""
 
-    def __init__(self, workdir: Path, workers: int = 1, redis: bool = False) -> None:
+    def __init__(self, workdir: Path, workers: int = 1, redis: bool = False, application: str | None = None) -> None:
         database = workdir / f"bench-{time.time_ns()}.sqlite3"
         self.env = {
             "RTCSITE_DATABASE_URL": f"sqlite:///{database}",
@@ -49,6 +50,7 @@ class Server:
             cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", **self.env}, check=True,
         )
         self.workers = workers
+        self.application = application or "rtcsite.asgi:application"
         self.redis = RedisProcess() if redis else None
         self.resources = ExitStack()
 
@@ -57,7 +59,9 @@ class Server:
         if self.redis is not None:
             env["REDIS_URL"] = self.resources.enter_context(self.redis).url
         return [
-            self.resources.enter_context(DaphneProcess(env, settings_module="bench.settings"))
+            self.resources.enter_context(
+                DaphneProcess(env, settings_module="bench.settings", application=self.application)
+            )
             for _ in range(self.workers)
         ]
 
@@ -89,6 +93,14 @@ def run(workdir: Path, quick: bool) -> None:
         line("relay latency p50 / p99 at full load", f"{relay.p50_ms:.2f} / {relay.p99_ms:.2f} ms")
         line("relay latency p50 / p99 at 1,000 msg/s offered", f"{offered.p50_ms:.2f} / {offered.p99_ms:.2f} ms",
              "p99 < 5 ms" if not split else "", offered.p99_ms < 5 if not split else None)
+
+    print("Floor on this machine now: a bare Channels consumer (no validation, no Redis, no database)")
+    with Server(workdir, application=BARE) as (daphne,):
+        bare = asyncio.run(load.relay_closed_loop(daphne.ws_url + SIGNAL_PATH, seconds=seconds))
+    line("relayed messages/s (50 rooms x 2, 4 in flight)", f"{bare.per_second:,.0f}")
+    with Server(workdir, application=BARE) as (daphne,):
+        bare_joins, _ = asyncio.run(joins_and_weigh(daphne, peers))
+    line(f"joins/s ({peers:,} peers, 200 at a time)", f"{bare_joins.per_second:,.0f}")
 
     relay_figures("One worker, in-process registry (the embedded default)", 1, False, False, 5000)
     relay_figures("One worker, Redis registry, peers on the same worker", 1, True, False, 5000)

@@ -48,7 +48,7 @@ async def open_pairs(
         room_id = f"{prefix}-{index}"
         await join(sender, room_id)
         joined = await join(receiver, room_id)
-        await sender.recv()  # peer-joined
+        await asyncio.wait_for(sender.recv(), 30)  # peer-joined
         return sender, receiver, joined["peerId"]
 
     return list(await asyncio.gather(*(pair(index) for index in range(rooms))))

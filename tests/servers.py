@@ -16,7 +16,8 @@ LISTENING = re.compile(r"Listening on TCP address [\d.]+:(\d+)")
 
 
 class DaphneProcess:
-    """``daphne rtcsite.asgi:application`` on 127.0.0.1 and a port the OS picks, its output kept in a file."""
+    """``daphne rtcsite.asgi:application`` (or another application) on 127.0.0.1 and a port the OS picks, its output
+    kept in a file."""
 
     # Twisted listens with a backlog of 50 unless told: a burst of connections would wait out SYN retries.
     ENDPOINT = "tcp:port=0:interface=127.0.0.1:backlog=2048"
@@ -28,17 +29,19 @@ class DaphneProcess:
         settings_module: str = "rtcsite.settings",
         start_timeout: float = 30,
         args: tuple[str, ...] = (),
+        application: str = "rtcsite.asgi:application",
     ) -> None:
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, **(env or {})}
         self.start_timeout = start_timeout
         self.args = args
+        self.application = application
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
     def start(self) -> DaphneProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-e", self.ENDPOINT, *self.args, "rtcsite.asgi:application"],
+            [sys.executable, "-m", "daphne", "-e", self.ENDPOINT, *self.args, self.application],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + self.start_timeout
