@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
 
 #: Size of each client ``ice`` frame, as the issue's load specifies.
 MESSAGE_BYTES = 200
@@ -67,14 +68,8 @@ def sent_ns_of(frame: str | bytes) -> int:
 
 
 @dataclass
-class RelayResult:
-    messages: int
-    seconds: float
+class Latencies:
     latencies_ms: list[float] = field(repr=False)
-
-    @property
-    def per_second(self) -> float:
-        return self.messages / self.seconds
 
     @property
     def p50_ms(self) -> float:
@@ -83,6 +78,16 @@ class RelayResult:
     @property
     def p99_ms(self) -> float:
         return percentile(self.latencies_ms, 0.99)
+
+
+@dataclass
+class RelayResult(Latencies):
+    messages: int = 0
+    seconds: float = 1.0
+
+    @property
+    def per_second(self) -> float:
+        return self.messages / self.seconds
 
 
 async def close_all(sockets: list[ClientConnection]) -> None:
@@ -133,7 +138,7 @@ async def relay_closed_loop(
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await close_all([socket for pair in pairs for socket in pair[:2]])
-    return RelayResult(window["count"], elapsed, latencies)
+    return RelayResult(latencies, messages=window["count"], seconds=elapsed)
 
 
 async def relay_open_loop(
@@ -168,29 +173,20 @@ async def relay_open_loop(
     )
     elapsed = time.perf_counter() - started
     await close_all([socket for pair in pairs for socket in pair[:2]])
-    return RelayResult(len(latencies), elapsed, latencies)
+    return RelayResult(latencies, messages=len(latencies), seconds=elapsed)
 
 
 @dataclass
-class JoinResult:
-    peers: int
-    answered: int
-    admitted: int
-    seconds: float
-    latencies_ms: list[float] = field(repr=False)
-    sockets: list[ClientConnection] = field(repr=False)
+class JoinResult(Latencies):
+    peers: int = 0
+    answered: int = 0
+    admitted: int = 0
+    seconds: float = 1.0
+    sockets: list[ClientConnection] = field(default_factory=list, repr=False)
 
     @property
     def per_second(self) -> float:
         return self.answered / self.seconds
-
-    @property
-    def p50_ms(self) -> float:
-        return percentile(self.latencies_ms, 0.50)
-
-    @property
-    def p99_ms(self) -> float:
-        return percentile(self.latencies_ms, 0.99)
 
 
 async def joins(url: str, peers: int = 10_000, concurrency: int = 200) -> JoinResult:
@@ -203,7 +199,11 @@ async def joins(url: str, peers: int = 10_000, concurrency: int = 200) -> JoinRe
 
     async def one(index: int) -> None:
         async with gate:
-            socket = await open_socket(url)
+            try:
+                socket = await open_socket(url)
+            except (OSError, WebSocketException):
+                outcomes.append("refused")  # the server did not complete the handshake in time
+                return
             sockets.append(socket)
             started = time.perf_counter()
             answer = await join(socket, f"{prefix}-{index // 2}")
@@ -213,7 +213,11 @@ async def joins(url: str, peers: int = 10_000, concurrency: int = 200) -> JoinRe
     started = time.perf_counter()
     await asyncio.gather(*(one(index) for index in range(peers)))
     elapsed = time.perf_counter() - started
-    return JoinResult(peers, len(outcomes), outcomes.count("joined"), elapsed, latencies, sockets)
+    answered = len(outcomes) - outcomes.count("refused")
+    return JoinResult(
+        latencies, peers=peers, answered=answered, admitted=outcomes.count("joined"), seconds=elapsed,
+        sockets=sockets,
+    )
 
 
 def rss_bytes(pid: int) -> int:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -10,7 +10,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from rooms.models import PeerSession, Room, RoomEvent
-from signaling.registry import get_registry
+from signaling.registry import RegistryUnavailable, get_registry
+
+UNAVAILABLE = "Live peer counts are unavailable: the signaling registry cannot be reached."
 
 
 class LiveFilter(admin.SimpleListFilter):
@@ -25,7 +27,11 @@ class LiveFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
         if self.value() not in ("yes", "no"):
             return None
-        live = list(get_registry().live_rooms())
+        try:
+            live = list(get_registry().live_rooms())
+        except RegistryUnavailable:
+            messages.warning(request, UNAVAILABLE)
+            return queryset.none()
         return queryset.filter(pk__in=live) if self.value() == "yes" else queryset.exclude(pk__in=live)
 
 
@@ -89,17 +95,27 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         changelist = super().get_changelist_instance(request)
         # One registry query for the whole page rather than one per row.
         rooms = list(changelist.result_list)
-        counts = get_registry().occupancy(room.pk for room in rooms)
+        try:
+            counts: dict[str, int | None] = dict(get_registry().occupancy(room.pk for room in rooms))
+        except RegistryUnavailable:
+            messages.warning(request, UNAVAILABLE)
+            counts = {}
         for room in rooms:
-            room.live_peer_count = counts.get(room.pk, 0)
+            room.live_peer_count = counts.get(room.pk)
         return changelist
 
     @admin.display(description="live peers")
-    def live_peers(self, room: Room) -> int:
-        count = getattr(room, "live_peer_count", None)
-        if count is None:
-            count = get_registry().occupancy([room.pk]).get(room.pk, 0) if room.pk else 0
-        return int(count)
+    def live_peers(self, room: Room) -> str:
+        if hasattr(room, "live_peer_count"):
+            count = room.live_peer_count
+        elif not room.pk:
+            count = 0
+        else:
+            try:
+                count = get_registry().occupancy([room.pk]).get(room.pk, 0)
+            except RegistryUnavailable:
+                count = None
+        return "unavailable" if count is None else str(count)
 
     @admin.display(description="history")
     def history_links(self, room: Room) -> str:

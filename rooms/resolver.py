@@ -1,4 +1,7 @@
-"""Stored rooms' rules for the signaling endpoint: ``SIGNALING = {"ROOM_RESOLVER": "rooms.resolver.ModelRoomResolver"}``."""
+"""Stored rooms' rules for the signaling endpoint.
+
+Enable with ``SIGNALING = {"ROOM_RESOLVER": "rooms.resolver.ModelRoomResolver"}``.
+"""
 
 from __future__ import annotations
 

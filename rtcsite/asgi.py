@@ -8,10 +8,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rtcsite.settings")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from signaling.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from rtcsite.routing import websocket_urlpatterns  # noqa: E402
+from signaling.auth import AuthMiddlewareStack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

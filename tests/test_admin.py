@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -119,7 +120,8 @@ def test_events_and_sessions_are_read_only(admin_client: Client, live_room: Room
     session = PeerSession.objects.create(peer_id="ro", room=live_room, joined_at=timezone.now())
     assert admin_client.get(reverse("admin:rooms_roomevent_add")).status_code == 403
     assert admin_client.get(reverse("admin:rooms_peersession_add")).status_code == 403
-    assert admin_client.post(reverse("admin:rooms_roomevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    delete_url = reverse("admin:rooms_roomevent_delete", args=[event.pk])
+    assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
     assert admin_client.post(
         reverse("admin:rooms_roomevent_change", args=[event.pk]), {"kind": "peer_left"}
     ).status_code == 403
@@ -130,7 +132,9 @@ def test_events_and_sessions_are_read_only(admin_client: Client, live_room: Room
 def test_event_list_filters_by_kind_and_time(admin_client: Client, live_room: Room) -> None:
     old = timezone.now() - timedelta(days=40)
     RoomEvent.objects.create(room=live_room, kind="room_created", at=old)
-    RoomEvent.objects.create(room=live_room, kind="peer_left", peer_id="p1", at=timezone.now(), detail={"reason": "leave"})
+    RoomEvent.objects.create(
+        room=live_room, kind="peer_left", peer_id="p1", at=timezone.now(), detail={"reason": "leave"}
+    )
     url = reverse("admin:rooms_roomevent_changelist")
     response = admin_client.get(url + "?kind__exact=peer_left")
     assert [e.kind for e in response.context["cl"].result_list] == ["peer_left"]
@@ -139,3 +143,18 @@ def test_event_list_filters_by_kind_and_time(admin_client: Client, live_room: Ro
     assert [e.kind for e in response.context["cl"].result_list] == ["peer_left"]
     response = admin_client.get(reverse("admin:rooms_peersession_changelist") + "?left_at__isempty=1")
     assert response.status_code == 200
+
+
+def test_room_pages_survive_an_unreachable_registry(admin_client: Client, settings: Any, live_room: Room) -> None:
+    from tests.servers import free_port
+
+    # A Redis registry pointed at a port where nothing listens.
+    settings.SIGNALING = {**settings.SIGNALING, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    response = admin_client.get(reverse("admin:rooms_room_changelist"), follow=True)
+    assert response.status_code == 200
+    assert "registry cannot be reached" in response.content.decode()
+    assert '<td class="field-live_peers">unavailable</td>' in response.content.decode()
+    assert admin_client.get(reverse("admin:rooms_room_changelist") + "?live=yes").status_code == 200
+    assert '<div class="readonly">unavailable</div>' in admin_client.get(
+        reverse("admin:rooms_room_change", args=[live_room.pk])
+    ).content.decode()

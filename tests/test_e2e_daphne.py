@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.db import connection
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from rooms.models import PeerSession, Room, RoomEvent
 from tests.servers import DaphneProcess
+from tests.wsclient import eventually, receive, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,22 +27,6 @@ def server(django_db_setup: None, django_db_blocker: Any) -> Iterator[DaphneProc
     with DaphneProcess(env={"RTCSITE_DATABASE_URL": f"sqlite:///{database}"}) as daphne:
         yield daphne
         print(daphne.output())  # shown by pytest when a test of this module fails
-
-
-async def receive(socket: ClientConnection, timeout: float = 5) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), timeout))
-    return message
-
-
-async def send(socket: ClientConnection, **message: Any) -> None:
-    await socket.send(json.dumps(message))
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_seed_protocol_call_through_daphne(server: DaphneProcess, room_id: str) -> None:

@@ -7,7 +7,6 @@ The module's last two tests restart Redis and kill a worker; they run last, in f
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import redis as redis_client
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess
+from tests.wsclient import eventually, receive, send
 
 SIGNAL_PATH = "/api/call/signal"
 PREFIX = "signaling"
@@ -71,15 +71,6 @@ def stack() -> Iterator[Stack]:
             print(f"--- daphne {worker.port}\n{worker.output()}")
 
 
-async def receive(socket: ClientConnection, timeout: float = 5) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), timeout))
-    return message
-
-
-async def send(socket: ClientConnection, **message: Any) -> None:
-    await socket.send(json.dumps(message))
-
-
 async def join(socket: ClientConnection, room_id: str) -> dict[str, Any]:
     await send(socket, t="join", roomId=room_id)
     answer = await receive(socket)
@@ -110,13 +101,6 @@ async def sockets_on_workers(stack: Stack, count: int, distinct: int) -> list[tu
     return chosen
 
 
-async def wait_until(check: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.1)
-
-
 async def test_peers_on_different_workers_complete_the_seed_protocol(stack: Stack) -> None:
     (alice, worker_a), (bob, worker_b) = await sockets_on_workers(stack, 2, 2)
     assert worker_a != worker_b
@@ -145,7 +129,7 @@ async def test_peers_on_different_workers_complete_the_seed_protocol(stack: Stac
     await bob.close()
     assert await receive(alice) == {"t": "peer-left", "peerId": b, "reason": "disconnect"}
     await alice.close()
-    await wait_until(lambda: stack.sql(
+    await eventually(lambda: stack.sql(
         "SELECT count(*) FROM rooms_roomevent WHERE room_id = %s AND kind = 'room_destroyed'", room)[0][0] == 1)
     sessions = dict(stack.sql("SELECT peer_id, leave_reason FROM rooms_peersession WHERE room_id = %s", room))
     assert sessions == {a: "disconnect", b: "disconnect"}
@@ -207,7 +191,7 @@ async def test_redis_restart_mid_call(stack: Stack) -> None:
     while (await receive(bob))["candidate"] != {"candidate": "back"}:
         pass
     # The workers registered their peers again, and new joins work.
-    await wait_until(lambda: stack.store().hlen(f"{PREFIX}:room:{room}") == 2)
+    await eventually(lambda: stack.store().hlen(f"{PREFIX}:room:{room}") == 2)
     carol = await connect(stack.url())
     assert sorted((await join(carol, room))["peers"]) == sorted([a, b])
     for socket in (alice, bob, carol):
@@ -221,7 +205,7 @@ async def test_killed_worker_peers_leave_with_timeout(stack: Stack) -> None:
     b = (await join(bob, room))["peerId"]
     await receive(alice)
     # A call under way: both sessions are on record (what a worker had not yet written when killed is lost).
-    await wait_until(lambda: stack.sql("SELECT count(*) FROM rooms_peersession WHERE room_id = %s", room) == [(2,)])
+    await eventually(lambda: stack.sql("SELECT count(*) FROM rooms_peersession WHERE room_id = %s", room) == [(2,)])
     os.kill(stack.pid_of(worker_a), signal.SIGKILL)
     killed = time.monotonic()
     assert await receive(bob, timeout=10) == {"t": "peer-left", "peerId": a, "reason": "timeout"}
@@ -233,7 +217,7 @@ async def test_killed_worker_peers_leave_with_timeout(stack: Stack) -> None:
     assert store.hkeys(f"{PREFIX}:room:{room}") == [b]
     assert worker_a not in store.smembers(f"{PREFIX}:workers")
     assert not store.exists(f"{PREFIX}:peers:{worker_a}")
-    await wait_until(lambda: stack.sql(
+    await eventually(lambda: stack.sql(
         "SELECT leave_reason FROM rooms_peersession WHERE peer_id = %s AND left_at IS NOT NULL", a) == [("timeout",)])
     assert stack.sql("SELECT count(*) FROM rooms_roomevent WHERE peer_id = %s AND kind = 'peer_left' "
                      "AND detail->>'reason' = 'timeout'", a) == [(1,)]

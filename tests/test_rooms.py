@@ -86,7 +86,9 @@ async def test_concurrent_lookups_share_one_query(room_id: str, monkeypatch: pyt
     assert len(queries) == 1  # both answers cached, the stored room and the missing one
 
 
-async def test_lookup_failure_reaches_the_joiner(connect: Connect, room_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_lookup_failure_reaches_the_joiner(
+    connect: Connect, room_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from django.db import OperationalError
 
     def broken(self: ModelRoomResolver, room_ids: Any) -> Any:
@@ -233,7 +235,8 @@ async def test_failed_write_is_retried(room_id: str, monkeypatch: pytest.MonkeyP
         original(records)
 
     monkeypatch.setattr(recorder, "write_batch", flaky)
-    recorder.get_recorder().add(recorder.Record(RoomEvent.Kind.ROOM_CREATED, {"room_id": room_id, "at": timezone.now()}))
+    record = recorder.Record(RoomEvent.Kind.ROOM_CREATED, {"room_id": room_id, "at": timezone.now()})
+    recorder.get_recorder().add(record)
     await recorder.get_recorder().flush()
     assert attempts == [1, 1]
     assert await RoomEvent.objects.filter(room_id=room_id, kind="room_created").aexists()

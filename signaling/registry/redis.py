@@ -303,11 +303,13 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop this worker's tasks and connections (its registration then expires like a dead worker's)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        tasks = [*self._tasks, *(outbox.task for outbox in self.outboxes.values() if outbox.task)]
         self._tasks = []
-        # Bounded: stopping must not hang on a Redis that is gone.
+        for task in tasks:
+            task.cancel()
+        # Bounded throughout: stopping must not hang on a Redis that is gone or a task slow to unwind.
+        if tasks:
+            await asyncio.wait(tasks, timeout=REDIS_TIMEOUT)
         for closing in (self.redis.aclose(), self.layer.flush()):
             try:
                 await asyncio.wait_for(closing, REDIS_TIMEOUT)

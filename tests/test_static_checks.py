@@ -1,0 +1,19 @@
+"""Static checks run with the suite: mypy --strict on the apps and ruff on everything (both set in pyproject.toml)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from mypy import api
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_mypy_strict_passes() -> None:
+    stdout, stderr, status = api.run([])
+    assert status == 0, stdout + stderr
+
+
+def test_ruff_passes() -> None:
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
