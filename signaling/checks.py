@@ -19,7 +19,10 @@ DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
 IN_PROCESS_REGISTRY = "signaling.registry.memory.InMemoryRegistry"
 REDIS_REGISTRY = "signaling.registry.redis.RedisRegistry"
 
-_POSITIVE_INTEGERS = ("MAX_PEERS", "MAX_MESSAGE_BYTES", "RATE_LIMIT_BURST", "RATE_LIMIT_TOLERANCE")
+_POSITIVE_INTEGERS = (
+    "MAX_PEERS", "MAX_MESSAGE_BYTES", "RATE_LIMIT_BURST", "RATE_LIMIT_TOLERANCE", "TURN_CREDENTIAL_TTL",
+)
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
 
 @register(Tags.compatibility)
@@ -60,6 +63,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         errors.append(Error("SIGNALING['ALLOW_AD_HOC_ROOMS'] must be True or False.", id="signaling.E003"))
     errors.extend(_check_classes(values))
     errors.extend(_check_origins(values["ALLOWED_ORIGINS"]))
+    errors.extend(_check_ice(values))
     if not errors:
         errors.extend(_check_combinations())
     return errors
@@ -99,6 +103,41 @@ def _check_origins(origins: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _ice_urls_ok(urls: Any, schemes: tuple[str, ...]) -> bool:
+    if isinstance(urls, str):
+        urls = [urls]
+    return (
+        isinstance(urls, Sequence) and bool(urls)
+        and all(isinstance(url, str) and url.startswith(schemes) for url in urls)
+    )
+
+
+def _check_ice(values: Mapping[str, Any]) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    servers = values["ICE_SERVERS"]
+    if isinstance(servers, str) or not isinstance(servers, Sequence) or not all(
+        isinstance(server, Mapping) and _ice_urls_ok(server.get("urls"), _ICE_SCHEMES) for server in servers
+    ):
+        errors.append(
+            Error(
+                "SIGNALING['ICE_SERVERS'] must be a list of RTCIceServer dicts, each with stun:/turn: 'urls'.",
+                hint='For example [{"urls": "stun:stun.example.com:3478"}].',
+                id="signaling.E008",
+            )
+        )
+    secret, urls = values["TURN_SECRET"], values["TURN_URLS"]
+    if urls and not _ice_urls_ok(urls, ("turn:", "turns:")):
+        errors.append(Error("SIGNALING['TURN_URLS'] must be a list of turn: or turns: URLs.", id="signaling.E008"))
+    if bool(secret) != bool(urls):
+        errors.append(
+            Error(
+                "SIGNALING['TURN_SECRET'] and SIGNALING['TURN_URLS'] go together: set both or neither.",
+                id="signaling.E008",
+            )
+        )
+    return errors
 
 
 def _check_combinations() -> list[CheckMessage]:

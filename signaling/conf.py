@@ -35,6 +35,13 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_PREFIX": "signaling",
     # Seconds after which a worker that stopped answering counts as dead: its peers leave with reason "timeout".
     "WORKER_TIMEOUT": 5.0,
+    # RTCIceServer dicts sent to every client in `joined.iceServers`, e.g. [{"urls": "stun:stun.example.com:3478"}].
+    "ICE_SERVERS": [],
+    # TURN servers that check coturn's `use-auth-secret` (TURN REST API): each client gets its own credentials,
+    # valid TURN_CREDENTIAL_TTL seconds, for the URLs in TURN_URLS ("turn:turn.example.com:3478?transport=udp").
+    "TURN_SECRET": None,
+    "TURN_URLS": [],
+    "TURN_CREDENTIAL_TTL": 3600,
     # Dotted path of the RoomRegistry class; None picks Redis when REDIS_URL is set, else the in-process one.
     "REGISTRY": None,
     # Dotted path of the RoomResolver class that looks up stored rooms (capacity, open/closed).
@@ -93,6 +100,23 @@ class SignalingSettings:
     @property
     def WORKER_TIMEOUT(self) -> float:
         return float(self._get("WORKER_TIMEOUT"))
+
+    @property
+    def ICE_SERVERS(self) -> list[dict[str, Any]]:
+        return [dict(server) for server in self._get("ICE_SERVERS")]
+
+    @property
+    def TURN_SECRET(self) -> str | None:
+        value = self._get("TURN_SECRET")
+        return str(value) if value else None
+
+    @property
+    def TURN_URLS(self) -> list[str]:
+        return [str(url) for url in self._get("TURN_URLS")]
+
+    @property
+    def TURN_CREDENTIAL_TTL(self) -> int:
+        return int(self._get("TURN_CREDENTIAL_TTL"))
 
     @property
     def REGISTRY(self) -> str | None:

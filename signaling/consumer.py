@@ -32,6 +32,7 @@ from signaling.events import (
     get_dispatcher,
     register_endpoint,
 )
+from signaling.ice import ice_servers_for
 from signaling.origin import allowed_hosts, is_origin_allowed
 from signaling.policy import get_room_resolver
 from signaling.protocol import (
@@ -296,17 +297,17 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             )
             raise
         self.peer = peer
-        await self.send_frame(
-            encode(
-                {
-                    "t": "joined",
-                    "peerId": peer.peer_id,
-                    "roomId": room_id,
-                    "peers": result.peers,
-                    "maxPeers": max_peers,
-                }
-            )
-        )
+        joined: dict[str, Any] = {
+            "t": "joined",
+            "peerId": peer.peer_id,
+            "roomId": room_id,
+            "peers": result.peers,
+            "maxPeers": max_peers,
+        }
+        ice_servers = ice_servers_for(peer.peer_id)
+        if ice_servers is not None:
+            joined["iceServers"] = ice_servers
+        await self.send_frame(encode(joined))
         await peer.open()
         now = timezone.now()
         if result.room_created:
