@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 
 from rooms.models import PeerSession, Room, RoomEvent
 from tests.servers import DaphneProcess
-from tests.wsclient import eventually, receive, send
+from tests.wsclient import eventually, offer_and_answer, receive, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,12 +42,7 @@ async def test_seed_protocol_call_through_daphne(server: DaphneProcess, room_id:
         assert await receive(alice) == {"t": "peer-joined", "peerId": b}
 
         # The joiner offers to every peer it found; answer and candidates flow back and forth.
-        offer = {"type": "offer", "sdp": "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n"}
-        await send(bob, t="sdp", to=a, description=offer)
-        assert await receive(alice) == {"t": "sdp", "from": b, "description": offer}
-        answer = {"type": "answer", "sdp": "v=0\r\n"}
-        await send(alice, t="sdp", to=b, description=answer)
-        assert await receive(bob) == {"t": "sdp", "from": a, "description": answer}
+        await offer_and_answer(bob, b, alice, a)
         candidate = {"candidate": "candidate:842163049 1 udp 1677729535 192.0.2.1 3478 typ srflx",
                      "sdpMid": "0", "sdpMLineIndex": 0}
         await send(alice, t="ice", to=b, candidate=candidate)

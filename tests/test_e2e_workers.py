@@ -23,7 +23,7 @@ import redis as redis_client
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess
-from tests.wsclient import eventually, receive, send
+from tests.wsclient import eventually, offer_and_answer, receive, send
 
 SIGNAL_PATH = "/api/call/signal"
 PREFIX = "signaling"
@@ -112,12 +112,7 @@ async def test_peers_on_different_workers_complete_the_seed_protocol(stack: Stac
     assert await receive(alice) == {"t": "peer-joined", "peerId": b}
     assert stack.worker_of(room, a) == worker_a and stack.worker_of(room, b) == worker_b
 
-    offer = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}
-    await send(bob, t="sdp", to=a, description=offer)
-    assert await receive(alice) == {"t": "sdp", "from": b, "description": offer}
-    answer = {"type": "answer", "sdp": "v=0\r\n"}
-    await send(alice, t="sdp", to=b, description=answer)
-    assert await receive(bob) == {"t": "sdp", "from": a, "description": answer}
+    await offer_and_answer(bob, b, alice, a)
     for index in range(20):
         await send(alice, t="ice", to=b, candidate={"candidate": f"candidate:{index}", "sdpMid": "0"})
     assert [(await receive(bob))["candidate"]["candidate"] for _ in range(20)] == [

@@ -32,3 +32,13 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float
             return
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
+
+
+async def offer_and_answer(caller: ClientConnection, caller_id: str, callee: ClientConnection, callee_id: str) -> None:
+    """The seed's negotiation: the joiner offers, the other answers; each side sees the other's as `from`."""
+    offer = {"type": "offer", "sdp": "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n"}
+    await send(caller, t="sdp", to=callee_id, description=offer)
+    assert await receive(callee) == {"t": "sdp", "from": caller_id, "description": offer}
+    answer = {"type": "answer", "sdp": "v=0\r\n"}
+    await send(callee, t="sdp", to=caller_id, description=answer)
+    assert await receive(caller) == {"t": "sdp", "from": callee_id, "description": answer}
