@@ -45,6 +45,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             errors.append(Error(f"SIGNALING['{name}'] must be a positive integer, not {value!r}.", id="signaling.E003"))
+    grace = values["RESUME_GRACE"]
+    if isinstance(grace, bool) or not isinstance(grace, Real) or grace < 0:
+        errors.append(Error(f"SIGNALING['RESUME_GRACE'] must be a number of seconds, not {grace!r}.",
+                            id="signaling.E003"))
     for name in ("RATE_LIMIT_PER_SECOND", "WORKER_TIMEOUT"):
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, Real) or value <= 0:

@@ -7,16 +7,18 @@ Mount it in one line, as the seed mounts ``webrtc()``::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from signaling import signals
+from signaling import resume, signals
 from signaling.conf import conf
 from signaling.events import (
     Callback,
@@ -57,6 +59,10 @@ from signaling.registry import RegistryUnavailable, RoomFull, get_registry
 logger = logging.getLogger(__name__)
 
 USER_AGENT_MAX_LENGTH = 512
+# Close codes of a socket that was closed on purpose (normal closure, going away): its peer leaves at once.
+CLEAN_CLOSE_CODES = frozenset({1000, 1001})
+# Expiry tasks of parked peers, kept referenced until they run.
+_expiries: set[asyncio.Task[None]] = set()
 UNAVAILABLE = "Signaling is temporarily unavailable"
 
 
@@ -71,19 +77,21 @@ class LocalPeer:
     Frames delivered before the ``joined`` reply is out wait, so that the joiner always hears ``joined`` first.
     """
 
-    __slots__ = ("peer_id", "room_id", "mount", "_send", "_end", "_pending")
+    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "_send", "_end", "_pending")
 
     def __init__(
         self,
         peer_id: str,
         room_id: str,
         mount: int,
+        max_peers: int,
         send: Callable[[str], Awaitable[None]],
         end: Callable[[int], Awaitable[None]],
     ) -> None:
         self.peer_id = peer_id
         self.room_id = room_id
         self.mount = mount
+        self.max_peers = max_peers
         self._send = send
         self._end = end
         self._pending: list[str] | None = []
@@ -183,6 +191,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.default_max_peers = self.max_peers if self.max_peers is not None else conf.MAX_PEERS
         self.allow_ad_hoc_rooms = conf.ALLOW_AD_HOC_ROOMS
         self.max_message_bytes = conf.MAX_MESSAGE_BYTES
+        self.resume_grace = conf.RESUME_GRACE
         self.rate = TokenBucket(conf.RATE_LIMIT_PER_SECOND, conf.RATE_LIMIT_BURST)
         self.rate_tolerance = TokenBucket(1.0, conf.RATE_LIMIT_TOLERANCE)
         user = self.scope.get("user")
@@ -199,11 +208,46 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
-        if self.peer is not None:
-            try:
-                await self.leave_room(LeaveReason.DISCONNECT)
-            except Exception:
-                logger.exception("Leaving the room of a closed socket failed")
+        if self.peer is None:
+            return
+        try:
+            # Parked only when the connection dropped: not when the client or this server closed it on purpose.
+            dropped = not self.closing and code not in CLEAN_CLOSE_CODES
+            if self.resume_grace > 0 and dropped and await self.park():
+                return
+            await self.leave_room(LeaveReason.DISCONNECT)
+        except Exception:
+            logger.exception("Leaving the room of a closed socket failed")
+
+    async def park(self) -> bool:
+        """Keep this dropped peer's place for the resume grace period; False if that is not possible here."""
+        peer = self.require_peer()
+        parked = resume.ParkedPeer(peer.peer_id, peer.room_id, peer.mount, peer.max_peers)
+        if await self.registry.swap(peer.room_id, peer.peer_id, peer, parked) is None:
+            return False
+        self.peer = None
+        resume.park(parked)
+        dropped_at = timezone.now()
+        loop = asyncio.get_running_loop()
+
+        def expire() -> None:
+            task = loop.create_task(self.expire_parked(parked, dropped_at))
+            _expiries.add(task)
+            task.add_done_callback(_expiries.discard)
+
+        loop.call_later(self.resume_grace, expire)
+        return True
+
+    async def expire_parked(self, parked: resume.ParkedPeer, dropped_at: datetime) -> None:
+        """The grace period is over and nobody resumed: an ordinary departure, dated when the socket dropped."""
+        if not resume.release(parked):
+            return
+        destroyed = await self.registry.leave(parked.room_id, parked.peer_id, LeaveReason.DISCONNECT.value)
+        if destroyed is None:
+            return
+        self.emit(PeerLeft(room_id=parked.room_id, peer_id=parked.peer_id, reason="disconnect", at=dropped_at))
+        if destroyed:
+            self.emit(RoomDestroyed(room_id=parked.room_id, at=dropped_at))
 
     async def end(self, code: int) -> None:
         """Close the socket from the server side and ignore whatever the client still sends."""
@@ -275,8 +319,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise SignalingError(ErrorCode.ALREADY_JOINED, "Already in a room")
         try:
             room_id = room_id_of(message)
+            if "resume" in message and await self.resume(room_id, message["resume"]):
+                return
             max_peers = await self.room_capacity(room_id)
-            peer = LocalPeer(new_peer_id(), room_id, self.mount, self.send_frame, self.end)
+            peer = LocalPeer(new_peer_id(), room_id, self.mount, max_peers, self.send_frame, self.end)
             try:
                 result = await self.registry.join(room_id, peer, max_peers)
             except RoomFull as full:
@@ -297,17 +343,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             )
             raise
         self.peer = peer
-        joined: dict[str, Any] = {
-            "t": "joined",
-            "peerId": peer.peer_id,
-            "roomId": room_id,
-            "peers": result.peers,
-            "maxPeers": max_peers,
-        }
-        ice_servers = ice_servers_for(peer.peer_id)
-        if ice_servers is not None:
-            joined["iceServers"] = ice_servers
-        await self.send_frame(encode(joined))
+        await self.send_joined(peer, result.peers)
         await peer.open()
         now = timezone.now()
         if result.room_created:
@@ -322,6 +358,41 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 user_agent=self.user_agent,
             )
         )
+
+    async def send_joined(self, peer: LocalPeer, peers: list[str]) -> None:
+        joined: dict[str, Any] = {
+            "t": "joined",
+            "peerId": peer.peer_id,
+            "roomId": peer.room_id,
+            "peers": peers,
+            "maxPeers": peer.max_peers,
+            "resume": resume.resume_token(peer.room_id, peer.peer_id),
+        }
+        ice_servers = ice_servers_for(peer.peer_id)
+        if ice_servers is not None:
+            joined["iceServers"] = ice_servers
+        await self.send_frame(encode(joined))
+
+    async def resume(self, room_id: str, token: object) -> bool:
+        """Take back a parked peer's place under its old id; False when there is none to take (the join then
+        goes on as a new one)."""
+        claimed = resume.read_resume_token(token)
+        if claimed is None or claimed[0] != room_id:
+            return False
+        parked = resume.claim(room_id, claimed[1])
+        if parked is None:
+            return False
+        peer = LocalPeer(parked.peer_id, room_id, parked.mount, parked.max_peers, self.send_frame, self.end)
+        # What was kept goes first, then whatever arrives from now on; all of it after `joined`.
+        for frame in parked.frames:
+            await peer.deliver(frame)
+        others = await self.registry.swap(room_id, parked.peer_id, parked, peer)
+        if others is None:
+            return False
+        self.peer = peer
+        await self.send_joined(peer, others)
+        await peer.open()
+        return True
 
     async def room_capacity(self, room_id: str) -> int:
         """How many peers ``room_id`` admits; raise ``SignalingError`` to refuse the join."""

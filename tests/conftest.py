@@ -65,6 +65,12 @@ class Peer:
     async def assert_silent(self, timeout: float = 0.1) -> None:
         assert await self.communicator.receive_nothing(timeout), "expected no frame"
 
+    async def drop(self, code: int = 1006) -> None:
+        """The connection is lost (no clean close): what a network failure looks like to the server."""
+        self.closed = True
+        await self.communicator.send_input({"type": "websocket.disconnect", "code": code})
+        await self.communicator.wait(2)
+
     async def close(self) -> None:
         if self.closed:
             return

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from signaling.resume import read_resume_token
 from tests.conftest import Connect
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("registry_kind")]
@@ -14,7 +15,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 async def test_join_answers_with_server_assigned_id_and_room(connect: Connect, room_id: str) -> None:
     alice = await connect()
     joined = await alice.join(room_id)
-    assert joined == {"t": "joined", "peerId": joined["peerId"], "roomId": room_id, "peers": [], "maxPeers": 2}
+    assert joined == {
+        "t": "joined", "peerId": joined["peerId"], "roomId": room_id, "peers": [], "maxPeers": 2,
+        "resume": joined["resume"],
+    }
+    assert read_resume_token(joined["resume"]) == (room_id, joined["peerId"])
     # Unguessable: 96 random bits, URL-safe.
     assert re.fullmatch(r"[A-Za-z0-9_-]{16}", joined["peerId"])
 

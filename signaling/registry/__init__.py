@@ -91,6 +91,11 @@ class RoomRegistry(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
+        """Put ``new`` in the place of member ``peer_id`` on this worker if its handle is ``expected``, with no
+        announcement; return the ids of the room's other members, or None if there was no such member here."""
+
+    @abc.abstractmethod
     def occupancy(self, room_ids: Iterable[str]) -> dict[str, int]:
         """Live peer count of each room (0 for rooms not live); callable from synchronous code."""
 

@@ -52,6 +52,13 @@ class InMemoryRegistry(RoomRegistry):
             await deliver(target, frame)
         return len(targets)
 
+    async def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
+        members = self._rooms.get(room_id)
+        if members is None or members.get(peer_id) is not expected:
+            return None
+        members[peer_id] = new
+        return [other for other in members if other != peer_id]
+
     def occupancy(self, room_ids: Iterable[str]) -> dict[str, int]:
         rooms = self._rooms
         return {room_id: len(rooms.get(room_id, ())) for room_id in room_ids}

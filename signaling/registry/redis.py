@@ -226,6 +226,9 @@ class RedisRegistry(RoomRegistry):
     async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:
         return await self.worker().relay(room_id, sender_id, to, frame)
 
+    async def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
+        return self.worker().swap(room_id, peer_id, expected, new)
+
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
@@ -505,6 +508,14 @@ class Worker:
         item = {"r": room_id, "x": peer_id, "f": frame, "op": [peer_id, worker, version]}
         for other in workers - {self.channel}:
             self._post(other, item)
+
+    def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
+        member = self.local.get(peer_id)
+        if member is None or member.room_id != room_id or member.handle is not expected:
+            return None
+        member.handle = new
+        view = self.views.get(room_id)
+        return [other for other in (view.members() if view else {}) if other != peer_id]
 
     # -- relay -----------------------------------------------------------------------------------------------
 

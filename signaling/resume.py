@@ -1,0 +1,79 @@
+"""Resuming a peer after its socket dropped: ``joined.resume`` tokens and the peers waiting for their socket.
+
+A socket that drops without a clean close (any close code but 1000 and 1001) does not leave its room at once: its
+member stays, as a ``ParkedPeer`` that keeps what is sent to it, for ``SIGNALING["RESUME_GRACE"]`` seconds. A
+``join`` carrying the ``resume`` token of that peer within the grace period takes the place back under the same
+peer id, receives what was kept, and the room sees neither ``peer-left`` nor ``peer-joined``. After the grace
+period the peer leaves as any other (reason ``disconnect``).
+
+The parked peer lives on the worker whose socket dropped, so a resume must reach that worker: nginx's room
+affinity (``?room=``, ``deploy/nginx.conf``) sends it there. A resume that reaches another worker, or comes too
+late, becomes an ordinary join with a new peer id.
+"""
+
+from __future__ import annotations
+
+from django.core import signing
+
+SALT = "signaling.resume"
+#: Frames kept for a parked peer; beyond them the oldest survive and the rest are dropped.
+MAX_PARKED_FRAMES = 256
+
+
+def resume_token(room_id: str, peer_id: str) -> str:
+    """The opaque ``joined.resume``: signed with SECRET_KEY, so any worker of the site can read it."""
+    return signing.dumps([room_id, peer_id], salt=SALT, compress=False)
+
+
+def read_resume_token(token: object) -> tuple[str, str] | None:
+    """(room id, peer id) from a token this site signed; None for anything else."""
+    if not isinstance(token, str) or len(token) > 512:
+        return None
+    try:
+        value = signing.loads(token, salt=SALT)
+    except signing.BadSignature:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(part, str) for part in value)):
+        return None
+    return value[0], value[1]
+
+
+class ParkedPeer:
+    """A member whose socket dropped: it keeps its place in the room and what is sent to it."""
+
+    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "frames")
+
+    def __init__(self, peer_id: str, room_id: str, mount: int, max_peers: int) -> None:
+        self.peer_id = peer_id
+        self.room_id = room_id
+        self.mount = mount
+        self.max_peers = max_peers
+        self.frames: list[str] = []
+
+    async def deliver(self, frame: str) -> None:
+        if len(self.frames) < MAX_PARKED_FRAMES:
+            self.frames.append(frame)
+
+    async def end(self, code: int) -> None:
+        """No socket to close."""
+
+
+# The peers of this process waiting for their socket, by (room id, peer id).
+_parked: dict[tuple[str, str], ParkedPeer] = {}
+
+
+def park(peer: ParkedPeer) -> None:
+    _parked[(peer.room_id, peer.peer_id)] = peer
+
+
+def claim(room_id: str, peer_id: str) -> ParkedPeer | None:
+    """Take a parked peer out of waiting, for a resume or for its departure; None if it is not waiting here."""
+    return _parked.pop((room_id, peer_id), None)
+
+
+def release(peer: ParkedPeer) -> bool:
+    """Take this very parked peer out of waiting; False if a resume took it first."""
+    if _parked.get((peer.room_id, peer.peer_id)) is peer:
+        del _parked[(peer.room_id, peer.peer_id)]
+        return True
+    return False

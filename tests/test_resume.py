@@ -1,0 +1,109 @@
+"""`join.resume`: a peer whose connection dropped takes its place back, under its old id, within the grace period."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rooms.models import PeerSession, RoomEvent
+from signaling.resume import resume_token
+from tests.conftest import Connect, settle
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("registry_kind")]
+
+
+async def test_dropped_peer_resumes_unseen_and_gets_what_it_missed(connect: Connect, room_id: str) -> None:
+    alice, bob = await connect(), await connect()
+    await alice.join(room_id)
+    joined = await bob.join(room_id)
+    await alice.receive()  # peer-joined
+    await bob.drop()
+    await alice.assert_silent(0.2)  # no peer-left: bob may come back
+    # Alice goes on talking to bob while he is away.
+    await alice.send(t="ice", to=bob.peer_id, candidate={"candidate": "while-away-1"})
+    await alice.send(t="ice", candidate={"candidate": "while-away-2"})
+
+    again = await connect()
+    await again.send(t="join", roomId=room_id, resume=joined["resume"])
+    resumed = await again.receive()
+    assert resumed["t"] == "joined" and resumed["peerId"] == bob.peer_id
+    assert resumed["peers"] == [alice.peer_id] and resumed["maxPeers"] == 2
+    assert [(await again.receive())["candidate"]["candidate"] for _ in range(2)] == ["while-away-1", "while-away-2"]
+    await alice.assert_silent()  # neither peer-left nor peer-joined
+    # The call goes on both ways under the old id.
+    await again.send(t="ice", to=alice.peer_id, candidate={"candidate": "back"})
+    assert await alice.receive() == {"t": "ice", "from": bob.peer_id, "candidate": {"candidate": "back"}}
+    await alice.send(t="ice", to=bob.peer_id, candidate={"candidate": "welcome"})
+    assert (await again.receive())["candidate"] == {"candidate": "welcome"}
+    await settle()
+    session = await PeerSession.objects.aget(peer_id=bob.peer_id)
+    assert session.left_at is None
+    assert not await RoomEvent.objects.filter(peer_id=bob.peer_id, kind="peer_left").aexists()
+
+
+async def test_after_the_grace_period_the_peer_has_left(connect: Connect, room_id: str, settings: Any) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "RESUME_GRACE": 0.3}
+    alice, bob = await connect(), await connect()
+    await alice.join(room_id)
+    joined = await bob.join(room_id)
+    await alice.receive()
+    await bob.drop()
+    assert await alice.receive(timeout=2) == {"t": "peer-left", "peerId": bob.peer_id, "reason": "disconnect"}
+    # Too late to resume: an ordinary join, with a new id that the room hears of.
+    again = await connect()
+    await again.send(t="join", roomId=room_id, resume=joined["resume"])
+    fresh = await again.receive()
+    assert fresh["t"] == "joined" and fresh["peerId"] != bob.peer_id
+    assert await alice.receive() == {"t": "peer-joined", "peerId": fresh["peerId"]}
+    await settle()
+    session = await PeerSession.objects.aget(peer_id=bob.peer_id)
+    assert session.leave_reason == "disconnect" and session.left_at is not None
+
+
+@pytest.mark.parametrize("token", ["not-a-token", "", 42, None])
+async def test_bad_resume_token_is_an_ordinary_join(connect: Connect, room_id: str, token: object) -> None:
+    alice, bob = await connect(), await connect()
+    await alice.join(room_id)
+    await bob.join(room_id)
+    await alice.receive()
+    await bob.drop()
+    stranger = await connect()
+    await stranger.send(t="join", roomId=room_id, resume=token)
+    answer = await stranger.receive()
+    # Bob's seat is still held, so the room (of two) is full for a newcomer.
+    assert answer == {"t": "error", "code": "room-full", "message": "Room is full (max 2 peers)"}
+
+
+async def test_token_of_another_room_or_peer_resumes_nothing(connect: Connect, room_id: str, settings: Any) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "MAX_PEERS": 4}
+    alice, bob = await connect(), await connect()
+    await alice.join(room_id)
+    await bob.join(room_id)
+    await alice.receive()
+    await bob.drop()
+    for token in (resume_token(f"{room_id}-other", bob.peer_id or ""), resume_token(room_id, "someone-else")):
+        newcomer = await connect()
+        await newcomer.send(t="join", roomId=room_id, resume=token)
+        answer = await newcomer.receive()
+        assert answer["t"] == "joined" and answer["peerId"] != bob.peer_id
+        assert (await alice.receive())["t"] == "peer-joined"
+
+
+async def test_page_going_away_leaves_at_once(connect: Connect, room_id: str) -> None:
+    alice, bob = await connect(), await connect()
+    await alice.join(room_id)
+    await bob.join(room_id)
+    await alice.receive()
+    await bob.drop(code=1001)  # the page went away: no resume wanted
+    assert await alice.receive() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "disconnect"}
+
+
+async def test_no_grace_means_no_parking(connect: Connect, room_id: str, settings: Any) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "RESUME_GRACE": 0}
+    alice, bob = await connect(), await connect()
+    await alice.join(room_id)
+    await bob.join(room_id)
+    await alice.receive()
+    await bob.drop()
+    assert await alice.receive() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "disconnect"}
