@@ -35,9 +35,12 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.retry
+import redis.retry
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+from redis.backoff import NoBackoff
 
 from signaling.conf import conf
 from signaling.events import PeerLeft, RoomDestroyed, endpoint, get_dispatcher
@@ -48,6 +51,10 @@ logger = logging.getLogger(__name__)
 
 # Seconds a Redis command may take before the registry gives up on it: nothing may hang on a lost Redis.
 REDIS_TIMEOUT = 2.0
+# One immediate retry, to replace a pooled connection that a Redis restart closed. redis-py's default (retries
+# with exponential backoff up to 10 s) would hold the upkeep loop for seconds after a restart, and a worker whose
+# heartbeat is late gets taken for dead; the upkeep loop itself tries again every WORKER_TIMEOUT / 4.
+RETRIES = 1
 # Most notices one pub/sub message carries.
 BATCH_SIZE = 500
 # Notices waiting for one worker beyond this are dropped (Redis unreachable for a long time).
@@ -235,7 +242,8 @@ class RedisRegistry(RoomRegistry):
     def _client(self) -> redis.Redis:
         if self._sync_client is None:
             self._sync_client = redis.Redis.from_url(
-                self.url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+                self.url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
+                retry=redis.retry.Retry(NoBackoff(), RETRIES),
             )
         return self._sync_client
 
@@ -264,10 +272,14 @@ class Worker:
         self.registry = registry
         self.key = registry.key
         self.redis = aioredis.Redis.from_url(
-            registry.url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+            registry.url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
+            retry=redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
         )
         self.layer = RedisPubSubChannelLayer(
-            hosts=[{"address": registry.url, "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT}],
+            hosts=[{
+                "address": registry.url, "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT,
+                "retry": redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
+            }],
             prefix=f"{registry.prefix}:",
         )
         self.scripts = {
