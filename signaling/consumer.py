@@ -245,7 +245,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         destroyed = await self.registry.leave(parked.room_id, parked.peer_id, LeaveReason.DISCONNECT.value)
         if destroyed is None:
             return
-        self.emit(PeerLeft(room_id=parked.room_id, peer_id=parked.peer_id, reason="disconnect", at=dropped_at))
+        self.emit(
+            PeerLeft(
+                room_id=parked.room_id, peer_id=parked.peer_id, reason=LeaveReason.DISCONNECT.value, at=dropped_at
+            )
+        )
         if destroyed:
             self.emit(RoomDestroyed(room_id=parked.room_id, at=dropped_at))
 
@@ -319,7 +323,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise SignalingError(ErrorCode.ALREADY_JOINED, "Already in a room")
         try:
             room_id = room_id_of(message)
-            if "resume" in message and await self.resume(room_id, message["resume"]):
+            if "resume" in message and await self.resume_peer(room_id, message["resume"]):
                 return
             max_peers = await self.room_capacity(room_id)
             peer = LocalPeer(new_peer_id(), room_id, self.mount, max_peers, self.send_frame, self.end)
@@ -373,7 +377,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             joined["iceServers"] = ice_servers
         await self.send_frame(encode(joined))
 
-    async def resume(self, room_id: str, token: object) -> bool:
+    async def resume_peer(self, room_id: str, token: object) -> bool:
         """Take back a parked peer's place under its old id; False when there is none to take (the join then
         goes on as a new one)."""
         claimed = resume.read_resume_token(token)
