@@ -415,8 +415,9 @@ class Worker:
 
     # -- membership ------------------------------------------------------------------------------------------
 
-    def _member_keys(self, room_id: str, worker: str | None = None) -> list[str]:
-        return [self.key("room", room_id), self.key("rooms"), self.key("peers", worker or self.channel),
+    def _member_keys(self, room_id: str, peers_key: str | None = None) -> list[str]:
+        """KEYS of the join, leave and rejoin scripts; ``peers_key`` is this worker's peers unless given."""
+        return [self.key("room", room_id), self.key("rooms"), peers_key or self.key("peers", self.channel),
                 self.key("clock")]
 
     async def join(self, room_id: str, peer: PeerHandle, max_peers: int) -> JoinResult:
@@ -473,8 +474,9 @@ class Worker:
     ) -> bool:
         """Remove a peer in Redis and announce it (to this worker's peers too unless ``local`` is False); with
         ``emit``, also send its lifecycle events (when reaping a dead worker's peer)."""
-        keys = [self.key("room", room_id), self.key("rooms"), peers_key, self.key("clock")]
-        version_text, flat, old = await self.scripts["leave"](keys=keys, args=[room_id, peer_id])
+        version_text, flat, old = await self.scripts["leave"](
+            keys=self._member_keys(room_id, peers_key), args=[room_id, peer_id]
+        )
         version = int(version_text)
         members = {peer: _parse_member(value) for peer, value in _pairs(flat).items()}
         await self._announce(room_id, peer_id, version, None, peer_left_frame(peer_id, reason),
