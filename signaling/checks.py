@@ -16,8 +16,6 @@ from signaling.origin import normalize_origin
 # Daphne refuses WebSocket messages above this by default (--websocket_max_message_size).
 DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
 
-IN_PROCESS_REGISTRY = "signaling.registry.memory.InMemoryRegistry"
-REDIS_REGISTRY = "signaling.registry.redis.RedisRegistry"
 
 _POSITIVE_INTEGERS = (
     "MAX_PEERS", "MAX_MESSAGE_BYTES", "RATE_LIMIT_BURST", "RATE_LIMIT_TOLERANCE", "TURN_CREDENTIAL_TTL",
@@ -146,7 +144,7 @@ def _check_ice(values: Mapping[str, Any]) -> list[CheckMessage]:
 
 def _check_combinations() -> list[CheckMessage]:
     from signaling.policy import get_room_resolver
-    from signaling.registry import registry_path
+    from signaling.registry import IN_PROCESS_REGISTRY, REDIS_REGISTRY, registry_path
 
     messages: list[CheckMessage] = []
     if not conf.ALLOW_AD_HOC_ROOMS and not get_room_resolver().stores_rooms:

@@ -118,13 +118,17 @@ async def deliver(peer: PeerHandle, frame: str) -> None:
 _registry: RoomRegistry | None = None
 
 
+IN_PROCESS_REGISTRY = "signaling.registry.memory.InMemoryRegistry"
+REDIS_REGISTRY = "signaling.registry.redis.RedisRegistry"
+
+
 def registry_path() -> str:
     """The registry class in use: ``SIGNALING["REGISTRY"]``, or else Redis when ``REDIS_URL`` is set."""
     if conf.REGISTRY:
         return conf.REGISTRY
     if conf.REDIS_URL:
-        return "signaling.registry.redis.RedisRegistry"
-    return "signaling.registry.memory.InMemoryRegistry"
+        return REDIS_REGISTRY
+    return IN_PROCESS_REGISTRY
 
 
 def get_registry() -> RoomRegistry:
