@@ -6,4 +6,6 @@ app_name = "frontend"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("call/<str:room_id>/", views.call, name="call"),
+    path("chat/<str:room_id>/", views.chat, name="chat"),
 ]

@@ -1,11 +1,80 @@
+"""The demo pages: a lobby listing rooms, a video call page and a data chat page, all on the browser client."""
+
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+
+from signaling.protocol import is_valid_room_id
+from signaling.registry import RegistryUnavailable, get_registry
 
 SIGNAL_PATH = "/api/call/signal"
+#: Stored rooms the lobby lists, newest first (live rooms are always listed).
+LOBBY_ROOMS = 50
+PAGES = {"video": "frontend:call", "chat": "frontend:chat"}
+
+
+@dataclass(frozen=True)
+class LobbyRoom:
+    id: str
+    name: str
+    live_peers: int
+    max_peers: int | None
+    is_open: bool
+
+
+def lobby_rooms() -> tuple[list[LobbyRoom], bool]:
+    """Live rooms first (busiest first), then the most recent stored ones; and whether live counts are known."""
+    try:
+        live = get_registry().live_rooms()
+        live_known = True
+    except RegistryUnavailable:
+        live, live_known = {}, False
+    rooms: dict[str, LobbyRoom] = {}
+    # The rooms app is optional: without it the lobby lists live rooms only.
+    if apps.is_installed("rooms"):
+        room_model = apps.get_model("rooms", "Room")
+        stored = list(room_model.objects.filter(pk__in=list(live)))
+        stored += list(room_model.objects.exclude(pk__in=list(live))[:LOBBY_ROOMS])
+        for room in stored:
+            rooms[room.pk] = LobbyRoom(room.pk, room.name, live.get(room.pk, 0), room.max_peers, room.is_open)
+    for room_id, count in live.items():
+        rooms.setdefault(room_id, LobbyRoom(room_id, "", count, None, True))
+    ordered = sorted(rooms.values(), key=lambda room: -room.live_peers)
+    return ordered, live_known
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    """The landing page: shows the signaling endpoint working, live, from this browser."""
-    return render(request, "frontend/index.html", {"signal_path": SIGNAL_PATH})
+    """The lobby: rooms with their live peers, and a form to enter any room as a video call or a data chat."""
+    error = None
+    status = 200
+    if "room" in request.GET:
+        room_id = request.GET["room"].strip()
+        page = PAGES.get(request.GET.get("kind", "video"))
+        if page and is_valid_room_id(room_id):
+            return HttpResponseRedirect(reverse(page, args=[room_id]))
+        error = "A room name is 1 to 128 letters, digits, or any of - _ . :"
+        status = 400
+    rooms, live_known = lobby_rooms()
+    context = {"rooms": rooms, "live_known": live_known, "error": error, "room": request.GET.get("room", "")}
+    return render(request, "frontend/lobby.html", context, status=status)
+
+
+def _room_page(request: HttpRequest, template: str, room_id: str) -> HttpResponse:
+    if not is_valid_room_id(room_id):
+        raise Http404("No such room")
+    return render(request, template, {"room_id": room_id, "signal_path": SIGNAL_PATH})
+
+
+def call(request: HttpRequest, room_id: str) -> HttpResponse:
+    """A video call: local and remote video, mute, screen share, recording, live connection quality."""
+    return _room_page(request, "frontend/call.html", room_id)
+
+
+def chat(request: HttpRequest, room_id: str) -> HttpResponse:
+    """A data-only chat over WebRTC data channels: no camera, no microphone."""
+    return _room_page(request, "frontend/chat.html", room_id)

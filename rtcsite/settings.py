@@ -6,12 +6,14 @@ overrides it for deployment:
 - ``RTCSITE_DATABASE_URL``: ``sqlite:////abs/path.sqlite3`` or ``postgres://user@host:5432/name``.
 - ``REDIS_URL``: ``redis://host:6379/0`` moves rooms to Redis, shared by every worker pointing at it (and
   makes Redis the channel layer for any other consumer).
+- ``SIGNALING_ICE_SERVERS``: JSON list of RTCIceServer dicts sent to clients (``[]``: none, host candidates only).
 - ``SIGNALING_WORKER_TIMEOUT``: seconds before a silent worker's peers leave with reason ``timeout``.
 - ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (``1``/``0``), ``DJANGO_ALLOWED_HOSTS`` (comma-separated).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -109,6 +111,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }
+if os.environ.get("SIGNALING_ICE_SERVERS"):
+    SIGNALING["ICE_SERVERS"] = json.loads(os.environ["SIGNALING_ICE_SERVERS"])
 if os.environ.get("SIGNALING_WORKER_TIMEOUT"):
     SIGNALING["WORKER_TIMEOUT"] = float(os.environ["SIGNALING_WORKER_TIMEOUT"])
 

@@ -11,8 +11,10 @@ fi
 
 system_packages=(python3)
 if [ "$want_test" = 1 ]; then
-    # The tests run their own redis-server and nginx processes, and a real PostgreSQL.
-    system_packages+=(redis-server nginx postgresql)
+    # The tests run their own redis-server and nginx processes, a real PostgreSQL and a real Chromium;
+    # Node.js type-checks the browser client and bundles the React test page.
+    system_packages+=(redis-server nginx postgresql chromium)
+    command -v npm >/dev/null 2>&1 || system_packages+=(nodejs npm)
 fi
 # Debian's python3 needs python3-venv for `-m venv`; a Python that brings ensurepip (pyenv, say) does not.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || system_packages+=(python3-venv)
@@ -52,4 +54,8 @@ if [ "$want_test" = 1 ]; then
     "${pip[@]}" -r requirements.txt -e '.[test]'
 else
     "${pip[@]}" -r requirements.txt
+fi
+if [ "$want_test" = 1 ]; then
+    # TypeScript (checks the client's JSDoc types), esbuild and React (the React hook's test page).
+    npm ci --no-audit --no-fund --loglevel=error
 fi

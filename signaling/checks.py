@@ -119,12 +119,14 @@ def _ice_urls_ok(urls: Any, schemes: tuple[str, ...]) -> bool:
 def _check_ice(values: Mapping[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     servers = values["ICE_SERVERS"]
-    if isinstance(servers, str) or not isinstance(servers, Sequence) or not all(
-        isinstance(server, Mapping) and _ice_urls_ok(server.get("urls"), _ICE_SCHEMES) for server in servers
+    if servers is not None and (
+        isinstance(servers, str)
+        or not isinstance(servers, Sequence)
+        or not all(isinstance(server, Mapping) and _ice_urls_ok(server.get("urls"), _ICE_SCHEMES) for server in servers)
     ):
         errors.append(
             Error(
-                "SIGNALING['ICE_SERVERS'] must be a list of RTCIceServer dicts, each with stun:/turn: 'urls'.",
+                "SIGNALING['ICE_SERVERS'] must be None or a list of RTCIceServer dicts, each with stun:/turn: 'urls'.",
                 hint='For example [{"urls": "stun:stun.example.com:3478"}].',
                 id="signaling.E008",
             )

@@ -38,7 +38,8 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a peer whose socket dropped keeps its place, for a `join` with its `resume` token (0: leave at once).
     "RESUME_GRACE": 10.0,
     # RTCIceServer dicts sent to every client in `joined.iceServers`, e.g. [{"urls": "stun:stun.example.com:3478"}].
-    "ICE_SERVERS": [],
+    # None sends nothing (clients use their own defaults); [] tells clients to use none (host candidates only).
+    "ICE_SERVERS": None,
     # TURN servers that check coturn's `use-auth-secret` (TURN REST API): each client gets its own credentials,
     # valid TURN_CREDENTIAL_TTL seconds, for the URLs in TURN_URLS ("turn:turn.example.com:3478?transport=udp").
     "TURN_SECRET": None,
@@ -108,8 +109,9 @@ class SignalingSettings:
         return float(self._get("RESUME_GRACE"))
 
     @property
-    def ICE_SERVERS(self) -> list[dict[str, Any]]:
-        return [dict(server) for server in self._get("ICE_SERVERS")]
+    def ICE_SERVERS(self) -> list[dict[str, Any]] | None:
+        servers = self._get("ICE_SERVERS")
+        return None if servers is None else [dict(server) for server in servers]
 
     @property
     def TURN_SECRET(self) -> str | None:

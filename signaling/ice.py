@@ -31,5 +31,5 @@ def ice_servers_for(peer_id: str) -> list[dict[str, Any]] | None:
     secret, urls = conf.TURN_SECRET, conf.TURN_URLS
     if secret and urls:
         username, credential = turn_credentials(secret, peer_id, conf.TURN_CREDENTIAL_TTL)
-        servers.append({"urls": urls, "username": username, "credential": credential})
-    return servers or None
+        servers = [*(servers or []), {"urls": urls, "username": username, "credential": credential}]
+    return servers

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 LISTENING = re.compile(r"Listening on TCP address [\d.]+:(\d+)")
 
 
@@ -223,3 +230,80 @@ class PostgresDatabase:
 
     def __exit__(self, *exc: object) -> None:
         self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class TcpProxy:
+    """A TCP relay in front of a server, whose connections the test can cut as a broken network path would (RST,
+    no WebSocket close frame), and which can refuse new connections for a while. Runs its own event loop thread."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.accepting = True
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.server = self._run(asyncio.start_server(self._relay, "127.0.0.1", 0))
+        self.port = int(self.server.sockets[0].getsockname()[1])
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.accepting:
+            self._reset(writer)
+            return
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            self._reset(writer)
+            return
+        self.writers.update((writer, upstream_writer))
+        await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
+        self.writers.difference_update((writer, upstream_writer))
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+        except (OSError, RuntimeError):
+            pass
+
+    @staticmethod
+    def _reset(writer: asyncio.StreamWriter) -> None:
+        # Linger 0: closing sends RST, as a broken network path shows itself to both ends.
+        with contextlib.suppress(OSError):
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async def _cut(self) -> int:
+        writers, self.writers = self.writers, set()
+        for writer in writers:
+            self._reset(writer)
+        return len(writers)
+
+    def cut(self) -> int:
+        """Reset every connection open now; returns how many sockets were reset."""
+        return self._run(self._cut())
+
+    def refuse(self) -> None:
+        """Reset new connections as soon as they arrive, until allow()."""
+        self.accepting = False
+
+    def allow(self) -> None:
+        self.accepting = True
+
+    async def _close(self) -> None:
+        self.server.close()
+        await self._cut()
+
+    def close(self) -> None:
+        self._run(self._close())
+        self.loop.call_soon_threadsafe(self.loop.stop)

@@ -104,8 +104,11 @@ async def test_foreign_origin_is_refused_by_the_server(server: DaphneProcess) ->
     assert closed.value.rcvd.code == 4003  # type: ignore[attr-defined]
 
 
-def test_landing_page_is_served(server: DaphneProcess) -> None:
+def test_demo_pages_are_served(server: DaphneProcess) -> None:
     with urllib.request.urlopen(server.http_url + "/", timeout=10) as response:
-        body = response.read().decode()
-    assert response.status == 200
-    assert SIGNAL_PATH in body and "Join" in body
+        assert response.status == 200 and "Join video call" in response.read().decode()
+    for page in ("call", "chat"):
+        with urllib.request.urlopen(f"{server.http_url}/{page}/demo-room/", timeout=10) as response:
+            body = response.read().decode()
+        assert response.status == 200
+        assert f'data-signal="{SIGNAL_PATH}"' in body and 'data-room="demo-room"' in body

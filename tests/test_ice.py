@@ -25,6 +25,20 @@ async def test_no_ice_configuration_sends_none(connect: Connect, room_id: str) -
     assert "iceServers" not in await peer.join(room_id)
 
 
+async def test_empty_ice_servers_are_sent_as_none_to_use(connect: Connect, room_id: str, settings: Any) -> None:
+    # [] is a configuration of its own (host candidates only), unlike None: the client must not fall back to STUN.
+    settings.SIGNALING = {**settings.SIGNALING, "ICE_SERVERS": []}
+    peer = await connect()
+    assert (await peer.join(room_id))["iceServers"] == []
+
+
+async def test_turn_without_ice_servers(connect: Connect, room_id: str, settings: Any) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "TURN_SECRET": "s3cret", "TURN_URLS": TURN_URLS}
+    peer = await connect()
+    (turn,) = (await peer.join(room_id))["iceServers"]
+    assert turn["urls"] == TURN_URLS
+
+
 async def test_ice_servers_and_turn_credentials_in_joined(connect: Connect, room_id: str, settings: Any) -> None:
     settings.SIGNALING = {
         **settings.SIGNALING, "ICE_SERVERS": [STUN], "TURN_SECRET": "s3cret", "TURN_URLS": TURN_URLS,

@@ -19,7 +19,9 @@ def test_wheel_carries_the_apps(tmp_path: Path) -> None:
     for required in [
         "signaling/consumer.py", "signaling/registry/memory.py", "signaling/py.typed",
         "rooms/models.py", "rooms/migrations/0001_initial.py", "rooms/py.typed",
-        "frontend/templates/frontend/index.html", "frontend/static/frontend/index.js",
+        "frontend/templates/frontend/lobby.html", "frontend/templates/frontend/call.html",
+        "frontend/static/frontend/demo/call.js", "frontend/static/frontend/webrtc/index.js",
+        "frontend/static/frontend/webrtc/react.js", "frontend/static/frontend/webrtc/types.js",
     ]:
         assert required in names
     assert not any(name.startswith(("tests/", "rtcsite/", "bench/")) for name in names)

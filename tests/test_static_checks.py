@@ -1,4 +1,5 @@
-"""Static checks run with the suite: mypy --strict on the apps and ruff on everything (both set in pyproject.toml)."""
+"""Static checks run with the suite: mypy --strict on the apps and ruff on everything (both set in pyproject.toml),
+and TypeScript on the browser client's JSDoc types (tsconfig.json)."""
 
 import subprocess
 import sys
@@ -16,4 +17,11 @@ def test_mypy_strict_passes() -> None:
 
 def test_ruff_passes() -> None:
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_client_types_check() -> None:
+    tsc = ROOT / "node_modules" / ".bin" / "tsc"
+    assert tsc.exists(), "node_modules is missing: scripts/test.sh installs it (npm ci)"
+    result = subprocess.run([str(tsc), "-p", "tsconfig.json"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

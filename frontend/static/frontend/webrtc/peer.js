@@ -1,0 +1,352 @@
+// One remote peer of a mesh call: its RTCPeerConnection, negotiated with the "perfect negotiation" pattern, its
+// data channels, its remote stream, and ICE restarts when its path fails.
+
+import { WebRTCCallError } from "./signaling.js";
+
+/** @typedef {import('./types.js').DataChannelConfig} DataChannelConfig */
+
+/** ICE restarts in a row that may fail before the link gives up and reports `ice-failed`. */
+export const MAX_ICE_RESTARTS = 3;
+/** A `disconnected` connection often recovers by itself; past this many milliseconds ICE is restarted. */
+export const DISCONNECTED_GRACE = 4000;
+
+/**
+ * @typedef {object} PeerLinkEvents
+ * @property {(message: Record<string, unknown>) => void} signal send an `sdp` or `ice` message to this peer
+ * @property {(stream: MediaStream) => void} onRemoteStream
+ * @property {(state: RTCPeerConnectionState) => void} onConnectionStateChange
+ * @property {(label: string) => void} onChannelOpen
+ * @property {(label: string) => void} onChannelClose
+ * @property {(label: string, data: string | ArrayBuffer) => void} onChannelMessage
+ * @property {(error: Error) => void} onError
+ * @property {() => void} onIceRestart
+ */
+
+/**
+ * @typedef {object} PeerLinkInit
+ * @property {string} remoteId
+ * @property {boolean} polite yields to the other side's offer when both offer at once
+ * @property {boolean} initiator makes the first offer (the joiner, for each peer already in the room)
+ * @property {RTCIceServer[]} iceServers
+ * @property {MediaStreamTrack[]} tracks local tracks to send (screen share already swapped in)
+ * @property {MediaStream | null} stream the stream the tracks are announced in
+ * @property {DataChannelConfig[]} dataChannels opened by the initiator
+ * @property {number} connectionTimeout
+ * @property {number} iceGatheringTimeout
+ * @property {PeerLinkEvents} events
+ */
+
+export class PeerLink {
+  /** @param {PeerLinkInit} init */
+  constructor(init) {
+    this.remoteId = init.remoteId;
+    this.polite = init.polite;
+    this.events = init.events;
+    this.connectionTimeout = init.connectionTimeout;
+    this.iceGatheringTimeout = init.iceGatheringTimeout;
+    this.pc = new RTCPeerConnection({ iceServers: init.iceServers });
+    /** @type {Map<string, RTCDataChannel>} */
+    this.channels = new Map();
+    this.remoteStream = new MediaStream();
+    this.closed = false;
+    // Perfect negotiation state (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example).
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingRemoteAnswer = false;
+    this.iceRestarts = 0;
+    /** Remote descriptions and candidates are applied one at a time, in arrival order. */
+    this.incoming = Promise.resolve();
+    this.tracksAdded = false;
+    this.localTracks = init.tracks;
+    this.localStream = init.stream;
+    /** @type {RTCRtpSender | null} a sender added for a screen share when there was no video sender to reuse */
+    this.addedVideoSender = null;
+    /** @type {Record<string, ReturnType<typeof setTimeout> | undefined>} */
+    this.timers = {};
+    /** @type {{ at: number, bytes: Record<string, number>, takenAt: number } | null} the last stats sample */
+    this.lastSample = null;
+
+    this.pc.addEventListener("negotiationneeded", () => this.offer());
+    this.pc.addEventListener("icecandidate", ({ candidate }) => {
+      if (!candidate) return;
+      this.clearTimer("gathering");
+      // The seed protocol has no end-of-candidates message: the null candidate is not sent.
+      this.events.signal({ t: "ice", to: this.remoteId, candidate: candidate.toJSON() });
+    });
+    this.pc.addEventListener("icegatheringstatechange", () => {
+      if (this.pc.iceGatheringState === "gathering") {
+        this.setTimer("gathering", this.iceGatheringTimeout, () => this.gatheringTimedOut());
+      } else if (this.pc.iceGatheringState === "complete" && this.timers.gathering !== undefined) {
+        this.gatheringTimedOut();
+      }
+    });
+    this.pc.addEventListener("track", (event) => this.addRemoteTrack(event.track, event.streams[0]));
+    this.pc.addEventListener("datachannel", (event) => this.adoptChannel(event.channel));
+    this.pc.addEventListener("connectionstatechange", () => this.connectionStateChanged());
+
+    this.armConnectionTimer();
+    if (init.initiator) {
+      this.addLocalTracks();
+      for (const config of init.dataChannels) this.openChannel(config);
+      if (!this.localTracks.length && !init.dataChannels.length) {
+        // Nothing of our own to send, but the other side may have media: offer to receive it.
+        this.pc.addTransceiver("audio", { direction: "recvonly" });
+        this.pc.addTransceiver("video", { direction: "recvonly" });
+      }
+    }
+  }
+
+  get connectionState() {
+    return this.pc.connectionState;
+  }
+
+  get isConnected() {
+    return this.pc.connectionState === "connected";
+  }
+
+  /** Our offer, whenever the connection needs one (first contact, new tracks or channels, ICE restart). */
+  async offer() {
+    if (this.closed) return;
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      this.sendDescription();
+    } catch (error) {
+      this.fail("negotiation-failed", "Could not create an offer", error);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  sendDescription() {
+    const description = this.pc.localDescription;
+    if (description) {
+      this.events.signal({ t: "sdp", to: this.remoteId, description: { type: description.type, sdp: description.sdp } });
+    }
+  }
+
+  /** @param {RTCSessionDescriptionInit} description */
+  handleDescription(description) {
+    this.enqueue(async () => {
+      const pc = this.pc;
+      const readyForOffer = !this.makingOffer && (pc.signalingState === "stable" || this.settingRemoteAnswer);
+      const collision = description.type === "offer" && !readyForOffer;
+      this.ignoreOffer = !this.polite && collision;
+      if (this.ignoreOffer) return;
+      this.settingRemoteAnswer = description.type === "answer";
+      try {
+        await pc.setRemoteDescription(description);
+      } finally {
+        this.settingRemoteAnswer = false;
+      }
+      if (description.type === "offer") {
+        // Added after the offer is applied, so our tracks ride on the transceivers it created.
+        this.addLocalTracks();
+        await pc.setLocalDescription();
+        this.sendDescription();
+      }
+    });
+  }
+
+  /** @param {RTCIceCandidateInit} candidate */
+  handleCandidate(candidate) {
+    this.enqueue(async () => {
+      try {
+        await this.pc.addIceCandidate(candidate);
+      } catch (error) {
+        // Candidates of an offer we ignored in a collision are expected to fail.
+        if (!this.ignoreOffer) throw error;
+      }
+    });
+  }
+
+  /** @param {() => Promise<void>} operation */
+  enqueue(operation) {
+    this.incoming = this.incoming
+      .then(() => (this.closed ? undefined : operation()))
+      .catch((error) => this.fail("negotiation-failed", "Could not apply the remote peer's description", error));
+  }
+
+  addLocalTracks() {
+    if (this.tracksAdded) return;
+    this.tracksAdded = true;
+    for (const track of this.localTracks) {
+      if (this.localStream) this.pc.addTrack(track, this.localStream);
+      else this.pc.addTrack(track);
+    }
+  }
+
+  /**
+   * Send `track` as our video (a screen share, or the camera back); null sends no video.
+   * @param {MediaStreamTrack | null} track
+   * @param {MediaStream | null} stream
+   */
+  async replaceVideoTrack(track, stream) {
+    // Links created later, and this one if it has not added its tracks yet, start with the new track.
+    this.localTracks = [...this.localTracks.filter((t) => t.kind !== "video"), ...(track ? [track] : [])];
+    if (!this.tracksAdded) return;
+    if (this.addedVideoSender) {
+      if (track) {
+        await this.addedVideoSender.replaceTrack(track);
+      } else {
+        this.pc.removeTrack(this.addedVideoSender);
+        this.addedVideoSender = null;
+      }
+      return;
+    }
+    const sending = this.pc
+      .getTransceivers()
+      .find((t) => t.receiver.track.kind === "video" && (t.direction === "sendrecv" || t.direction === "sendonly"));
+    if (sending) {
+      // Same transceiver, new source: no renegotiation, the remote side keeps its track.
+      await sending.sender.replaceTrack(track);
+    } else if (track) {
+      this.addedVideoSender = stream ? this.pc.addTrack(track, stream) : this.pc.addTrack(track);
+    }
+  }
+
+  /** @returns {MediaStreamTrack | null} the video track being sent */
+  get sentVideoTrack() {
+    return this.pc.getSenders().find((sender) => sender.track?.kind === "video")?.track ?? null;
+  }
+
+  /**
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream | undefined} stream
+   */
+  addRemoteTrack(track, stream) {
+    if (!this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
+    const remove = () => {
+      if (this.remoteStream.getTracks().includes(track)) {
+        this.remoteStream.removeTrack(track);
+        this.events.onRemoteStream(this.remoteStream);
+      }
+    };
+    track.addEventListener("ended", remove, { once: true });
+    stream?.addEventListener("removetrack", (event) => {
+      if (event.track === track) remove();
+    });
+    this.events.onRemoteStream(this.remoteStream);
+  }
+
+  /** @param {DataChannelConfig} config */
+  openChannel(config) {
+    const { label, ...init } = config;
+    this.adoptChannel(this.pc.createDataChannel(label, init));
+  }
+
+  /** @param {RTCDataChannel} channel */
+  adoptChannel(channel) {
+    channel.binaryType = "arraybuffer";
+    // When both sides open a channel of the same label, the newest is used to send; both deliver.
+    this.channels.set(channel.label, channel);
+    channel.addEventListener("open", () => this.events.onChannelOpen(channel.label));
+    channel.addEventListener("close", () => {
+      if (this.channels.get(channel.label) === channel) this.channels.delete(channel.label);
+      if (!this.closed) this.events.onChannelClose(channel.label);
+    });
+    channel.addEventListener("message", (event) => this.events.onChannelMessage(channel.label, event.data));
+  }
+
+  /**
+   * @param {string} label
+   * @param {string | ArrayBuffer | ArrayBufferView | Blob} data
+   * @returns {boolean} whether it was sent (the channel is open)
+   */
+  send(label, data) {
+    const channel = this.channels.get(label);
+    if (!channel || channel.readyState !== "open") return false;
+    channel.send(/** @type {any} */ (data));
+    return true;
+  }
+
+  /** @param {string} label */
+  channelState(label) {
+    return this.channels.get(label)?.readyState ?? null;
+  }
+
+  /** @param {string} label */
+  closeChannel(label) {
+    const channel = this.channels.get(label);
+    if (!channel) return false;
+    this.channels.delete(label);
+    channel.close();
+    return true;
+  }
+
+  connectionStateChanged() {
+    const state = this.pc.connectionState;
+    this.clearTimer("disconnected");
+    if (state === "connected") {
+      this.iceRestarts = 0;
+      this.clearTimer("connect");
+    } else if (state === "failed") {
+      this.restartIce();
+    } else if (state === "disconnected") {
+      this.setTimer("disconnected", DISCONNECTED_GRACE, () => this.restartIce());
+    }
+    this.events.onConnectionStateChange(state);
+  }
+
+  /** Look for a new network path to this peer, keeping the call (and the other peers) as they are. */
+  restartIce() {
+    if (this.closed) return;
+    if (this.iceRestarts >= MAX_ICE_RESTARTS) {
+      this.fail("ice-failed", `No network path to peer ${this.remoteId} after ${MAX_ICE_RESTARTS} ICE restarts`);
+      return;
+    }
+    this.iceRestarts += 1;
+    this.armConnectionTimer();
+    this.events.onIceRestart();
+    this.pc.restartIce();
+  }
+
+  armConnectionTimer() {
+    this.setTimer("connect", this.connectionTimeout, () => {
+      if (!this.isConnected) this.restartIce();
+    });
+  }
+
+  gatheringTimedOut() {
+    this.clearTimer("gathering");
+    this.fail("ice-gathering-timeout", `No local ICE candidate for peer ${this.remoteId} within ${this.iceGatheringTimeout} ms`);
+  }
+
+  /**
+   * @param {string} name
+   * @param {number} delay
+   * @param {() => void} action
+   */
+  setTimer(name, delay, action) {
+    this.clearTimer(name);
+    this.timers[name] = setTimeout(() => {
+      this.timers[name] = undefined;
+      if (!this.closed) action();
+    }, delay);
+  }
+
+  /** @param {string} name */
+  clearTimer(name) {
+    clearTimeout(this.timers[name]);
+    this.timers[name] = undefined;
+  }
+
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {unknown} [cause]
+   */
+  fail(code, message, cause) {
+    if (this.closed) return;
+    this.events.onError(new WebRTCCallError(code, message, { peerId: this.remoteId, cause }));
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    for (const name of Object.keys(this.timers)) this.clearTimer(name);
+    for (const channel of this.channels.values()) channel.close();
+    this.channels.clear();
+    this.pc.close();
+  }
+}

@@ -1,0 +1,119 @@
+// The client's public types, for TypeScript users and for `tsc --checkJs` (this module exports no values).
+
+/**
+ * @typedef {'idle' | 'connecting' | 'signaling' | 'negotiating' | 'connected'} WebRTCConnectionState
+ * `idle`: not connected, ready to join. `connecting`: opening the signaling socket (or reopening it with no peer
+ * connected). `signaling`: in the room, waiting for peers. `negotiating`: SDP exchange and ICE in progress.
+ * `connected`: a peer connection is up, media and data flowing.
+ */
+
+/**
+ * @typedef {object} DataChannelConfig
+ * @property {string} label
+ * @property {boolean} [ordered]
+ * @property {number} [maxPacketLifeTime]
+ * @property {number} [maxRetransmits]
+ * @property {string} [protocol]
+ */
+
+/**
+ * A source of the local stream: the call asks it for the stream when it connects and stops it on hang-up.
+ * @typedef {object} TrackSource
+ * @property {string} kind
+ * @property {() => Promise<MediaStream>} getStream
+ * @property {() => void} stop
+ */
+
+/**
+ * @typedef {object} WebRTCClientCallbacks
+ * @property {(state: WebRTCConnectionState, previous: WebRTCConnectionState) => void} onStateChange
+ * @property {(error: Error, state: WebRTCConnectionState) => void} onError
+ * @property {(attempt: number) => void} onReconnecting
+ * @property {() => void} onReconnected
+ * @property {() => void} onReconnectFailed
+ * @property {(peerId: string, roomId: string) => void} onJoined
+ * @property {(peerId: string) => void} onPeerJoined
+ * @property {(peerId: string, reason: string) => void} onPeerLeft
+ * @property {(stream: MediaStream) => void} onLocalStream
+ * @property {(peerId: string, stream: MediaStream) => void} onRemoteStream
+ * @property {(peerId: string, label: string) => void} onDataChannelOpen
+ * @property {(peerId: string, label: string) => void} onDataChannelClose
+ * @property {(from: string, label: string, data: string | ArrayBuffer) => void} onDataChannelMessage
+ * @property {(stream: MediaStream) => void} onScreenShareStart
+ * @property {() => void} onScreenShareStop
+ * @property {(peerId: string) => void} onIceRestart
+ */
+
+/**
+ * @typedef {object} WebRTCCallOptions
+ * @property {string} roomId Room to join.
+ * @property {string} signalUrl Signaling endpoint: a path resolves against the page (ws: or wss: from the page).
+ * @property {MediaStreamConstraints | TrackSource | false} [media] Default `{ video: true, audio: true }`;
+ *   `false` for data only.
+ * @property {DataChannelConfig[]} [dataChannels] Opened with every peer.
+ * @property {boolean} [autoConnect] Connect on creation (the hook: on mount). Default true.
+ * @property {boolean} [autoReconnect] Reconnect the signaling socket after a drop. Default true.
+ * @property {number} [maxReconnectAttempts] Attempts per outage before giving up. Default 5.
+ * @property {boolean} [polite] Perfect negotiation role with every peer; by default decided per pair.
+ * @property {number} [connectionTimeout] Milliseconds to join the room, and for a peer to connect. Default 30000.
+ * @property {number} [iceGatheringTimeout] Milliseconds for a peer connection to find a local candidate.
+ *   Default 10000.
+ * @property {RTCIceServer[]} [iceServers] Default: what the server sends in `joined`, else public STUN.
+ * @property {Partial<WebRTCClientCallbacks>} [callbacks]
+ */
+
+/**
+ * @typedef {object} BitrateSummary
+ * @property {number} [inbound] bits per second
+ * @property {number} [outbound] bits per second
+ */
+
+/**
+ * @typedef {object} ConnectionQualitySummary
+ * @property {number} [rtt] Round-trip time in milliseconds.
+ * @property {number} [packetLossPercent] Packets lost of those expected, audio and video, inbound (0-100).
+ * @property {number} [jitter] Audio jitter in milliseconds.
+ * @property {{ audio?: BitrateSummary, video?: BitrateSummary }} [bitrate]
+ * @property {{ framesPerSecond?: number, framesDropped?: number, frameWidth?: number, frameHeight?: number }} [video]
+ * @property {{ usingRelay?: boolean }} [candidatePair]
+ * @property {number} timestamp When the stats were collected (ms since epoch).
+ */
+
+/**
+ * @typedef {object} RecordingOptions
+ * @property {string} [mimeType] Tried first; otherwise the best type the browser records for the stream.
+ * @property {number} [audioBitsPerSecond]
+ * @property {number} [videoBitsPerSecond]
+ * @property {number} [bitsPerSecond]
+ * @property {number} [timeslice] Milliseconds per chunk (default 1000).
+ */
+
+/**
+ * @typedef {object} RecordingHandle
+ * @property {() => Promise<Blob>} stop Stop recording and return the accumulated data.
+ * @property {() => void} pause Pause without discarding buffered data.
+ * @property {() => void} resume Resume after a pause.
+ * @property {'inactive' | 'recording' | 'paused'} state Current recorder state.
+ * @property {string} mimeType The type being recorded.
+ * @property {string} streamId `'local'` or a remote peer id.
+ */
+
+/**
+ * What changes over a call's life, as one immutable object (a new one on each change).
+ * @typedef {object} WebRTCCallSnapshot
+ * @property {WebRTCConnectionState} state
+ * @property {Error | null} error
+ * @property {string | null} peerId
+ * @property {string[]} remotePeerIds
+ * @property {Map<string, MediaStream>} remoteStreams
+ * @property {MediaStream | null} localStream
+ * @property {boolean} isDataOnly
+ * @property {boolean} isAudioMuted
+ * @property {boolean} isVideoMuted
+ * @property {boolean} isScreenSharing
+ * @property {number} reconnectAttempt 0 unless the signaling socket is being reopened.
+ * @property {string[]} recordingStreamIds streams being recorded (`'local'` or peer ids)
+ * @property {number | null} maxPeers the room's capacity, once joined
+ */
+
+export {};

@@ -1,0 +1,179 @@
+"""Browser tests: Debian's Chromium driven by Playwright, against the reference project under a real daphne.
+
+Chromium gets a fake camera and microphone and accepts every permission prompt. No ICE server is configured (the
+server sends ``iceServers: []``), so peers connect over host candidates and nothing leaves the machine. Each page's
+console is collected and shown with a failing test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from tests.servers import ROOT, DaphneProcess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    # getDisplayMedia picks this source without asking.
+    "--auto-select-desktop-capture-source=Entire screen",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+HERE = Path(__file__).resolve().parent
+BUILD = HERE / "build"
+
+
+def run_manage(database: Path, *args: str) -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+           "RTCSITE_DATABASE_URL": f"sqlite:///{database}"}
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+class Site:
+    """The reference project under daphne, with its own SQLite database."""
+
+    def __init__(self, daphne: DaphneProcess, database: Path) -> None:
+        self.daphne = daphne
+        self.database = database
+
+    @property
+    def url(self) -> str:
+        return self.daphne.http_url
+
+    def create_room(self, room_id: str, max_peers: int) -> None:
+        run_manage(self.database, "shell", "-c",
+                   f"from rooms.models import Room; Room.objects.create(id={room_id!r}, max_peers={max_peers})")
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    directory = Path(tempfile.mkdtemp(prefix="browser-site-"))
+    database = directory / "db.sqlite3"
+    BUILD.mkdir(exist_ok=True)
+    run_manage(database, "migrate", "--noinput")
+    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}"}
+    with DaphneProcess(env, settings_module="tests.browser.settings",
+                       application="tests.browser.asgi:application") as daphne:
+        yield Site(daphne, database)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Module scope: the sync API keeps an event loop set on this thread while it runs, which other modules'
+    # tests (async ones, Django's async-safety checks) must not see.
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    console: list[str] | None = getattr(item, "browser_console", None)
+    if report.failed and console:
+        report.sections.append(("browser console", "\n".join(console)))
+    return report
+
+
+OpenPage = Callable[[str], Page]
+
+
+@pytest.fixture
+def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
+    """Open a page (a path of the site, or a full URL) in a context of its own, console collected."""
+    console: list[str] = []
+    request.node.browser_console = console
+    contexts = []
+    site_url = request.getfixturevalue("site").url
+
+    def open_(path: str) -> Page:
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        name = f"page{len(contexts)}"
+
+        def log(message: ConsoleMessage) -> None:
+            console.append(f"[{name}] {message.type}: {message.text}")
+
+        page.on("console", log)
+        page.on("pageerror", lambda error: console.append(f"[{name}] page error: {error}"))
+        page.set_default_timeout(20000)
+        page.goto(path if "://" in path else site_url + path)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def room_id() -> str:
+    return f"browser-{uuid.uuid4().hex[:10]}"
+
+
+def join(page: Page) -> None:
+    """Click Join on a demo page: a real user gesture, as screen sharing and autoplay want."""
+    page.click("#join")
+
+
+def wait_connected(*pages: Page, peers: int = 1) -> None:
+    """Wait until every page's call is connected to `peers` peers over open peer connections."""
+    for page in pages:
+        page.wait_for_function(
+            """(peers) => window.call.state === 'connected' && window.call.remotePeerIds.length === peers
+               && [...window.call.links.values()].filter((link) => link.isConnected).length === peers""",
+            arg=peers,
+        )
+
+
+def peer_id(page: Page) -> str:
+    value = page.evaluate("window.call.peerId")
+    assert isinstance(value, str)
+    return value
+
+
+def record_messages(page: Page) -> None:
+    """Keep every data channel message the page's call receives in window.received, as [from, label, data]
+    with binary data as a list of byte values."""
+    page.evaluate(
+        """() => {
+          window.received = [];
+          const callbacks = window.call.options.callbacks ?? {};
+          window.call.setOptions({ ...window.call.options, callbacks: { ...callbacks,
+            onDataChannelMessage: (from, label, data) => {
+              window.received.push([from, label, typeof data === 'string' ? data : [...new Uint8Array(data)]]);
+              callbacks.onDataChannelMessage?.(from, label, data);
+            } } });
+        }"""
+    )
+
+
+def build_react_test_page() -> Path:
+    """Bundle tests/browser/react_app.jsx (React, ReactDOM and our hook) with esbuild into build/."""
+    esbuild = ROOT / "node_modules" / ".bin" / "esbuild"
+    if not esbuild.exists():
+        raise RuntimeError("node_modules is missing: scripts/test.sh installs it (npm ci)")
+    output = BUILD / "react_app.js"
+    subprocess.run(
+        [str(esbuild), str(HERE / "react_app.jsx"), "--bundle", "--format=esm", "--jsx=automatic",
+         "--define:process.env.NODE_ENV=\"development\"", f"--outfile={output}", "--log-level=warning"],
+        cwd=ROOT, check=True,
+    )
+    return output

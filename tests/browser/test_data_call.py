@@ -1,0 +1,122 @@
+"""Data-only calls in Chromium: the chat demo page, data channels both ways, negotiation under glare."""
+
+from __future__ import annotations
+
+from tests.browser.conftest import OpenPage, join, peer_id, record_messages, wait_connected
+
+
+def wait_channel_open(page, remote: str, label: str) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function(
+        "([remote, label]) => window.call.getDataChannelState(remote, label) === 'open'", arg=[remote, label]
+    )
+
+
+def test_data_only_call_exchanges_string_json_and_binary_both_ways(open_page: OpenPage, room_id: str) -> None:
+    alice, bob = open_page(f"/chat/{room_id}/"), open_page(f"/chat/{room_id}/")
+    join(alice)
+    join(bob)
+    wait_connected(alice, bob)
+    a, b = peer_id(alice), peer_id(bob)
+    for page, remote in ((alice, b), (bob, a)):
+        wait_channel_open(page, remote, "chat")
+        wait_channel_open(page, remote, "file")
+        # Data only: no camera or microphone was asked for.
+        assert page.evaluate("window.call.isDataOnly && window.call.getSnapshot().localStream === null")
+        assert sorted(page.evaluate("window.call.getDataChannelLabels()")) == ["chat", "file"]
+    record_messages(alice)
+    record_messages(bob)
+
+    assert alice.evaluate("window.call.sendString('chat', 'hello bob')") == 1
+    assert alice.evaluate("window.call.sendJSON('chat', {x: 100, y: [1, 2], s: 'é'})") == 1
+    assert alice.evaluate("window.call.sendBinary('file', new Uint8Array([0, 1, 2, 254, 255]))") == 1
+    assert bob.evaluate(f"window.call.sendStringTo({a!r}, 'chat', 'hello alice')") is True
+    assert bob.evaluate(f"window.call.sendJSONTo({a!r}, 'chat', {{ok: true}})") is True
+    assert bob.evaluate(f"window.call.sendBinaryTo({a!r}, 'file', new Uint8Array(70000).fill(7).buffer)") is True
+    # To somebody who is not a peer: nothing is sent.
+    assert bob.evaluate("window.call.sendStringTo('nobody', 'chat', 'lost')") is False
+
+    bob.wait_for_function("window.received.length === 3")
+    alice.wait_for_function("window.received.length === 3")
+    assert bob.evaluate("window.received") == [
+        [a, "chat", "hello bob"],
+        [a, "chat", '{"x":100,"y":[1,2],"s":"é"}'],
+        [a, "file", [0, 1, 2, 254, 255]],
+    ]
+    got = alice.evaluate("window.received")
+    assert got[:2] == [[b, "chat", "hello alice"], [b, "chat", '{"ok":true}']]
+    assert got[2][:2] == [b, "file"] and got[2][2] == [7] * 70000
+
+    # The page's own chat form goes over the same channel.
+    alice.fill("#message", "typed by a person")
+    alice.click("#send")
+    bob.locator("#messages li", has_text="typed by a person").wait_for()
+
+
+def test_channel_created_after_connect_reaches_the_peer_and_closes(open_page: OpenPage, room_id: str) -> None:
+    alice, bob = open_page(f"/chat/{room_id}/"), open_page(f"/chat/{room_id}/")
+    join(alice)
+    join(bob)
+    wait_connected(alice, bob)
+    a, b = peer_id(alice), peer_id(bob)
+    record_messages(bob)
+    alice.evaluate("window.call.createDataChannel({label: 'extra', ordered: false})")
+    wait_channel_open(alice, b, "extra")
+    wait_channel_open(bob, a, "extra")
+    assert "extra" in bob.evaluate("window.call.getDataChannelLabels()")
+    alice.evaluate("window.call.sendString('extra', 'via extra')")
+    bob.wait_for_function("window.received.some(([, label, data]) => label === 'extra' && data === 'via extra')")
+
+    assert alice.evaluate("window.call.closeDataChannel('extra')") is True
+    bob.wait_for_function(f"window.call.getDataChannelState({a!r}, 'extra') === null")
+    assert alice.evaluate(f"window.call.getDataChannelState({b!r}, 'extra')") is None
+    assert alice.evaluate("window.call.sendString('extra', 'too late')") == 0
+    assert alice.evaluate("window.call.closeDataChannel('never-opened')") is False
+
+
+def test_simultaneous_offers_do_not_wedge_the_call(open_page: OpenPage, room_id: str) -> None:
+    # Both sides add a channel in the same instant: both make an offer, perfect negotiation settles it.
+    alice, bob = open_page(f"/chat/{room_id}/"), open_page(f"/chat/{room_id}/")
+    join(alice)
+    join(bob)
+    wait_connected(alice, bob)
+    a, b = peer_id(alice), peer_id(bob)
+    # Audio both ways forces a renegotiation on each side at once (data channels alone would reuse SCTP).
+    add_audio = "() => window.call.links.values().next().value.pc.addTransceiver('audio')"
+    for page in (alice, bob):
+        page.evaluate(f"() => {{ window.glare = {add_audio}; }}")
+    alice.evaluate("setTimeout(window.glare, 0)")
+    bob.evaluate("window.glare()")
+    for page in (alice, bob):
+        page.wait_for_function(
+            """() => { const pc = window.call.links.values().next().value.pc;
+                       return pc.signalingState === 'stable' && pc.getTransceivers().length === 2
+                         && pc.getTransceivers().every((t) => t.mid !== null); }"""
+        )
+    wait_connected(alice, bob)
+    record_messages(alice)
+    bob.evaluate("window.call.sendString('chat', 'still talking')")
+    alice.wait_for_function("window.received.length === 1")
+    assert alice.evaluate("window.received") == [[b, "chat", "still talking"]]
+    assert a != b
+
+
+def test_restarting_ice_with_one_peer_keeps_the_call(open_page: OpenPage, room_id: str) -> None:
+    alice, bob = open_page(f"/chat/{room_id}/"), open_page(f"/chat/{room_id}/")
+    join(alice)
+    join(bob)
+    wait_connected(alice, bob)
+    b = peer_id(bob)
+    ufrag = "(page) => window.call.links.values().next().value.pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1]"
+    before = alice.evaluate(f"({ufrag})()")
+    alice.evaluate(
+        """() => { window.restarts = []; const callbacks = window.call.options.callbacks ?? {};
+                   window.call.setOptions({ ...window.call.options,
+                     callbacks: { ...callbacks, onIceRestart: (peer) => window.restarts.push(peer) } }); }"""
+    )
+    alice.evaluate(f"window.call.links.get({b!r}).restartIce()")
+    alice.wait_for_function(f"() => ({ufrag})() !== {before!r}")
+    assert alice.evaluate("window.restarts") == [b]
+    wait_connected(alice, bob)
+    record_messages(bob)
+    alice.evaluate("window.call.sendString('chat', 'after restart')")
+    bob.wait_for_function("window.received.length === 1")

@@ -1,0 +1,93 @@
+"""The demo pages as HTTP: the lobby's room list, entering a room, bad room names (the browser side is in
+tests/browser)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import Client
+
+from rooms.models import Room
+from signaling.registry import get_registry
+from tests.servers import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+class Handle:
+    mount = 0
+
+    def __init__(self, peer_id: str) -> None:
+        self.peer_id = peer_id
+
+    async def deliver(self, frame: str) -> None:
+        pass
+
+    async def end(self, code: int) -> None:
+        pass
+
+
+@pytest.fixture
+def live_peers() -> Iterator[None]:
+    """Two peers in stored room "standup", one in ad-hoc room "hallway" (no stored row)."""
+    registry = get_registry()
+    members = [("standup", "s1"), ("standup", "s2"), ("hallway", "h1")]
+    for room_id, peer_id in members:
+        async_to_sync(registry.join)(room_id, Handle(peer_id), 4)
+    yield
+    for room_id, peer_id in members:
+        async_to_sync(registry.leave)(room_id, peer_id, "leave")
+
+
+def rows(html: str) -> list[str]:
+    return [part.split('"', 1)[0] for part in html.split('<tr data-room="')[1:]]
+
+
+def test_lobby_lists_live_rooms_first_with_counts(client: Client, live_peers: None) -> None:
+    Room.objects.create(id="standup", name="Daily standup", max_peers=4)
+    Room.objects.create(id="archive", name="Old room", is_open=False)
+    html = client.get("/").content.decode()
+    assert rows(html) == ["standup", "hallway", "archive"]
+    assert "Daily standup" in html and '<td class="live">2 / 4</td>' in html
+    assert '<td class="live">1</td>' in html  # ad-hoc room: no capacity stored
+    # A closed room is listed, without links to join it.
+    archive = html.split('<tr data-room="archive">')[1].split("</tr>")[0]
+    assert "(closed)" in archive and "/call/archive/" not in archive
+    assert 'href="/call/standup/"' in html and 'href="/chat/hallway/"' in html
+
+
+def test_lobby_without_rooms_invites_to_enter_one(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "No rooms yet" in response.content.decode()
+
+
+@pytest.mark.parametrize(("kind", "path"), [("video", "/call/team.sync_1/"), ("chat", "/chat/team.sync_1/")])
+def test_entering_a_room_goes_to_its_page(client: Client, kind: str, path: str) -> None:
+    response = client.get("/", {"room": " team.sync_1 ", "kind": kind})
+    assert response.status_code == 302 and response["Location"] == path
+    page = client.get(path).content.decode()
+    assert 'data-room="team.sync_1"' in page and 'data-signal="/api/call/signal"' in page
+
+
+@pytest.mark.parametrize(("room", "kind"), [("a/b", "video"), ("", "video"), ("x" * 129, "chat"), ("ok", "sms")])
+def test_bad_room_name_or_kind_is_a_clear_400(client: Client, room: str, kind: str) -> None:
+    response = client.get("/", {"room": room, "kind": kind})
+    assert response.status_code == 400
+    assert "A room name is 1 to 128 letters" in response.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/call/a%20b/", "/chat/%3Cscript%3E/", "/call/" + "x" * 129 + "/"])
+def test_room_page_for_an_impossible_room_is_404(client: Client, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_lobby_survives_an_unreachable_registry(client: Client, settings: Any) -> None:
+    Room.objects.create(id="stored", name="Stored room")
+    settings.SIGNALING = {**settings.SIGNALING, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    html = client.get("/").content.decode()
+    assert "Live peer counts are unavailable" in html
+    assert rows(html) == ["stored"]
