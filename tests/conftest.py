@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from rooms.recorder import get_recorder
 from rooms.resolver import ModelRoomResolver
 from signaling.consumer import SignalingConsumer
 from signaling.events import get_dispatcher
-from tests.servers import RedisProcess
+from tests.servers import DaphneProcess, RedisProcess
 
 
 class Peer:
@@ -138,3 +138,16 @@ async def connect() -> AsyncIterator[Connect]:
     for peer in peers:
         await peer.close()
     await settle()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """A failing test that ran against daphne processes shows what they logged."""
+    report = yield
+    if report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            processes = [value, getattr(value, "daphne", None), *getattr(value, "workers", [])]
+            for process in processes:
+                if isinstance(process, DaphneProcess):
+                    report.sections.append((f"daphne log ({name})", process.output()[-20000:]))
+    return report

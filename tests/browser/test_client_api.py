@@ -95,3 +95,36 @@ def test_custom_stream_source_sends_a_canvas(open_page: OpenPage, room_id: str) 
     # Hanging up leaves a custom stream's tracks alone: they belong to the page.
     sender.evaluate("window.kept = window.call.getSnapshot().localStream; window.call.hangup()")
     assert sender.evaluate("window.kept.getVideoTracks()[0].readyState") == "live"
+
+
+def test_quality_summary_from_known_stats(open_page: OpenPage) -> None:
+    # A stats report written by hand: every field of the summary is computed from it, loss over audio and video.
+    page = open_page("/")
+    summary = page.evaluate(
+        f"""async () => {{ {IMPORT}
+            const report = (at, audioBytes, videoBytes, sentBytes) => new Map(Object.entries({{
+              t: {{ type: 'transport', timestamp: at, selectedCandidatePairId: 'p' }},
+              p: {{ type: 'candidate-pair', timestamp: at, currentRoundTripTime: 0.042,
+                    localCandidateId: 'l', remoteCandidateId: 'r' }},
+              l: {{ type: 'local-candidate', timestamp: at, candidateType: 'relay' }},
+              r: {{ type: 'remote-candidate', timestamp: at, candidateType: 'host' }},
+              a: {{ type: 'inbound-rtp', kind: 'audio', timestamp: at, bytesReceived: audioBytes,
+                    packetsReceived: 950, packetsLost: 50, jitter: 0.012 }},
+              v: {{ type: 'inbound-rtp', kind: 'video', timestamp: at, bytesReceived: videoBytes,
+                    packetsReceived: 2850, packetsLost: 150, framesPerSecond: 30, framesDropped: 4,
+                    frameWidth: 1280, frameHeight: 720 }},
+              o: {{ type: 'outbound-rtp', kind: 'video', timestamp: at, bytesSent: sentBytes, frameWidth: 640 }},
+            }}));
+            const first = m.summarizeStats(report(1000, 0, 0, 0), null, 5);
+            return m.summarizeStats(report(3000, 8000, 250000, 100000), first.sample, 7).summary;
+        }}"""
+    )
+    assert summary == {
+        "timestamp": 7,
+        "rtt": 42,
+        "jitter": 12,
+        "packetLossPercent": 5,  # (50 + 150) lost of 4,000 expected
+        "candidatePair": {"usingRelay": True},
+        "bitrate": {"audio": {"inbound": 32000}, "video": {"inbound": 1_000_000, "outbound": 400_000}},
+        "video": {"framesPerSecond": 30, "framesDropped": 4, "frameWidth": 1280, "frameHeight": 720},
+    }
