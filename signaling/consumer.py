@@ -38,12 +38,14 @@ from signaling.ice import ice_servers_for
 from signaling.origin import allowed_hosts, is_origin_allowed
 from signaling.policy import get_room_resolver
 from signaling.protocol import (
+    EVICTION_CLOSE_CODES,
     NOT_IN_A_ROOM,
     CloseCode,
     ErrorCode,
     LeaveReason,
     SignalingError,
     candidate_of,
+    closed_frame,
     description_of,
     encode,
     parse,
@@ -77,7 +79,7 @@ class LocalPeer:
     Frames delivered before the ``joined`` reply is out wait, so that the joiner always hears ``joined`` first.
     """
 
-    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "_send", "_end", "_pending")
+    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "_send", "_end", "_evict", "_pending")
 
     def __init__(
         self,
@@ -87,6 +89,7 @@ class LocalPeer:
         max_peers: int,
         send: Callable[[str], Awaitable[None]],
         end: Callable[[int], Awaitable[None]],
+        evict: Callable[[LeaveReason], Awaitable[None]],
     ) -> None:
         self.peer_id = peer_id
         self.room_id = room_id
@@ -94,6 +97,7 @@ class LocalPeer:
         self.max_peers = max_peers
         self._send = send
         self._end = end
+        self._evict = evict
         self._pending: list[str] | None = []
 
     async def deliver(self, frame: str) -> None:
@@ -112,6 +116,9 @@ class LocalPeer:
 
     async def end(self, code: int) -> None:
         await self._end(code)
+
+    async def evict(self, reason: str) -> None:
+        await self._evict(LeaveReason(reason))
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
@@ -222,12 +229,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def park(self) -> bool:
         """Keep this dropped peer's place for the resume grace period; False if that is not possible here."""
         peer = self.require_peer()
-        parked = resume.ParkedPeer(peer.peer_id, peer.room_id, peer.mount, peer.max_peers)
+        dropped_at = timezone.now()
+        parked = resume.ParkedPeer(
+            peer.peer_id, peer.room_id, peer.mount, peer.max_peers,
+            evict=lambda reason: self.expire_parked(parked, dropped_at, reason),
+        )
         if await self.registry.swap(peer.room_id, peer.peer_id, peer, parked) is None:
             return False
         self.peer = None
         resume.park(parked)
-        dropped_at = timezone.now()
         loop = asyncio.get_running_loop()
 
         def expire() -> None:
@@ -238,20 +248,27 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         loop.call_later(self.resume_grace, expire)
         return True
 
-    async def expire_parked(self, parked: resume.ParkedPeer, dropped_at: datetime) -> None:
-        """The grace period is over and nobody resumed: an ordinary departure, dated when the socket dropped."""
+    async def expire_parked(
+        self, parked: resume.ParkedPeer, dropped_at: datetime, reason: LeaveReason = LeaveReason.DISCONNECT
+    ) -> None:
+        """The grace period is over and nobody resumed (or a moderator evicted the waiting peer): it leaves,
+        dated when the socket dropped."""
         if not resume.release(parked):
             return
-        destroyed = await self.registry.leave(parked.room_id, parked.peer_id, LeaveReason.DISCONNECT.value)
+        destroyed = await self.registry.leave(parked.room_id, parked.peer_id, reason.value)
         if destroyed is None:
             return
-        self.emit(
-            PeerLeft(
-                room_id=parked.room_id, peer_id=parked.peer_id, reason=LeaveReason.DISCONNECT.value, at=dropped_at
-            )
-        )
+        self.emit(PeerLeft(room_id=parked.room_id, peer_id=parked.peer_id, reason=reason.value, at=dropped_at))
         if destroyed:
             self.emit(RoomDestroyed(room_id=parked.room_id, at=dropped_at))
+
+    async def evict(self, reason: LeaveReason) -> None:
+        """A moderator ended this peer's stay: tell the client why, leave with that reason, close the socket."""
+        if self.peer is None:
+            return
+        await self.send_frame(closed_frame(reason.value))
+        await self.leave_room(reason)
+        await self.end(EVICTION_CLOSE_CODES[reason])
 
     async def end(self, code: int) -> None:
         """Close the socket from the server side and ignore whatever the client still sends."""
@@ -326,7 +343,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             if "resume" in message and await self.resume_peer(room_id, message["resume"]):
                 return
             max_peers = await self.room_capacity(room_id)
-            peer = LocalPeer(new_peer_id(), room_id, self.mount, max_peers, self.send_frame, self.end)
+            peer = LocalPeer(new_peer_id(), room_id, self.mount, max_peers, self.send_frame, self.end, self.evict)
             try:
                 result = await self.registry.join(room_id, peer, max_peers)
             except RoomFull as full:
@@ -386,7 +403,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         parked = resume.claim(room_id, claimed[1])
         if parked is None:
             return False
-        peer = LocalPeer(parked.peer_id, room_id, parked.mount, parked.max_peers, self.send_frame, self.end)
+        peer = LocalPeer(
+            parked.peer_id, room_id, parked.mount, parked.max_peers, self.send_frame, self.end, self.evict
+        )
         # What was kept goes first, then whatever arrives from now on; all of it after `joined`.
         for frame in parked.frames:
             await peer.deliver(frame)

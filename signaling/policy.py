@@ -36,6 +36,9 @@ class RoomResolver(abc.ABC):
     async def resolve(self, room_id: str) -> RoomPolicy | None:
         """The room's policy, or None when no such room is stored."""
 
+    def forget(self, room_id: str) -> None:  # noqa: B027 (an optional hook: nothing to forget by default)
+        """Drop what is remembered of ``room_id``: its stored rules changed (it was closed, say)."""
+
 
 class AdHocRoomResolver(RoomResolver):
     """No stored rooms: every room is ad hoc and follows the consumer's defaults."""

@@ -51,6 +51,10 @@ class CloseCode:
     ROOM_CLOSED = 4011
 
 
+#: The close code of a socket whose stay a moderator ended, by leave reason.
+EVICTION_CLOSE_CODES = {LeaveReason.KICKED: CloseCode.KICKED, LeaveReason.ROOM_CLOSED: CloseCode.ROOM_CLOSED}
+
+
 class SignalingError(Exception):
     """A client's message was refused: sent back as ``{"t": "error", "code", "message"}``."""
 
@@ -88,6 +92,10 @@ def peer_joined_frame(peer_id: str) -> str:
 
 def peer_left_frame(peer_id: str, reason: str) -> str:
     return encode({"t": "peer-left", "peerId": peer_id, "reason": reason})
+
+
+def closed_frame(reason: str) -> str:
+    return encode({"t": "closed", "reason": reason})
 
 
 def room_full_message(max_peers: int) -> str:

@@ -13,7 +13,11 @@ late, becomes an ordinary join with a new peer id.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from django.core import signing
+
+from signaling.protocol import LeaveReason
 
 SALT = "signaling.resume"
 #: Frames kept for a parked peer; beyond them the oldest survive and the rest are dropped.
@@ -41,14 +45,18 @@ def read_resume_token(token: object) -> tuple[str, str] | None:
 class ParkedPeer:
     """A member whose socket dropped: it keeps its place in the room and what is sent to it."""
 
-    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "frames")
+    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "frames", "_evict")
 
-    def __init__(self, peer_id: str, room_id: str, mount: int, max_peers: int) -> None:
+    def __init__(
+        self, peer_id: str, room_id: str, mount: int, max_peers: int,
+        evict: Callable[[LeaveReason], Awaitable[None]] | None = None,
+    ) -> None:
         self.peer_id = peer_id
         self.room_id = room_id
         self.mount = mount
         self.max_peers = max_peers
         self.frames: list[str] = []
+        self._evict = evict
 
     async def deliver(self, frame: str) -> None:
         if len(self.frames) < MAX_PARKED_FRAMES:
@@ -56,6 +64,11 @@ class ParkedPeer:
 
     async def end(self, code: int) -> None:
         """No socket to close."""
+
+    async def evict(self, reason: str) -> None:
+        """Leave at once with ``reason``: there is no client to tell."""
+        if self._evict is not None:
+            await self._evict(LeaveReason(reason))
 
 
 # The peers of this process waiting for their socket, by (room id, peer id).

@@ -36,12 +36,16 @@ class Inbox:
         self.peer_id = peer_id or uuid.uuid4().hex[:12]
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.ended: list[int] = []
+        self.evicted: list[str] = []
 
     async def deliver(self, frame: str) -> None:
         self.frames.put_nowait(json.loads(frame))
 
     async def end(self, code: int) -> None:
         self.ended.append(code)
+
+    async def evict(self, reason: str) -> None:
+        self.evicted.append(reason)
 
     async def next(self, timeout: float = 3) -> dict[str, Any]:
         return await asyncio.wait_for(self.frames.get(), timeout)
@@ -306,3 +310,28 @@ async def test_announcements_wait_for_the_members_own_join() -> None:
     await _announce_to(member, 8, '{"t": "peer-left", "peerId": "after"}')
     assert await peer.next() == {"t": "peer-left", "peerId": "after"}
     assert peer.frames.empty()
+
+
+async def test_moderation_reaches_members_on_every_worker(workers: Callable[[], RedisRegistry]) -> None:
+    one, two, moderator = workers(), workers(), workers()
+    alice, bob, carol = Inbox(), Inbox(), Inbox()
+    await one.join("moderated", alice, 4)
+    await two.join("moderated", bob, 4)
+    await two.join("moderated", carol, 4)
+    assert sorted(moderator.members("moderated")) == sorted([alice.peer_id, bob.peer_id, carol.peer_id])
+
+    # A worker with no member of the room kicks a peer held by another.
+    assert await moderator.evict("moderated", bob.peer_id, "kicked") == 1
+    for _ in range(50):
+        if bob.evicted:
+            break
+        await asyncio.sleep(0.02)
+    assert bob.evicted == ["kicked"] and alice.evicted == [] and carol.evicted == []
+    assert await moderator.evict("moderated", "nobody", "kicked") == 0
+
+    assert await moderator.evict("moderated", None, "room-closed") == 3
+    for _ in range(50):
+        if alice.evicted and len(carol.evicted) == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert alice.evicted == ["room-closed"] and carol.evicted == ["room-closed"]

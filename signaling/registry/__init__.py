@@ -20,6 +20,8 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from signaling.conf import conf
+from signaling.policy import get_room_resolver
+from signaling.protocol import LeaveReason
 
 try:
     from autobahn.exception import Disconnected as SocketClosed
@@ -45,6 +47,10 @@ class PeerHandle(Protocol):
 
     async def end(self, code: int) -> None:
         """Close the peer's socket from the server side."""
+
+    async def evict(self, reason: str) -> None:
+        """End the peer's stay for a moderator: tell its client why (``closed``), leave the room with ``reason``
+        and close its socket."""
 
 
 class RoomFull(Exception):
@@ -96,12 +102,33 @@ class RoomRegistry(abc.ABC):
         announcement; return the ids of the room's other members, or None if there was no such member here."""
 
     @abc.abstractmethod
+    async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
+        """End the stay of member ``peer_id`` (None: of every member), wherever its socket is; return how many
+        members that concerned. ``reason`` is ``kicked`` or ``room-closed``; a closed room is also forgotten by
+        every worker's room resolver, so that its next join reads the stored room again."""
+
+    @abc.abstractmethod
+    def members(self, room_id: str) -> list[str]:
+        """The ids of the room's members; callable from synchronous code."""
+
+    @abc.abstractmethod
     def occupancy(self, room_ids: Iterable[str]) -> dict[str, int]:
         """Live peer count of each room (0 for rooms not live); callable from synchronous code."""
 
     @abc.abstractmethod
     def live_rooms(self) -> dict[str, int]:
         """Every live room with its peer count; callable from synchronous code."""
+
+
+async def evict_members(room_id: str, members: Iterable[PeerHandle], reason: str) -> None:
+    """Evict local members one by one; one that fails is logged and the others are still evicted."""
+    if reason == LeaveReason.ROOM_CLOSED:
+        get_room_resolver().forget(room_id)
+    for member in list(members):
+        try:
+            await member.evict(reason)
+        except Exception:
+            logger.exception("Evicting peer %s from room %s failed", member.peer_id, room_id)
 
 
 async def deliver(peer: PeerHandle, frame: str) -> None:

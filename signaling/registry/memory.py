@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from signaling.protocol import peer_joined_frame, peer_left_frame
-from signaling.registry import JoinResult, PeerHandle, RoomFull, RoomRegistry, deliver
+from signaling.registry import JoinResult, PeerHandle, RoomFull, RoomRegistry, deliver, evict_members
 
 
 class InMemoryRegistry(RoomRegistry):
@@ -58,6 +58,15 @@ class InMemoryRegistry(RoomRegistry):
             return None
         members[peer_id] = new
         return [other for other in members if other != peer_id]
+
+    async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
+        members = self._rooms.get(room_id, {})
+        targets = list(members.values()) if peer_id is None else [m for m in [members.get(peer_id)] if m is not None]
+        await evict_members(room_id, targets, reason)
+        return len(targets)
+
+    def members(self, room_id: str) -> list[str]:
+        return list(self._rooms.get(room_id, ()))
 
     def occupancy(self, room_ids: Iterable[str]) -> dict[str, int]:
         rooms = self._rooms

@@ -44,8 +44,17 @@ from redis.backoff import NoBackoff
 
 from signaling.conf import conf
 from signaling.events import PeerLeft, RoomDestroyed, endpoint, get_dispatcher
+from signaling.policy import get_room_resolver
 from signaling.protocol import CloseCode, LeaveReason, peer_joined_frame, peer_left_frame
-from signaling.registry import JoinResult, PeerHandle, RegistryUnavailable, RoomFull, RoomRegistry, deliver
+from signaling.registry import (
+    JoinResult,
+    PeerHandle,
+    RegistryUnavailable,
+    RoomFull,
+    RoomRegistry,
+    deliver,
+    evict_members,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +244,15 @@ class RedisRegistry(RoomRegistry):
 
     async def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
         return self.worker().swap(room_id, peer_id, expected, new)
+
+    async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
+        return await self.worker().evict(room_id, peer_id, reason)
+
+    def members(self, room_id: str) -> list[str]:
+        try:
+            return [str(peer_id) for peer_id in self._client().hkeys(self.key("room", room_id))]
+        except REDIS_ERRORS as error:
+            raise RegistryUnavailable(str(error)) from error
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -531,6 +549,40 @@ class Worker:
         view = self.views.get(room_id)
         return [other for other in (view.members() if view else {}) if other != peer_id]
 
+    # -- moderation ------------------------------------------------------------------------------------------
+
+    async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
+        try:
+            holders = {
+                str(member): _parse_member(str(value))[0]
+                for member, value in (await self.redis.hgetall(self.key("room", room_id))).items()
+                if peer_id is None or member == peer_id
+            }
+            # A closed room must be forgotten by every worker's resolver, whether or not it holds a member.
+            workers: set[str] = set()
+            if reason == LeaveReason.ROOM_CLOSED:
+                workers = {str(worker) for worker in await self.redis.smembers(self.key("workers"))}
+            for worker in workers | set(holders.values()):
+                if worker == self.channel:
+                    await self._evict_local(room_id, peer_id, reason)
+                else:
+                    # Sent now rather than through an outbox: a caller outside the worker's event loop (a
+                    # management command) may close its loop as soon as this returns.
+                    item = {"r": room_id, "ev": [peer_id, reason]}
+                    await asyncio.wait_for(
+                        self.layer.send(worker, {"type": "signaling.deliver", "items": [item]}), REDIS_TIMEOUT
+                    )
+        except REDIS_ERRORS as error:
+            raise RegistryUnavailable(str(error)) from error
+        if reason == LeaveReason.ROOM_CLOSED:
+            get_room_resolver().forget(room_id)
+        return len(holders)
+
+    async def _evict_local(self, room_id: str, peer_id: str | None, reason: str) -> None:
+        room = self.local_rooms.get(room_id, {})
+        members = list(room.values()) if peer_id is None else [m for m in [room.get(peer_id)] if m is not None]
+        await evict_members(room_id, [member.handle for member in members], reason)
+
     # -- relay -----------------------------------------------------------------------------------------------
 
     async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:
@@ -612,6 +664,10 @@ class Worker:
 
     async def _apply(self, item: dict[str, Any]) -> None:
         room_id = item["r"]
+        evict = item.get("ev")
+        if evict is not None:
+            await self._evict_local(room_id, evict[0], evict[1])
+            return
         view = self.views.get(room_id)
         if view is None:
             return  # no peer of this room is on this worker (any more)
