@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
@@ -10,6 +11,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from rooms.models import PeerSession, Room, RoomEvent
+from rooms.resolver import ModelRoomResolver
+from signaling import moderation
 from signaling.registry import RegistryUnavailable, get_registry
 
 UNAVAILABLE = "Live peer counts are unavailable: the signaling registry cannot be reached."
@@ -80,12 +83,49 @@ class RoomEventInline(ReadOnlyInline):
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "name", "live_peers", "max_peers", "is_open", "created_at", "updated_at")
-    list_filter = (LiveFilter, "is_open", "created_at")
+    list_display = ("id", "name", "live_peers", "max_peers", "is_open", "access", "created_at", "updated_at")
+    list_filter = (LiveFilter, "is_open", "access", "created_at")
     search_fields = ("id", "name")
     readonly_fields = ("live_peers", "history_links", "created_at", "updated_at")
-    fields = ("id", "name", "max_peers", "is_open", "live_peers", "history_links", "created_at", "updated_at")
+    fields = (
+        "id", "name", "max_peers", "is_open", "access", "allowed_users", "live_peers", "history_links", "created_at",
+        "updated_at",
+    )
+    filter_horizontal = ("allowed_users",)
     inlines = (PeerSessionInline, RoomEventInline)
+    actions = ("close_rooms", "reopen_rooms")
+
+    @admin.action(description="Close selected rooms (ends their live calls)", permissions=["change"])
+    def close_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        rooms = list(queryset)
+        queryset.update(is_open=False)
+        ended = 0
+        for room in rooms:
+            ModelRoomResolver.forget(room.pk)
+            try:
+                ended += async_to_sync(moderation.close_room)(room.pk)
+            except RegistryUnavailable:
+                messages.error(request, f"Room {room.pk} is closed to new joins, but its live peers could not be "
+                                        "reached: the signaling registry is unavailable.")
+        messages.success(request, f"Closed {len(rooms)} room(s); {ended} peer(s) were in them.")
+
+    @admin.action(description="Reopen selected rooms", permissions=["change"])
+    def reopen_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        room_ids = list(queryset.values_list("pk", flat=True))
+        queryset.update(is_open=True)
+        for room_id in room_ids:
+            ModelRoomResolver.forget(room_id)
+        messages.success(request, f"Reopened {len(room_ids)} room(s).")
+
+    def save_model(self, request: HttpRequest, obj: Room, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_open" in form.changed_data and not obj.is_open:
+            try:
+                ended = async_to_sync(moderation.close_room)(obj.pk)
+            except RegistryUnavailable:
+                messages.error(request, "The room is closed to new joins, but its live peers could not be reached.")
+            else:
+                messages.info(request, f"The room is closed: {ended} live peer(s) were disconnected.")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Room | None = None) -> Any:
         # The id is what peers join by; changing it would orphan the room's log.
@@ -141,11 +181,26 @@ class LogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(PeerSession)
 class PeerSessionAdmin(LogAdmin):
+    actions = ("kick_peers",)
     list_display = ("peer_id", "room", "user", "joined_at", "left_at", "leave_reason", "client_address")
     list_filter = (("left_at", admin.EmptyFieldListFilter), "leave_reason", "joined_at")
     search_fields = ("peer_id", "room__id", "room__name", "user__username", "client_address")
     list_select_related = ("room", "user")
     date_hierarchy = "joined_at"
+
+    @admin.action(description="Kick selected peers (those still in their room)", permissions=["kick"])
+    def kick_peers(self, request: HttpRequest, queryset: QuerySet[PeerSession]) -> None:
+        kicked = 0
+        for room_id, peer_id in queryset.filter(left_at__isnull=True).values_list("room_id", "peer_id"):
+            try:
+                kicked += async_to_sync(moderation.kick)(room_id, peer_id)
+            except RegistryUnavailable:
+                messages.error(request, "The signaling registry cannot be reached: nobody was kicked.")
+                return
+        messages.success(request, f"Kicked {kicked} peer(s).")
+
+    def has_kick_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("rooms.change_room")
 
 
 @admin.register(RoomEvent)
@@ -155,3 +210,4 @@ class RoomEventAdmin(LogAdmin):
     search_fields = ("room__id", "peer_id")
     list_select_related = ("room",)
     date_hierarchy = "at"
+

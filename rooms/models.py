@@ -5,6 +5,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from signaling.policy import Access
 from signaling.protocol import ROOM_ID_PATTERN, LeaveReason
 
 room_id_validator = RegexValidator(
@@ -21,6 +22,16 @@ class Room(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1)], help_text="Empty: the endpoint's default."
     )
     is_open = models.BooleanField("open", default=True, help_text="A closed room refuses joins.")
+    access = models.CharField(
+        max_length=16, choices=[(access.value, access.value) for access in Access], default=Access.ANONYMOUS.value,
+        # Also a database default: rows inserted by SQL (scripts, other services) are anonymous rooms.
+        db_default=Access.ANONYMOUS.value,
+        help_text="anonymous: anyone; authenticated: logged-in users or a room token; token: a room token only.",
+    )
+    allowed_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="private_rooms",
+        help_text="Who may obtain a token for a token-only room (staff always may).",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -17,7 +17,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from rooms.models import Room
-from signaling.policy import RoomPolicy, RoomResolver
+from signaling.policy import Access, RoomPolicy, RoomResolver
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +104,9 @@ class ModelRoomResolver(RoomResolver):
     def fetch(self, room_ids: Collection[str]) -> dict[str, RoomPolicy | None]:
         """Read the rooms' policies from the database, None for rooms not stored (runs in a thread)."""
         policies: dict[str, RoomPolicy | None] = dict.fromkeys(room_ids)
-        rows = Room.objects.filter(id__in=room_ids).values_list("id", "max_peers", "is_open")
-        for room_id, max_peers, is_open in rows:
-            policies[room_id] = RoomPolicy(max_peers=max_peers, is_open=is_open)
+        rows = Room.objects.filter(id__in=room_ids).values_list("id", "max_peers", "is_open", "access")
+        for room_id, max_peers, is_open, access in rows:
+            policies[room_id] = RoomPolicy(max_peers=max_peers, is_open=is_open, access=Access(access))
         return policies
 
     @classmethod

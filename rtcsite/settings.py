@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "signaling",
     "rooms",
     "frontend",
@@ -115,6 +118,24 @@ if os.environ.get("SIGNALING_ICE_SERVERS"):
     SIGNALING["ICE_SERVERS"] = json.loads(os.environ["SIGNALING_ICE_SERVERS"])
 if os.environ.get("SIGNALING_WORKER_TIMEOUT"):
     SIGNALING["WORKER_TIMEOUT"] = float(os.environ["SIGNALING_WORKER_TIMEOUT"])
+
+REST_FRAMEWORK = {
+    # Session for pages of the site (CSRF-checked writes), Basic for scripts and the admin's own tools.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Django RTC rooms API",
+    "DESCRIPTION": "Rooms with live occupancy, moderation of live calls, room tokens and recordings.",
+    "VERSION": "1",
+    # Swagger UI served from this site's static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

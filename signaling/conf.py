@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_PREFIX": "signaling",
     # Seconds after which a worker that stopped answering counts as dead: its peers leave with reason "timeout".
     "WORKER_TIMEOUT": 5.0,
+    # Seconds a room token (signaling.tokens, issued by the REST API) opens its room after it was issued.
+    "ROOM_TOKEN_TTL": 300,
     # Seconds a peer whose socket dropped keeps its place, for a `join` with its `resume` token (0: leave at once).
     "RESUME_GRACE": 10.0,
     # RTCIceServer dicts sent to every client in `joined.iceServers`, e.g. [{"urls": "stun:stun.example.com:3478"}].
@@ -103,6 +105,10 @@ class SignalingSettings:
     @property
     def WORKER_TIMEOUT(self) -> float:
         return float(self._get("WORKER_TIMEOUT"))
+
+    @property
+    def ROOM_TOKEN_TTL(self) -> int:
+        return int(self._get("ROOM_TOKEN_TTL"))
 
     @property
     def RESUME_GRACE(self) -> float:

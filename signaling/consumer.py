@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -36,7 +37,7 @@ from signaling.events import (
 )
 from signaling.ice import ice_servers_for
 from signaling.origin import allowed_hosts, is_origin_allowed
-from signaling.policy import get_room_resolver
+from signaling.policy import Access, get_room_resolver
 from signaling.protocol import (
     EVICTION_CLOSE_CODES,
     NOT_IN_A_ROOM,
@@ -57,6 +58,7 @@ from signaling.protocol import (
 )
 from signaling.ratelimit import TokenBucket
 from signaling.registry import RegistryUnavailable, RoomFull, get_registry
+from signaling.tokens import RoomGrant, read_room_token
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +207,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk if user is not None and user.is_authenticated else None
         client = self.scope.get("client")
         self.client_address: str | None = client[0] if client else None
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.url_token: str | None = query["token"][0] if "token" in query else None
+        self.url_room: str | None = query["room"][0] if "room" in query else None
         self.user_agent = (self.header("user-agent") or "")[:USER_AGENT_MAX_LENGTH]
         await self.accept()
 
@@ -340,9 +345,14 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise SignalingError(ErrorCode.ALREADY_JOINED, "Already in a room")
         try:
             room_id = room_id_of(message)
+            if self.url_room is not None and self.url_room != room_id:
+                raise SignalingError(ErrorCode.INVALID_ROOM, "roomId does not match the socket's ?room=")
+            grant = self.room_grant(room_id, message.get("token", self.url_token))
             if "resume" in message and await self.resume_peer(room_id, message["resume"]):
                 return
-            max_peers = await self.room_capacity(room_id)
+            max_peers = await self.room_capacity(room_id, grant)
+            if grant is not None and grant.user_id is not None:
+                self.user_id = grant.user_id
             peer = LocalPeer(new_peer_id(), room_id, self.mount, max_peers, self.send_frame, self.end, self.evict)
             try:
                 result = await self.registry.join(room_id, peer, max_peers)
@@ -417,7 +427,16 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await peer.open()
         return True
 
-    async def room_capacity(self, room_id: str) -> int:
+    def room_grant(self, room_id: str, token: object) -> RoomGrant | None:
+        """What the join's room token grants; a token that is bad, expired or for another room is refused."""
+        if token is None:
+            return None
+        grant = read_room_token(token)
+        if grant is None or grant.room_id != room_id:
+            raise SignalingError(ErrorCode.FORBIDDEN, "Invalid or expired room token")
+        return grant
+
+    async def room_capacity(self, room_id: str, grant: RoomGrant | None = None) -> int:
         """How many peers ``room_id`` admits; raise ``SignalingError`` to refuse the join."""
         policy = await self.room_resolver.resolve(room_id)
         if policy is None:
@@ -426,6 +445,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             return self.default_max_peers
         if not policy.is_open:
             raise SignalingError(ErrorCode.ROOM_CLOSED, "Room is closed")
+        if policy.access == Access.TOKEN and grant is None:
+            raise SignalingError(ErrorCode.FORBIDDEN, "This room needs a room token")
+        if policy.access == Access.AUTHENTICATED and grant is None and self.user_id is None:
+            raise SignalingError(ErrorCode.FORBIDDEN, "Log in, or bring a room token, to join this room")
         return policy.max_peers or self.default_max_peers
 
     async def handle_leave(self, message: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.core.signals import setting_changed
@@ -18,12 +19,24 @@ from django.utils.module_loading import import_string
 from signaling.conf import conf
 
 
+class Access(StrEnum):
+    """Who may join a room."""
+
+    #: Anyone who can reach the endpoint.
+    ANONYMOUS = "anonymous"
+    #: A logged-in user (session), or anyone with a room token.
+    AUTHENTICATED = "authenticated"
+    #: Only with a room token (a private room).
+    TOKEN = "token"
+
+
 @dataclass(frozen=True, slots=True)
 class RoomPolicy:
     """A stored room's rules: ``max_peers`` None means the consumer's default."""
 
     max_peers: int | None = None
     is_open: bool = True
+    access: Access = Access.ANONYMOUS
 
 
 class RoomResolver(abc.ABC):

@@ -23,12 +23,16 @@ class Handle:
 
     def __init__(self, peer_id: str) -> None:
         self.peer_id = peer_id
+        self.evicted: list[str] = []
 
     async def deliver(self, frame: str) -> None:
         pass
 
     async def end(self, code: int) -> None:
         pass
+
+    async def evict(self, reason: str) -> None:
+        self.evicted.append(reason)
 
 
 @pytest.fixture
@@ -102,15 +106,17 @@ def test_room_ids_with_special_characters_open_in_admin(admin_client: Client, li
 def test_room_created_in_admin_is_validated(admin_client: Client) -> None:
     url = reverse("admin:rooms_room_add")
     response = admin_client.post(url, {"id": "bad room/id", "name": "", "max_peers": "0", "is_open": "on",
-                                       "sessions-TOTAL_FORMS": "0", "sessions-INITIAL_FORMS": "0",
-                                       "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0"})
+                                       "access": "anonymous", "sessions-TOTAL_FORMS": "0",
+                                       "sessions-INITIAL_FORMS": "0", "events-TOTAL_FORMS": "0",
+                                       "events-INITIAL_FORMS": "0"})
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "id" in errors and "max_peers" in errors
     assert not Room.objects.exists()
     response = admin_client.post(url, {"id": "good-room", "name": "Good", "max_peers": "6", "is_open": "on",
-                                       "sessions-TOTAL_FORMS": "0", "sessions-INITIAL_FORMS": "0",
-                                       "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0"})
+                                       "access": "anonymous", "sessions-TOTAL_FORMS": "0",
+                                       "sessions-INITIAL_FORMS": "0", "events-TOTAL_FORMS": "0",
+                                       "events-INITIAL_FORMS": "0"})
     assert response.status_code == 302
     assert Room.objects.get(id="good-room").max_peers == 6
 
@@ -158,3 +164,65 @@ def test_room_pages_survive_an_unreachable_registry(admin_client: Client, settin
     assert '<div class="readonly">unavailable</div>' in admin_client.get(
         reverse("admin:rooms_room_change", args=[live_room.pk])
     ).content.decode()
+
+
+def test_close_and_reopen_actions_act_on_live_calls(admin_client: Client) -> None:
+    room = Room.objects.create(id="admin-close", max_peers=4)
+    handles = [Handle(f"closing-{index}") for index in range(2)]
+    registry = get_registry()
+    for handle in handles:
+        async_to_sync(registry.join)(room.id, handle, 4)
+    try:
+        url = reverse("admin:rooms_room_changelist")
+        response = admin_client.post(url, {"action": "close_rooms", "_selected_action": [room.pk]}, follow=True)
+        assert "Closed 1 room(s); 2 peer(s) were in them." in response.content.decode()
+        assert [handle.evicted for handle in handles] == [["room-closed"], ["room-closed"]]
+        room.refresh_from_db()
+        assert not room.is_open
+        admin_client.post(url, {"action": "reopen_rooms", "_selected_action": [room.pk]})
+        room.refresh_from_db()
+        assert room.is_open
+    finally:
+        for handle in handles:
+            async_to_sync(registry.leave)(room.id, handle.peer_id, "leave")
+
+
+def test_kick_action_reaches_live_peers_only(admin_client: Client) -> None:
+    room = Room.objects.create(id="admin-kick")
+    live, gone = Handle("kick-live"), Handle("kick-gone")
+    registry = get_registry()
+    async_to_sync(registry.join)(room.id, live, 4)
+    now = timezone.now()
+    sessions = [
+        PeerSession.objects.create(peer_id=live.peer_id, room=room, joined_at=now),
+        PeerSession.objects.create(peer_id=gone.peer_id, room=room, joined_at=now, left_at=now, leave_reason="leave"),
+    ]
+    try:
+        response = admin_client.post(
+            reverse("admin:rooms_peersession_changelist"),
+            {"action": "kick_peers", "_selected_action": [session.pk for session in sessions]},
+            follow=True,
+        )
+        assert "Kicked 1 peer(s)." in response.content.decode()
+        assert live.evicted == ["kicked"] and gone.evicted == []
+    finally:
+        async_to_sync(registry.leave)(room.id, live.peer_id, "leave")
+
+
+def test_unchecking_open_in_the_form_closes_live_calls(admin_client: Client) -> None:
+    room = Room.objects.create(id="admin-form", max_peers=3)
+    handle = Handle("form-peer")
+    registry = get_registry()
+    async_to_sync(registry.join)(room.id, handle, 3)
+    try:
+        response = admin_client.post(
+            reverse("admin:rooms_room_change", args=[room.pk]),
+            {"name": "", "max_peers": "3", "access": "anonymous", "sessions-TOTAL_FORMS": "0",
+             "sessions-INITIAL_FORMS": "0", "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0"},
+            follow=True,
+        )
+        assert response.status_code == 200
+        assert "1 live peer(s) were disconnected" in response.content.decode()
+        assert handle.evicted == ["room-closed"]
+    finally:
+        async_to_sync(registry.leave)(room.id, handle.peer_id, "leave")

@@ -7,11 +7,14 @@ The module's last two tests restart Redis and kill a worker; they run last, in f
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ import psycopg
 import pytest
 import redis as redis_client
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess
 from tests.wsclient import eventually, offer_and_answer, receive, send
@@ -64,6 +68,10 @@ def stack() -> Iterator[Stack]:
         env = {"RTCSITE_DATABASE_URL": database.url, "REDIS_URL": redis.url}
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
                        env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env}, check=True)
+        subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "staff",
+                        "--email", "staff@example.test"], cwd=ROOT, check=True, capture_output=True,
+                       env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env,
+                            "DJANGO_SUPERUSER_PASSWORD": "staff-password"})
         workers = [resources.enter_context(DaphneProcess(env, args=("--proxy-headers",))) for _ in range(3)]
         nginx = resources.enter_context(NginxProcess([worker.port for worker in workers]))
         yield Stack(database, redis, workers, nginx)
@@ -162,6 +170,50 @@ async def test_forty_joins_over_three_workers_admit_exactly_four(stack: Stack) -
     finally:
         for socket in sockets:
             await socket.close()
+
+
+def staff_request(stack: Stack, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """A REST call through nginx as the staff user, with HTTP Basic authentication."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.nginx.port}{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": "Basic " + base64.b64encode(b"staff:staff-password").decode(),
+                 "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+async def test_staff_kick_through_rest_reaches_both_workers_within_a_second(stack: Stack) -> None:
+    (alice, worker_a), (bob, worker_b) = await sockets_on_workers(stack, 2, 2)
+    room = f"moderated-{time.time_ns()}"
+    a = (await join(alice, room))["peerId"]
+    b = (await join(bob, room))["peerId"]
+    await receive(alice)  # peer-joined
+    assert stack.worker_of(room, a) != stack.worker_of(room, b)
+    # Ad-hoc rooms are stored on first join; the live count adds up both workers' peers.
+    await eventually(lambda: bool(stack.sql("SELECT 1 FROM rooms_room WHERE id = %s", room)))
+    listed = await asyncio.to_thread(staff_request, stack, "GET", f"/api/rooms/?search={room}")
+    assert [(r["id"], r["live_peers"]) for r in listed["results"]] == [(room, 2)]
+    detail = await asyncio.to_thread(staff_request, stack, "GET", f"/api/rooms/{room}/")
+    assert detail["peers"] == sorted([a, b])
+    started = time.monotonic()
+    # Whichever worker nginx picks for the REST call, the kick reaches bob's.
+    assert await asyncio.to_thread(staff_request, stack, "POST", f"/api/rooms/{room}/kick", {"peer_id": b}) == {
+        "kicked": True
+    }
+    assert await receive(bob) == {"t": "closed", "reason": "kicked"}
+    with pytest.raises(ConnectionClosed) as closed:
+        await bob.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4010
+    assert await receive(alice) == {"t": "peer-left", "peerId": b, "reason": "kicked"}
+    elapsed = time.monotonic() - started
+    print(f"REST kick to both sockets closed and told: {elapsed * 1000:.0f} ms")
+    assert elapsed < 1.0, f"the kick took {elapsed:.2f} s"
+    await alice.close()
+    await eventually(lambda: dict(stack.sql(
+        "SELECT peer_id, leave_reason FROM rooms_peersession WHERE room_id = %s", room)) == {
+            a: "disconnect", b: "kicked"})
 
 
 async def test_redis_restart_mid_call(stack: Stack) -> None:

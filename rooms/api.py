@@ -1,0 +1,267 @@
+"""The REST API of rooms: listings with live occupancy, staff management and moderation of live calls, room
+tokens, and each room's lifecycle events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotAuthenticated, NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from rooms.models import Room, RoomEvent
+from rooms.permissions import IsStaff, IsStaffOrReadOnly
+from rooms.serializers import (
+    CloseResultSerializer,
+    KickResultSerializer,
+    KickSerializer,
+    RoomDetailSerializer,
+    RoomEventPageSerializer,
+    RoomEventSerializer,
+    RoomSerializer,
+    RoomTokenSerializer,
+)
+from signaling import moderation
+from signaling.policy import Access
+from signaling.protocol import ROOM_ID_PATTERN
+from signaling.registry import RegistryUnavailable, get_registry
+from signaling.tokens import issue_room_token
+
+
+class RegistryUnreachable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The signaling registry cannot be reached; live room data is unavailable."
+    default_code = "registry_unavailable"
+
+
+class RoomPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class EventPagination(PageNumberPagination):
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def query_flag(request: Request, name: str) -> bool | None:
+    """A true/false query parameter; None when absent."""
+    value = request.query_params.get(name, "").strip().lower()
+    if not value:
+        return None
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValidationError({name: "Use true or false."})
+
+
+def query_datetime(request: Request, name: str) -> datetime | None:
+    value = request.query_params.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValidationError({name: "Use an ISO 8601 date and time, e.g. 2026-11-25T14:00:00Z."})
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+def live_counts(room_ids: list[str]) -> dict[str, int] | None:
+    """Live peers of each room; None when the registry cannot be reached (the listing still answers)."""
+    try:
+        return get_registry().occupancy(room_ids)
+    except RegistryUnavailable:
+        return None
+
+
+def run_moderation(function: Any, *args: Any) -> Any:
+    try:
+        return async_to_sync(function)(*args)
+    except RegistryUnavailable as error:
+        raise RegistryUnreachable() from error
+
+
+ROOM_FILTERS = [
+    OpenApiParameter("is_open", OpenApiTypes.BOOL, description="Only open (true) or closed (false) rooms."),
+    OpenApiParameter("occupied", OpenApiTypes.BOOL, description="Only rooms with (true) or without (false) peers now."),
+    OpenApiParameter("min_peers", OpenApiTypes.INT, description="Only rooms with at least this many peers now."),
+    OpenApiParameter("search", OpenApiTypes.STR, description="Part of the room's id or name."),
+]
+EVENT_FILTERS = [
+    OpenApiParameter("kind", OpenApiTypes.STR, enum=[kind.value for kind in RoomEvent.Kind]),
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="Events at or after this time."),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Events before this time."),
+]
+
+
+@extend_schema_view(list=extend_schema(parameters=ROOM_FILTERS))
+class RoomViewSet(viewsets.ModelViewSet[Room]):
+    """Rooms. Anyone lists and reads the rooms they may see (token-only rooms: staff and the room's allowed
+    users); staff create, change, close, reopen and delete rooms and kick peers."""
+
+    serializer_class = RoomSerializer
+    permission_classes = [IsStaffOrReadOnly]
+    pagination_class = RoomPagination
+    lookup_value_regex = ROOM_ID_PATTERN.pattern
+    queryset = Room.objects.all()
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        return RoomDetailSerializer if self.action == "retrieve" else RoomSerializer
+
+    def get_queryset(self) -> QuerySet[Room]:
+        rooms = Room.objects.order_by("-created_at", "id")
+        user = self.request.user
+        if not user.is_staff:
+            visible = ~Q(access=Access.TOKEN)
+            if user.is_authenticated:
+                visible |= Q(allowed_users=user)
+            rooms = rooms.filter(visible).distinct()
+        return self.filter_rooms(rooms) if self.action == "list" else rooms
+
+    def filter_rooms(self, rooms: QuerySet[Room]) -> QuerySet[Room]:
+        request = self.request
+        is_open = query_flag(request, "is_open")
+        if is_open is not None:
+            rooms = rooms.filter(is_open=is_open)
+        search = request.query_params.get("search", "").strip()
+        if search:
+            rooms = rooms.filter(Q(id__icontains=search) | Q(name__icontains=search))
+        occupied = query_flag(request, "occupied")
+        min_peers_text = request.query_params.get("min_peers", "").strip()
+        if not min_peers_text.isdigit() and min_peers_text:
+            raise ValidationError({"min_peers": "Use a whole number of peers."})
+        min_peers = int(min_peers_text) if min_peers_text else 0
+        if occupied is not None or min_peers:
+            try:
+                live = get_registry().live_rooms()
+            except RegistryUnavailable as error:
+                raise RegistryUnreachable() from error
+            if occupied is True:
+                rooms = rooms.filter(pk__in=list(live))
+            elif occupied is False:
+                rooms = rooms.exclude(pk__in=list(live))
+            if min_peers:
+                rooms = rooms.filter(pk__in=[room_id for room_id, count in live.items() if count >= min_peers])
+        return rooms
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        room_id = self.kwargs.get(self.lookup_field)
+        if room_id is not None:
+            context["live_counts"] = live_counts([room_id])
+        return context
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        rooms = list(page if page is not None else queryset)
+        context = {**self.get_serializer_context(), "live_counts": live_counts([room.pk for room in rooms])}
+        data = RoomSerializer(rooms, many=True, context=context).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        room = self.get_object()
+        context = self.get_serializer_context()
+        if request.user.is_staff:
+            try:
+                context["peers"] = sorted(moderation.room_members(room.pk))
+            except RegistryUnavailable:
+                context["peers"] = None
+        return Response(RoomDetailSerializer(room, context=context).data)
+
+    def perform_create(self, serializer: BaseSerializer[Room]) -> None:
+        room = serializer.save()
+        # A stored room may already be live (peers joined it ad hoc before it was stored).
+        serializer.context["live_counts"] = live_counts([room.pk])
+
+    def perform_update(self, serializer: BaseSerializer[Room]) -> None:
+        assert serializer.instance is not None
+        was_open = serializer.instance.is_open
+        room = serializer.save()
+        if was_open and not room.is_open:
+            run_moderation(moderation.close_room, room.pk)
+
+    def perform_destroy(self, instance: Room) -> None:
+        run_moderation(moderation.close_room, instance.pk)
+        instance.delete()
+
+    @extend_schema(request=None, responses=CloseResultSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    def close(self, request: Request, pk: str | None = None) -> Response:
+        """Close the room: it refuses joins until reopened, and every peer in it gets `closed` (room-closed)."""
+        room = self.get_object()
+        room.is_open = False
+        room.save(update_fields=["is_open", "updated_at"])
+        closed = run_moderation(moderation.close_room, room.pk)
+        return Response({"closed_peers": closed})
+
+    @extend_schema(request=None, responses=RoomSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    def reopen(self, request: Request, pk: str | None = None) -> Response:
+        """Let the room admit joins again."""
+        room = self.get_object()
+        room.is_open = True
+        room.save(update_fields=["is_open", "updated_at"])
+        return Response(RoomSerializer(room, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=KickSerializer, responses={200: KickResultSerializer, 404: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    def kick(self, request: Request, pk: str | None = None) -> Response:
+        """End one peer's stay: its socket gets `closed` (kicked), the room `peer-left` with reason kicked."""
+        room = self.get_object()
+        body = KickSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not run_moderation(moderation.kick, room.pk, body.validated_data["peer_id"]):
+            raise NotFound("No such peer in this room.")
+        return Response({"kicked": True})
+
+    @extend_schema(request=None, responses={201: RoomTokenSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[AllowAny])
+    def token(self, request: Request, pk: str | None = None) -> Response:
+        """A short-lived signed token that lets its holder join this room (and no other)."""
+        room = self.get_object()  # token-only rooms are found only by staff and their allowed users
+        if not room.is_open:
+            raise PermissionDenied("This room is closed.")
+        user = request.user
+        if room.access != Access.ANONYMOUS and not user.is_authenticated:
+            raise NotAuthenticated("Log in to obtain a token for this room.")
+        token, expires = issue_room_token(room.pk, user.pk if user.is_authenticated else None)
+        body = {"token": token, "room_id": room.pk, "expires_at": datetime.fromtimestamp(expires, UTC)}
+        return Response(RoomTokenSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=EVENT_FILTERS, responses=RoomEventPageSerializer)
+    @action(detail=True, methods=["get"], permission_classes=[IsStaff])
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        """The room's lifecycle events, newest first."""
+        room = self.get_object()
+        events = RoomEvent.objects.filter(room=room).order_by("-at", "-id")
+        kind = request.query_params.get("kind", "").strip()
+        if kind:
+            if kind not in RoomEvent.Kind.values:
+                raise ValidationError({"kind": f"One of: {', '.join(RoomEvent.Kind.values)}."})
+            events = events.filter(kind=kind)
+        since, until = query_datetime(request, "since"), query_datetime(request, "until")
+        if since is not None:
+            events = events.filter(at__gte=since)
+        if until is not None:
+            events = events.filter(at__lt=until)
+        paginator = EventPagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(RoomEventSerializer(page, many=True).data)

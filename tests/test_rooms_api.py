@@ -1,0 +1,217 @@
+"""The rooms REST API: listings with live occupancy, staff management, room tokens, events, and bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import User
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from rooms.models import Room, RoomEvent
+from signaling.registry import get_registry
+from signaling.tokens import read_room_token
+from tests.servers import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+class Handle:
+    mount = 0
+
+    def __init__(self, peer_id: str) -> None:
+        self.peer_id = peer_id
+
+    async def deliver(self, frame: str) -> None:
+        pass
+
+    async def end(self, code: int) -> None:
+        pass
+
+    async def evict(self, reason: str) -> None:
+        pass
+
+
+@pytest.fixture
+def staff() -> APIClient:
+    user = User.objects.create_user("moderator", password="pw", is_staff=True)
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def member() -> tuple[APIClient, User]:
+    user = User.objects.create_user("member", password="pw")
+    client = APIClient()
+    client.force_authenticate(user)
+    return client, user
+
+
+@pytest.fixture
+def rooms() -> Iterator[None]:
+    """Four stored rooms; "busy" has three live peers and "quiet" one."""
+    Room.objects.create(id="busy", name="Busy room", max_peers=4)
+    Room.objects.create(id="quiet", name="Quiet room")
+    Room.objects.create(id="empty", name="Nobody here")
+    Room.objects.create(id="shut", name="Closed room", is_open=False)
+    Room.objects.create(id="secret", name="Private", access="token")
+    registry = get_registry()
+    members = [("busy", "b1"), ("busy", "b2"), ("busy", "b3"), ("quiet", "q1")]
+    for room_id, peer_id in members:
+        async_to_sync(registry.join)(room_id, Handle(peer_id), 4)
+    yield
+    for room_id, peer_id in members:
+        async_to_sync(registry.leave)(room_id, peer_id, "leave")
+
+
+def ids(response: Any) -> list[str]:
+    return sorted(room["id"] for room in response.json()["results"])
+
+
+def test_list_is_paginated_with_live_counts(rooms: None) -> None:
+    response = APIClient().get("/api/rooms/", {"page_size": 2})
+    body = response.json()
+    assert response.status_code == 200 and body["count"] == 4 and len(body["results"]) == 2 and body["next"]
+    everything = APIClient().get("/api/rooms/").json()["results"]
+    counts = {room["id"]: room["live_peers"] for room in everything}
+    assert counts == {"busy": 3, "quiet": 1, "empty": 0, "shut": 0}  # "secret" is token-only: not listed
+    busy = next(room for room in everything if room["id"] == "busy")
+    assert busy == {**busy, "name": "Busy room", "max_peers": 4, "is_open": True, "access": "anonymous"}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"is_open": "false"}, ["shut"]),
+        ({"is_open": "true"}, ["busy", "empty", "quiet"]),
+        ({"occupied": "true"}, ["busy", "quiet"]),
+        ({"occupied": "false"}, ["empty", "shut"]),
+        ({"min_peers": "2"}, ["busy"]),
+        ({"search": "quiet"}, ["quiet"]),
+        ({"search": "ROOM", "is_open": "true"}, ["busy", "quiet"]),
+    ],
+)
+def test_list_filters(rooms: None, query: dict[str, str], expected: list[str]) -> None:
+    assert ids(APIClient().get("/api/rooms/", query)) == expected
+
+
+@pytest.mark.parametrize(("query", "field"), [({"is_open": "maybe"}, "is_open"), ({"min_peers": "-1"}, "min_peers"),
+                                              ({"occupied": "2"}, "occupied"), ({"min_peers": "x"}, "min_peers")])
+def test_bad_filters_are_a_clear_400(rooms: None, query: dict[str, str], field: str) -> None:
+    response = APIClient().get("/api/rooms/", query)
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_detail_shows_peers_to_staff_only(rooms: None, staff: APIClient) -> None:
+    detail = staff.get("/api/rooms/busy/").json()
+    assert detail["live_peers"] == 3 and detail["peers"] == ["b1", "b2", "b3"]
+    public = APIClient().get("/api/rooms/busy/").json()
+    assert public["live_peers"] == 3 and public["peers"] is None
+    assert APIClient().get("/api/rooms/secret/").status_code == 404
+    assert staff.get("/api/rooms/secret/").status_code == 200
+
+
+def test_unknown_room_is_a_json_404(rooms: None) -> None:
+    response = APIClient().get("/api/rooms/no-such-room/")
+    assert response.status_code == 404 and response.json() == {"detail": "No Room matches the given query."}
+
+
+def test_staff_create_update_and_delete(staff: APIClient) -> None:
+    created = staff.post("/api/rooms/", {"id": "team.sync", "name": "Team", "max_peers": 6}, format="json")
+    assert created.status_code == 201 and created.json()["live_peers"] == 0
+    assert Room.objects.get(pk="team.sync").max_peers == 6
+    changed = staff.patch("/api/rooms/team.sync/", {"name": "Team sync", "access": "authenticated"}, format="json")
+    assert changed.status_code == 200 and changed.json()["access"] == "authenticated"
+    assert staff.patch("/api/rooms/team.sync/", {"id": "other"}, format="json").status_code == 400
+    assert staff.delete("/api/rooms/team.sync/").status_code == 204
+    assert not Room.objects.filter(pk="team.sync").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"id": "a/b"}, "id"),
+        ({"id": "x" * 129}, "id"),
+        ({"id": "ok", "max_peers": 0}, "max_peers"),
+        ({"id": "ok", "access": "everyone"}, "access"),
+        ({"name": "no id"}, "id"),
+    ],
+)
+def test_bad_room_is_refused_and_nothing_stored(staff: APIClient, body: dict[str, Any], field: str) -> None:
+    response = staff.post("/api/rooms/", body, format="json")
+    assert response.status_code == 400 and field in response.json()
+    assert not Room.objects.exists()
+
+
+def test_writes_need_staff(rooms: None, member: tuple[APIClient, User]) -> None:
+    client, _ = member
+    assert APIClient().post("/api/rooms/", {"id": "x"}, format="json").status_code in (401, 403)
+    assert client.post("/api/rooms/", {"id": "x"}, format="json").status_code == 403
+    assert client.post("/api/rooms/busy/close/").status_code == 403
+    assert client.post("/api/rooms/busy/kick/", {"peer_id": "b1"}, format="json").status_code == 403
+    assert client.delete("/api/rooms/busy/").status_code == 403
+    assert client.get("/api/rooms/busy/events/").status_code == 403
+    assert Room.objects.get(pk="busy").is_open and not Room.objects.filter(pk="x").exists()
+
+
+def test_session_writes_need_csrf(rooms: None) -> None:
+    User.objects.create_user("admin", password="pw", is_staff=True)
+    client = APIClient(enforce_csrf_checks=True)
+    assert client.login(username="admin", password="pw")
+    response = client.post("/api/rooms/", {"id": "no-csrf"}, format="json")
+    assert response.status_code == 403 and "CSRF" in response.json()["detail"]
+    assert not Room.objects.filter(pk="no-csrf").exists()
+
+
+def test_token_for_each_kind_of_room(rooms: None, member: tuple[APIClient, User]) -> None:
+    client, user = member
+    Room.objects.create(id="members", access="authenticated")
+    # Anonymous room: anyone gets a token, issued to nobody in particular.
+    anonymous = APIClient().post("/api/rooms/quiet/token")
+    assert anonymous.status_code == 201
+    grant = read_room_token(anonymous.json()["token"])
+    assert grant is not None and grant.room_id == "quiet" and grant.user_id is None
+    # Members-only room: logged in, and the token names the user.
+    assert APIClient().post("/api/rooms/members/token").status_code in (401, 403)
+    issued = client.post("/api/rooms/members/token/")
+    assert issued.status_code == 201
+    grant = read_room_token(issued.json()["token"])
+    assert grant is not None and grant.user_id == user.pk and issued.json()["room_id"] == "members"
+    # Token-only room: only its allowed users (and staff).
+    assert client.post("/api/rooms/secret/token").status_code == 404
+    Room.objects.get(pk="secret").allowed_users.add(user)
+    assert client.post("/api/rooms/secret/token").status_code == 201
+    # A closed room gives no tokens.
+    assert client.post("/api/rooms/shut/token").status_code == 403
+
+
+def test_events_are_paginated_and_filtered(rooms: None, staff: APIClient) -> None:
+    now = timezone.now()
+    for index in range(5):
+        RoomEvent.objects.create(room_id="busy", kind="peer_joined", peer_id=f"p{index}",
+                                 at=now - timedelta(minutes=index))
+    RoomEvent.objects.create(room_id="busy", kind="peer_left", peer_id="p0", at=now)
+    page = staff.get("/api/rooms/busy/events/", {"page_size": 4}).json()
+    assert page["count"] == 6 and len(page["results"]) == 4 and page["next"]
+    joined = staff.get("/api/rooms/busy/events/", {"kind": "peer_joined"}).json()
+    assert [event["peer_id"] for event in joined["results"]] == ["p0", "p1", "p2", "p3", "p4"]
+    since = (now - timedelta(minutes=1, seconds=30)).isoformat()
+    recent = staff.get("/api/rooms/busy/events/", {"since": since, "kind": "peer_joined"}).json()
+    assert [event["peer_id"] for event in recent["results"]] == ["p0", "p1"]
+    assert staff.get("/api/rooms/busy/events/", {"kind": "exploded"}).status_code == 400
+    assert staff.get("/api/rooms/busy/events/", {"since": "yesterday"}).status_code == 400
+
+
+def test_listing_survives_an_unreachable_registry(rooms: None, settings: Any) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    response = APIClient().get("/api/rooms/")
+    assert response.status_code == 200
+    assert {room["live_peers"] for room in response.json()["results"]} == {None}
+    # Filtering on occupancy needs the registry: a clear 503 rather than a wrong answer.
+    unavailable = APIClient().get("/api/rooms/", {"occupied": "true"})
+    assert unavailable.status_code == 503 and "registry" in unavailable.json()["detail"]
