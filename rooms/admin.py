@@ -7,11 +7,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
-from rooms.models import PeerSession, Room, RoomEvent
+from rooms.models import PeerSession, Recording, Room, RoomEvent
 from rooms.resolver import ModelRoomResolver
+from rooms.uploads import delete_recording
 from signaling import moderation
 from signaling.registry import RegistryUnavailable, get_registry
 
@@ -211,3 +213,42 @@ class RoomEventAdmin(LogAdmin):
     list_select_related = ("room",)
     date_hierarchy = "at"
 
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Uploaded recordings: looked at, downloaded and deleted here; created only by uploads."""
+
+    list_display = ("filename", "room", "owner", "status", "size_display", "duration", "mime_type", "created_at",
+                    "download_link")
+    list_filter = ("status", "created_at")
+    search_fields = ("filename", "room__id", "owner__username", "sha256")
+    list_select_related = ("room", "owner")
+    date_hierarchy = "created_at"
+    readonly_fields = ("id", "room", "owner", "filename", "mime_type", "stream_id", "duration", "size",
+                       "size_display", "sha256", "received", "status", "file", "created_at", "completed_at",
+                       "download_link")
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Recording) -> None:
+        delete_recording(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Recording]) -> None:
+        for recording in queryset:
+            delete_recording(recording)
+
+    @admin.display(description="size", ordering="size")
+    def size_display(self, recording: Recording) -> str:
+        return filesizeformat(recording.size)
+
+    @admin.display(description="download")
+    def download_link(self, recording: Recording) -> str:
+        if recording.status != Recording.Status.COMPLETE:
+            return "-"
+        url = reverse("rooms-api:recording-download", args=[recording.pk])
+        return format_html('<a href="{}">Download</a>', url)

@@ -15,14 +15,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotAuthenticated, NotFound, PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from rooms.models import Room, RoomEvent
-from rooms.permissions import IsStaff, IsStaffOrReadOnly
+from rooms.pagination import EventPagination, StandardPagination
+from rooms.permissions import IsStaff, IsStaffOrReadOnly, rooms_visible_to
 from rooms.serializers import (
     CloseResultSerializer,
     KickResultSerializer,
@@ -44,18 +44,6 @@ class RegistryUnreachable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The signaling registry cannot be reached; live room data is unavailable."
     default_code = "registry_unavailable"
-
-
-class RoomPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-class EventPagination(PageNumberPagination):
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 def query_flag(request: Request, name: str) -> bool | None:
@@ -118,7 +106,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
 
     serializer_class = RoomSerializer
     permission_classes = [IsStaffOrReadOnly]
-    pagination_class = RoomPagination
+    pagination_class = StandardPagination
     lookup_value_regex = ROOM_ID_PATTERN.pattern
     queryset = Room.objects.all()
 
@@ -126,13 +114,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         return RoomDetailSerializer if self.action == "retrieve" else RoomSerializer
 
     def get_queryset(self) -> QuerySet[Room]:
-        rooms = Room.objects.order_by("-created_at", "id")
-        user = self.request.user
-        if not user.is_staff:
-            visible = ~Q(access=Access.TOKEN)
-            if user.is_authenticated:
-                visible |= Q(allowed_users=user)
-            rooms = rooms.filter(visible).distinct()
+        rooms = rooms_visible_to(self.request.user).order_by("-created_at", "id")
         return self.filter_rooms(rooms) if self.action == "list" else rooms
 
     def filter_rooms(self, rooms: QuerySet[Room]) -> QuerySet[Room]:

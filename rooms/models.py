@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -90,3 +92,36 @@ class RoomEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.room_id or ''}".strip()
+
+
+class Recording(models.Model):
+    """A recording uploaded from the browser, in chunks; it is a finished file only once every byte arrived and
+    its checksum matched."""
+
+    class Status(models.TextChoices):
+        UPLOADING = "uploading"
+        COMPLETE = "complete"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="recordings")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="recordings"
+    )
+    filename = models.CharField(max_length=255, help_text="The uploader's name for it; stored under a name of ours.")
+    mime_type = models.CharField("MIME type", max_length=100)
+    stream_id = models.CharField(max_length=64, blank=True, help_text="'local' or the peer id that was recorded.")
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds, as the uploader measured them.")
+    size = models.PositiveBigIntegerField(help_text="Bytes, as declared when the upload began.")
+    sha256 = models.CharField("SHA-256", max_length=64, help_text="Of the whole file, as declared by the uploader.")
+    received = models.PositiveBigIntegerField(default=0, help_text="Bytes stored so far.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING, db_index=True)
+    file = models.FileField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.room_id})"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
+from rest_framework.reverse import reverse
 
-from rooms.models import Room, RoomEvent
+from rooms.conf import conf
+from rooms.models import Recording, Room, RoomEvent
+from rooms.permissions import rooms_visible_to
+from rooms.uploads import declared_container
 
 
 class RoomSerializer(serializers.ModelSerializer[Room]):
@@ -71,3 +75,71 @@ class RoomTokenSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(help_text="Send it as join.token, or as ?token= on the socket URL.")
     room_id = serializers.CharField()
     expires_at = serializers.DateTimeField()
+
+
+class VisibleRoomField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+    """A room the requesting user may see; any other id reads as unknown."""
+
+    default_error_messages = {"does_not_exist": "No such room.", "incorrect_type": "A room id is a string."}
+
+    def get_queryset(self) -> Any:
+        return rooms_visible_to(self.context["request"].user)
+
+
+class RecordingSerializer(serializers.ModelSerializer[Recording]):
+    """A recording. Created with what the uploader knows of the file (name, type, size, SHA-256); its bytes then
+    go to ``content`` in chunks, and ``received`` says how far the upload has come."""
+
+    room = VisibleRoomField()
+    owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    upload_url = serializers.SerializerMethodField(help_text="PUT the bytes here, with an Upload-Offset header.")
+    download_url = serializers.SerializerMethodField(help_text="The finished file; null until complete.")
+
+    class Meta:
+        model = Recording
+        fields = [
+            "id", "room", "owner", "filename", "mime_type", "stream_id", "duration", "size", "sha256", "received",
+            "status", "created_at", "completed_at", "upload_url", "download_url",
+        ]
+        read_only_fields = ["received", "status", "created_at", "completed_at"]
+
+    def get_upload_url(self, recording: Recording) -> str:
+        return reverse("rooms-api:recording-content", args=[recording.pk], request=self.context.get("request"))
+
+    def get_download_url(self, recording: Recording) -> str | None:
+        if recording.status != Recording.Status.COMPLETE:
+            return None
+        return reverse("rooms-api:recording-download", args=[recording.pk], request=self.context.get("request"))
+
+    def validate_filename(self, value: str) -> str:
+        if "/" in value or "\\" in value or value in (".", "..") or any(ord(c) < 32 for c in value):
+            raise serializers.ValidationError("A file name only, without folders or control characters.")
+        return value
+
+    def validate_mime_type(self, value: str) -> str:
+        if declared_container(value) is None:
+            raise serializers.ValidationError("Recordings are WebM, MP4 or Ogg (video/webm, audio/ogg, ...).")
+        return value
+
+    def validate_size(self, value: int) -> int:
+        if value < 1:
+            raise serializers.ValidationError("A recording has at least one byte.")
+        if value > conf.RECORDING_MAX_BYTES:
+            raise RecordingTooLarge(f"Recordings are limited to {conf.RECORDING_MAX_BYTES} bytes.")
+        return value
+
+    def validate_sha256(self, value: str) -> str:
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
+            raise serializers.ValidationError("The SHA-256 of the whole file, as 64 hexadecimal digits.")
+        return value.lower()
+
+    def validate_duration(self, value: float | None) -> float | None:
+        if value is not None and (value < 0 or value != value or value == float("inf")):
+            raise serializers.ValidationError("Seconds, zero or more.")
+        return value
+
+
+class RecordingTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The recording is too large."
+    default_code = "too_large"

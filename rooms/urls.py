@@ -3,6 +3,7 @@
 from rest_framework.routers import SimpleRouter
 
 from rooms.api import RoomViewSet
+from rooms.recordings import RecordingViewSet
 
 app_name = "rooms-api"
 
@@ -19,5 +20,6 @@ class OptionalSlashRouter(SimpleRouter):
 
 router = OptionalSlashRouter()
 router.register("rooms", RoomViewSet, basename="room")
+router.register("recordings", RecordingViewSet, basename="recording")
 
 urlpatterns = router.urls

@@ -149,6 +149,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Uploaded recordings (Django's default storage). Not served by the site as public files: downloads go through
+# the API, which checks who may have them.
+MEDIA_ROOT = Path(os.environ.get("RTCSITE_MEDIA_ROOT", BASE_DIR / "media"))
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
