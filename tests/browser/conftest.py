@@ -39,9 +39,10 @@ HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
 
 
-def run_manage(database: Path, *args: str) -> None:
+def run_manage(database: Path, *args: str, env: dict[str, str] | None = None) -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-           "RTCSITE_DATABASE_URL": f"sqlite:///{database}"}
+           "RTCSITE_DATABASE_URL": f"sqlite:///{database}", "RTCSITE_MEDIA_ROOT": str(database.parent / "media"),
+           **(env or {})}
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
@@ -56,6 +57,10 @@ class Site:
     def url(self) -> str:
         return self.daphne.http_url
 
+    def create_superuser(self, username: str, password: str) -> None:
+        run_manage(self.database, "createsuperuser", "--noinput", "--username", username,
+                   "--email", f"{username}@example.test", env={"DJANGO_SUPERUSER_PASSWORD": password})
+
     def create_room(self, room_id: str, max_peers: int) -> None:
         run_manage(self.database, "shell", "-c",
                    f"from rooms.models import Room; Room.objects.create(id={room_id!r}, max_peers={max_peers})")
@@ -67,7 +72,7 @@ def site() -> Iterator[Site]:
     database = directory / "db.sqlite3"
     BUILD.mkdir(exist_ok=True)
     run_manage(database, "migrate", "--noinput")
-    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}"}
+    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}", "RTCSITE_MEDIA_ROOT": str(directory / "media")}
     with DaphneProcess(env, settings_module="tests.browser.settings",
                        application="tests.browser.asgi:application") as daphne:
         yield Site(daphne, database)

@@ -1,6 +1,6 @@
 // The video call demo page: everything here goes through the public WebRTCCall API.
 
-import { WebRTCCall } from "../webrtc/index.js";
+import { WebRTCCall, uploadRecording } from "../webrtc/index.js";
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -90,7 +90,25 @@ button("record").addEventListener("click", async () => {
       link.href = URL.createObjectURL(blob);
       link.download = `${streamId}-${new Date().toISOString().replace(/[:.]/g, "-")}.${extension}`;
       link.textContent = `${streamId === "local" ? "You" : streamId} (${(blob.size / 1024).toFixed(0)} KiB)`;
-      item.append(link);
+      const upload = Object.assign(document.createElement("button"), { type: "button", textContent: "Upload" });
+      const progress = Object.assign(document.createElement("progress"), { max: blob.size, value: 0 });
+      upload.addEventListener("click", async () => {
+        upload.disabled = true;
+        try {
+          const saved = await uploadRecording(blob, {
+            roomId: app.dataset.room ?? "",
+            streamId,
+            filename: link.download,
+            onProgress: (sent) => (progress.value = sent),
+          });
+          upload.textContent = "Uploaded";
+          upload.dataset.recording = saved.id;
+        } catch (error) {
+          upload.disabled = false;
+          show(`Upload failed (log in first: the admin's login will do): ${error}`);
+        }
+      });
+      item.append(link, " ", upload, " ", progress);
       $("recordings").append(item);
     }
     return;

@@ -7,3 +7,4 @@ export { summarize as summarizeStats } from "./quality.js";
 export { recordingMimeType } from "./recording.js";
 export { WebRTCCallError, signalingUrl } from "./signaling.js";
 export { CustomStreamSource, DisplayMediaSource, UserMediaSource, isTrackSource } from "./sources.js";
+export { UploadError, uploadRecording } from "./upload.js";

@@ -8,6 +8,7 @@ import { WebRTCCall } from "./call.js";
 export { WebRTCCall } from "./call.js";
 export { WebRTCCallError } from "./signaling.js";
 export { CustomStreamSource, DisplayMediaSource, UserMediaSource } from "./sources.js";
+export { UploadError, uploadRecording } from "./upload.js";
 
 /** @typedef {import('./types.js').WebRTCCallOptions} WebRTCCallOptions */
 /** @typedef {import('./types.js').WebRTCCallSnapshot} WebRTCCallSnapshot */
