@@ -83,6 +83,25 @@ class Peer:
 Connect = Callable[..., Awaitable[Peer]]
 
 
+class FakePeer:
+    """A member put straight into a registry, with no socket: it swallows frames and remembers evictions."""
+
+    mount = 0
+
+    def __init__(self, peer_id: str) -> None:
+        self.peer_id = peer_id
+        self.evicted: list[str] = []
+
+    async def deliver(self, frame: str) -> None:
+        pass
+
+    async def end(self, code: int) -> None:
+        pass
+
+    async def evict(self, reason: str) -> None:
+        self.evicted.append(reason)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisProcess]:
     """A redis-server of the tests' own (tests that stop it start it again)."""

@@ -14,25 +14,10 @@ from django.utils import timezone
 
 from rooms.models import PeerSession, Room, RoomEvent
 from signaling.registry import get_registry
+from tests.conftest import FakePeer
 
 pytestmark = pytest.mark.django_db
 
-
-class Handle:
-    mount = 0
-
-    def __init__(self, peer_id: str) -> None:
-        self.peer_id = peer_id
-        self.evicted: list[str] = []
-
-    async def deliver(self, frame: str) -> None:
-        pass
-
-    async def end(self, code: int) -> None:
-        pass
-
-    async def evict(self, reason: str) -> None:
-        self.evicted.append(reason)
 
 
 @pytest.fixture
@@ -41,7 +26,7 @@ def live_room() -> Iterator[Room]:
     room = Room.objects.create(id="admin-live", name="Design review", max_peers=4)
     registry = get_registry()
     for index in range(3):
-        async_to_sync(registry.join)(room.id, Handle(f"live-{index}"), 4)
+        async_to_sync(registry.join)(room.id, FakePeer(f"live-{index}"), 4)
     yield room
     for index in range(3):
         async_to_sync(registry.leave)(room.id, f"live-{index}", "leave")
@@ -168,7 +153,7 @@ def test_room_pages_survive_an_unreachable_registry(admin_client: Client, settin
 
 def test_close_and_reopen_actions_act_on_live_calls(admin_client: Client) -> None:
     room = Room.objects.create(id="admin-close", max_peers=4)
-    handles = [Handle(f"closing-{index}") for index in range(2)]
+    handles = [FakePeer(f"closing-{index}") for index in range(2)]
     registry = get_registry()
     for handle in handles:
         async_to_sync(registry.join)(room.id, handle, 4)
@@ -189,7 +174,7 @@ def test_close_and_reopen_actions_act_on_live_calls(admin_client: Client) -> Non
 
 def test_kick_action_reaches_live_peers_only(admin_client: Client) -> None:
     room = Room.objects.create(id="admin-kick")
-    live, gone = Handle("kick-live"), Handle("kick-gone")
+    live, gone = FakePeer("kick-live"), FakePeer("kick-gone")
     registry = get_registry()
     async_to_sync(registry.join)(room.id, live, 4)
     now = timezone.now()
@@ -211,7 +196,7 @@ def test_kick_action_reaches_live_peers_only(admin_client: Client) -> None:
 
 def test_unchecking_open_in_the_form_closes_live_calls(admin_client: Client) -> None:
     room = Room.objects.create(id="admin-form", max_peers=3)
-    handle = Handle("form-peer")
+    handle = FakePeer("form-peer")
     registry = get_registry()
     async_to_sync(registry.join)(room.id, handle, 3)
     try:

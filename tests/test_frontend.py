@@ -12,22 +12,11 @@ from django.test import Client
 
 from rooms.models import Room
 from signaling.registry import get_registry
+from tests.conftest import FakePeer
 from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 
-
-class Handle:
-    mount = 0
-
-    def __init__(self, peer_id: str) -> None:
-        self.peer_id = peer_id
-
-    async def deliver(self, frame: str) -> None:
-        pass
-
-    async def end(self, code: int) -> None:
-        pass
 
 
 @pytest.fixture
@@ -36,7 +25,7 @@ def live_peers() -> Iterator[None]:
     registry = get_registry()
     members = [("standup", "s1"), ("standup", "s2"), ("hallway", "h1")]
     for room_id, peer_id in members:
-        async_to_sync(registry.join)(room_id, Handle(peer_id), 4)
+        async_to_sync(registry.join)(room_id, FakePeer(peer_id), 4)
     yield
     for room_id, peer_id in members:
         async_to_sync(registry.leave)(room_id, peer_id, "leave")

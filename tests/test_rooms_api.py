@@ -15,25 +15,11 @@ from rest_framework.test import APIClient
 from rooms.models import Room, RoomEvent
 from signaling.registry import get_registry
 from signaling.tokens import read_room_token
+from tests.conftest import FakePeer
 from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 
-
-class Handle:
-    mount = 0
-
-    def __init__(self, peer_id: str) -> None:
-        self.peer_id = peer_id
-
-    async def deliver(self, frame: str) -> None:
-        pass
-
-    async def end(self, code: int) -> None:
-        pass
-
-    async def evict(self, reason: str) -> None:
-        pass
 
 
 @pytest.fixture
@@ -63,7 +49,7 @@ def rooms() -> Iterator[None]:
     registry = get_registry()
     members = [("busy", "b1"), ("busy", "b2"), ("busy", "b3"), ("quiet", "q1")]
     for room_id, peer_id in members:
-        async_to_sync(registry.join)(room_id, Handle(peer_id), 4)
+        async_to_sync(registry.join)(room_id, FakePeer(peer_id), 4)
     yield
     for room_id, peer_id in members:
         async_to_sync(registry.leave)(room_id, peer_id, "leave")

@@ -84,7 +84,8 @@ def test_mute_stops_the_tracks_and_unmute_restores_them(open_page: OpenPage, roo
     bob.wait_for_function("(peer) => window.call.remoteStreams.get(peer)?.getTracks().length === 2", arg=a)
     bob.wait_for_function(f"(peer) => ({BRIGHTNESS})(peer) > 20", arg=a)
     flowing = over(bob, a, 2)
-    assert flowing["framesDecoded"] > 15 and flowing["energy"] > 0.01, flowing
+    # Frame counts are loose (a loaded CI machine decodes fewer); what mute must change is below.
+    assert flowing["framesDecoded"] > 5 and flowing["energy"] > 0.01, flowing
 
     alice.click("#mute-video")
     alice.click("#mute-audio")
@@ -103,7 +104,7 @@ def test_mute_stops_the_tracks_and_unmute_restores_them(open_page: OpenPage, roo
     bob.wait_for_function(f"(peer) => ({BRIGHTNESS})(peer) > 20", arg=a)
     bob.wait_for_timeout(300)
     back = over(bob, a, 2)
-    assert back["framesDecoded"] > 15 and back["energy"] > 0.01, back
+    assert back["framesDecoded"] > 5 and back["energy"] > 0.01, back
 
 
 def test_screen_share_swaps_the_video_track_and_back(open_page: OpenPage, room_id: str) -> None:

@@ -2,19 +2,27 @@
 
 /** @typedef {import('./types.js').TrackSource} TrackSource */
 
-/** Camera and microphone, through getUserMedia. */
-export class UserMediaSource {
-  /** @param {MediaStreamConstraints} [constraints] */
-  constructor(constraints = { video: true, audio: true }) {
-    this.kind = "user-media";
+/** A source that captures a device (camera, microphone, screen) once and releases it on stop(). */
+class CaptureSource {
+  /**
+   * @param {string} kind
+   * @param {MediaStreamConstraints | DisplayMediaStreamOptions} constraints
+   */
+  constructor(kind, constraints) {
+    this.kind = kind;
     this.constraints = constraints;
     /** @type {MediaStream | null} */
     this.stream = null;
   }
 
   /** @returns {Promise<MediaStream>} */
+  capture() {
+    return Promise.reject(new Error("CaptureSource.capture() is for subclasses"));
+  }
+
+  /** @returns {Promise<MediaStream>} */
   async getStream() {
-    this.stream ??= await navigator.mediaDevices.getUserMedia(this.constraints);
+    this.stream ??= await this.capture();
     return this.stream;
   }
 
@@ -24,25 +32,27 @@ export class UserMediaSource {
   }
 }
 
+/** Camera and microphone, through getUserMedia. */
+export class UserMediaSource extends CaptureSource {
+  /** @param {MediaStreamConstraints} [constraints] */
+  constructor(constraints = { video: true, audio: true }) {
+    super("user-media", constraints);
+  }
+
+  capture() {
+    return navigator.mediaDevices.getUserMedia(/** @type {MediaStreamConstraints} */ (this.constraints));
+  }
+}
+
 /** A screen, window or tab, through getDisplayMedia (the browser asks the user which). */
-export class DisplayMediaSource {
+export class DisplayMediaSource extends CaptureSource {
   /** @param {DisplayMediaStreamOptions} [constraints] */
   constructor(constraints = { video: true, audio: false }) {
-    this.kind = "display-media";
-    this.constraints = constraints;
-    /** @type {MediaStream | null} */
-    this.stream = null;
+    super("display-media", constraints);
   }
 
-  /** @returns {Promise<MediaStream>} */
-  async getStream() {
-    this.stream ??= await navigator.mediaDevices.getDisplayMedia(this.constraints);
-    return this.stream;
-  }
-
-  stop() {
-    this.stream?.getTracks().forEach((track) => track.stop());
-    this.stream = null;
+  capture() {
+    return navigator.mediaDevices.getDisplayMedia(/** @type {DisplayMediaStreamOptions} */ (this.constraints));
   }
 }
 
