@@ -271,8 +271,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         """A moderator ended this peer's stay: tell the client why, leave with that reason, close the socket."""
         if self.peer is None:
             return
-        await self.send_frame(closed_frame(reason.value))
+        # Out of the room first (no await before that): a `leave` the client sends meanwhile finds no membership.
         await self.leave_room(reason)
+        await self.send_frame(closed_frame(reason.value))
         await self.end(EVICTION_CLOSE_CODES[reason])
 
     async def end(self, code: int) -> None:

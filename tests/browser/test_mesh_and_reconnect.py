@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -138,3 +141,30 @@ def test_reconnect_delays_grow_with_jitter_up_to_a_cap(open_page: OpenPage) -> N
     assert isinstance(spread, list)
     assert all(1000 <= delay <= 2000 for delay in spread) and len(set(spread)) > 150
     assert backoff(page, "(() => { try { reconnectDelay(0); } catch (e) { return e.name; } })()") == "RangeError"
+
+
+def test_kicked_page_ends_its_call_and_does_not_come_back(open_page: OpenPage, site: Site, room_id: str) -> None:
+    alice, bob = open_page(f"/chat/{room_id}/"), open_page(f"/chat/{room_id}/")
+    for page in (alice, bob):
+        page.evaluate(RECORD_EVENTS)
+        join(page)
+    wait_connected(alice, bob)
+    b = peer_id(bob)
+    site.create_superuser("kicker", "kicker-password")
+    request = urllib.request.Request(
+        f"{site.url}/api/rooms/{room_id}/kick", method="POST", data=json.dumps({"peer_id": b}).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": "Basic " + base64.b64encode(b"kicker:kicker-password").decode()},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.loads(response.read()) == {"kicked": True}
+    bob.wait_for_function("window.call.state === 'idle'")
+    assert bob.evaluate("[window.call.error.code, window.call.error.message]") == [
+        "kicked", "The signaling server ended the call (kicked, close code 4010)"
+    ]
+    alice.wait_for_function("window.events.some((e) => e.startsWith('left:'))")
+    assert alice.evaluate("window.events.filter((e) => e.startsWith('left:'))") == [f"left:{b}:kicked"]
+    bob.wait_for_timeout(1500)
+    # Kicked is final: no reconnection, no new join.
+    assert bob.evaluate("window.events.filter((e) => e.startsWith('reconnecting'))") == []
+    assert alice.evaluate("window.call.remotePeerIds") == [] and alice.evaluate("window.call.state") == "signaling"
