@@ -127,7 +127,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
             rooms = rooms.filter(Q(id__icontains=search) | Q(name__icontains=search))
         occupied = query_flag(request, "occupied")
         min_peers_text = request.query_params.get("min_peers", "").strip()
-        if not min_peers_text.isdigit() and min_peers_text:
+        if not min_peers_text.isdecimal() and min_peers_text:
             raise ValidationError({"min_peers": "Use a whole number of peers."})
         min_peers = int(min_peers_text) if min_peers_text else 0
         if occupied is not None or min_peers:

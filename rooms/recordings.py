@@ -47,7 +47,7 @@ class OctetStreamChunkParser(ChunkParser):
 
 def upload_offset(request: Request) -> int:
     value = request.headers.get("Upload-Offset", "")
-    if not value.isdigit():
+    if not value.isdecimal():
         raise ValidationError({"Upload-Offset": "The byte offset of this chunk, a whole number."})
     return int(value)
 

@@ -233,3 +233,11 @@ def test_admin_lists_recordings_with_a_download_link(client: APIClient, room: Ro
     assert f'href="/api/recordings/{done["id"]}/download"' in page
     body = b"".join(admin.get(f"/api/recordings/{done['id']}/download").streaming_content)
     assert body == WEBM
+
+
+@pytest.mark.parametrize("offset", ["-1", "1.5", "\u00b2", "0x10", ""])
+def test_malformed_offset_is_a_clear_400(client: APIClient, room: Room, offset: str) -> None:
+    created = start(client).json()
+    response = client.generic("PUT", f"/api/recordings/{created['id']}/content", WEBM[:100],
+                              content_type="application/offset+octet-stream", HTTP_UPLOAD_OFFSET=offset)
+    assert response.status_code == 400 and "Upload-Offset" in response.json()

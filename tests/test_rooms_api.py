@@ -87,7 +87,8 @@ def test_list_filters(rooms: None, query: dict[str, str], expected: list[str]) -
 
 
 @pytest.mark.parametrize(("query", "field"), [({"is_open": "maybe"}, "is_open"), ({"min_peers": "-1"}, "min_peers"),
-                                              ({"occupied": "2"}, "occupied"), ({"min_peers": "x"}, "min_peers")])
+                                              ({"occupied": "2"}, "occupied"), ({"min_peers": "x"}, "min_peers"),
+                                              ({"min_peers": "\u00b2"}, "min_peers")])
 def test_bad_filters_are_a_clear_400(rooms: None, query: dict[str, str], field: str) -> None:
     response = APIClient().get("/api/rooms/", query)
     assert response.status_code == 400 and field in response.json()
