@@ -114,3 +114,26 @@ def test_restarting_ice_with_one_peer_keeps_the_call(open_page: OpenPage, room_i
     record_messages(bob)
     alice.evaluate("window.call.sendString('chat', 'after restart')")
     bob.wait_for_function("window.received.length === 1")
+
+
+def test_channels_only_the_earlier_peer_configured_are_opened_too(open_page: OpenPage, room_id: str) -> None:
+    # The chat page configures "chat" and "file"; a later page configures "chat" only. It offers, so it opens
+    # "chat"; the chat page opens "file" from its side once connected.
+    alice = open_page(f"/chat/{room_id}/")
+    join(alice)
+    alice.wait_for_function("window.call.state === 'signaling'")
+    bob = open_page("/")
+    bob.evaluate(
+        """async (room) => { const m = await import('/static/frontend/webrtc/index.js');
+             window.call = new m.WebRTCCall({ roomId: room, signalUrl: '/api/call/signal', media: false,
+                                              dataChannels: [{ label: 'chat' }] }); }""",
+        room_id,
+    )
+    wait_connected(alice, bob)
+    a = peer_id(alice)
+    wait_channel_open(bob, a, "file")
+    assert sorted(bob.evaluate("window.call.getDataChannelLabels()")) == ["chat", "file"]
+    record_messages(bob)
+    alice.evaluate("window.call.sendBinary('file', new Uint8Array([9, 8, 7]))")
+    bob.wait_for_function("window.received.length === 1")
+    assert bob.evaluate("window.received") == [[a, "file", [9, 8, 7]]]

@@ -563,7 +563,7 @@ export class WebRTCCall {
       iceServers: this.iceServers(),
       tracks: this.outgoingTracks(),
       stream: this.localStream ?? this.screenStream,
-      dataChannels: this.channelConfigs,
+      dataChannels: () => this.channelConfigs,
       connectionTimeout: this.options.connectionTimeout,
       iceGatheringTimeout: this.options.iceGatheringTimeout,
       events: {

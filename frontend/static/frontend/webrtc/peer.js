@@ -9,6 +9,8 @@ import { WebRTCCallError } from "./signaling.js";
 export const MAX_ICE_RESTARTS = 3;
 /** A `disconnected` connection often recovers by itself; past this many milliseconds ICE is restarted. */
 export const DISCONNECTED_GRACE = 4000;
+/** How long the answering side waits, once connected, for the initiator's channels before opening the rest. */
+export const CHANNEL_GRACE = 1000;
 
 /**
  * @typedef {object} PeerLinkEvents
@@ -30,7 +32,8 @@ export const DISCONNECTED_GRACE = 4000;
  * @property {RTCIceServer[]} iceServers
  * @property {MediaStreamTrack[]} tracks local tracks to send (screen share already swapped in)
  * @property {MediaStream | null} stream the stream the tracks are announced in
- * @property {DataChannelConfig[]} dataChannels opened by the initiator
+ * @property {() => DataChannelConfig[]} dataChannels the channels configured now: the initiator opens them;
+ *   the other side opens, once connected, those the initiator did not
  * @property {number} connectionTimeout
  * @property {number} iceGatheringTimeout
  * @property {PeerLinkEvents} events
@@ -84,11 +87,14 @@ export class PeerLink {
     this.pc.addEventListener("datachannel", (event) => this.adoptChannel(event.channel));
     this.pc.addEventListener("connectionstatechange", () => this.connectionStateChanged());
 
+    /** @type {(() => DataChannelConfig[]) | null} what this side opens itself if the initiator did not */
+    this.channelsToComplete = init.initiator ? null : init.dataChannels;
     this.armConnectionTimer();
     if (init.initiator) {
       this.addLocalTracks();
-      for (const config of init.dataChannels) this.openChannel(config);
-      if (!this.localTracks.length && !init.dataChannels.length) {
+      const configs = init.dataChannels();
+      for (const config of configs) this.openChannel(config);
+      if (!this.localTracks.length && !configs.length) {
         // Nothing of our own to send, but the other side may have media: offer to receive it.
         this.pc.addTransceiver("audio", { direction: "recvonly" });
         this.pc.addTransceiver("video", { direction: "recvonly" });
@@ -280,6 +286,15 @@ export class PeerLink {
     if (state === "connected") {
       this.iceRestarts = 0;
       this.clearTimer("connect");
+      const configs = this.channelsToComplete;
+      if (configs) {
+        this.channelsToComplete = null;
+        // The initiator's channels announce themselves as soon as the connection is up; a label it did not
+        // open (its page configured fewer) is opened from this side, so that every configured label exists.
+        this.setTimer("channels", CHANNEL_GRACE, () => {
+          for (const config of configs()) if (!this.channels.has(config.label)) this.openChannel(config);
+        });
+      }
     } else if (state === "failed") {
       this.restartIce();
     } else if (state === "disconnected") {

@@ -50,8 +50,7 @@
  * @property {string} signalUrl Signaling endpoint: a path resolves against the page (ws: or wss: from the page).
  * @property {MediaStreamConstraints | TrackSource | false} [media] Default `{ video: true, audio: true }`;
  *   `false` for data only.
- * @property {DataChannelConfig[]} [dataChannels] Opened with each peer by whichever of the two joined later:
- *   give every page the same list.
+ * @property {DataChannelConfig[]} [dataChannels] Opened with every peer.
  * @property {boolean} [autoConnect] Connect on creation (the hook: on mount). Default true.
  * @property {boolean} [autoReconnect] Reconnect the signaling socket after a drop. Default true.
  * @property {number} [maxReconnectAttempts] Attempts per outage before giving up. Default 5.
