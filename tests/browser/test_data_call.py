@@ -137,3 +137,42 @@ def test_channels_only_the_earlier_peer_configured_are_opened_too(open_page: Ope
     alice.evaluate("window.call.sendBinary('file', new Uint8Array([9, 8, 7]))")
     bob.wait_for_function("window.received.length === 1")
     assert bob.evaluate("window.received") == [[a, "file", [9, 8, 7]]]
+
+
+# Makes the page's link with `peer` report `state` (the browser cannot be made to lose a loopback path here).
+FAKE_STATE = """([peer, state]) => {
+  const pc = window.call.links.get(peer).pc;
+  Object.defineProperty(pc, 'connectionState', { configurable: true, get: () => state });
+  pc.dispatchEvent(new Event('connectionstatechange'));
+}"""
+
+
+def test_failed_or_stalled_path_restarts_ice_with_that_peer_then_gives_up(open_page: OpenPage, room_id: str) -> None:
+    alice, bob, _, b = start_chat(open_page, room_id)
+    alice.evaluate(
+        """() => { window.restarts = []; window.errors = []; const callbacks = window.call.options.callbacks ?? {};
+                   window.call.setOptions({ ...window.call.options, callbacks: { ...callbacks,
+                     onIceRestart: (peer) => window.restarts.push(peer),
+                     onError: (e) => window.errors.push([e.code, e.peerId]) } }); }"""
+    )
+    # A failed path restarts ICE at once, with that peer only; the call stays up.
+    alice.evaluate(FAKE_STATE, [b, "failed"])
+    assert alice.evaluate("window.restarts") == [b]
+    # A path that stays disconnected is restarted after the grace period (4 s).
+    alice.evaluate(FAKE_STATE, [b, "disconnected"])
+    alice.wait_for_timeout(1000)
+    assert alice.evaluate("window.restarts") == [b]
+    alice.wait_for_function("window.restarts.length === 2", timeout=8000)
+    # Three restarts in a row without getting connected: the fourth failure is reported, not retried.
+    alice.evaluate(FAKE_STATE, [b, "failed"])
+    alice.evaluate(FAKE_STATE, [b, "failed"])
+    assert alice.evaluate("window.restarts.length") == 3
+    assert alice.evaluate("window.errors") == [["ice-failed", b]]
+    # Connected again: the count starts over.
+    alice.evaluate(FAKE_STATE, [b, "connected"])
+    alice.evaluate(FAKE_STATE, [b, "failed"])
+    assert alice.evaluate("window.restarts.length") == 4
+    # Back to the browser's own view of the connection: the restarts renegotiated it, and it is up.
+    alice.evaluate(f"(() => {{ const pc = window.call.links.get({b!r}).pc; delete pc.connectionState; "
+                   "pc.dispatchEvent(new Event('connectionstatechange')); })()")
+    wait_connected(alice, bob)
