@@ -12,7 +12,6 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from rooms.models import PeerSession, Recording, Room, RoomEvent
-from rooms.resolver import ModelRoomResolver
 from rooms.uploads import delete_recording
 from signaling import moderation
 from signaling.registry import RegistryUnavailable, get_registry
@@ -100,10 +99,11 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="Close selected rooms (ends their live calls)", permissions=["change"])
     def close_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
         rooms = list(queryset)
-        queryset.update(is_open=False)
         ended = 0
         for room in rooms:
-            ModelRoomResolver.forget(room.pk)
+            # Saved one by one, not updated in bulk: the save dates the change and makes the cache forget it.
+            room.is_open = False
+            room.save(update_fields=["is_open", "updated_at"])
             try:
                 ended += async_to_sync(moderation.close_room)(room.pk)
             except RegistryUnavailable:
@@ -113,11 +113,11 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Reopen selected rooms", permissions=["change"])
     def reopen_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
-        room_ids = list(queryset.values_list("pk", flat=True))
-        queryset.update(is_open=True)
-        for room_id in room_ids:
-            ModelRoomResolver.forget(room_id)
-        messages.success(request, f"Reopened {len(room_ids)} room(s).")
+        rooms = list(queryset)
+        for room in rooms:
+            room.is_open = True
+            room.save(update_fields=["is_open", "updated_at"])
+        messages.success(request, f"Reopened {len(rooms)} room(s).")
 
     def save_model(self, request: HttpRequest, obj: Room, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)

@@ -142,7 +142,8 @@ def finish(recording: Recording) -> None:
             fail(recording)
             raise UploadError(422, "The file's SHA-256 does not match the one declared: it was not stored.")
         joined.seek(0)
-        stored = default_storage.save(final_name(recording), File(joined, name=final_name(recording)))
+        name = final_name(recording)
+        stored = default_storage.save(name, File(joined, name=name))
     recording.file.name = stored
     recording.status = Recording.Status.COMPLETE
     recording.completed_at = timezone.now()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -120,15 +120,18 @@ class RoomRegistry(abc.ABC):
         """Every live room with its peer count; callable from synchronous code."""
 
 
-async def evict_members(room_id: str, members: Iterable[PeerHandle], reason: str) -> None:
-    """Evict local members one by one; one that fails is logged and the others are still evicted."""
+async def evict_members(room_id: str, members: Mapping[str, PeerHandle], peer_id: str | None, reason: str) -> int:
+    """Evict this worker's member ``peer_id`` of the room (None: all of them) and return how many that was; one
+    that fails is logged and the others are still evicted."""
     if reason == LeaveReason.ROOM_CLOSED:
         get_room_resolver().forget(room_id)
-    for member in list(members):
+    targets = list(members.values()) if peer_id is None else [m for m in [members.get(peer_id)] if m is not None]
+    for member in targets:
         try:
             await member.evict(reason)
         except Exception:
             logger.exception("Evicting peer %s from room %s failed", member.peer_id, room_id)
+    return len(targets)
 
 
 async def deliver(peer: PeerHandle, frame: str) -> None:

@@ -60,10 +60,7 @@ class InMemoryRegistry(RoomRegistry):
         return [other for other in members if other != peer_id]
 
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
-        members = self._rooms.get(room_id, {})
-        targets = list(members.values()) if peer_id is None else [m for m in [members.get(peer_id)] if m is not None]
-        await evict_members(room_id, targets, reason)
-        return len(targets)
+        return await evict_members(room_id, self._rooms.get(room_id, {}), peer_id, reason)
 
     def members(self, room_id: str) -> list[str]:
         return list(self._rooms.get(room_id, ()))

@@ -580,8 +580,7 @@ class Worker:
 
     async def _evict_local(self, room_id: str, peer_id: str | None, reason: str) -> None:
         room = self.local_rooms.get(room_id, {})
-        members = list(room.values()) if peer_id is None else [m for m in [room.get(peer_id)] if m is not None]
-        await evict_members(room_id, [member.handle for member in members], reason)
+        await evict_members(room_id, {member_id: member.handle for member_id, member in room.items()}, peer_id, reason)
 
     # -- relay -----------------------------------------------------------------------------------------------
 

@@ -102,10 +102,6 @@ export class PeerLink {
     }
   }
 
-  get connectionState() {
-    return this.pc.connectionState;
-  }
-
   get isConnected() {
     return this.pc.connectionState === "connected";
   }
