@@ -1,17 +1,20 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from rooms.recorder import get_recorder
 from rooms.resolver import ModelRoomResolver
 from signaling.consumer import SignalingConsumer
 from signaling.events import get_dispatcher
+from signaling.registry import get_registry
 from tests.servers import DaphneProcess, RedisProcess
 
 
@@ -81,6 +84,20 @@ class Peer:
 
 
 Connect = Callable[..., Awaitable[Peer]]
+
+
+@contextlib.contextmanager
+def seated(members: list[tuple[str, str]], max_peers: int = 4) -> Iterator[list[FakePeer]]:
+    """Put fake peers (room id, peer id) into the registry for the block, and take them out after it."""
+    registry = get_registry()
+    peers = [FakePeer(peer_id) for _, peer_id in members]
+    for (room_id, _), peer in zip(members, peers, strict=True):
+        async_to_sync(registry.join)(room_id, peer, max_peers)
+    try:
+        yield peers
+    finally:
+        for room_id, peer_id in members:
+            async_to_sync(registry.leave)(room_id, peer_id, "leave")
 
 
 class FakePeer:

@@ -7,14 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from rooms.models import PeerSession, Room, RoomEvent
-from signaling.registry import get_registry
-from tests.conftest import FakePeer
+from tests.conftest import FakePeer, seated
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +22,8 @@ pytestmark = pytest.mark.django_db
 def live_room() -> Iterator[Room]:
     """A stored room with three peers in the signaling registry right now."""
     room = Room.objects.create(id="admin-live", name="Design review", max_peers=4)
-    registry = get_registry()
-    for index in range(3):
-        async_to_sync(registry.join)(room.id, FakePeer(f"live-{index}"), 4)
-    yield room
-    for index in range(3):
-        async_to_sync(registry.leave)(room.id, f"live-{index}", "leave")
+    with seated([(room.id, f"live-{index}") for index in range(3)]):
+        yield room
 
 
 def test_room_list_shows_live_peer_counts(admin_client: Client, live_room: Room) -> None:
@@ -153,11 +147,7 @@ def test_room_pages_survive_an_unreachable_registry(admin_client: Client, settin
 
 def test_close_and_reopen_actions_act_on_live_calls(admin_client: Client) -> None:
     room = Room.objects.create(id="admin-close", max_peers=4)
-    handles = [FakePeer(f"closing-{index}") for index in range(2)]
-    registry = get_registry()
-    for handle in handles:
-        async_to_sync(registry.join)(room.id, handle, 4)
-    try:
+    with seated([(room.id, f"closing-{index}") for index in range(2)]) as handles:
         url = reverse("admin:rooms_room_changelist")
         response = admin_client.post(url, {"action": "close_rooms", "_selected_action": [room.pk]}, follow=True)
         assert "Closed 1 room(s); 2 peer(s) were in them." in response.content.decode()
@@ -167,22 +157,18 @@ def test_close_and_reopen_actions_act_on_live_calls(admin_client: Client) -> Non
         admin_client.post(url, {"action": "reopen_rooms", "_selected_action": [room.pk]})
         room.refresh_from_db()
         assert room.is_open
-    finally:
-        for handle in handles:
-            async_to_sync(registry.leave)(room.id, handle.peer_id, "leave")
 
 
 def test_kick_action_reaches_live_peers_only(admin_client: Client) -> None:
     room = Room.objects.create(id="admin-kick")
-    live, gone = FakePeer("kick-live"), FakePeer("kick-gone")
-    registry = get_registry()
-    async_to_sync(registry.join)(room.id, live, 4)
+    gone = FakePeer("kick-gone")
     now = timezone.now()
-    sessions = [
-        PeerSession.objects.create(peer_id=live.peer_id, room=room, joined_at=now),
-        PeerSession.objects.create(peer_id=gone.peer_id, room=room, joined_at=now, left_at=now, leave_reason="leave"),
-    ]
-    try:
+    with seated([(room.id, "kick-live")]) as (live,):
+        sessions = [
+            PeerSession.objects.create(peer_id=live.peer_id, room=room, joined_at=now),
+            PeerSession.objects.create(peer_id=gone.peer_id, room=room, joined_at=now, left_at=now,
+                                       leave_reason="leave"),
+        ]
         response = admin_client.post(
             reverse("admin:rooms_peersession_changelist"),
             {"action": "kick_peers", "_selected_action": [session.pk for session in sessions]},
@@ -190,16 +176,11 @@ def test_kick_action_reaches_live_peers_only(admin_client: Client) -> None:
         )
         assert "Kicked 1 peer(s)." in response.content.decode()
         assert live.evicted == ["kicked"] and gone.evicted == []
-    finally:
-        async_to_sync(registry.leave)(room.id, live.peer_id, "leave")
 
 
 def test_unchecking_open_in_the_form_closes_live_calls(admin_client: Client) -> None:
     room = Room.objects.create(id="admin-form", max_peers=3)
-    handle = FakePeer("form-peer")
-    registry = get_registry()
-    async_to_sync(registry.join)(room.id, handle, 3)
-    try:
+    with seated([(room.id, "form-peer")], max_peers=3) as (handle,):
         response = admin_client.post(
             reverse("admin:rooms_room_change", args=[room.pk]),
             {"name": "", "max_peers": "3", "access": "anonymous", "sessions-TOTAL_FORMS": "0",
@@ -209,5 +190,3 @@ def test_unchecking_open_in_the_form_closes_live_calls(admin_client: Client) -> 
         assert response.status_code == 200
         assert "1 live peer(s) were disconnected" in response.content.decode()
         assert handle.evicted == ["room-closed"]
-    finally:
-        async_to_sync(registry.leave)(room.id, handle.peer_id, "leave")

@@ -7,12 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.test import Client
 
 from rooms.models import Room
-from signaling.registry import get_registry
-from tests.conftest import FakePeer
+from tests.conftest import seated
 from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
@@ -22,13 +20,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def live_peers() -> Iterator[None]:
     """Two peers in stored room "standup", one in ad-hoc room "hallway" (no stored row)."""
-    registry = get_registry()
-    members = [("standup", "s1"), ("standup", "s2"), ("hallway", "h1")]
-    for room_id, peer_id in members:
-        async_to_sync(registry.join)(room_id, FakePeer(peer_id), 4)
-    yield
-    for room_id, peer_id in members:
-        async_to_sync(registry.leave)(room_id, peer_id, "leave")
+    with seated([("standup", "s1"), ("standup", "s2"), ("hallway", "h1")]):
+        yield
 
 
 def rows(html: str) -> list[str]:

@@ -7,15 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from rooms.models import Room, RoomEvent
-from signaling.registry import get_registry
 from signaling.tokens import read_room_token
-from tests.conftest import FakePeer
+from tests.conftest import seated
 from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
@@ -46,13 +44,8 @@ def rooms() -> Iterator[None]:
     Room.objects.create(id="empty", name="Nobody here")
     Room.objects.create(id="shut", name="Closed room", is_open=False)
     Room.objects.create(id="secret", name="Private", access="token")
-    registry = get_registry()
-    members = [("busy", "b1"), ("busy", "b2"), ("busy", "b3"), ("quiet", "q1")]
-    for room_id, peer_id in members:
-        async_to_sync(registry.join)(room_id, FakePeer(peer_id), 4)
-    yield
-    for room_id, peer_id in members:
-        async_to_sync(registry.leave)(room_id, peer_id, "leave")
+    with seated([("busy", "b1"), ("busy", "b2"), ("busy", "b3"), ("quiet", "q1")]):
+        yield
 
 
 def ids(response: Any) -> list[str]:

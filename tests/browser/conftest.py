@@ -148,6 +148,15 @@ def wait_connected(*pages: Page, peers: int = 1) -> None:
         )
 
 
+def connected_pair(open_page: OpenPage, page_path: str) -> tuple[Page, Page, str, str]:
+    """Two demo pages (`/call/<room>/` or `/chat/<room>/`) joined and connected; with their peer ids."""
+    alice, bob = open_page(page_path), open_page(page_path)
+    join(alice)
+    join(bob)
+    wait_connected(alice, bob)
+    return alice, bob, peer_id(alice), peer_id(bob)
+
+
 def peer_id(page: Page) -> str:
     value = page.evaluate("window.call.peerId")
     assert isinstance(value, str)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from tests.browser.conftest import OpenPage, join, peer_id, record_messages, wait_connected
+from tests.browser.conftest import OpenPage, connected_pair, join, peer_id, record_messages, wait_connected
 
 
 def wait_channel_open(page: Page, remote: str, label: str) -> None:
@@ -13,17 +13,8 @@ def wait_channel_open(page: Page, remote: str, label: str) -> None:
     )
 
 
-def start_chat(open_page: OpenPage, room_id: str) -> tuple[Page, Page, str, str]:
-    """Two chat demo pages in one room, connected."""
-    alice, bob = open_page(f"/chat/{room_id}/"), open_page(f"/chat/{room_id}/")
-    join(alice)
-    join(bob)
-    wait_connected(alice, bob)
-    return alice, bob, peer_id(alice), peer_id(bob)
-
-
 def test_data_only_call_exchanges_string_json_and_binary_both_ways(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, a, b = start_chat(open_page, room_id)
+    alice, bob, a, b = connected_pair(open_page, f"/chat/{room_id}/")
     for page, remote in ((alice, b), (bob, a)):
         wait_channel_open(page, remote, "chat")
         wait_channel_open(page, remote, "file")
@@ -60,7 +51,7 @@ def test_data_only_call_exchanges_string_json_and_binary_both_ways(open_page: Op
 
 
 def test_channel_created_after_connect_reaches_the_peer_and_closes(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, a, b = start_chat(open_page, room_id)
+    alice, bob, a, b = connected_pair(open_page, f"/chat/{room_id}/")
     record_messages(bob)
     alice.evaluate("window.call.createDataChannel({label: 'extra', ordered: false})")
     wait_channel_open(alice, b, "extra")
@@ -79,7 +70,7 @@ def test_channel_created_after_connect_reaches_the_peer_and_closes(open_page: Op
 def test_simultaneous_offers_do_not_wedge_the_call(open_page: OpenPage, room_id: str) -> None:
     # Both sides add an audio transceiver in the same instant (data channels alone would reuse the SCTP
     # association and need no offer): both make an offer, perfect negotiation settles it.
-    alice, bob, _, b = start_chat(open_page, room_id)
+    alice, bob, _, b = connected_pair(open_page, f"/chat/{room_id}/")
     add_audio = "() => window.call.links.values().next().value.pc.addTransceiver('audio')"
     for page in (alice, bob):
         page.evaluate(f"() => {{ window.glare = {add_audio}; }}")
@@ -99,7 +90,7 @@ def test_simultaneous_offers_do_not_wedge_the_call(open_page: OpenPage, room_id:
 
 
 def test_restarting_ice_with_one_peer_keeps_the_call(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, _, b = start_chat(open_page, room_id)
+    alice, bob, _, b = connected_pair(open_page, f"/chat/{room_id}/")
     ufrag = "(page) => window.call.links.values().next().value.pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1]"
     before = alice.evaluate(f"({ufrag})()")
     alice.evaluate(
@@ -148,7 +139,7 @@ FAKE_STATE = """([peer, state]) => {
 
 
 def test_failed_or_stalled_path_restarts_ice_with_that_peer_then_gives_up(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, _, b = start_chat(open_page, room_id)
+    alice, bob, _, b = connected_pair(open_page, f"/chat/{room_id}/")
     alice.evaluate(
         """() => { window.restarts = []; window.errors = []; const callbacks = window.call.options.callbacks ?? {};
                    window.call.setOptions({ ...window.call.options, callbacks: { ...callbacks,

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import Page
 
-from tests.browser.conftest import OpenPage, join, peer_id, wait_connected
+from tests.browser.conftest import OpenPage, connected_pair, join
 
 # Frames and audio level the page receives from `peer`, read from the inbound RTP stats.
 INBOUND = """async (peer) => {
@@ -33,16 +33,8 @@ def over(page: Page, peer: str, seconds: float) -> dict[str, float]:
     return {key: after[key] - before[key] for key in after}
 
 
-def start_call(open_page: OpenPage, room_id: str) -> tuple[Page, Page, str, str]:
-    alice, bob = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
-    join(alice)
-    join(bob)
-    wait_connected(alice, bob)
-    return alice, bob, peer_id(alice), peer_id(bob)
-
-
 def test_video_call_shows_remote_frames_and_reports_quality(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, a, b = start_call(open_page, room_id)
+    alice, bob, a, b = connected_pair(open_page, f"/call/{room_id}/")
     for page, remote in ((alice, b), (bob, a)):
         video = page.locator(f"figure.remote[data-peer='{remote}'] video")
         video.wait_for()
@@ -80,7 +72,7 @@ BRIGHTNESS = """(peer) => {
 
 
 def test_mute_stops_the_tracks_and_unmute_restores_them(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, a, b = start_call(open_page, room_id)
+    alice, bob, a, b = connected_pair(open_page, f"/call/{room_id}/")
     bob.wait_for_function("(peer) => window.call.remoteStreams.get(peer)?.getTracks().length === 2", arg=a)
     bob.wait_for_function(f"(peer) => ({BRIGHTNESS})(peer) > 20", arg=a)
     flowing = over(bob, a, 2)
@@ -108,7 +100,7 @@ def test_mute_stops_the_tracks_and_unmute_restores_them(open_page: OpenPage, roo
 
 
 def test_screen_share_swaps_the_video_track_and_back(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, a, b = start_call(open_page, room_id)
+    alice, bob, a, b = connected_pair(open_page, f"/call/{room_id}/")
     sent = "(peer) => window.call.links.get(peer).sentVideoTrack?.id"
     camera = alice.evaluate(sent, b)
     transceivers = alice.evaluate("(peer) => window.call.links.get(peer).pc.getTransceivers().length", b)
@@ -168,7 +160,7 @@ RECORD = """async ([peer, ms]) => {
 
 
 def test_recording_local_and_remote_streams_gives_playable_webm(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, a, b = start_call(open_page, room_id)
+    alice, bob, a, b = connected_pair(open_page, f"/call/{room_id}/")
     alice.wait_for_function("(peer) => window.call.remoteStreams.get(peer)?.getVideoTracks().length === 1", arg=b)
     outcome = alice.evaluate(RECORD, [b, 2500])
     assert outcome["recording"] == [True, True] and outcome["paused"] == "paused"
@@ -203,7 +195,7 @@ def test_recording_returns_null_without_a_stream_or_a_fitting_type(open_page: Op
 
 
 def test_demo_page_records_and_offers_downloads(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, a, b = start_call(open_page, room_id)
+    alice, bob, a, b = connected_pair(open_page, f"/call/{room_id}/")
     alice.wait_for_function("(peer) => window.call.remoteStreams.get(peer)?.getVideoTracks().length === 1", arg=b)
     alice.click("#record")
     alice.wait_for_function("window.call.getSnapshot().recordingStreamIds.length === 2")
