@@ -13,6 +13,7 @@ import gc
 import os
 import platform
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,7 @@ class Server:
         self.env = {
             "RTCSITE_DATABASE_URL": f"sqlite:///{database}",
             "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "benchmark-only",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         }
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -27,23 +28,32 @@ class LobbyRoom:
     is_open: bool
 
 
-def lobby_rooms() -> tuple[list[LobbyRoom], bool]:
-    """Live rooms first (busiest first), then the most recent stored ones; and whether live counts are known."""
+def lobby_rooms(user: Any) -> tuple[list[LobbyRoom], bool]:
+    """Live rooms first (busiest first), then the most recent stored ones; and whether live counts are known.
+
+    Only rooms the ``rooms`` app lists to ``user`` appear (never token-only rooms to strangers, nor ad-hoc rooms
+    named by whoever joined first: the lobby is no billboard); live rooms with no stored row are listed to staff
+    only.
+    """
     try:
         live = get_registry().live_rooms()
         live_known = True
     except RegistryUnavailable:
         live, live_known = {}, False
     rooms: dict[str, LobbyRoom] = {}
-    # The rooms app is optional: without it the lobby lists live rooms only.
+    lists_every_room = bool(getattr(user, "is_staff", False))
     if apps.is_installed("rooms"):
-        room_model = apps.get_model("rooms", "Room")
-        stored = list(room_model.objects.filter(pk__in=list(live)))
-        stored += list(room_model.objects.exclude(pk__in=list(live))[:LOBBY_ROOMS])
+        from rooms.permissions import has_staff_permission, rooms_listed_to
+
+        lists_every_room = has_staff_permission(user, "rooms.view_room")
+        listed = rooms_listed_to(user)
+        stored = list(listed.filter(pk__in=list(live)))
+        stored += list(listed.exclude(pk__in=list(live))[:LOBBY_ROOMS])
         for room in stored:
             rooms[room.pk] = LobbyRoom(room.pk, room.name, live.get(room.pk, 0), room.max_peers, room.is_open)
-    for room_id, count in live.items():
-        rooms.setdefault(room_id, LobbyRoom(room_id, "", count, None, True))
+    if lists_every_room:
+        for room_id, count in live.items():
+            rooms.setdefault(room_id, LobbyRoom(room_id, "", count, None, True))
     ordered = sorted(rooms.values(), key=lambda room: -room.live_peers)
     return ordered, live_known
 
@@ -59,7 +69,7 @@ def index(request: HttpRequest) -> HttpResponse:
             return HttpResponseRedirect(reverse(page, args=[room_id]))
         error = "A room name is 1 to 128 letters, digits, or any of - _ . :"
         status = 400
-    rooms, live_known = lobby_rooms()
+    rooms, live_known = lobby_rooms(request.user)
     context = {"rooms": rooms, "live_known": live_known, "error": error, "room": request.GET.get("room", "")}
     return render(request, "frontend/lobby.html", context, status=status)
 

@@ -84,13 +84,13 @@ class RoomEventInline(ReadOnlyInline):
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "name", "live_peers", "max_peers", "is_open", "access", "created_at", "updated_at")
-    list_filter = (LiveFilter, "is_open", "access", "created_at")
+    list_display = ("id", "name", "live_peers", "max_peers", "is_open", "access", "ad_hoc", "created_at", "updated_at")
+    list_filter = (LiveFilter, "is_open", "access", "ad_hoc", "created_at")
     search_fields = ("id", "name")
-    readonly_fields = ("live_peers", "history_links", "created_at", "updated_at")
+    readonly_fields = ("live_peers", "history_links", "ad_hoc", "created_at", "updated_at")
     fields = (
-        "id", "name", "max_peers", "is_open", "access", "allowed_users", "live_peers", "history_links", "created_at",
-        "updated_at",
+        "id", "name", "max_peers", "is_open", "access", "allowed_users", "live_peers", "history_links", "ad_hoc",
+        "created_at", "updated_at",
     )
     filter_horizontal = ("allowed_users",)
     inlines = (PeerSessionInline, RoomEventInline)
@@ -120,6 +120,8 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         messages.success(request, f"Reopened {len(rooms)} room(s).")
 
     def save_model(self, request: HttpRequest, obj: Room, form: Any, change: bool) -> None:
+        # A room someone set up here is a stored room from now on, whether or not a join brought it to life.
+        obj.ad_hoc = False
         super().save_model(request, obj, form, change)
         if change and "is_open" in form.changed_data and not obj.is_open:
             try:

@@ -22,7 +22,13 @@ from rest_framework.serializers import BaseSerializer
 
 from rooms.models import Room, RoomEvent
 from rooms.pagination import EventPagination, StandardPagination
-from rooms.permissions import IsStaff, IsStaffOrReadOnly, rooms_visible_to
+from rooms.permissions import (
+    ReadOnlyOrStaffModelPermissions,
+    has_staff_permission,
+    rooms_listed_to,
+    rooms_visible_to,
+    staff_with,
+)
 from rooms.serializers import (
     CloseResultSerializer,
     KickResultSerializer,
@@ -56,6 +62,18 @@ def query_flag(request: Request, name: str) -> bool | None:
     if value in ("false", "0", "no"):
         return False
     raise ValidationError({name: "Use true or false."})
+
+
+#: Digits a whole number in a query parameter or header may have: more is no count or offset this API knows, and
+#: Python refuses to convert numbers above 4,300 digits.
+MAX_DIGITS = 18
+
+
+def whole_number(text: str) -> int | None:
+    """A non-negative whole number written in ASCII digits, or None for anything else."""
+    if not text or len(text) > MAX_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 def query_datetime(request: Request, name: str) -> datetime | None:
@@ -105,7 +123,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
     users); staff create, change, close, reopen and delete rooms and kick peers."""
 
     serializer_class = RoomSerializer
-    permission_classes = [IsStaffOrReadOnly]
+    permission_classes = [ReadOnlyOrStaffModelPermissions]
     pagination_class = StandardPagination
     lookup_value_regex = ROOM_ID_PATTERN.pattern
     queryset = Room.objects.all()
@@ -114,8 +132,9 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         return RoomDetailSerializer if self.action == "retrieve" else RoomSerializer
 
     def get_queryset(self) -> QuerySet[Room]:
-        rooms = rooms_visible_to(self.request.user).order_by("-created_at", "id")
-        return self.filter_rooms(rooms) if self.action == "list" else rooms
+        if self.action == "list":
+            return self.filter_rooms(rooms_listed_to(self.request.user).order_by("-created_at", "id"))
+        return rooms_visible_to(self.request.user).order_by("-created_at", "id")
 
     def filter_rooms(self, rooms: QuerySet[Room]) -> QuerySet[Room]:
         request = self.request
@@ -127,9 +146,9 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
             rooms = rooms.filter(Q(id__icontains=search) | Q(name__icontains=search))
         occupied = query_flag(request, "occupied")
         min_peers_text = request.query_params.get("min_peers", "").strip()
-        if not min_peers_text.isdecimal() and min_peers_text:
+        min_peers = whole_number(min_peers_text) if min_peers_text else 0
+        if min_peers is None:
             raise ValidationError({"min_peers": "Use a whole number of peers."})
-        min_peers = int(min_peers_text) if min_peers_text else 0
         if occupied is not None or min_peers:
             try:
                 live = get_registry().live_rooms()
@@ -161,7 +180,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         room = self.get_object()
         context = self.get_serializer_context()
-        if request.user.is_staff:
+        if has_staff_permission(request.user, "rooms.view_peersession"):
             try:
                 context["peers"] = sorted(moderation.room_members(room.pk))
             except RegistryUnavailable:
@@ -176,7 +195,8 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
     def perform_update(self, serializer: BaseSerializer[Room]) -> None:
         assert serializer.instance is not None
         was_open = serializer.instance.is_open
-        room = serializer.save()
+        # A room someone set up through the API is a stored room from now on.
+        room = serializer.save(ad_hoc=False)
         if was_open and not room.is_open:
             run_moderation(moderation.close_room, room.pk)
 
@@ -185,7 +205,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         instance.delete()
 
     @extend_schema(request=None, responses=CloseResultSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    @action(detail=True, methods=["post"], permission_classes=[staff_with("rooms.change_room")])
     def close(self, request: Request, pk: str | None = None) -> Response:
         """Close the room: it refuses joins until reopened, and every peer in it gets `closed` (room-closed)."""
         room = self.get_object()
@@ -195,7 +215,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         return Response({"closed_peers": closed})
 
     @extend_schema(request=None, responses=RoomSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    @action(detail=True, methods=["post"], permission_classes=[staff_with("rooms.change_room")])
     def reopen(self, request: Request, pk: str | None = None) -> Response:
         """Let the room admit joins again."""
         room = self.get_object()
@@ -204,7 +224,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         return Response(RoomSerializer(room, context=self.get_serializer_context()).data)
 
     @extend_schema(request=KickSerializer, responses={200: KickResultSerializer, 404: OpenApiTypes.OBJECT})
-    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    @action(detail=True, methods=["post"], permission_classes=[staff_with("rooms.change_room")])
     def kick(self, request: Request, pk: str | None = None) -> Response:
         """End one peer's stay: its socket gets `closed` (kicked), the room `peer-left` with reason kicked."""
         room = self.get_object()
@@ -229,7 +249,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         return Response(RoomTokenSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=EVENT_FILTERS, responses=RoomEventPageSerializer)
-    @action(detail=True, methods=["get"], permission_classes=[IsStaff])
+    @action(detail=True, methods=["get"], permission_classes=[staff_with("rooms.view_roomevent")])
     def events(self, request: Request, pk: str | None = None) -> Response:
         """The room's lifecycle events, newest first."""
         room = self.get_object()

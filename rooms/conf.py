@@ -19,6 +19,15 @@ DEFAULTS: dict[str, Any] = {
     "RECORDING_CHUNK_MAX_BYTES": 8 * 1024**2,
     # Where recordings go in the default storage (a server-chosen name below it: <room>/<uuid>.<ext>).
     "RECORDING_DIRECTORY": "recordings",
+    # Failed HTTP Basic logins one client address may make within AUTH_FAILURE_WINDOW seconds before its Basic
+    # requests get 429 (without a password hash) until the window ends.
+    "AUTH_FAILURES_PER_ADDRESS": 10,
+    "AUTH_FAILURE_WINDOW": 60,
+    # Lifecycle records a worker holds while the database cannot take them; past it new ones are dropped (logged).
+    "LOG_BUFFER_RECORDS": 100_000,
+    # Days an ad-hoc room (one nobody stored: it came to life with its first join) is kept after its last peer
+    # left, with its sessions and events; `manage.py prune_rooms` removes older ones. None keeps them forever.
+    "AD_HOC_ROOM_RETENTION_DAYS": 30,
 }
 
 
@@ -36,6 +45,23 @@ class RoomsSettings:
     @property
     def RECORDING_CHUNK_MAX_BYTES(self) -> int:
         return int(self._get("RECORDING_CHUNK_MAX_BYTES"))
+
+    @property
+    def AUTH_FAILURES_PER_ADDRESS(self) -> int:
+        return int(self._get("AUTH_FAILURES_PER_ADDRESS"))
+
+    @property
+    def AUTH_FAILURE_WINDOW(self) -> int:
+        return int(self._get("AUTH_FAILURE_WINDOW"))
+
+    @property
+    def LOG_BUFFER_RECORDS(self) -> int:
+        return int(self._get("LOG_BUFFER_RECORDS"))
+
+    @property
+    def AD_HOC_ROOM_RETENTION_DAYS(self) -> float | None:
+        value = self._get("AD_HOC_ROOM_RETENTION_DAYS")
+        return None if value is None else float(value)
 
     @property
     def RECORDING_DIRECTORY(self) -> str:

@@ -34,6 +34,12 @@ class Room(models.Model):
         settings.AUTH_USER_MODEL, blank=True, related_name="private_rooms",
         help_text="Who may obtain a token for a token-only room (staff always may).",
     )
+    ad_hoc = models.BooleanField(
+        "ad hoc", default=False, db_default=False,
+        help_text="Came to life with a join rather than being stored: listed to staff only, and removed by "
+        "`manage.py prune_rooms` once it has been quiet for ROOMS['AD_HOC_ROOM_RETENTION_DAYS']. Saving the room "
+        "here keeps it.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -17,15 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import close_old_connections, connections, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
 
+from rooms.conf import conf
 from rooms.models import PeerSession, Room, RoomEvent
 from signaling import signals
 
 logger = logging.getLogger(__name__)
 
-#: Attempts at writing one batch (with backoff) before it is given up and logged as lost.
+#: Attempts at writing one batch while the database is unreachable (with backoff) before it is logged as lost.
 WRITE_ATTEMPTS = 5
+# Errors that say the database could not be reached or was busy, not that a record was bad: worth retrying whole.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 Kind = RoomEvent.Kind
 
@@ -46,8 +49,16 @@ class EventRecorder:
     def __init__(self) -> None:
         self._buffer: list[Record] = []
         self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
 
     def add(self, record: Record) -> None:
+        if len(self._buffer) >= conf.LOG_BUFFER_RECORDS:
+            # The database has been away for long; what happens meanwhile is lost rather than held without bound.
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                logger.error("Room lifecycle log buffer full (%d records): %d records dropped so far",
+                             len(self._buffer), self.dropped)
+            return
         self._buffer.append(record)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._write_all())
@@ -72,12 +83,21 @@ class EventRecorder:
             try:
                 await loop.run_in_executor(_writer, write_batch, batch)
                 return
-            except Exception:
+            except TRANSIENT_ERRORS:
                 if attempt == WRITE_ATTEMPTS:
                     logger.exception("Lost %d room lifecycle records after %d attempts", len(batch), attempt)
                     return
                 logger.warning("Writing %d room lifecycle records failed; retrying", len(batch), exc_info=True)
                 await asyncio.sleep(0.1 * 2**attempt)
+            except Exception:
+                # A record the database refuses spoils only itself: write the batch record by record, in order, so
+                # that only that one is lost.
+                if len(batch) == 1:
+                    logger.exception("Dropped a room lifecycle record that cannot be written: %r", batch[0])
+                    return
+                for record in batch:
+                    await self._write(loop, [record])
+                return
 
 
 def write_batch(records: Sequence[Record]) -> None:
@@ -90,7 +110,7 @@ def write_batch(records: Sequence[Record]) -> None:
             if record.kind != Kind.JOIN_REJECTED:
                 first_seen.setdefault(record.fields["room_id"], record.fields["at"])
         Room.objects.bulk_create(
-            [Room(id=room_id, created_at=at) for room_id, at in first_seen.items()], ignore_conflicts=True
+            [Room(id=room_id, created_at=at, ad_hoc=True) for room_id, at in first_seen.items()], ignore_conflicts=True
         )
         rejected_rooms = {r.fields["room_id"] for r in records if r.kind == Kind.JOIN_REJECTED} - {None}
         stored = set(first_seen) | set(

@@ -18,10 +18,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from rooms.api import whole_number
 from rooms.conf import conf
 from rooms.models import Recording
 from rooms.pagination import StandardPagination
-from rooms.permissions import IsOwnerOrStaff
+from rooms.permissions import IsOwnerOrStaff, has_staff_permission
 from rooms.serializers import RecordingSerializer, RecordingTooLarge
 from rooms.uploads import UploadError, delete_recording, store_chunk
 
@@ -46,10 +47,10 @@ class OctetStreamChunkParser(ChunkParser):
 
 
 def upload_offset(request: Request) -> int:
-    value = request.headers.get("Upload-Offset", "")
-    if not value.isdecimal():
+    offset = whole_number(request.headers.get("Upload-Offset", ""))
+    if offset is None:
         raise ValidationError({"Upload-Offset": "The byte offset of this chunk, a whole number."})
-    return int(value)
+    return offset
 
 
 RECORDING_FILTERS = [
@@ -75,7 +76,7 @@ class RecordingViewSet(
 
     def get_queryset(self) -> QuerySet[Recording]:
         recordings = Recording.objects.select_related("owner").order_by("-created_at")
-        if not self.request.user.is_staff:
+        if not has_staff_permission(self.request.user, "rooms.view_recording"):
             recordings = recordings.filter(owner_id=self.request.user.pk)
         if self.action == "list":
             room = self.request.query_params.get("room", "").strip()

@@ -20,8 +20,8 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
 
     class Meta:
         model = Room
-        fields = ["id", "name", "max_peers", "is_open", "access", "created_at", "updated_at", "live_peers"]
-        read_only_fields = ["created_at", "updated_at"]
+        fields = ["id", "name", "max_peers", "is_open", "access", "ad_hoc", "created_at", "updated_at", "live_peers"]
+        read_only_fields = ["ad_hoc", "created_at", "updated_at"]
 
     def get_live_peers(self, room: Room) -> int | None:
         counts: dict[str, int] | None = self.context.get("live_counts")
@@ -117,7 +117,8 @@ class RecordingSerializer(serializers.ModelSerializer[Recording]):
         return value
 
     def validate_mime_type(self, value: str) -> str:
-        if declared_container(value) is None:
+        # Sent back as the download's Content-Type: printable ASCII only (no CR/LF, no control characters).
+        if not value.isascii() or not value.isprintable() or declared_container(value) is None:
             raise serializers.ValidationError("Recordings are WebM, MP4 or Ogg (video/webm, audio/ogg, ...).")
         return value
 

@@ -79,7 +79,10 @@ def part_name(recording: Recording, offset: int) -> str:
 
 def final_name(recording: Recording) -> str:
     container = declared_container(recording.mime_type) or "bin"
-    return f"{conf.RECORDING_DIRECTORY}/{recording.room_id}/{recording.pk}.{container}"
+    # Room ids of dots alone are refused now, but rooms named "." or ".." may be stored from before: never a path
+    # segment that climbs out of the folder.
+    folder = recording.room_id if recording.room_id.strip(".") else recording.room_id.replace(".", "_")
+    return f"{conf.RECORDING_DIRECTORY}/{folder}/{recording.pk}.{container}"
 
 
 def store_chunk(recording_id: Any, offset: int, data: bytes) -> Recording:

@@ -8,25 +8,52 @@ overrides it for deployment:
   makes Redis the channel layer for any other consumer).
 - ``SIGNALING_ICE_SERVERS``: JSON list of RTCIceServer dicts sent to clients (``[]``: none, host candidates only).
 - ``SIGNALING_WORKER_TIMEOUT``: seconds before a silent worker's peers leave with reason ``timeout``.
-- ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (``1``/``0``), ``DJANGO_ALLOWED_HOSTS`` (comma-separated).
+- ``DJANGO_SECRET_KEY``: without it, a random key made for this install and kept in ``.secret_key`` beside
+  ``manage.py`` (``RTCSITE_SECRET_KEY_FILE`` names another file). Set it wherever workers on several machines
+  must read each other's tokens.
+- ``DJANGO_DEBUG``: ``1`` turns debug on (off by default); ``DJANGO_ALLOWED_HOSTS`` (comma-separated; by default
+  the local host names only).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("Set DJANGO_SECRET_KEY when DJANGO_DEBUG=0.")
-    SECRET_KEY = "insecure-development-key-do-not-deploy"
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if h]
+
+
+def local_secret_key(path: Path) -> str:
+    """This install's own random key, made on first use and kept in ``path`` (git-ignored, readable by the owner
+    only). No key published with the code ever signs anything: room tokens and resume tokens are signed with it."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(50)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    try:
+        # A link fails if the file exists: of several workers starting at once, the first one's key is everyone's.
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
+
+
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or local_secret_key(
+    Path(os.environ.get("RTCSITE_SECRET_KEY_FILE", BASE_DIR / ".secret_key"))
+)
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 
 INSTALLED_APPS = [
     "daphne",
@@ -123,7 +150,7 @@ REST_FRAMEWORK = {
     # Session for pages of the site (CSRF-checked writes), Basic for scripts and the admin's own tools.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "rooms.authentication.ThrottledBasicAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

@@ -19,7 +19,9 @@ DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
 
 _POSITIVE_INTEGERS = (
     "MAX_PEERS", "MAX_MESSAGE_BYTES", "RATE_LIMIT_BURST", "RATE_LIMIT_TOLERANCE", "TURN_CREDENTIAL_TTL",
-    "ROOM_TOKEN_TTL",
+    "ROOM_TOKEN_TTL", "OUTBOUND_BUFFER_BYTES", "PARKED_BUFFER_FRAMES", "PARKED_BUFFER_BYTES",
+    "CROSS_WORKER_BUFFER_BYTES", "MAX_SOCKETS", "MAX_SOCKETS_PER_ADDRESS", "JOIN_BURST_PER_ADDRESS",
+    "ROOM_CREATION_BURST_PER_ADDRESS",
 )
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
@@ -48,7 +50,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if isinstance(grace, bool) or not isinstance(grace, Real) or grace < 0:
         errors.append(Error(f"SIGNALING['RESUME_GRACE'] must be a number of seconds, not {grace!r}.",
                             id="signaling.E003"))
-    for name in ("RATE_LIMIT_PER_SECOND", "WORKER_TIMEOUT"):
+    for name in ("RATE_LIMIT_PER_SECOND", "WORKER_TIMEOUT", "JOIN_RATE_PER_ADDRESS", "ROOM_CREATION_RATE_PER_ADDRESS"):
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, Real) or value <= 0:
             errors.append(Error(f"SIGNALING['{name}'] must be a positive number, not {value!r}.", id="signaling.E003"))

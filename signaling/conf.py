@@ -27,6 +27,26 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_BURST": 200,
     # Rate-limited messages a connection may send (regained at one per second) before it is closed with 4008.
     "RATE_LIMIT_TOLERANCE": 50,
+    # Bytes of frames a client may leave unread in its socket's send buffer (measured under daphne); past it the
+    # server closes the socket with 4013 and the peer leaves its room.
+    "OUTBOUND_BUFFER_BYTES": 1024 * 1024,
+    # Frames kept for a peer whose socket dropped, while it may resume, in count and in bytes; past either the
+    # parked peer leaves at once (a resume could not be complete).
+    "PARKED_BUFFER_FRAMES": 256,
+    "PARKED_BUFFER_BYTES": 256 * 1024,
+    # Bytes of notices and relayed frames waiting for one other worker (Redis registry) while Redis is slow or gone.
+    "CROSS_WORKER_BUFFER_BYTES": 16 * 1024 * 1024,
+    # Sockets one worker process holds at most; past it new sockets are closed with 1013 (try again later).
+    "MAX_SOCKETS": 10_000,
+    # Sockets one client address may hold on one worker; past it new sockets are closed with 4012.
+    "MAX_SOCKETS_PER_ADDRESS": 64,
+    # Joins per second (sustained, and the burst above it) one client address may make on one worker; past it the
+    # join gets `error` rate-limited.
+    "JOIN_RATE_PER_ADDRESS": 10.0,
+    "JOIN_BURST_PER_ADDRESS": 30,
+    # Ad-hoc rooms one client address may bring to life per second (and the burst above it), on one worker.
+    "ROOM_CREATION_RATE_PER_ADDRESS": 1.0,
+    "ROOM_CREATION_BURST_PER_ADDRESS": 10,
     # Origins allowed besides those whose host is in ALLOWED_HOSTS: "https://app.example.com", or "*" for any.
     "ALLOWED_ORIGINS": [],
     # Redis shared by every worker, e.g. "redis://127.0.0.1:6379/0". Setting it moves rooms to Redis.
@@ -88,6 +108,46 @@ class SignalingSettings:
     @property
     def RATE_LIMIT_TOLERANCE(self) -> int:
         return int(self._get("RATE_LIMIT_TOLERANCE"))
+
+    @property
+    def OUTBOUND_BUFFER_BYTES(self) -> int:
+        return int(self._get("OUTBOUND_BUFFER_BYTES"))
+
+    @property
+    def PARKED_BUFFER_FRAMES(self) -> int:
+        return int(self._get("PARKED_BUFFER_FRAMES"))
+
+    @property
+    def PARKED_BUFFER_BYTES(self) -> int:
+        return int(self._get("PARKED_BUFFER_BYTES"))
+
+    @property
+    def CROSS_WORKER_BUFFER_BYTES(self) -> int:
+        return int(self._get("CROSS_WORKER_BUFFER_BYTES"))
+
+    @property
+    def MAX_SOCKETS(self) -> int:
+        return int(self._get("MAX_SOCKETS"))
+
+    @property
+    def MAX_SOCKETS_PER_ADDRESS(self) -> int:
+        return int(self._get("MAX_SOCKETS_PER_ADDRESS"))
+
+    @property
+    def JOIN_RATE_PER_ADDRESS(self) -> float:
+        return float(self._get("JOIN_RATE_PER_ADDRESS"))
+
+    @property
+    def JOIN_BURST_PER_ADDRESS(self) -> int:
+        return int(self._get("JOIN_BURST_PER_ADDRESS"))
+
+    @property
+    def ROOM_CREATION_RATE_PER_ADDRESS(self) -> float:
+        return float(self._get("ROOM_CREATION_RATE_PER_ADDRESS"))
+
+    @property
+    def ROOM_CREATION_BURST_PER_ADDRESS(self) -> int:
+        return int(self._get("ROOM_CREATION_BURST_PER_ADDRESS"))
 
     @property
     def ALLOWED_ORIGINS(self) -> Sequence[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
 from signaling import resume, signals
+from signaling.admission import get_admission
 from signaling.conf import conf
 from signaling.events import (
     Callback,
@@ -37,10 +38,11 @@ from signaling.events import (
 )
 from signaling.ice import ice_servers_for
 from signaling.origin import allowed_hosts, is_origin_allowed
-from signaling.policy import Access, get_room_resolver
+from signaling.policy import Access, RoomPolicy, get_room_resolver
 from signaling.protocol import (
     EVICTION_CLOSE_CODES,
     NOT_IN_A_ROOM,
+    PARKING_CLOSE_CODES,
     CloseCode,
     ErrorCode,
     LeaveReason,
@@ -51,6 +53,7 @@ from signaling.protocol import (
     encode,
     parse,
     ping_timestamp_of,
+    printable,
     recipient_of,
     room_full_message,
     room_id_of,
@@ -59,29 +62,41 @@ from signaling.protocol import (
 from signaling.ratelimit import TokenBucket
 from signaling.registry import RegistryUnavailable, RoomFull, get_registry
 from signaling.tokens import RoomGrant, read_room_token
+from signaling.transport import SocketClosed, socket_control
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT_MAX_LENGTH = 512
-# Close codes of a socket that was closed on purpose (normal closure, going away): its peer leaves at once.
-CLEAN_CLOSE_CODES = frozenset({1000, 1001})
-# Expiry tasks of parked peers, kept referenced until they run.
-_expiries: set[asyncio.Task[None]] = set()
+# Background tasks (parked peers' expiry, leaving rooms on the way out), kept referenced until they finish.
+_background: set[asyncio.Task[None]] = set()
 UNAVAILABLE = "Signaling is temporarily unavailable"
+# Seconds a slow reader's socket gets to take its close frame before its connection is dropped.
+SLOW_READER_CLOSE_SECONDS = 1.0
 
 
 def new_peer_id() -> str:
-    """An unguessable peer id (96 random bits)."""
-    return secrets.token_urlsafe(12)
+    """An unguessable peer id in the seed's shape: ``peer-`` and 96 random bits."""
+    return "peer-" + secrets.token_urlsafe(12)
+
+
+def in_background(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
 
 
 class LocalPeer:
     """This connection as a member of a room: what the registry delivers frames to.
 
-    Frames delivered before the ``joined`` reply is out wait, so that the joiner always hears ``joined`` first.
+    Frames delivered before the ``joined`` reply is out wait, so that the joiner always hears ``joined`` first;
+    they count against the socket's outbound limit like frames in its send buffer.
     """
 
-    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "_send", "_end", "_evict", "_pending")
+    __slots__ = (
+        "peer_id", "room_id", "mount", "max_peers", "_send", "_end", "_evict", "_overflow", "_pending",
+        "_pending_bytes", "_pending_limit",
+    )
 
     def __init__(
         self,
@@ -92,6 +107,8 @@ class LocalPeer:
         send: Callable[[str], Awaitable[None]],
         end: Callable[[int], Awaitable[None]],
         evict: Callable[[LeaveReason], Awaitable[None]],
+        overflow: Callable[[], None],
+        pending_limit: int,
     ) -> None:
         self.peer_id = peer_id
         self.room_id = room_id
@@ -100,10 +117,18 @@ class LocalPeer:
         self._send = send
         self._end = end
         self._evict = evict
+        self._overflow = overflow
         self._pending: list[str] | None = []
+        self._pending_bytes = 0
+        self._pending_limit = pending_limit
 
     async def deliver(self, frame: str) -> None:
         if self._pending is not None:
+            self._pending_bytes += len(frame)
+            if self._pending_bytes > self._pending_limit:
+                self._pending.clear()
+                self._overflow()
+                return
             self._pending.append(frame)
             return
         await self._send(frame)
@@ -159,7 +184,13 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if callbacks is not None:
             self.callbacks = Callbacks.coerce(callbacks)
         self.peer: LocalPeer | None = None
+        # Set once this server decided to close the socket (it then ignores what the client still sends).
         self.closing = False
+        # Set once the socket cannot take frames any more: sending to it is then a quiet no-op.
+        self.socket_gone = False
+        self.client_address: str | None = None
+        # Whether this socket was counted in by the worker's admission (and must be counted out).
+        self.admitted = False
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
@@ -177,12 +208,45 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.socket = socket_control(send)
         try:
             while True:
                 message = await receive()
                 await getattr(self, message["type"].replace(".", "_"))(message)
         except StopConsumer:
             pass
+        except Exception:
+            # A defect, not a client's doing: every client input is answered inside receive(). Close the socket
+            # ourselves (returning normally would leave it open with nobody reading it).
+            logger.exception("Signaling connection failed; closing it")
+            self.closing = True
+            await self.quietly(self.base_send({"type": "websocket.close", "code": 1011}))
+        finally:
+            # However the connection ends (a handler's failure, the server cancelling this task on shutdown or
+            # after its close timeout), its peer leaves the room and the worker counts the socket out. Shielded:
+            # a second cancellation must not cut the leave in half.
+            await asyncio.shield(in_background(self.release()))
+
+    async def release(self) -> None:
+        """Give back what this connection holds; safe to run more than once."""
+        if self.admitted:
+            self.admitted = False
+            get_admission().close(self.client_address)
+        if self.peer is not None:
+            try:
+                await self.leave_room(LeaveReason.DISCONNECT)
+            except Exception:
+                logger.exception("Leaving the room of a closed socket failed")
+
+    @staticmethod
+    async def quietly(operation: Awaitable[Any]) -> None:
+        """Await a write to a socket that may be closing already."""
+        try:
+            await operation
+        except SocketClosed:
+            pass
+        except Exception:
+            logger.debug("Writing to a closing socket failed", exc_info=True)
 
     # -- connection --------------------------------------------------------------------------------------------
 
@@ -194,6 +258,18 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.end(CloseCode.ORIGIN_NOT_ALLOWED)
             return
+        user = self.scope.get("user")
+        self.session_user_id = user.pk if user is not None and user.is_authenticated else None
+        client = self.scope.get("client")
+        self.client_address = client[0] if client else None
+        self.admission = get_admission()
+        refusal = self.admission.open(self.client_address)
+        if refusal is not None:
+            logger.warning("Refused a signaling socket from %s (close code %d)", self.client_address, refusal)
+            await self.accept()
+            await self.end(refusal)
+            return
+        self.admitted = True
         self.registry = get_registry()
         self.room_resolver = get_room_resolver()
         self.dispatcher = get_dispatcher()
@@ -203,14 +279,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.resume_grace = conf.RESUME_GRACE
         self.rate = TokenBucket(conf.RATE_LIMIT_PER_SECOND, conf.RATE_LIMIT_BURST)
         self.rate_tolerance = TokenBucket(1.0, conf.RATE_LIMIT_TOLERANCE)
-        user = self.scope.get("user")
-        self.user_id = user.pk if user is not None and user.is_authenticated else None
-        client = self.scope.get("client")
-        self.client_address: str | None = client[0] if client else None
+        self.max_outbound_bytes = conf.OUTBOUND_BUFFER_BYTES
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.url_token: str | None = query["token"][0] if "token" in query else None
         self.url_room: str | None = query["room"][0] if "room" in query else None
-        self.user_agent = (self.header("user-agent") or "")[:USER_AGENT_MAX_LENGTH]
+        self.user_agent = (self.header("user-agent") or "")[:USER_AGENT_MAX_LENGTH].replace("\x00", "")
         await self.accept()
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
@@ -219,12 +292,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.disconnect(message["code"])
         raise StopConsumer()
 
-    async def disconnect(self, code: int) -> None:
+    async def disconnect(self, code: int | None) -> None:
+        # Daphne reports a close frame without a status code as None (1005).
+        self.socket_gone = True
         if self.peer is None:
             return
         try:
-            # Parked only when the connection dropped: not when the client or this server closed it on purpose.
-            dropped = not self.closing and code not in CLEAN_CLOSE_CODES
+            # Parked only when the connection dropped (no close frame), or the client said it will resume: not
+            # when the client closed it on purpose (with or without a code) or this server closed it.
+            dropped = not self.closing and code in PARKING_CLOSE_CODES
             if self.resume_grace > 0 and dropped and await self.park():
                 return
             await self.leave_room(LeaveReason.DISCONNECT)
@@ -238,6 +314,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         parked = resume.ParkedPeer(
             peer.peer_id, peer.room_id, peer.mount, peer.max_peers,
             evict=lambda reason: self.expire_parked(parked, dropped_at, reason),
+            max_frames=conf.PARKED_BUFFER_FRAMES, max_bytes=conf.PARKED_BUFFER_BYTES,
         )
         if await self.registry.swap(peer.room_id, peer.peer_id, peer, parked) is None:
             return False
@@ -245,12 +322,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         resume.park(parked)
         loop = asyncio.get_running_loop()
 
-        def expire() -> None:
-            task = loop.create_task(self.expire_parked(parked, dropped_at))
-            _expiries.add(task)
-            task.add_done_callback(_expiries.discard)
-
-        loop.call_later(self.resume_grace, expire)
+        loop.call_later(self.resume_grace, lambda: in_background(self.expire_parked(parked, dropped_at)))
         return True
 
     async def expire_parked(
@@ -279,7 +351,20 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def end(self, code: int) -> None:
         """Close the socket from the server side and ignore whatever the client still sends."""
         self.closing = True
-        await self.close(code=code)
+        if not self.socket_gone:
+            await self.quietly(self.close(code=code))
+
+    def cut_off_slow_reader(self) -> None:
+        """The client leaves too much unread: close its socket (4013) and drop the connection shortly after if
+        the close frame cannot get through either. Its peer then leaves the room, from its own task."""
+        if self.socket_gone:
+            return
+        logger.warning("Cutting off a client that does not read (%s)", self.client_address)
+        self.closing = True
+        self.socket_gone = True
+        in_background(self.quietly(self.close(code=CloseCode.SLOW_READER)))
+        if self.socket is not None:
+            asyncio.get_running_loop().call_later(SLOW_READER_CLOSE_SECONDS, self.socket.abort)
 
     def header(self, name: str) -> str | None:
         wanted = name.encode("latin-1")
@@ -333,8 +418,18 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         )
 
     async def send_frame(self, frame: str) -> None:
-        """Write one text frame to this client."""
-        await self.base_send({"type": "websocket.send", "text": frame})
+        """Write one text frame to this client. A socket that is closing or gone takes nothing, silently: that is
+        an ordinary moment in a connection's life, and its disconnect is on its way."""
+        if self.socket_gone:
+            return
+        try:
+            await self.base_send({"type": "websocket.send", "text": frame})
+        except SocketClosed:
+            self.socket_gone = True
+            return
+        socket = self.socket
+        if socket is not None and socket.buffered_bytes() > self.max_outbound_bytes:
+            self.cut_off_slow_reader()
 
     def emit(self, event: Event) -> None:
         self.dispatcher.emit(event, self.callbacks, type(self))
@@ -344,32 +439,42 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def handle_join(self, message: dict[str, Any]) -> None:
         if self.peer is not None:
             raise SignalingError(ErrorCode.ALREADY_JOINED, "Already in a room")
+        # Who joins is decided per join: a room token's user counts for the join that carried it, never for a
+        # later one on the same socket.
+        user_id = self.session_user_id
         try:
+            if not self.admission.allow_join(self.client_address):
+                raise SignalingError(ErrorCode.RATE_LIMITED, "Too many joins from your address; try again shortly")
             room_id = room_id_of(message)
             if self.url_room is not None and self.url_room != room_id:
                 raise SignalingError(ErrorCode.INVALID_ROOM, "roomId does not match the socket's ?room=")
             grant = self.room_grant(room_id, message.get("token", self.url_token))
             if "resume" in message and await self.resume_peer(room_id, message["resume"]):
                 return
-            max_peers = await self.room_capacity(room_id, grant)
+            policy = await self.room_resolver.resolve(room_id)
+            max_peers = self.room_capacity(policy, grant)
             if grant is not None and grant.user_id is not None:
-                self.user_id = grant.user_id
-            peer = LocalPeer(new_peer_id(), room_id, self.mount, max_peers, self.send_frame, self.end, self.evict)
+                user_id = grant.user_id
+            peer = self.local_peer(new_peer_id(), room_id, self.mount, max_peers)
             try:
                 result = await self.registry.join(room_id, peer, max_peers)
             except RoomFull as full:
                 raise SignalingError(ErrorCode.ROOM_FULL, room_full_message(full.max_peers)) from None
             except RegistryUnavailable:
                 raise SignalingError(ErrorCode.INTERNAL, UNAVAILABLE) from None
+            if result.room_created and policy is None and not self.admission.allow_room_creation(self.client_address):
+                # Nobody else is in a room this join created, so taking it back is seen by no one.
+                await self.registry.leave(room_id, peer.peer_id, LeaveReason.LEAVE.value)
+                raise SignalingError(ErrorCode.RATE_LIMITED, "Too many new rooms from your address; try again later")
         except SignalingError as error:
             requested = message.get("roomId")
             self.emit(
                 JoinRejected(
-                    room_id=requested[:128] if isinstance(requested, str) else None,
+                    room_id=printable(requested) if isinstance(requested, str) else None,
                     code=error.code.value,
                     message=error.message,
                     at=timezone.now(),
-                    user_id=self.user_id,
+                    user_id=user_id,
                     client_address=self.client_address,
                 )
             )
@@ -385,7 +490,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 room_id=room_id,
                 peer_id=peer.peer_id,
                 at=now,
-                user_id=self.user_id,
+                user_id=user_id,
                 client_address=self.client_address,
                 user_agent=self.user_agent,
             )
@@ -414,9 +519,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         parked = resume.claim(room_id, claimed[1])
         if parked is None:
             return False
-        peer = LocalPeer(
-            parked.peer_id, room_id, parked.mount, parked.max_peers, self.send_frame, self.end, self.evict
-        )
+        peer = self.local_peer(parked.peer_id, room_id, parked.mount, parked.max_peers)
         # What was kept goes first, then whatever arrives from now on; all of it after `joined`.
         for frame in parked.frames:
             await peer.deliver(frame)
@@ -428,6 +531,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await peer.open()
         return True
 
+    def local_peer(self, peer_id: str, room_id: str, mount: int, max_peers: int) -> LocalPeer:
+        return LocalPeer(
+            peer_id, room_id, mount, max_peers, self.send_frame, self.end, self.evict, self.cut_off_slow_reader,
+            self.max_outbound_bytes,
+        )
+
     def room_grant(self, room_id: str, token: object) -> RoomGrant | None:
         """What the join's room token grants; a token that is bad, expired or for another room is refused."""
         if token is None:
@@ -437,9 +546,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise SignalingError(ErrorCode.FORBIDDEN, "Invalid or expired room token")
         return grant
 
-    async def room_capacity(self, room_id: str, grant: RoomGrant | None = None) -> int:
-        """How many peers ``room_id`` admits; raise ``SignalingError`` to refuse the join."""
-        policy = await self.room_resolver.resolve(room_id)
+    def room_capacity(self, policy: RoomPolicy | None, grant: RoomGrant | None = None) -> int:
+        """How many peers a room with this stored ``policy`` (None: an ad-hoc room) admits to this join; raise
+        ``SignalingError`` to refuse it."""
         if policy is None:
             if not self.allow_ad_hoc_rooms:
                 raise SignalingError(ErrorCode.INVALID_ROOM, "Room not found")
@@ -448,7 +557,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise SignalingError(ErrorCode.ROOM_CLOSED, "Room is closed")
         if policy.access == Access.TOKEN and grant is None:
             raise SignalingError(ErrorCode.FORBIDDEN, "This room needs a room token")
-        if policy.access == Access.AUTHENTICATED and grant is None and self.user_id is None:
+        if policy.access == Access.AUTHENTICATED and grant is None and self.session_user_id is None:
             raise SignalingError(ErrorCode.FORBIDDEN, "Log in, or bring a room token, to join this room")
         return policy.max_peers or self.default_max_peers
 

@@ -6,6 +6,7 @@ Validation returns the cleaned value or raises :class:`SignalingError`; nothing 
 from __future__ import annotations
 
 import json
+import math
 import re
 from enum import StrEnum
 from typing import Any
@@ -39,16 +40,32 @@ class LeaveReason(StrEnum):
 
 
 class CloseCode:
-    """WebSocket close codes the server uses."""
+    """WebSocket close codes the server uses (and the clients' own that the server reads)."""
 
+    # Sent by no one: the connection ended without a close frame (a network failure, a crash). The peer is parked.
+    ABNORMAL = 1006
     # The standard "service restart": this worker lost its registration; the client should reconnect.
     SERVICE_RESTART = 1012
+    # The standard "try again later": this worker holds SIGNALING["MAX_SOCKETS"] sockets already.
+    TRY_AGAIN_LATER = 1013
+    # From a client: it closes this socket to open another and `resume` (the browser client's stale-socket and
+    # join-timeout handling). The peer is parked, as after a drop.
+    CLIENT_RECONNECTING = 4000
     FORBIDDEN = 4001
     ORIGIN_NOT_ALLOWED = 4003
     RATE_LIMITED = 4008
     TOO_LARGE = 4009
     KICKED = 4010
     ROOM_CLOSED = 4011
+    # The client's address holds SIGNALING["MAX_SOCKETS_PER_ADDRESS"] sockets on this worker already.
+    TOO_MANY_CONNECTIONS = 4012
+    # The client left more than SIGNALING["OUTBOUND_BUFFER_BYTES"] unread: it is cut off and leaves its room.
+    SLOW_READER = 4013
+
+
+#: Close codes after which a member is parked for a resume; any other close is a departure (a close the client
+#: chose, with or without a code, or one the server chose).
+PARKING_CLOSE_CODES = frozenset({CloseCode.ABNORMAL, CloseCode.CLIENT_RECONNECTING})
 
 
 #: The close code of a socket whose stay a moderator ended, by leave reason.
@@ -75,7 +92,10 @@ INVALID_DESCRIPTION = "Missing or invalid description"
 INVALID_CANDIDATE = "Missing or invalid candidate"
 NOT_IN_A_ROOM = "Not in a room"
 
-ROOM_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+# Dots alone ("." and "..") are path segments wherever a room id becomes part of a path or URL: refused.
+ROOM_ID_PATTERN = re.compile(r"(?!\.+$)[A-Za-z0-9_.:\-]{1,128}")
+#: Longest message type echoed back in `Unknown message type: <t>`.
+ECHOED_TYPE_LENGTH = 64
 DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -103,21 +123,60 @@ def room_full_message(max_peers: int) -> str:
 
 
 def unknown_type_message(kind: str) -> str:
-    return f"Unknown message type: {kind}"
+    return f"Unknown message type: {kind[:ECHOED_TYPE_LENGTH]}"
+
+
+UNENCODABLE_TEXT = "Strings must be valid Unicode without NUL characters"
+# What no frame may carry in any string: a lone surrogate (no UTF-8 encoding exists, so it can be neither sent
+# to another client nor stored) and NUL (PostgreSQL refuses it in text).
+_UNSAFE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 
 
 def parse(text: str) -> tuple[str, dict[str, Any]]:
-    """Decode a client frame into its ``t`` and the whole message."""
+    """Decode a client frame into its ``t`` and the whole message.
+
+    Every string in the message, keys included, is valid Unicode without NUL once this returns: what passes the
+    door can be relayed, sent to another worker and recorded without an encoding error anywhere downstream.
+    """
+    if not text.isascii() and _UNSAFE_CHARACTER.search(text):
+        # Raw characters (a server that hands over unvalidated text); JSON never allows a raw NUL in a string.
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, UNENCODABLE_TEXT)
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack (a 64 KiB frame can nest 32,000 deep).
         raise SignalingError(ErrorCode.INVALID_JSON, INVALID_JSON) from None
     if not isinstance(message, dict):
         raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_FORMAT)
+    # Only a \u escape can bring a surrogate or NUL into a decoded string; most frames have none.
+    if "\\u" in text and _has_unsafe_string(message):
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, UNENCODABLE_TEXT)
     kind = message.get("t")
     if not isinstance(kind, str):
         raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_FORMAT)
     return kind, message
+
+
+def printable(value: str, limit: int = 128) -> str:
+    """``value`` cut to ``limit`` characters with any character a frame may not carry replaced by U+FFFD: safe to
+    log and to store (a refused join's requested room id, say)."""
+    return _UNSAFE_CHARACTER.sub("\ufffd", value[:limit])
+
+
+def _has_unsafe_string(value: object) -> bool:
+    """Whether any string in a decoded JSON value (keys too) has a character ``_UNSAFE_CHARACTER`` matches."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSAFE_CHARACTER.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def is_valid_room_id(value: object) -> bool:
@@ -176,8 +235,16 @@ def candidate_of(message: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def ping_timestamp_of(message: dict[str, Any]) -> int | float | str | None:
+#: Largest magnitude of a ``ping.ts``: every finite double a client clock sends fits, 64 KiB of digits do not.
+MAX_PING_TIMESTAMP = 2**64
+
+
+def ping_timestamp_of(message: dict[str, Any]) -> int | float | None:
+    """The optional ``ts`` of a ``ping``: a finite number (the client's clock), echoed in ``pong``."""
     ts = message.get("ts")
-    if ts is None or (isinstance(ts, (int, float, str)) and not isinstance(ts, bool)):
-        return ts
+    if ts is None:
+        return None
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts):
+        if abs(ts) <= MAX_PING_TIMESTAMP:
+            return ts
     raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_FORMAT)

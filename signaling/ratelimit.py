@@ -16,6 +16,12 @@ class TokenBucket:
         self._tokens = float(burst)
         self._updated = time.monotonic()
 
+    def is_full(self, now: float | None = None) -> bool:
+        """Whether the bucket has refilled to its burst (it was not used lately)."""
+        if now is None:
+            now = time.monotonic()
+        return self._tokens + (now - self._updated) * self.rate >= self.burst
+
     def allow(self, now: float | None = None) -> bool:
         """Take one token if there is one."""
         if now is None:

@@ -1,10 +1,11 @@
 """Resuming a peer after its socket dropped: ``joined.resume`` tokens and the peers waiting for their socket.
 
-A socket that drops without a clean close (any close code but 1000 and 1001) does not leave its room at once: its
-member stays, as a ``ParkedPeer`` that keeps what is sent to it, for ``SIGNALING["RESUME_GRACE"]`` seconds. A
-``join`` carrying the ``resume`` token of that peer within the grace period takes the place back under the same
-peer id, receives what was kept, and the room sees neither ``peer-left`` nor ``peer-joined``. After the grace
-period the peer leaves as any other (reason ``disconnect``).
+A socket that drops without a close frame (1006), or that the client closes with 4000 ("reconnecting"), does not
+leave its room at once: its member stays, as a ``ParkedPeer`` that keeps what is sent to it, for
+``SIGNALING["RESUME_GRACE"]`` seconds. A close the client chose otherwise (any other code, or none) is a
+departure. A ``join`` carrying the ``resume`` token of that peer within the grace period takes the place back
+under the same peer id, receives what was kept, and the room sees neither ``peer-left`` nor ``peer-joined``. After
+the grace period the peer leaves as any other (reason ``disconnect``).
 
 The parked peer lives on the worker whose socket dropped, so a resume must reach that worker: nginx's room
 affinity (``?room=``, ``deploy/nginx.conf``) sends it there. A resume that reaches another worker, or comes too
@@ -13,6 +14,7 @@ late, becomes an ordinary join with a new peer id.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from django.core import signing
@@ -20,8 +22,9 @@ from django.core import signing
 from signaling.protocol import LeaveReason
 
 SALT = "signaling.resume"
-#: Frames kept for a parked peer; beyond them the oldest survive and the rest are dropped.
+#: Defaults of SIGNALING["PARKED_BUFFER_FRAMES"] and ["PARKED_BUFFER_BYTES"].
 MAX_PARKED_FRAMES = 256
+MAX_PARKED_BYTES = 256 * 1024
 
 
 def resume_token(room_id: str, peer_id: str) -> str:
@@ -43,13 +46,17 @@ def read_resume_token(token: object) -> tuple[str, str] | None:
 
 
 class ParkedPeer:
-    """A member whose socket dropped: it keeps its place in the room and what is sent to it."""
+    """A member whose socket dropped: it keeps its place in the room and what is sent to it, up to ``max_frames``
+    frames and ``max_bytes`` characters. A peer that would need more leaves at once (reason ``disconnect``): a
+    resume that silently missed an offer or a candidate would be worse than a clean new join."""
 
-    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "frames", "_evict")
+    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "frames", "_evict", "_size", "_max_frames", "_max_bytes",
+                 "_leaving")
 
     def __init__(
         self, peer_id: str, room_id: str, mount: int, max_peers: int,
         evict: Callable[[LeaveReason], Awaitable[None]] | None = None,
+        *, max_frames: int = MAX_PARKED_FRAMES, max_bytes: int = MAX_PARKED_BYTES,
     ) -> None:
         self.peer_id = peer_id
         self.room_id = room_id
@@ -57,10 +64,21 @@ class ParkedPeer:
         self.max_peers = max_peers
         self.frames: list[str] = []
         self._evict = evict
+        self._size = 0
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
+        self._leaving: asyncio.Task[None] | None = None
 
     async def deliver(self, frame: str) -> None:
-        if len(self.frames) < MAX_PARKED_FRAMES:
-            self.frames.append(frame)
+        if self._leaving is not None:
+            return
+        self._size += len(frame)
+        if len(self.frames) >= self._max_frames or self._size > self._max_bytes:
+            self.frames.clear()
+            # Not awaited here: this runs inside the sender's relay, and leaving announces to that same room.
+            self._leaving = asyncio.get_running_loop().create_task(self.evict(LeaveReason.DISCONNECT.value))
+            return
+        self.frames.append(frame)
 
     async def end(self, code: int) -> None:
         """No socket to close."""

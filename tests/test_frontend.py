@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from rooms.models import Room
@@ -31,6 +32,9 @@ def rows(html: str) -> list[str]:
 def test_lobby_lists_live_rooms_first_with_counts(client: Client, live_peers: None) -> None:
     Room.objects.create(id="standup", name="Daily standup", max_peers=4)
     Room.objects.create(id="archive", name="Old room", is_open=False)
+    staff = User.objects.create_user("moderator", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename="view_room"))
+    client.force_login(staff)
     html = client.get("/").content.decode()
     assert rows(html) == ["standup", "hallway", "archive"]
     assert "Daily standup" in html and '<td class="live">2 / 4</td>' in html
@@ -39,6 +43,18 @@ def test_lobby_lists_live_rooms_first_with_counts(client: Client, live_peers: No
     archive = html.split('<tr data-room="archive">')[1].split("</tr>")[0]
     assert "(closed)" in archive and "/call/archive/" not in archive
     assert 'href="/call/standup/"' in html and 'href="/chat/hallway/"' in html
+
+
+def test_lobby_is_no_billboard_for_strangers(client: Client, live_peers: None) -> None:
+    """Visitors see stored rooms only: not live ad-hoc rooms (named by whoever joined first), not their stored rows,
+    and not token-only rooms."""
+    Room.objects.create(id="standup", name="Daily standup", max_peers=4)
+    Room.objects.create(id="buy-cheap-pills", ad_hoc=True)
+    Room.objects.create(id="secret-board", name="Board meeting", access="token")
+    html = client.get("/").content.decode()
+    assert rows(html) == ["standup"]
+    assert "hallway" not in html and "buy-cheap-pills" not in html
+    assert "secret-board" not in html and "Board meeting" not in html
 
 
 def test_lobby_without_rooms_invites_to_enter_one(client: Client) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
 
 from rooms.models import Recording, Room
@@ -215,8 +215,15 @@ def test_recordings_are_their_owners_and_staffs(client: APIClient, room: Room, m
     assert other.delete(f"/api/recordings/{mine['id']}/").status_code == 404
     assert other.get("/api/recordings/").json()["results"] == []
     staff = APIClient()
-    staff.force_authenticate(User.objects.create_user("staff", is_staff=True))
+    unprivileged_staff = APIClient()
+    unprivileged_staff.force_authenticate(User.objects.create_user("staff-without-permissions", is_staff=True))
+    assert unprivileged_staff.get(f"/api/recordings/{mine['id']}/").status_code == 404
+    assert unprivileged_staff.delete(f"/api/recordings/{mine['id']}/").status_code == 404
+    staff_user = User.objects.create_user("staff", is_staff=True)
+    staff_user.user_permissions.set(Permission.objects.filter(codename="view_recording"))
+    staff.force_authenticate(staff_user)
     assert staff.get(f"/api/recordings/{mine['id']}/").status_code == 200
+    assert staff.delete(f"/api/recordings/{mine['id']}/").status_code == 403
     listed = client.get("/api/recordings/", {"room": "recorded-room", "status": "complete"}).json()
     assert [r["id"] for r in listed["results"]] == [mine["id"]]
     assert client.get("/api/recordings/", {"status": "lost"}).status_code == 400

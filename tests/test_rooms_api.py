@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def staff() -> APIClient:
     user = User.objects.create_user("moderator", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="rooms"))
     client = APIClient()
     client.force_authenticate(user)
     return client

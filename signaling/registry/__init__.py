@@ -22,11 +22,7 @@ from django.utils.module_loading import import_string
 from signaling.conf import conf
 from signaling.policy import get_room_resolver
 from signaling.protocol import LeaveReason
-
-try:
-    from autobahn.exception import Disconnected as SocketClosed
-except ImportError:  # served by something other than daphne
-    SocketClosed = ConnectionError  # type: ignore[assignment,misc]
+from signaling.transport import SocketClosed
 
 logger = logging.getLogger(__name__)
 

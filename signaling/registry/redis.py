@@ -66,8 +66,6 @@ REDIS_TIMEOUT = 2.0
 RETRIES = 1
 # Most notices one pub/sub message carries.
 BATCH_SIZE = 500
-# Notices waiting for one worker beyond this are dropped (Redis unreachable for a long time).
-OUTBOX_LIMIT = 50_000
 # How long a batch is retried while Redis is unreachable before it is dropped.
 PUBLISH_RETRY_SECONDS = 10.0
 # Departed peers are remembered in a view this long, to outlast any notice still on its way.
@@ -205,11 +203,14 @@ class Member:
 
 
 class Outbox:
-    __slots__ = ("items", "task")
+    """What waits to be published to one other worker, bounded in characters of frames (``size``)."""
+
+    __slots__ = ("items", "task", "size")
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
         self.task: asyncio.Task[None] | None = None
+        self.size = 0
 
 
 class RedisRegistry(RoomRegistry):
@@ -222,6 +223,7 @@ class RedisRegistry(RoomRegistry):
         self.url = url
         self.prefix = conf.REDIS_PREFIX
         self.worker_timeout = conf.WORKER_TIMEOUT
+        self.outbox_limit = conf.CROSS_WORKER_BUFFER_BYTES
         self._workers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Worker] = weakref.WeakKeyDictionary()
         self._sync_client: redis.Redis | None = None
 
@@ -618,9 +620,11 @@ class Worker:
         outbox = self.outboxes.get(worker)
         if outbox is None:
             outbox = self.outboxes[worker] = Outbox()
-        if len(outbox.items) >= OUTBOX_LIMIT:
-            logger.error("Dropping a message for worker %s: %d already wait for Redis", worker, OUTBOX_LIMIT)
+        size = len(item.get("f", ""))
+        if outbox.size + size > self.registry.outbox_limit:
+            logger.error("Dropping a message for worker %s: %d bytes already wait for Redis", worker, outbox.size)
             return
+        outbox.size += size
         outbox.items.append(item)
         if outbox.task is None or outbox.task.done():
             outbox.task = asyncio.get_running_loop().create_task(self._flush(worker, outbox))
@@ -630,12 +634,11 @@ class Worker:
         while outbox.items:
             batch = outbox.items[:BATCH_SIZE]
             del outbox.items[:BATCH_SIZE]
+            outbox.size -= sum(len(item.get("f", "")) for item in batch)
             deadline = time.monotonic() + PUBLISH_RETRY_SECONDS
             while True:
                 try:
-                    await asyncio.wait_for(
-                        self.layer.send(worker, {"type": "signaling.deliver", "items": batch}), REDIS_TIMEOUT
-                    )
+                    await self._publish(worker, batch)
                     break
                 except REDIS_ERRORS:
                     if time.monotonic() > deadline:
@@ -644,6 +647,22 @@ class Worker:
                     await asyncio.sleep(0.2)
         if self.outboxes.get(worker) is outbox and not outbox.items:
             del self.outboxes[worker]
+
+    async def _publish(self, worker: str, batch: list[dict[str, Any]]) -> None:
+        """Publish one batch; Redis errors go to the caller (it retries). An item the layer cannot serialize
+        spoils only itself: the batch is then sent item by item and that one is dropped and logged."""
+        try:
+            await asyncio.wait_for(
+                self.layer.send(worker, {"type": "signaling.deliver", "items": batch}), REDIS_TIMEOUT
+            )
+        except REDIS_ERRORS:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                logger.exception("Dropped a message for worker %s that cannot be serialized", worker)
+                return
+            for item in batch:
+                await self._publish(worker, [item])
 
     async def _receive_loop(self) -> None:
         while True:

@@ -557,8 +557,9 @@ export class WebRTCCall {
     this.addPeer(peerId);
     const link = new PeerLink({
       remoteId: peerId,
-      // Each side of a pair computes the opposite answer, so exactly one of them yields.
-      polite: this.options.polite ?? (this.peerId ?? "") > peerId,
+      // The seed client's rule (polite = !(myId > theirId)): each side of a pair computes the opposite answer,
+      // so exactly one of them yields, also in a pair of this client and the seed's.
+      polite: this.options.polite ?? !((this.peerId ?? "") > peerId),
       initiator,
       iceServers: this.iceServers(),
       tracks: this.outgoingTracks(),

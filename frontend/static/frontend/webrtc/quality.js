@@ -33,8 +33,6 @@ export function summarize(report, previous, now = Date.now()) {
   /** @type {any} */
   let inboundVideo = null;
   /** @type {any} */
-  let outboundVideo = null;
-  /** @type {any} */
   let pair = null;
 
   for (const stat of stats.values()) {
@@ -49,9 +47,6 @@ export function summarize(report, previous, now = Date.now()) {
       }
     } else if (stat.type === "outbound-rtp") {
       add(bytes, `${stat.kind}.outbound`, stat.bytesSent);
-      if (stat.kind === "video" && (!outboundVideo || (stat.frameWidth ?? 0) > (outboundVideo.frameWidth ?? 0))) {
-        outboundVideo = stat;
-      }
     } else if (stat.type === "transport" && stat.selectedCandidatePairId) {
       pair = stats.get(stat.selectedCandidatePairId) ?? pair;
     } else if (stat.type === "candidate-pair" && !pair && stat.nominated && stat.state === "succeeded") {
@@ -85,7 +80,8 @@ export function summarize(report, previous, now = Date.now()) {
     if (Object.keys(bitrate).length) summary.bitrate = bitrate;
   }
 
-  const video = inboundVideo ?? outboundVideo;
+  // Incoming video only, as the seed reports it: what this side sends says nothing of what it receives.
+  const video = inboundVideo;
   if (video) {
     /** @type {NonNullable<ConnectionQualitySummary['video']>} */
     const details = {};

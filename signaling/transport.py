@@ -1,0 +1,61 @@
+"""What the consumer can learn about its socket from the server that holds it.
+
+ASGI gives an application no backpressure: under daphne, ``send()`` returns as soon as the frame sits in
+Twisted's write buffer, whether or not the client ever reads it. A client that stops reading (or is on a very slow
+link) would make that buffer grow without bound. Daphne passes each connection a ``send`` bound to its protocol,
+so where that is the case the consumer can read how many bytes still wait for the client and cut a reader that
+falls too far behind. Under another server ``outbound_meter`` returns None and only the frame-size and rate limits
+apply.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+try:
+    from autobahn.exception import Disconnected as SocketClosed
+except ImportError:  # served by something other than daphne
+    SocketClosed = ConnectionError  # type: ignore[assignment,misc]
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SocketClosed", "SocketControl", "socket_control"]
+
+
+class SocketControl:
+    """The server-side handle of one daphne WebSocket: its unsent bytes, and a way to drop it at once."""
+
+    __slots__ = ("_protocol", "_transport")
+
+    def __init__(self, protocol: Any, transport: Any) -> None:
+        self._protocol = protocol
+        self._transport = transport
+
+    def buffered_bytes(self) -> int:
+        """Bytes written to the socket that the client has not taken yet (Twisted's write buffer)."""
+        transport = self._transport
+        return int(len(transport.dataBuffer) - transport.offset + transport._tempDataLen)
+
+    def abort(self) -> None:
+        """Drop the TCP connection now, discarding what waits in the buffer: no closing handshake with a client
+        that does not read. The server then reports the disconnect to the application as usual."""
+        try:
+            self._protocol.dropConnection(abort=True)
+        except Exception:  # the connection may be gone already
+            logger.debug("Dropping a connection failed", exc_info=True)
+
+
+def socket_control(send: Callable[..., Any]) -> SocketControl | None:
+    """The handle of the socket behind an ASGI ``send``, when the server is daphne on a plain TCP transport."""
+    if not isinstance(send, functools.partial) or not send.args:
+        return None
+    protocol = send.args[0]
+    transport = getattr(protocol, "transport", None)
+    if transport is None or not all(
+        hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen")
+    ) or not hasattr(protocol, "dropConnection"):
+        return None
+    return SocketControl(protocol, transport)
