@@ -110,7 +110,7 @@ def run(workdir: Path, quick: bool) -> None:
     print("One worker, in-process registry: joins and idle peers")
     with Server(workdir) as (daphne,):
         gc.collect()
-        before = load.rss_bytes(daphne.pid)
+        before = daphne.rss_bytes()
         result, after = asyncio.run(joins_and_weigh(daphne, peers))
     line(f"joins answered ({peers:,} peers, 200 at a time)", f"{result.answered:,} / {peers:,}",
          "every join", result.answered == peers)
@@ -135,7 +135,7 @@ async def joins_and_weigh(daphne: DaphneProcess, peers: int) -> tuple[load.JoinR
     result = await load.joins(daphne.ws_url + SIGNAL_PATH, peers=peers)
     # Let the recorder finish its writes before the worker is weighed.
     await asyncio.sleep(3)
-    rss = load.rss_bytes(daphne.pid)
+    rss = daphne.rss_bytes()
     await load.close_all(result.sockets)
     return result, rss
 

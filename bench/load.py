@@ -219,11 +219,3 @@ async def joins(url: str, peers: int = 10_000, concurrency: int = 200) -> JoinRe
         sockets=sockets,
     )
 
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-

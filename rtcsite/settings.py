@@ -8,6 +8,7 @@ overrides it for deployment:
   makes Redis the channel layer for any other consumer).
 - ``SIGNALING_ICE_SERVERS``: JSON list of RTCIceServer dicts sent to clients (``[]``: none, host candidates only).
 - ``SIGNALING_WORKER_TIMEOUT``: seconds before a silent worker's peers leave with reason ``timeout``.
+- ``SIGNALING_SETTINGS``: a JSON object of any other ``SIGNALING`` keys (limits, say).
 - ``DJANGO_SECRET_KEY``: without it, a random key made for this install and kept in ``.secret_key`` beside
   ``manage.py`` (``RTCSITE_SECRET_KEY_FILE`` names another file). Set it wherever workers on several machines
   must read each other's tokens.
@@ -145,6 +146,9 @@ if os.environ.get("SIGNALING_ICE_SERVERS"):
     SIGNALING["ICE_SERVERS"] = json.loads(os.environ["SIGNALING_ICE_SERVERS"])
 if os.environ.get("SIGNALING_WORKER_TIMEOUT"):
     SIGNALING["WORKER_TIMEOUT"] = float(os.environ["SIGNALING_WORKER_TIMEOUT"])
+if os.environ.get("SIGNALING_SETTINGS"):
+    # Any other SIGNALING key, as a JSON object: SIGNALING_SETTINGS='{"MAX_SOCKETS_PER_ADDRESS": 256}'.
+    SIGNALING.update(json.loads(os.environ["SIGNALING_SETTINGS"]))
 
 REST_FRAMEWORK = {
     # Session for pages of the site (CSRF-checked writes), Basic for scripts and the admin's own tools.

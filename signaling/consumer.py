@@ -252,7 +252,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         origin = self.header("origin")
-        if not is_origin_allowed(origin, conf.ALLOWED_ORIGINS, allowed_hosts()):
+        if not is_origin_allowed(origin, conf.ALLOWED_ORIGINS, allowed_hosts(), self.header("host")):
             logger.warning("Refused a signaling socket from origin %r", origin)
             # Accept first: a handshake refused outright reaches the page as a bare 1006, without the code.
             await self.accept()

@@ -3,6 +3,11 @@
 Browsers always send ``Origin`` on a WebSocket handshake and attach the site's cookies to it, so a page on another
 site could otherwise open an authenticated socket. A handshake without ``Origin`` does not come from a browser
 page (and could claim any origin it liked), so it is allowed.
+
+The rule is the browser's own notion of a site: the page's origin must be the socket's origin (the same host and
+port as the handshake's ``Host``, a host in ``ALLOWED_HOSTS``), or be listed in full in
+``SIGNALING["ALLOWED_ORIGINS"]``. A proxy in front must pass the ``Host`` the browser used, port included (nginx:
+``proxy_set_header Host $http_host``).
 """
 
 from __future__ import annotations
@@ -35,8 +40,24 @@ def normalize_origin(origin: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
-def is_origin_allowed(origin: str | None, extra_origins: Sequence[str], hosts: Sequence[str]) -> bool:
-    """Whether a handshake with this ``Origin`` header may open a socket."""
+def _site(netloc: str) -> str:
+    """``host[:port]`` in lower case, without a default port (a Host header carries no scheme to tell which)."""
+    netloc = netloc.strip().lower()
+    for default in (":80", ":443"):
+        if netloc.endswith(default):
+            return netloc[: -len(default)]
+    return netloc
+
+
+def is_origin_allowed(
+    origin: str | None, extra_origins: Sequence[str], hosts: Sequence[str], host_header: str | None = None
+) -> bool:
+    """Whether a handshake with this ``Origin`` header may open a socket.
+
+    Allowed: an origin listed in full in ``extra_origins`` (scheme, host and port), or the page's own origin: its
+    ``host[:port]`` equal to the handshake's ``Host`` (so another port of the same host does not pass) and that
+    host in ``hosts`` (``ALLOWED_HOSTS``). Without a ``host_header`` to compare with, the host alone is checked.
+    """
     if origin is None:
         return True
     if "*" in extra_origins:
@@ -46,7 +67,10 @@ def is_origin_allowed(origin: str | None, extra_origins: Sequence[str], hosts: S
         return False
     if normalized in {normalize_origin(o) for o in extra_origins}:
         return True
-    hostname = urlsplit(normalized).hostname or ""
+    parts = urlsplit(normalized)
+    if host_header is not None and _site(parts.netloc) != _site(host_header):
+        return False
+    hostname = parts.hostname or ""
     if ":" in hostname:
         hostname = f"[{hostname}]"
     return validate_host(hostname, list(hosts))

@@ -48,8 +48,27 @@ class SocketControl:
             logger.debug("Dropping a connection failed", exc_info=True)
 
 
+#: How many wrappers deep (channels' session middleware, say) the server's own send is looked for.
+MAX_WRAPPERS = 8
+
+
+def server_send(send: Callable[..., Any]) -> Callable[..., Any]:
+    """The server's own ``send`` behind middleware wrappers that keep it as ``real_send`` (channels' sessions) or
+    ``__wrapped__``."""
+    for _ in range(MAX_WRAPPERS):
+        if isinstance(send, functools.partial):
+            return send
+        owner = getattr(send, "__self__", None)
+        inner = getattr(owner, "real_send", None) or getattr(send, "__wrapped__", None)
+        if inner is None:
+            return send
+        send = inner
+    return send
+
+
 def socket_control(send: Callable[..., Any]) -> SocketControl | None:
     """The handle of the socket behind an ASGI ``send``, when the server is daphne on a plain TCP transport."""
+    send = server_send(send)
     if not isinstance(send, functools.partial) or not send.args:
         return None
     protocol = send.args[0]

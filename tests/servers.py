@@ -79,6 +79,10 @@ class DaphneProcess:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def rss_bytes(self) -> int:
+        """The process's resident memory now."""
+        return rss_bytes(self.pid)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -95,6 +99,14 @@ class DaphneProcess:
         self.stop()
         Path(self.log.name).unlink(missing_ok=True)
 
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def free_port() -> int:

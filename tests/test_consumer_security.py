@@ -72,6 +72,38 @@ def test_origin_rules(origin: str, extra: list[str], hosts: list[str], allowed: 
     assert is_origin_allowed(origin, extra, hosts) is allowed
 
 
+@pytest.mark.parametrize(
+    "origin, host, allowed",
+    [
+        ("https://calls.example.com", "calls.example.com", True),
+        ("http://calls.example.com:8000", "calls.example.com:8000", True),
+        ("https://calls.example.com:443", "calls.example.com", True),
+        # Another port or another host of the same site is another origin.
+        ("https://calls.example.com:8443", "calls.example.com", False),
+        ("http://calls.example.com:8001", "calls.example.com:8000", False),
+        ("https://other.example.com", "calls.example.com", False),
+        # The Host must be a host of the site's, too.
+        ("https://evil.example.net", "evil.example.net", False),
+    ],
+)
+def test_origin_must_be_the_sockets_own(origin: str, host: str, allowed: bool) -> None:
+    assert is_origin_allowed(origin, [], [".example.com"], host) is allowed
+    # Listed in full, any origin passes.
+    assert is_origin_allowed(origin, [origin], [".example.com"], host) is True
+
+
+async def test_a_page_on_another_port_of_the_host_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ALLOWED_HOSTS = ["calls.example.com"]
+    communicator = WebsocketCommunicator(
+        SignalingConsumer.as_asgi(), "/api/call/signal",
+        headers=[(b"origin", b"https://calls.example.com:9000"), (b"host", b"calls.example.com")],
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    assert await communicator.receive_output(1) == {"type": "websocket.close", "code": 4003}
+    await communicator.disconnect()
+
+
 def test_normalize_origin() -> None:
     assert normalize_origin("HTTPS://Example.COM:443/") == "https://example.com:443"
     assert normalize_origin("https://example.com/path") is None

@@ -216,6 +216,19 @@ async def test_staff_kick_through_rest_reaches_both_workers_within_a_second(stac
             a: "disconnect", b: "kicked"})
 
 
+async def test_a_forged_forwarded_for_is_not_the_clients_address(stack: Stack) -> None:
+    """Through the shipped nginx config, the address recorded (and limited) is the one nginx saw, whatever the
+    client claims in X-Forwarded-For."""
+    room_id = f"forged-{time.time_ns()}"
+    async with connect(stack.url(room_id), additional_headers={"X-Forwarded-For": "203.0.113.50"}) as socket:
+        peer_id = (await join(socket, room_id))["peerId"]
+    def recorded() -> list[tuple[Any, ...]]:
+        return stack.sql("SELECT client_address FROM rooms_peersession WHERE peer_id = %s AND left_at IS NOT NULL",
+                         peer_id)
+    await eventually(lambda: bool(recorded()))
+    assert [str(address) for (address,) in recorded()] == ["127.0.0.1"]
+
+
 async def test_redis_restart_mid_call(stack: Stack) -> None:
     (alice, _), (bob, _) = await sockets_on_workers(stack, 2, 2)
     room = f"restart-{time.time_ns()}"

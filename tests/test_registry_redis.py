@@ -335,3 +335,43 @@ async def test_moderation_reaches_members_on_every_worker(workers: Callable[[], 
             break
         await asyncio.sleep(0.02)
     assert alice.evicted == ["room-closed"] and carol.evicted == ["room-closed"]
+
+
+async def test_one_unserializable_message_never_costs_a_batch(workers: Callable[[], RedisRegistry]) -> None:
+    """The door refuses strings that cannot be encoded, but if one ever reached the cross-worker flush, only it is
+    lost: every other message of its batch, in other rooms too, arrives, in order."""
+    one, two = workers(), workers()
+    alice, bob, carol, dave = Inbox(), Inbox(), Inbox(), Inbox()
+    await one.join("quiet", alice, 4)
+    await two.join("quiet", bob, 4)
+    await one.join("other", carol, 4)
+    await two.join("other", dave, 4)
+    assert (await alice.next())["t"] == "peer-joined" and (await carol.next())["t"] == "peer-joined"
+    for n in range(30):
+        await two.relay("other", dave.peer_id, carol.peer_id, json.dumps({"t": "ice", "n": n}))
+        if n == 10:
+            await two.relay("quiet", bob.peer_id, alice.peer_id, '{"t": "sdp", "sdp": "\ud800"}')
+    assert [(await carol.next())["n"] for _ in range(30)] == list(range(30))
+    assert await alice.silent()
+    # The room the bad message was for goes on too.
+    await two.relay("quiet", bob.peer_id, alice.peer_id, '{"t": "sdp", "n": 1}')
+    assert await alice.next() == {"t": "sdp", "n": 1}
+
+
+async def test_the_outbox_to_a_worker_is_bounded_in_bytes(
+    workers: Callable[[], RedisRegistry], settings: Any
+) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "CROSS_WORKER_BUFFER_BYTES": 10_000}
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 4)
+    await two.join("r", bob, 4)
+    await alice.next()
+    worker = two.worker()
+    frame = json.dumps({"t": "sdp", "sdp": "a" * 3000})
+    for _ in range(10):  # posted without yielding: nothing is flushed meanwhile
+        worker._post(one.worker().channel, {"r": "r", "to": alice.peer_id, "f": frame})
+    outbox = worker.outboxes[one.worker().channel]
+    assert outbox.size <= 10_000 and len(outbox.items) == 3
+    assert [len((await alice.next())["sdp"]) for _ in range(3)] == [3000] * 3
+    assert await alice.silent()
