@@ -110,7 +110,9 @@ def test_whole_numbers_that_are_not_are_400s(value: str) -> None:
     assert response.status_code == 400 and "Upload-Offset" in response.json()
 
 
-@pytest.mark.parametrize("mime", ["video/webm\r\nX-Injected: 1", "video/webm;\ncodecs=vp8", "video/webm\x00", "vidéo/webm"])
+@pytest.mark.parametrize(
+    "mime", ["video/webm\r\nX-Injected: 1", "video/webm;\ncodecs=vp8", "video/webm\x00", "vidéo/webm"]
+)
 def test_a_mime_type_that_cannot_be_a_header_is_refused(mime: str) -> None:
     Room.objects.create(id="r")
     api = client_for(User.objects.create_user("uploader"))
