@@ -1,4 +1,4 @@
-"""The signaling endpoint: one WebSocket per browser tab, speaking ``PROTOCOL.md``.
+"""The signaling endpoint: one WebSocket per browser tab, speaking ``docs/protocol.md``.
 
 Mount it in one line, as the seed mounts ``webrtc()``::
 

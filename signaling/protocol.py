@@ -1,4 +1,4 @@
-"""The wire protocol (``PROTOCOL.md``): error codes, the seed's error texts, field validation and frame encoding.
+"""The wire protocol (``docs/protocol.md``): error codes, the seed's error texts, field validation and frame encoding.
 
 Validation returns the cleaned value or raises :class:`SignalingError`; nothing here does I/O.
 """

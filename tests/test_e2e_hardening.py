@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis as redis_client
 from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from rooms.models import PeerSession
 from tests.rawsocket import RawSocket, close, text
-from tests.servers import DaphneProcess
+from tests.servers import DaphneProcess, RedisProcess
 from tests.wsclient import eventually, receive, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,6 +41,18 @@ def server(django_db_setup: None, django_db_blocker: Any) -> Iterator[DaphneProc
     with DaphneProcess(env=env) as daphne:
         yield daphne
         print(daphne.output())  # shown by pytest when a test of this module fails
+
+
+@pytest.fixture(scope="module")
+def redis_backed_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[DaphneProcess, RedisProcess]]:
+    """The same, with the Redis registry, so that what the registry holds can be read."""
+    database = connection.settings_dict["NAME"]
+    with RedisProcess() as redis_server:
+        env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}", "SIGNALING_SETTINGS": json.dumps(LIMITS),
+               "REDIS_URL": redis_server.url}
+        with DaphneProcess(env=env) as daphne:
+            yield daphne, redis_server
+            print(daphne.output())
 
 
 def assert_clean_log(server: DaphneProcess) -> None:
@@ -210,8 +223,9 @@ async def test_one_address_cannot_open_unbounded_sockets(server: DaphneProcess) 
 ODD_TEXT = st.sampled_from(["\ud800", "\udfff", "\x00", "\u202e", "\u200f", "\ufeff", "é", "😀", "", " " * 3])
 STRINGS = st.one_of(st.text(max_size=40), ODD_TEXT, st.builds(lambda s, n: s * n, ODD_TEXT, st.integers(1, 2000)))
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), STRINGS)
-JSON_VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(STRINGS, inner, max_size=4)), max_leaves=12)
+JSON_VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(STRINGS, inner, max_size=4), max_leaves=12
+)
 TYPES = st.sampled_from(["join", "leave", "sdp", "ice", "ping", "joined", "error", "", "JOIN", "\ud800"])
 
 
@@ -258,7 +272,13 @@ async def fuzz_once(server: DaphneProcess, room_id: str, sent: list[str], ending
             hostile.shut()
 
 
-async def test_protocol_fuzz_keeps_every_invariant(server: DaphneProcess) -> None:
+@pytest.mark.parametrize("registry", ["memory", "redis"])
+async def test_protocol_fuzz_keeps_every_invariant(registry: str, request: pytest.FixtureRequest) -> None:
+    redis_server: RedisProcess | None = None
+    if registry == "redis":
+        server, redis_server = request.getfixturevalue("redis_backed_server")
+    else:
+        server = request.getfixturevalue("server")
     url = server.ws_url + SIGNAL_PATH
     before = server.rss_bytes()
     bystander_room = f"bystanders-{time.monotonic_ns()}"
@@ -302,3 +322,12 @@ async def test_protocol_fuzz_keeps_every_invariant(server: DaphneProcess) -> Non
     assert "1011" not in server.output()
     grown = server.rss_bytes() - before
     assert grown < 80 * MiB, f"the worker grew by {grown / MiB:.0f} MiB"
+    if redis_server is not None:
+        # Once everyone has left, the shared registry holds no trace of any of them.
+        store = redis_client.Redis.from_url(redis_server.url, decode_responses=True)
+
+        def registry_empty() -> bool:
+            return not store.keys("signaling:room:*") and not store.smembers("signaling:rooms") and not any(
+                store.hlen(key) for key in store.keys("signaling:peers:*"))
+
+        await eventually(registry_empty, timeout=15)

@@ -116,9 +116,15 @@ def test_quality_summary_from_known_stats(open_page: OpenPage) -> None:
               o: {{ type: 'outbound-rtp', kind: 'video', timestamp: at, bytesSent: sentBytes, frameWidth: 640 }},
             }}));
             const first = m.summarizeStats(report(1000, 0, 0, 0), null, 5);
-            return m.summarizeStats(report(3000, 8000, 250000, 100000), first.sample, 7).summary;
+            const sendingOnly = report(3000, 8000, 250000, 100000);
+            sendingOnly.delete('v');
+            return [m.summarizeStats(report(3000, 8000, 250000, 100000), first.sample, 7).summary,
+                    m.summarizeStats(sendingOnly, first.sample, 7).summary];
         }}"""
     )
+    summary, sending_only = summary
+    # Video details describe what comes in, as the seed reports them: nothing when nothing does.
+    assert "video" not in sending_only and sending_only["bitrate"]["video"] == {"outbound": 400_000}
     assert summary == {
         "timestamp": 7,
         "rtt": 42,

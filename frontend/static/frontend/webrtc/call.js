@@ -510,8 +510,9 @@ export class WebRTCCall {
     const error = new WebRTCCallError(code, text);
     if (this.joined) {
       this.report(error);
-    } else if (code === "internal") {
-      // The server could not reach its registry: try again later, as after a drop.
+    } else if (code === "internal" || code === "rate-limited") {
+      // The server could not reach its registry, or this address joined too often: try again later, as after a
+      // drop (with backoff).
       socket.close(4000);
       this.onSocketClose(socket, 4000);
       this.report(error);

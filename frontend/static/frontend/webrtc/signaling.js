@@ -1,4 +1,4 @@
-// The signaling socket: one WebSocket to the server, JSON frames in and out (PROTOCOL.md).
+// The signaling socket: one WebSocket to the server, JSON frames in and out (docs/protocol.md).
 
 /** Close codes after which reconnecting cannot help: the server refused this client or ended its membership. */
 export const FINAL_CLOSE_CODES = new Map([
