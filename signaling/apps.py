@@ -6,4 +6,19 @@ class SignalingConfig(AppConfig):
     verbose_name = "Signaling"
 
     def ready(self) -> None:
-        from signaling import checks  # noqa: F401  (registers the system checks)
+        from signaling import (
+            checks,  # noqa: F401  (registers the system checks)
+            metrics,
+            resume,
+        )
+        from signaling.admission import get_admission
+        from signaling.drain import is_draining
+        from signaling.registry import get_registry
+
+        metrics.observe_live_state(
+            peers=lambda: get_registry().local_counts()[0],
+            rooms=lambda: get_registry().local_counts()[1],
+            parked=lambda: resume.parked_count(),
+            sockets=lambda: get_admission().sockets,
+            draining=lambda: float(is_draining()),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from numbers import Real
 from typing import Any
@@ -69,6 +70,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors.extend(_check_classes(values))
     errors.extend(_check_origins(values["ALLOWED_ORIGINS"]))
     errors.extend(_check_ice(values))
+    errors.extend(_check_metrics_addresses(values["METRICS_ALLOWED_ADDRESSES"]))
     if not errors:
         errors.extend(_check_combinations())
     return errors
@@ -117,6 +119,22 @@ def _ice_urls_ok(urls: Any, schemes: tuple[str, ...]) -> bool:
         isinstance(urls, Sequence) and bool(urls)
         and all(isinstance(url, str) and url.startswith(schemes) for url in urls)
     )
+
+
+def _check_metrics_addresses(value: Any) -> list[CheckMessage]:
+    error = Error(
+        f"SIGNALING['METRICS_ALLOWED_ADDRESSES'] must be a list of IP addresses or networks, not {value!r}.",
+        hint='For example ["127.0.0.1", "::1", "10.0.0.0/8"].',
+        id="signaling.E009",
+    )
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return [error]
+    try:
+        for entry in value:
+            ipaddress.ip_network(str(entry), strict=False)
+    except ValueError:
+        return [error]
+    return []
 
 
 def _check_ice(values: Mapping[str, Any]) -> list[CheckMessage]:

@@ -11,6 +11,7 @@ once, when it opens. ``signaling.checks`` reports unknown keys and values of the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 from django.conf import settings
@@ -47,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     # Ad-hoc rooms one client address may bring to life per second (and the burst above it), on one worker.
     "ROOM_CREATION_RATE_PER_ADDRESS": 1.0,
     "ROOM_CREATION_BURST_PER_ADDRESS": 10,
+    # Client addresses (or networks, "10.0.0.0/8") that may read /metrics without logging in; staff always may.
+    "METRICS_ALLOWED_ADDRESSES": ["127.0.0.1", "::1"],
     # Origins allowed besides those whose host is in ALLOWED_HOSTS: "https://app.example.com", or "*" for any.
     "ALLOWED_ORIGINS": [],
     # Redis shared by every worker, e.g. "redis://127.0.0.1:6379/0". Setting it moves rooms to Redis.
@@ -148,6 +151,10 @@ class SignalingSettings:
     @property
     def ROOM_CREATION_BURST_PER_ADDRESS(self) -> int:
         return int(self._get("ROOM_CREATION_BURST_PER_ADDRESS"))
+
+    @property
+    def METRICS_ALLOWED_NETWORKS(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(str(value), strict=False) for value in self._get("METRICS_ALLOWED_ADDRESSES")]
 
     @property
     def ALLOWED_ORIGINS(self) -> Sequence[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -19,7 +20,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from signaling import resume, signals
+from signaling import metrics, resume, signals
 from signaling.admission import get_admission
 from signaling.conf import conf
 from signaling.events import (
@@ -254,6 +255,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         origin = self.header("origin")
         if not is_origin_allowed(origin, conf.ALLOWED_ORIGINS, allowed_hosts(), self.header("host")):
             logger.warning("Refused a signaling socket from origin %r", origin)
+            metrics.SOCKETS_REFUSED.labels(str(CloseCode.ORIGIN_NOT_ALLOWED)).inc()
             # Accept first: a handshake refused outright reaches the page as a bare 1006, without the code.
             await self.accept()
             await self.end(CloseCode.ORIGIN_NOT_ALLOWED)
@@ -266,6 +268,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         refusal = self.admission.open(self.client_address)
         if refusal is not None:
             logger.warning("Refused a signaling socket from %s (close code %d)", self.client_address, refusal)
+            metrics.SOCKETS_REFUSED.labels(str(refusal)).inc()
             await self.accept()
             await self.end(refusal)
             return
@@ -360,6 +363,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if self.socket_gone:
             return
         logger.warning("Cutting off a client that does not read (%s)", self.client_address)
+        metrics.SLOW_READERS.inc()
         self.closing = True
         self.socket_gone = True
         in_background(self.quietly(self.close(code=CloseCode.SLOW_READER)))
@@ -442,6 +446,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # Who joins is decided per join: a room token's user counts for the join that carried it, never for a
         # later one on the same socket.
         user_id = self.session_user_id
+        started = time.monotonic()
         try:
             if not self.admission.allow_join(self.client_address):
                 raise SignalingError(ErrorCode.RATE_LIMITED, "Too many joins from your address; try again shortly")
@@ -450,6 +455,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 raise SignalingError(ErrorCode.INVALID_ROOM, "roomId does not match the socket's ?room=")
             grant = self.room_grant(room_id, message.get("token", self.url_token))
             if "resume" in message and await self.resume_peer(room_id, message["resume"]):
+                metrics.JOINS.labels("joined").inc()
+                metrics.JOIN_LATENCY.observe(time.monotonic() - started)
                 return
             policy = await self.room_resolver.resolve(room_id)
             max_peers = self.room_capacity(policy, grant)
@@ -467,6 +474,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 await self.registry.leave(room_id, peer.peer_id, LeaveReason.LEAVE.value)
                 raise SignalingError(ErrorCode.RATE_LIMITED, "Too many new rooms from your address; try again later")
         except SignalingError as error:
+            metrics.JOINS.labels(error.code.value).inc()
             requested = message.get("roomId")
             self.emit(
                 JoinRejected(
@@ -482,6 +490,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.peer = peer
         await self.send_joined(peer, result.peers)
         await peer.open()
+        metrics.JOINS.labels("joined").inc()
+        metrics.JOIN_LATENCY.observe(time.monotonic() - started)
         now = timezone.now()
         if result.room_created:
             self.emit(RoomCreated(room_id=room_id, at=now))
@@ -515,9 +525,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         goes on as a new one)."""
         claimed = resume.read_resume_token(token)
         if claimed is None or claimed[0] != room_id:
+            metrics.RESUMES.labels("invalid").inc()
             return False
         parked = resume.claim(room_id, claimed[1])
         if parked is None:
+            metrics.RESUMES.labels("expired").inc()
             return False
         peer = self.local_peer(parked.peer_id, room_id, parked.mount, parked.max_peers)
         # What was kept goes first, then whatever arrives from now on; all of it after `joined`.
@@ -529,6 +541,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.peer = peer
         await self.send_joined(peer, others)
         await peer.open()
+        metrics.RESUMES.labels("same_worker").inc()
         return True
 
     def local_peer(self, peer_id: str, room_id: str, mount: int, max_peers: int) -> LocalPeer:

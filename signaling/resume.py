@@ -93,6 +93,10 @@ class ParkedPeer:
 _parked: dict[tuple[str, str], ParkedPeer] = {}
 
 
+def parked_count() -> int:
+    return len(_parked)
+
+
 def park(peer: ParkedPeer) -> None:
     _parked[(peer.room_id, peer.peer_id)] = peer
 

@@ -19,6 +19,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from signaling import metrics
 from signaling.conf import conf
 from signaling.policy import get_room_resolver
 from signaling.protocol import LeaveReason
@@ -115,6 +116,18 @@ class RoomRegistry(abc.ABC):
     def live_rooms(self) -> dict[str, int]:
         """Every live room with its peer count; callable from synchronous code."""
 
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`RegistryUnavailable` when the registry cannot serve joins now (readiness)."""
+
+    @abc.abstractmethod
+    def local_counts(self) -> tuple[int, int]:
+        """(peers, rooms) with a socket on this worker, for the metrics; callable from any thread."""
+
+
+def count_relayed_locally(count: int) -> None:
+    metrics.RELAYED_LOCAL.inc(count)
+
 
 async def evict_members(room_id: str, members: Mapping[str, PeerHandle], peer_id: str | None, reason: str) -> int:
     """Evict this worker's member ``peer_id`` of the room (None: all of them) and return how many that was; one
@@ -123,6 +136,7 @@ async def evict_members(room_id: str, members: Mapping[str, PeerHandle], peer_id
         get_room_resolver().forget(room_id)
     targets = list(members.values()) if peer_id is None else [m for m in [members.get(peer_id)] if m is not None]
     for member in targets:
+        metrics.EVICTIONS.labels(reason).inc()
         try:
             await member.evict(reason)
         except Exception:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from signaling.protocol import peer_joined_frame, peer_left_frame
-from signaling.registry import JoinResult, PeerHandle, RoomFull, RoomRegistry, deliver, evict_members
+from signaling.registry import (
+    JoinResult,
+    PeerHandle,
+    RoomFull,
+    RoomRegistry,
+    count_relayed_locally,
+    deliver,
+    evict_members,
+)
 
 
 class InMemoryRegistry(RoomRegistry):
@@ -45,11 +53,13 @@ class InMemoryRegistry(RoomRegistry):
             if target is None or to == sender_id:
                 return 0
             await deliver(target, frame)
+            count_relayed_locally(1)
             return 1
         # A snapshot: a delivery may yield, and the room may change meanwhile.
         targets = [peer for peer_id, peer in members.items() if peer_id != sender_id]
         for target in targets:
             await deliver(target, frame)
+        count_relayed_locally(len(targets))
         return len(targets)
 
     async def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
@@ -71,3 +81,10 @@ class InMemoryRegistry(RoomRegistry):
 
     def live_rooms(self) -> dict[str, int]:
         return {room_id: len(members) for room_id, members in list(self._rooms.items())}
+
+    async def ping(self) -> None:
+        """Always serving: it is this process's memory."""
+
+    def local_counts(self) -> tuple[int, int]:
+        rooms = list(self._rooms.values())
+        return sum(len(members) for members in rooms), len(rooms)

@@ -42,6 +42,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from redis.backoff import NoBackoff
 
+from signaling import metrics
 from signaling.conf import conf
 from signaling.events import PeerLeft, RoomDestroyed, endpoint, get_dispatcher
 from signaling.policy import get_room_resolver
@@ -52,6 +53,7 @@ from signaling.registry import (
     RegistryUnavailable,
     RoomFull,
     RoomRegistry,
+    count_relayed_locally,
     deliver,
     evict_members,
 )
@@ -284,6 +286,17 @@ class RedisRegistry(RoomRegistry):
             raise RegistryUnavailable(str(error)) from error
         return {room_id: count for room_id, count in self.occupancy(room_ids).items() if count}
 
+    async def ping(self) -> None:
+        try:
+            await asyncio.wait_for(self.worker().redis.ping(), REDIS_TIMEOUT)
+        except REDIS_ERRORS as error:
+            metrics.REDIS_ERRORS.inc()
+            raise RegistryUnavailable(str(error)) from error
+
+    def local_counts(self) -> tuple[int, int]:
+        workers = list(self._workers.values())
+        return sum(len(w.local) for w in workers), sum(len(w.local_rooms) for w in workers)
+
 
 class Worker:
     """One worker's side of the shared registry: its channel, its peers, its views, its upkeep."""
@@ -364,6 +377,7 @@ class Worker:
                     logger.warning("Redis reachable again")
                 failing = False
             except REDIS_ERRORS:
+                metrics.REDIS_ERRORS.inc()
                 if not failing:
                     logger.warning("Redis unreachable; relays between peers on this worker go on", exc_info=True)
                 failing = True
@@ -452,6 +466,7 @@ class Worker:
                 keys=self._member_keys(room_id), args=[room_id, peer.peer_id, self.channel, max_peers, peer.mount]
             )
         except REDIS_ERRORS as error:
+            metrics.REDIS_ERRORS.inc()
             self._forget_local(room_id, peer.peer_id)
             raise RegistryUnavailable(str(error)) from error
         if reply[0] == "full":
@@ -476,6 +491,7 @@ class Worker:
         try:
             destroyed = await self._leave_in_redis(room_id, peer_id, reason, self.key("peers", self.channel))
         except REDIS_ERRORS:
+            metrics.REDIS_ERRORS.inc()
             # Redis will hear of it from the upkeep loop; this worker's own peers hear of it now.
             self.unsynced_leaves.append((room_id, peer_id, reason))
             frame = peer_left_frame(peer_id, reason)
@@ -575,6 +591,7 @@ class Worker:
                         self.layer.send(worker, {"type": "signaling.deliver", "items": [item]}), REDIS_TIMEOUT
                     )
         except REDIS_ERRORS as error:
+            metrics.REDIS_ERRORS.inc()
             raise RegistryUnavailable(str(error)) from error
         if reason == LeaveReason.ROOM_CLOSED:
             get_room_resolver().forget(room_id)
@@ -599,6 +616,7 @@ class Worker:
                 if member is None or member.room_id != room_id:
                     return 0
                 await deliver(member.handle, frame)
+                count_relayed_locally(1)
             else:
                 self._post(worker, {"r": room_id, "to": to, "f": frame})
             return 1
@@ -607,6 +625,7 @@ class Worker:
             if peer_id != sender_id:
                 await deliver(member.handle, frame)
                 count += 1
+        count_relayed_locally(count)
         remote: dict[str, int] = {}
         for peer_id, worker in view.members().items():
             if worker != self.channel and peer_id != sender_id:
@@ -622,8 +641,10 @@ class Worker:
             outbox = self.outboxes[worker] = Outbox()
         size = len(item.get("f", ""))
         if outbox.size + size > self.registry.outbox_limit:
+            metrics.CROSS_WORKER_DROPPED.inc()
             logger.error("Dropping a message for worker %s: %d bytes already wait for Redis", worker, outbox.size)
             return
+        metrics.RELAYED_CROSS_WORKER.inc()
         outbox.size += size
         outbox.items.append(item)
         if outbox.task is None or outbox.task.done():
@@ -641,9 +662,12 @@ class Worker:
                     await self._publish(worker, batch)
                     break
                 except REDIS_ERRORS:
+                    metrics.REDIS_ERRORS.inc()
                     if time.monotonic() > deadline:
+                        metrics.CROSS_WORKER_DROPPED.inc(len(batch))
                         logger.error("Dropped %d messages for worker %s: Redis unreachable", len(batch), worker)
                         break
+                    metrics.CROSS_WORKER_RETRIED.inc()
                     await asyncio.sleep(0.2)
         if self.outboxes.get(worker) is outbox and not outbox.items:
             del self.outboxes[worker]
@@ -653,12 +677,14 @@ class Worker:
         spoils only itself: the batch is then sent item by item and that one is dropped and logged."""
         try:
             await asyncio.wait_for(
-                self.layer.send(worker, {"type": "signaling.deliver", "items": batch}), REDIS_TIMEOUT
+                self.layer.send(worker, {"type": "signaling.deliver", "items": batch, "at": time.time()}),
+                REDIS_TIMEOUT,
             )
         except REDIS_ERRORS:
             raise
         except Exception:
             if len(batch) == 1:
+                metrics.CROSS_WORKER_DROPPED.inc()
                 logger.exception("Dropped a message for worker %s that cannot be serialized", worker)
                 return
             for item in batch:
@@ -674,6 +700,9 @@ class Worker:
                 logger.warning("Receiving from Redis failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
+            sent_at = message.get("at")
+            if isinstance(sent_at, float):
+                metrics.CROSS_WORKER_LATENCY.observe(max(0.0, time.time() - sent_at))
             for item in message["items"]:
                 try:
                     await self._apply(item)
@@ -694,6 +723,7 @@ class Worker:
             member = self.local.get(to)
             if member is not None and member.room_id == room_id:
                 await deliver(member.handle, item["f"])
+                count_relayed_locally(1)
             return
         op = item.get("op")
         sender = item.get("x")
@@ -701,6 +731,7 @@ class Worker:
             for peer_id, member in list(self.local_rooms.get(room_id, {}).items()):
                 if peer_id != sender:
                     await deliver(member.handle, item["f"])
+                    count_relayed_locally(1)
             return
         peer_id, worker, version = op
         view.apply(peer_id, version, worker)

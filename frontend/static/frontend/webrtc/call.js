@@ -4,7 +4,7 @@ import { reconnectDelay } from "./backoff.js";
 import { PeerLink } from "./peer.js";
 import { summarize } from "./quality.js";
 import { startRecording } from "./recording.js";
-import { FINAL_CLOSE_CODES, SignalingSocket, WebRTCCallError, signalingUrl } from "./signaling.js";
+import { FINAL_CLOSE_CODES, SERVICE_RESTART, SignalingSocket, WebRTCCallError, signalingUrl } from "./signaling.js";
 import { sourceOf } from "./sources.js";
 
 /** @typedef {import('./types.js').WebRTCCallOptions} WebRTCCallOptions */
@@ -399,11 +399,13 @@ export class WebRTCCall {
     } else if (!this.options.autoReconnect) {
       this.end(new WebRTCCallError("signaling-closed", `The signaling connection closed (code ${code})`));
     } else {
-      this.scheduleReconnect();
+      // 1012 (service restart): the server is going away on purpose and parked this peer; come back at once.
+      this.scheduleReconnect(code === SERVICE_RESTART);
     }
   }
 
-  scheduleReconnect() {
+  /** @param {boolean} [immediately] make the first attempt without waiting */
+  scheduleReconnect(immediately = false) {
     // Attempts count across the whole outage: only a `joined` ends it.
     const attempt = ++this.reconnectAttempt;
     if (attempt > this.options.maxReconnectAttempts) {
@@ -416,7 +418,8 @@ export class WebRTCCall {
     this.emit("onReconnecting", attempt);
     this.update();
     const session = this.session;
-    this.setTimer("reconnect", reconnectDelay(attempt), () => this.openSocket(session));
+    const delay = immediately && attempt === 1 ? 0 : reconnectDelay(attempt);
+    this.setTimer("reconnect", delay, () => this.openSocket(session));
   }
 
   // --- Signaling messages --------------------------------------------------------------------------------------
@@ -510,9 +513,14 @@ export class WebRTCCall {
     const error = new WebRTCCallError(code, text);
     if (this.joined) {
       this.report(error);
-    } else if (code === "internal" || code === "rate-limited") {
+    } else if (
+      code === "internal" ||
+      code === "rate-limited" ||
+      (code === "room-full" && this.resumeToken !== null && this.reconnectAttempt > 0)
+    ) {
       // The server could not reach its registry, or this address joined too often: try again later, as after a
-      // drop (with backoff).
+      // drop (with backoff). A full room met while coming back is this peer's own seat not yet freed (its old
+      // socket's worker has not let go): keep trying within the attempts.
       socket.close(4000);
       this.onSocketClose(socket, 4000);
       this.report(error);

@@ -1,5 +1,8 @@
 // The signaling socket: one WebSocket to the server, JSON frames in and out (docs/protocol.md).
 
+/** The standard "service restart": the server is going away on purpose (a deploy) and parked this peer. */
+export const SERVICE_RESTART = 1012;
+
 /** Close codes after which reconnecting cannot help: the server refused this client or ended its membership. */
 export const FINAL_CLOSE_CODES = new Map([
   [4001, "forbidden"],

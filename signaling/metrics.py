@@ -1,0 +1,69 @@
+"""Prometheus metrics of one worker process (``prometheus_client``'s default registry).
+
+Names and labels follow Prometheus' conventions: a ``signaling_`` prefix, ``_total`` on counters, base units
+(seconds), and labels with a small fixed set of values only (no room or peer ids). Gauges of live state are read
+when scraped, so the relay path pays only for its counters. ``signaling.views.metrics`` serves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import Counter, Gauge, Histogram
+
+#: How a join ended: ``joined`` or the error code it was refused with.
+JOINS = Counter("signaling_joins_total", "Joins by outcome: joined, or the error code of the refusal.", ["outcome"])
+#: How a ``join`` carrying a ``resume`` token ended.
+RESUMES = Counter(
+    "signaling_resumes_total",
+    "Joins carrying a resume token by outcome: same_worker, other_worker; or expired (the peer had left) and invalid "
+    "(tampered, or for another room), after which an ordinary join followed.",
+    ["outcome"],
+)
+RELAYED = Counter(
+    "signaling_relayed_messages_total",
+    "Frames delivered to other peers (relayed sdp and ice, arrival and departure notices): local (written to a "
+    "socket on this worker) or cross_worker (published through Redis to another worker, once per worker).",
+    ["path"],
+)
+CROSS_WORKER_RETRIED = Counter(
+    "signaling_cross_worker_retried_total", "Batches for another worker published again after a Redis error."
+)
+CROSS_WORKER_DROPPED = Counter(
+    "signaling_cross_worker_dropped_total",
+    "Frames for another worker given up: Redis unreachable past the retry time, a full buffer, or unserializable.",
+)
+EVICTIONS = Counter("signaling_evictions_total", "Members whose stay a moderator ended, by reason.", ["reason"])
+REDIS_ERRORS = Counter("signaling_redis_errors_total", "Redis commands of the registry that failed.")
+SLOW_READERS = Counter("signaling_slow_readers_total", "Sockets cut off for leaving too much unread (close 4013).")
+SOCKETS_REFUSED = Counter(
+    "signaling_sockets_refused_total", "Sockets refused at the door by a limit, by close code.", ["code"]
+)
+JOIN_LATENCY = Histogram(
+    "signaling_join_latency_seconds", "From a join frame's arrival to its joined reply.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+CROSS_WORKER_LATENCY = Histogram(
+    "signaling_cross_worker_delivery_seconds",
+    "From a batch's publication by one worker to its arrival at another (wall clocks of both workers).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RELAYED_LOCAL = RELAYED.labels("local")
+RELAYED_CROSS_WORKER = RELAYED.labels("cross_worker")
+PEERS = Gauge("signaling_peers", "Peers whose socket is on this worker (parked ones included).")
+ROOMS = Gauge("signaling_rooms", "Rooms with at least one peer on this worker.")
+PARKED = Gauge("signaling_parked_peers", "Peers on this worker whose socket dropped, waiting to resume.")
+SOCKETS = Gauge("signaling_sockets", "Signaling sockets open on this worker.")
+DRAINING = Gauge("signaling_draining", "1 while this worker drains for a shutdown, else 0.")
+
+
+def observe_live_state(
+    peers: Callable[[], float], rooms: Callable[[], float], parked: Callable[[], float],
+    sockets: Callable[[], float], draining: Callable[[], float],
+) -> None:
+    """Read the live gauges from these functions at each scrape."""
+    PEERS.set_function(peers)
+    ROOMS.set_function(rooms)
+    PARKED.set_function(parked)
+    SOCKETS.set_function(sockets)
+    DRAINING.set_function(draining)
