@@ -9,7 +9,6 @@ class SignalingConfig(AppConfig):
         from signaling import (
             checks,  # noqa: F401  (registers the system checks)
             metrics,
-            resume,
         )
         from signaling.admission import get_admission
         from signaling.drain import is_draining
@@ -18,7 +17,7 @@ class SignalingConfig(AppConfig):
         metrics.observe_live_state(
             peers=lambda: get_registry().local_counts()[0],
             rooms=lambda: get_registry().local_counts()[1],
-            parked=lambda: resume.parked_count(),
+            parked=lambda: get_registry().parked_count(),
             sockets=lambda: get_admission().sockets,
             draining=lambda: float(is_draining()),
         )

@@ -12,7 +12,6 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -68,7 +67,7 @@ from signaling.transport import SocketClosed, socket_control
 logger = logging.getLogger(__name__)
 
 USER_AGENT_MAX_LENGTH = 512
-# Background tasks (parked peers' expiry, leaving rooms on the way out), kept referenced until they finish.
+# Background tasks (leaving rooms on the way out, closing slow readers), kept referenced until they finish.
 _background: set[asyncio.Task[None]] = set()
 UNAVAILABLE = "Signaling is temporarily unavailable"
 # Seconds a slow reader's socket gets to take its close frame before its connection is dropped.
@@ -95,7 +94,7 @@ class LocalPeer:
     """
 
     __slots__ = (
-        "peer_id", "room_id", "mount", "max_peers", "_send", "_end", "_evict", "_overflow", "_pending",
+        "peer_id", "room_id", "mount", "max_peers", "_send", "_end", "_evict", "_replaced", "_overflow", "_pending",
         "_pending_bytes", "_pending_limit",
     )
 
@@ -108,6 +107,7 @@ class LocalPeer:
         send: Callable[[str], Awaitable[None]],
         end: Callable[[int], Awaitable[None]],
         evict: Callable[[LeaveReason], Awaitable[None]],
+        replaced: Callable[[], Awaitable[None]],
         overflow: Callable[[], None],
         pending_limit: int,
     ) -> None:
@@ -118,6 +118,7 @@ class LocalPeer:
         self._send = send
         self._end = end
         self._evict = evict
+        self._replaced = replaced
         self._overflow = overflow
         self._pending: list[str] | None = []
         self._pending_bytes = 0
@@ -147,6 +148,9 @@ class LocalPeer:
 
     async def evict(self, reason: str) -> None:
         await self._evict(LeaveReason(reason))
+
+    async def replaced(self) -> None:
+        await self._replaced()
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
@@ -313,34 +317,16 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def park(self) -> bool:
         """Keep this dropped peer's place for the resume grace period; False if that is not possible here."""
         peer = self.require_peer()
-        dropped_at = timezone.now()
-        parked = resume.ParkedPeer(
-            peer.peer_id, peer.room_id, peer.mount, peer.max_peers,
-            evict=lambda reason: self.expire_parked(parked, dropped_at, reason),
-            max_frames=conf.PARKED_BUFFER_FRAMES, max_bytes=conf.PARKED_BUFFER_BYTES,
-        )
-        if await self.registry.swap(peer.room_id, peer.peer_id, peer, parked) is None:
+        if not await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace):
             return False
         self.peer = None
-        resume.park(parked)
-        loop = asyncio.get_running_loop()
-
-        loop.call_later(self.resume_grace, lambda: in_background(self.expire_parked(parked, dropped_at)))
         return True
 
-    async def expire_parked(
-        self, parked: resume.ParkedPeer, dropped_at: datetime, reason: LeaveReason = LeaveReason.DISCONNECT
-    ) -> None:
-        """The grace period is over and nobody resumed (or a moderator evicted the waiting peer): it leaves,
-        dated when the socket dropped."""
-        if not resume.release(parked):
-            return
-        destroyed = await self.registry.leave(parked.room_id, parked.peer_id, reason.value)
-        if destroyed is None:
-            return
-        self.emit(PeerLeft(room_id=parked.room_id, peer_id=parked.peer_id, reason=reason.value, at=dropped_at))
-        if destroyed:
-            self.emit(RoomDestroyed(room_id=parked.room_id, at=dropped_at))
+    async def replaced(self) -> None:
+        """A resume on another socket took this peer's place (the client came back elsewhere): close this socket
+        without leaving the room."""
+        self.peer = None
+        await self.end(CloseCode.REPLACED)
 
     async def evict(self, reason: LeaveReason) -> None:
         """A moderator ended this peer's stay: tell the client why, leave with that reason, close the socket."""
@@ -521,33 +507,31 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.send_frame(encode(joined))
 
     async def resume_peer(self, room_id: str, token: object) -> bool:
-        """Take back a parked peer's place under its old id; False when there is none to take (the join then
-        goes on as a new one)."""
+        """Take back a peer's place under its old id, wherever it is held; False when there is none to take (the
+        join then goes on as a new one)."""
         claimed = resume.read_resume_token(token)
         if claimed is None or claimed[0] != room_id:
             metrics.RESUMES.labels("invalid").inc()
             return False
-        parked = resume.claim(room_id, claimed[1])
-        if parked is None:
+        policy = await self.room_resolver.resolve(room_id)
+        max_peers = (policy.max_peers if policy is not None else None) or self.default_max_peers
+        peer = self.local_peer(claimed[1], room_id, self.mount, max_peers)
+        # What was kept for the peer is delivered to it first, then whatever arrives from now on; all of it after
+        # `joined` (the peer holds frames until it opens).
+        resumed = await self.registry.resume(room_id, claimed[1], peer)
+        if resumed is None:
             metrics.RESUMES.labels("expired").inc()
             return False
-        peer = self.local_peer(parked.peer_id, room_id, parked.mount, parked.max_peers)
-        # What was kept goes first, then whatever arrives from now on; all of it after `joined`.
-        for frame in parked.frames:
-            await peer.deliver(frame)
-        others = await self.registry.swap(room_id, parked.peer_id, parked, peer)
-        if others is None:
-            return False
         self.peer = peer
-        await self.send_joined(peer, others)
+        await self.send_joined(peer, resumed.peers)
         await peer.open()
-        metrics.RESUMES.labels("same_worker").inc()
+        metrics.RESUMES.labels("other_worker" if resumed.from_other_worker else "same_worker").inc()
         return True
 
     def local_peer(self, peer_id: str, room_id: str, mount: int, max_peers: int) -> LocalPeer:
         return LocalPeer(
-            peer_id, room_id, mount, max_peers, self.send_frame, self.end, self.evict, self.cut_off_slow_reader,
-            self.max_outbound_bytes,
+            peer_id, room_id, mount, max_peers, self.send_frame, self.end, self.evict, self.replaced,
+            self.cut_off_slow_reader, self.max_outbound_bytes,
         )
 
     def room_grant(self, room_id: str, token: object) -> RoomGrant | None:

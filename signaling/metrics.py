@@ -52,7 +52,10 @@ RELAYED_LOCAL = RELAYED.labels("local")
 RELAYED_CROSS_WORKER = RELAYED.labels("cross_worker")
 PEERS = Gauge("signaling_peers", "Peers whose socket is on this worker (parked ones included).")
 ROOMS = Gauge("signaling_rooms", "Rooms with at least one peer on this worker.")
-PARKED = Gauge("signaling_parked_peers", "Peers on this worker whose socket dropped, waiting to resume.")
+PARKED = Gauge(
+    "signaling_parked_peers",
+    "Peers whose socket dropped, waiting to resume: on this worker (in-process registry) or site-wide (Redis).",
+)
 SOCKETS = Gauge("signaling_sockets", "Signaling sockets open on this worker.")
 DRAINING = Gauge("signaling_draining", "1 while this worker drains for a shutdown, else 0.")
 

@@ -61,6 +61,8 @@ class CloseCode:
     TOO_MANY_CONNECTIONS = 4012
     # The client left more than SIGNALING["OUTBOUND_BUFFER_BYTES"] unread: it is cut off and leaves its room.
     SLOW_READER = 4013
+    # A resume on another socket took this peer's place (the newest connection of a peer wins).
+    REPLACED = 4014
 
 
 #: Close codes after which a member is parked for a resume; any other close is a departure (a close the client

@@ -1,15 +1,16 @@
-"""Resuming a peer after its socket dropped: ``joined.resume`` tokens and the peers waiting for their socket.
+"""Resuming a peer after its socket dropped: ``joined.resume`` tokens, and the parked peer of the in-process registry.
 
 A socket that drops without a close frame (1006), or that the client closes with 4000 ("reconnecting"), does not
-leave its room at once: its member stays, as a ``ParkedPeer`` that keeps what is sent to it, for
-``SIGNALING["RESUME_GRACE"]`` seconds. A close the client chose otherwise (any other code, or none) is a
-departure. A ``join`` carrying the ``resume`` token of that peer within the grace period takes the place back
-under the same peer id, receives what was kept, and the room sees neither ``peer-left`` nor ``peer-joined``. After
-the grace period the peer leaves as any other (reason ``disconnect``).
+leave its room at once: the registry *parks* its member (``RoomRegistry.park``), which keeps its place and what is
+sent to it for ``SIGNALING["RESUME_GRACE"]`` seconds. A close the client chose otherwise (any other code, or none)
+is a departure. A ``join`` carrying the ``resume`` token of that peer takes the place back under the same peer id
+(``RoomRegistry.resume``), receives what was kept, and the room sees neither ``peer-left`` nor ``peer-joined``. The
+token proves who the peer is, so it also takes the place of a member whose old socket is still open (a client that
+moved networks: the newest connection wins, the old socket is closed with 4014) or whose worker died. After the
+grace period a parked peer leaves as any other (reason ``disconnect``, or ``timeout`` when its worker died).
 
-The parked peer lives on the worker whose socket dropped, so a resume must reach that worker: nginx's room
-affinity (``?room=``, ``deploy/nginx.conf``) sends it there. A resume that reaches another worker, or comes too
-late, becomes an ordinary join with a new peer id.
+The in-process registry keeps a parked peer in this process (``ParkedPeer``); the Redis registry keeps it in Redis,
+so that a resume reaching any worker finds it.
 """
 
 from __future__ import annotations
@@ -46,22 +47,20 @@ def read_resume_token(token: object) -> tuple[str, str] | None:
 
 
 class ParkedPeer:
-    """A member whose socket dropped: it keeps its place in the room and what is sent to it, up to ``max_frames``
-    frames and ``max_bytes`` characters. A peer that would need more leaves at once (reason ``disconnect``): a
-    resume that silently missed an offer or a candidate would be worse than a clean new join."""
+    """A member of the in-process registry whose socket dropped: it keeps its place and what is sent to it, up to
+    ``max_frames`` frames and ``max_bytes`` characters. A peer that would need more leaves at once (reason
+    ``disconnect``): a resume that silently missed an offer or a candidate would be worse than a clean new join."""
 
-    __slots__ = ("peer_id", "room_id", "mount", "max_peers", "frames", "_evict", "_size", "_max_frames", "_max_bytes",
-                 "_leaving")
+    __slots__ = ("peer_id", "room_id", "mount", "frames", "_evict", "_size", "_max_frames", "_max_bytes", "_leaving")
 
     def __init__(
-        self, peer_id: str, room_id: str, mount: int, max_peers: int,
-        evict: Callable[[LeaveReason], Awaitable[None]] | None = None,
+        self, peer_id: str, room_id: str, mount: int,
+        evict: Callable[[str], Awaitable[None]] | None = None,
         *, max_frames: int = MAX_PARKED_FRAMES, max_bytes: int = MAX_PARKED_BYTES,
     ) -> None:
         self.peer_id = peer_id
         self.room_id = room_id
         self.mount = mount
-        self.max_peers = max_peers
         self.frames: list[str] = []
         self._evict = evict
         self._size = 0
@@ -86,29 +85,7 @@ class ParkedPeer:
     async def evict(self, reason: str) -> None:
         """Leave at once with ``reason``: there is no client to tell."""
         if self._evict is not None:
-            await self._evict(LeaveReason(reason))
+            await self._evict(reason)
 
-
-# The peers of this process waiting for their socket, by (room id, peer id).
-_parked: dict[tuple[str, str], ParkedPeer] = {}
-
-
-def parked_count() -> int:
-    return len(_parked)
-
-
-def park(peer: ParkedPeer) -> None:
-    _parked[(peer.room_id, peer.peer_id)] = peer
-
-
-def claim(room_id: str, peer_id: str) -> ParkedPeer | None:
-    """Take a parked peer out of waiting, for a resume or for its departure; None if it is not waiting here."""
-    return _parked.pop((room_id, peer_id), None)
-
-
-def release(peer: ParkedPeer) -> bool:
-    """Take this very parked peer out of waiting; False if a resume took it first."""
-    if _parked.get((peer.room_id, peer.peer_id)) is peer:
-        del _parked[(peer.room_id, peer.peer_id)]
-        return True
-    return False
+    async def replaced(self) -> None:
+        """Resumed: nothing to close."""

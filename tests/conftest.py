@@ -108,6 +108,7 @@ class FakePeer:
     def __init__(self, peer_id: str) -> None:
         self.peer_id = peer_id
         self.evicted: list[str] = []
+        self.replaced_count = 0
 
     async def deliver(self, frame: str) -> None:
         pass
@@ -117,6 +118,9 @@ class FakePeer:
 
     async def evict(self, reason: str) -> None:
         self.evicted.append(reason)
+
+    async def replaced(self) -> None:
+        self.replaced_count += 1
 
 
 @pytest.fixture(scope="session")

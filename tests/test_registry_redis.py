@@ -37,6 +37,7 @@ class Inbox:
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.ended: list[int] = []
         self.evicted: list[str] = []
+        self.replaced_count = 0
 
     async def deliver(self, frame: str) -> None:
         self.frames.put_nowait(json.loads(frame))
@@ -46,6 +47,9 @@ class Inbox:
 
     async def evict(self, reason: str) -> None:
         self.evicted.append(reason)
+
+    async def replaced(self) -> None:
+        self.replaced_count += 1
 
     async def next(self, timeout: float = 3) -> dict[str, Any]:
         return await asyncio.wait_for(self.frames.get(), timeout)
@@ -180,8 +184,11 @@ async def test_capacity_holds_across_three_workers(workers: Any) -> None:
 
 
 async def test_dead_worker_peers_leave_with_timeout(
-    workers: Any, redis_server: RedisProcess, prefix: str
+    workers: Any, redis_server: RedisProcess, prefix: str, settings: Any
 ) -> None:
+    """Nobody resumes them: they leave with reason timeout once the resume grace after the reaping is over."""
+    grace = 1.0
+    settings.SIGNALING = {**settings.SIGNALING, "RESUME_GRACE": grace}
     one, two = workers(), workers()
     alice, bob, carol = Inbox(), Inbox(), Inbox()
     left: list[dict[str, Any]] = []
@@ -201,7 +208,7 @@ async def test_dead_worker_peers_leave_with_timeout(
             task.cancel()
         started = time.monotonic()
         assert await alice.next(timeout=10) == {"t": "peer-left", "peerId": bob.peer_id, "reason": "timeout"}
-        assert time.monotonic() - started < 3 * WORKER_TIMEOUT + 1
+        assert grace < time.monotonic() - started < 3 * WORKER_TIMEOUT + grace + 1
         for _ in range(50):
             if len(left) == 2:
                 break
@@ -219,7 +226,8 @@ async def test_dead_worker_peers_leave_with_timeout(
     assert await sync_to_async(one.live_rooms)() == {"r": 1}
 
 
-async def test_worker_taken_for_dead_closes_its_sockets(workers: Any) -> None:
+async def test_worker_taken_for_dead_closes_its_sockets(workers: Any, settings: Any) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "RESUME_GRACE": 0.5}
     one, two = workers(), workers()
     alice, bob = Inbox(), Inbox()
     await one.join("r", alice, 4)
@@ -375,3 +383,127 @@ async def test_the_outbox_to_a_worker_is_bounded_in_bytes(
     assert outbox.size <= 10_000 and len(outbox.items) == 3
     assert [len((await alice.next())["sdp"]) for _ in range(3)] == [3000] * 3
     assert await alice.silent()
+
+
+# -- parking and resuming across workers ---------------------------------------------------------------------------
+
+
+async def test_a_parked_peer_resumes_on_another_worker_with_what_it_missed(
+    workers: Callable[[], RedisRegistry], redis_server: RedisProcess, prefix: str
+) -> None:
+    one, two, three = workers(), workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 2)
+    await two.join("r", bob, 2)
+    assert (await alice.next())["t"] == "peer-joined"
+    assert await two.park("r", bob.peer_id, bob, 30)
+    assert redis_of(redis_server).hget(f"{prefix}:room:r", bob.peer_id).startswith("@parked|")
+    # The room stays full: the seat is kept.
+    with pytest.raises(RoomFull):
+        await three.join("r", Inbox(), 2)
+    for n in range(3):
+        await one.relay("r", alice.peer_id, bob.peer_id, json.dumps({"t": "ice", "n": n}))
+    await one.relay("r", alice.peer_id, None, json.dumps({"t": "ice", "n": 3}))
+    back = Inbox(bob.peer_id)
+    resumed = await three.resume("r", bob.peer_id, back)
+    assert resumed is not None and resumed.peers == [alice.peer_id] and resumed.from_other_worker
+    assert [(await back.next())["n"] for _ in range(4)] == [0, 1, 2, 3]
+    # Nothing announced; the call goes on both ways through the new worker.
+    assert await alice.silent()
+    await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "sdp", "n": 4}')
+    assert (await back.next())["n"] == 4
+    await three.relay("r", bob.peer_id, alice.peer_id, '{"t": "sdp", "n": 5}')
+    assert (await alice.next())["n"] == 5
+    store = redis_of(redis_server)
+    assert store.hget(f"{prefix}:room:r", bob.peer_id).startswith(three.worker().channel + "|")
+    assert not store.exists(f"{prefix}:kept:r:{bob.peer_id}") and not store.zcard(f"{prefix}:parked")
+    # Once resumed, the parked place cannot be resumed "again" from its old token's state: the place is live.
+    await three.leave("r", bob.peer_id, "leave")
+    assert await alice.next() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "leave"}
+    assert await two.resume("r", bob.peer_id, Inbox(bob.peer_id)) is None
+
+
+async def test_racing_resumes_leave_exactly_one_holder(workers: Callable[[], RedisRegistry]) -> None:
+    one, two, three = workers(), workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 2)
+    await two.join("r", bob, 2)
+    await alice.next()
+    assert await two.park("r", bob.peer_id, bob, 30)
+    await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "ice", "n": 1}')
+    first, second = Inbox(bob.peer_id), Inbox(bob.peer_id)
+    results = await asyncio.gather(three.resume("r", bob.peer_id, first), one.resume("r", bob.peer_id, second))
+    assert all(result is not None for result in results)
+    # The later of the two took over from the earlier: that one is told it was replaced, and the kept frame was
+    # delivered once, to the first.
+    for _ in range(50):
+        if first.replaced_count + second.replaced_count == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert first.replaced_count + second.replaced_count == 1
+    holder = second if first.replaced_count else first
+    kept = [inbox for inbox in (first, second) if not inbox.frames.empty()]
+    assert len(kept) == 1 and (await kept[0].next())["n"] == 1
+    assert await alice.silent()
+    await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "ice", "n": 2}')
+    assert (await holder.next())["n"] == 2
+
+
+async def test_a_live_peer_taken_over_from_another_worker_is_closed_unannounced(
+    workers: Callable[[], RedisRegistry],
+) -> None:
+    """A client that moved networks comes back while its old socket still looks open: the newest wins."""
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 2)
+    await one.join("r", bob, 2)
+    await alice.next()
+    moved = Inbox(bob.peer_id)
+    resumed = await two.resume("r", bob.peer_id, moved)
+    assert resumed is not None and resumed.from_other_worker
+    for _ in range(50):
+        if bob.replaced_count:
+            break
+        await asyncio.sleep(0.05)
+    assert bob.replaced_count == 1 and bob.peer_id not in one.worker().local
+    assert await alice.silent()
+    await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "ice", "n": 7}')
+    assert (await moved.next())["n"] == 7
+    assert bob.frames.empty()
+    # The old socket's own leave (its disconnect) is not the owner's any more: nothing happens.
+    assert await one.leave("r", bob.peer_id, "disconnect") is None
+    assert await alice.silent()
+
+
+async def test_a_parked_peer_leaves_after_its_grace_or_when_it_overflows(
+    workers: Callable[[], RedisRegistry], settings: Any
+) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "PARKED_BUFFER_FRAMES": 3}
+    one, two = workers(), workers()
+    alice, bob, carol = Inbox(), Inbox(), Inbox()
+    await one.join("r", alice, 4)
+    await two.join("r", bob, 4)
+    await alice.next()
+    started = time.monotonic()
+    assert await two.park("r", bob.peer_id, bob, 0.5)
+    assert await alice.next(timeout=5) == {"t": "peer-left", "peerId": bob.peer_id, "reason": "disconnect"}
+    assert 0.4 < time.monotonic() - started < 3
+    await two.join("r", carol, 4)
+    await alice.next()
+    assert await two.park("r", carol.peer_id, carol, 30)
+    for n in range(4):
+        await one.relay("r", alice.peer_id, carol.peer_id, json.dumps({"t": "ice", "n": n}))
+    assert await alice.next(timeout=3) == {"t": "peer-left", "peerId": carol.peer_id, "reason": "disconnect"}
+    assert await one.resume("r", carol.peer_id, Inbox(carol.peer_id)) is None
+
+
+async def test_a_parked_peer_can_be_kicked(workers: Callable[[], RedisRegistry]) -> None:
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 4)
+    await two.join("r", bob, 4)
+    await alice.next()
+    assert await two.park("r", bob.peer_id, bob, 30)
+    assert await one.evict("r", bob.peer_id, "kicked") == 1
+    assert await alice.next() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "kicked"}
+    assert await one.resume("r", bob.peer_id, Inbox(bob.peer_id)) is None

@@ -107,3 +107,39 @@ async def test_no_grace_means_no_parking(connect: Connect, room_id: str, setting
     await alice.receive()
     await bob.drop()
     assert await alice.receive() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "disconnect"}
+
+
+async def test_a_resume_takes_over_a_socket_that_still_looks_open(connect: Connect, room_id: str) -> None:
+    """A client that moved networks comes back before the server noticed its old socket was gone: the newest
+    connection wins (as LiveKit does with a duplicate identity), the old socket is closed with 4014, and the room
+    sees nothing."""
+    alice, bob = await connect(), await connect()
+    await alice.join(room_id)
+    joined = await bob.join(room_id)
+    await alice.receive()
+    again = await connect()
+    await again.send(t="join", roomId=room_id, resume=joined["resume"])
+    resumed = await again.receive()
+    assert resumed["t"] == "joined" and resumed["peerId"] == bob.peer_id and resumed["peers"] == [alice.peer_id]
+    assert await bob.receive_close() == 4014
+    bob.closed = True
+    await alice.assert_silent(0.3)
+    await alice.send(t="ice", to=bob.peer_id, candidate={"candidate": "to the new socket"})
+    assert (await again.receive())["candidate"] == {"candidate": "to the new socket"}
+    await settle()
+    session = await PeerSession.objects.aget(peer_id=bob.peer_id)
+    assert session.left_at is None
+
+
+async def test_a_token_cannot_take_anyone_elses_place(connect: Connect, room_id: str) -> None:
+    alice, bob = await connect(), await connect()
+    joined_a = await alice.join(room_id)
+    await bob.join(room_id)
+    await alice.receive()
+    # A token for another room, or a forged one, makes an ordinary join (refused here: the room is full).
+    for token in (resume_token("elsewhere", bob.peer_id or ""), joined_a["resume"][:-3] + "abc", "junk"):
+        intruder = await connect()
+        await intruder.send(t="join", roomId=room_id, resume=token)
+        await intruder.expect_error("room-full")
+    await alice.assert_silent()
+    await bob.assert_still_serving()

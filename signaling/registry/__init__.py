@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 
 from signaling import metrics
 from signaling.conf import conf
+from signaling.events import PeerLeft, RoomDestroyed, endpoint, get_dispatcher
 from signaling.policy import get_room_resolver
 from signaling.protocol import LeaveReason
 from signaling.transport import SocketClosed
@@ -49,6 +50,10 @@ class PeerHandle(Protocol):
         """End the peer's stay for a moderator: tell its client why (``closed``), leave the room with ``reason``
         and close its socket."""
 
+    async def replaced(self) -> None:
+        """A resume took this peer's place (its client came back on another socket): close this socket (4014)
+        without leaving the room, which the peer has not left."""
+
 
 class RoomFull(Exception):
     """The room already holds ``max_peers`` peers; the joiner was not added."""
@@ -60,6 +65,15 @@ class RoomFull(Exception):
 
 class RegistryUnavailable(Exception):
     """The shared registry cannot be reached right now; nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A resume that took its place back: the ids of the room's other members, and whether the place was held
+    by another worker (the peer's old socket, or its parked place, was elsewhere)."""
+
+    peers: list[str]
+    from_other_worker: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +108,20 @@ class RoomRegistry(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
-        """Put ``new`` in the place of member ``peer_id`` on this worker if its handle is ``expected``, with no
-        announcement; return the ids of the room's other members, or None if there was no such member here."""
+    async def park(self, room_id: str, peer_id: str, expected: PeerHandle, grace: float) -> bool:
+        """Keep member ``peer_id``'s place (its handle on this worker is ``expected``, whose socket dropped) for
+        ``grace`` seconds, with no announcement, keeping what is sent to it (``SIGNALING["PARKED_BUFFER_*"]``).
+        Unless a resume takes it back first, it then leaves with reason ``disconnect`` and its lifecycle events
+        are sent; it leaves at once when what is kept would exceed the bounds. False when it is not a member
+        here (any more)."""
+
+    @abc.abstractmethod
+    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
+        """Give member ``peer_id``'s place to ``new``, wherever the place is (parked here or in the shared
+        registry, held by a live socket on any worker, or by a worker that died), atomically against another
+        resume of the same peer, with no announcement. What was kept for a parked peer is delivered to ``new``
+        first, in order; a live socket that held the place is told ``replaced``. None when ``peer_id`` is not a
+        member of the room (any more)."""
 
     @abc.abstractmethod
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
@@ -123,6 +148,20 @@ class RoomRegistry(abc.ABC):
     @abc.abstractmethod
     def local_counts(self) -> tuple[int, int]:
         """(peers, rooms) with a socket on this worker, for the metrics; callable from any thread."""
+
+    @abc.abstractmethod
+    def parked_count(self) -> int:
+        """Peers parked now (on this worker for the in-process registry, in Redis for the shared one)."""
+
+
+def send_departure_events(room_id: str, peer_id: str, reason: str, mount: int, destroyed: bool, at: Any) -> None:
+    """The lifecycle events of a departure that no consumer saw (a parked peer's expiry, a dead worker's peer),
+    sent with the callbacks of the mount the peer came through."""
+    sender, callbacks = endpoint(mount)
+    dispatcher = get_dispatcher()
+    dispatcher.emit(PeerLeft(room_id=room_id, peer_id=peer_id, reason=reason, at=at), callbacks, sender)
+    if destroyed:
+        dispatcher.emit(RoomDestroyed(room_id=room_id, at=at), callbacks, sender)
 
 
 def count_relayed_locally(count: int) -> None:

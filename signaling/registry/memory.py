@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Coroutine, Iterable
+from datetime import datetime
+from typing import Any
 
-from signaling.protocol import peer_joined_frame, peer_left_frame
+from django.utils import timezone
+
+from signaling.conf import conf
+from signaling.protocol import LeaveReason, peer_joined_frame, peer_left_frame
 from signaling.registry import (
     JoinResult,
     PeerHandle,
+    Resumed,
     RoomFull,
     RoomRegistry,
     count_relayed_locally,
     deliver,
     evict_members,
+    send_departure_events,
 )
+from signaling.resume import ParkedPeer
+
+# Expiries of parked peers, kept referenced until they run.
+_expiries: set[asyncio.Task[None]] = set()
+
+
+def _in_background(coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _expiries.add(task)
+    task.add_done_callback(_expiries.discard)
 
 
 class InMemoryRegistry(RoomRegistry):
@@ -62,12 +80,45 @@ class InMemoryRegistry(RoomRegistry):
         count_relayed_locally(len(targets))
         return len(targets)
 
-    async def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
+    async def park(self, room_id: str, peer_id: str, expected: PeerHandle, grace: float) -> bool:
         members = self._rooms.get(room_id)
         if members is None or members.get(peer_id) is not expected:
+            return False
+        dropped_at = timezone.now()
+        parked = ParkedPeer(
+            peer_id, room_id, expected.mount,
+            evict=lambda reason: self._expire(parked, reason, dropped_at),
+            max_frames=conf.PARKED_BUFFER_FRAMES, max_bytes=conf.PARKED_BUFFER_BYTES,
+        )
+        members[peer_id] = parked
+        loop = asyncio.get_running_loop()
+        loop.call_later(grace, lambda: _in_background(self._expire(parked, LeaveReason.DISCONNECT.value, dropped_at)))
+        return True
+
+    async def _expire(self, parked: ParkedPeer, reason: str, dropped_at: datetime) -> None:
+        """Nobody resumed within the grace period (or a moderator evicted the parked peer, or it overflowed):
+        it leaves, dated when its socket dropped."""
+        members = self._rooms.get(parked.room_id)
+        if members is None or members.get(parked.peer_id) is not parked:
+            return  # resumed, or gone already
+        destroyed = await self.leave(parked.room_id, parked.peer_id, reason)
+        if destroyed is not None:
+            send_departure_events(parked.room_id, parked.peer_id, reason, parked.mount, destroyed, dropped_at)
+
+    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
+        members = self._rooms.get(room_id)
+        current = members.get(peer_id) if members is not None else None
+        if members is None or current is None:
             return None
+        # No await between taking the kept frames and putting ``new`` in place: nothing can slip in between.
+        if isinstance(current, ParkedPeer):
+            for frame in current.frames:
+                await new.deliver(frame)  # still waiting for its `joined`: appended, never awaited
+            current.frames.clear()
         members[peer_id] = new
-        return [other for other in members if other != peer_id]
+        if not isinstance(current, ParkedPeer):
+            await current.replaced()
+        return Resumed(peers=[other for other in members if other != peer_id], from_other_worker=False)
 
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
         return await evict_members(room_id, self._rooms.get(room_id, {}), peer_id, reason)
@@ -88,3 +139,6 @@ class InMemoryRegistry(RoomRegistry):
     def local_counts(self) -> tuple[int, int]:
         rooms = list(self._rooms.values())
         return sum(len(members) for members in rooms), len(rooms)
+
+    def parked_count(self) -> int:
+        return sum(isinstance(peer, ParkedPeer) for members in list(self._rooms.values()) for peer in members.values())

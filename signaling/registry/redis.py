@@ -6,13 +6,21 @@ rooms its own peers are in, a *view* of the members and their workers; a relayed
 to a peer on this worker it is written straight to the socket, to a peer elsewhere it goes through the
 channels-redis pub/sub layer to that worker's channel, batched per worker.
 
+A member whose socket drops is *parked* in Redis, not in its worker's memory: any worker may then resume it
+(``RESUME``: the place moves to the resuming worker, atomically, with what was kept for it), or let it leave when
+its grace period is over (every worker's upkeep sweeps the deadlines). A dead worker's members are parked the same
+way when it is reaped, so their clients, back on another worker within seconds, resume under their own ids.
+
 Every membership change gets a version from Redis (its clock in microseconds, kept strictly increasing), and
 views apply changes last-writer-wins per peer, so notices that arrive out of order between workers, or before
 the script that created them has answered, still leave every view right.
 
 Keys, under ``SIGNALING["REDIS_PREFIX"]`` (P)::
 
-    P:room:<room>      hash  peer -> "worker|version|mount"
+    P:room:<room>      hash  peer -> "worker|version|mount" ("@parked|..." while the peer waits for a resume)
+    P:parked           zset  "room|peer" of parked peers, scored by when their grace period ends (ms)
+    P:parked:<room>:<peer>  hash  a parked peer: bytes kept, reason it will leave with, when it dropped
+    P:kept:<room>:<peer>    list  frames kept for a parked peer, in order
     P:rooms            set   live room ids
     P:workers          set   workers' channels
     P:hb:<worker>      "host:pid" of the worker, expires after WORKER_TIMEOUT
@@ -30,7 +38,8 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -44,18 +53,19 @@ from redis.backoff import NoBackoff
 
 from signaling import metrics
 from signaling.conf import conf
-from signaling.events import PeerLeft, RoomDestroyed, endpoint, get_dispatcher
 from signaling.policy import get_room_resolver
 from signaling.protocol import CloseCode, LeaveReason, peer_joined_frame, peer_left_frame
 from signaling.registry import (
     JoinResult,
     PeerHandle,
     RegistryUnavailable,
+    Resumed,
     RoomFull,
     RoomRegistry,
     count_relayed_locally,
     deliver,
     evict_members,
+    send_departure_events,
 )
 
 logger = logging.getLogger(__name__)
@@ -97,9 +107,14 @@ redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 return {v, members}
 """
 
-# KEYS: room, rooms, worker's peers, clock. ARGV: room id, peer.
+# KEYS: room, rooms, owner's peers, clock. ARGV: room id, peer, owner (the worker that holds the peer).
 LEAVE = _VERSION + """
 local old = redis.call('HGET', KEYS[1], ARGV[2])
+if old and string.sub(old, 1, #ARGV[3] + 1) ~= ARGV[3] .. '|' then
+  -- A resume moved the peer to another worker, or it was parked: not the owner's to remove any more.
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  return {'moved'}
+end
 redis.call('HDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 local v = next_version(KEYS[4])
@@ -136,6 +151,84 @@ if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {} end
 local peers = redis.call('HGETALL', KEYS[3])
 redis.call('DEL', KEYS[3])
 return peers
+"""
+
+# A parked peer: its place is kept in Redis (its member entry's worker is PARKED) until a resume on any worker
+# claims it or its deadline passes; what is sent to it meanwhile waits in a list of its own.
+PARKED = "@parked"
+
+_NOW_MS = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# KEYS: room, owner's peers, parked, kept, deadlines, clock.
+# ARGV: room id, peer, owner, grace in ms, reason when it expires, deadline member ("room|peer"), dropped at (s).
+PARK = _VERSION + _NOW_MS + """
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if not cur or string.sub(cur, 1, #ARGV[3] + 1) ~= ARGV[3] .. '|' then return false end
+local mount = string.match(cur, '|([^|]*)$')
+local v = next_version(KEYS[6])
+redis.call('HSET', KEYS[1], ARGV[2], '""" + PARKED + """|' .. v .. '|' .. mount)
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[3], 'bytes', '0', 'reason', ARGV[5], 'at', ARGV[7])
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[4]) + 60000)
+redis.call('ZADD', KEYS[5], now_ms() + tonumber(ARGV[4]), ARGV[6])
+return {v, redis.call('HGETALL', KEYS[1])}
+"""
+
+# KEYS: parked, kept, room. ARGV: peer, frame, most frames, most bytes.
+KEEP = """
+local cur = redis.call('HGET', KEYS[3], ARGV[1])
+if not cur then return {'gone'} end
+if string.sub(cur, 1, """ + str(len(PARKED) + 1) + """) ~= '""" + PARKED + """|' then return {'moved', cur} end
+local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0') + string.len(ARGV[2])
+if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[3]) or bytes > tonumber(ARGV[4]) then return {'overflow'} end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[1], 'bytes', bytes)
+redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1000))
+return {'kept'}
+"""
+
+# KEYS: room, parked, kept, deadlines, claimer's peers, clock.
+# ARGV: room id, peer, claimer, mount, key prefix, deadline member.
+RESUME = _VERSION + """
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if not cur then return false end
+local old = string.match(cur, '^(.*)|[^|]*|[^|]*$')
+local v = next_version(KEYS[6])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. v .. '|' .. ARGV[4])
+if old ~= '""" + PARKED + """' and old ~= ARGV[3] then redis.call('HDEL', ARGV[5] .. ':peers:' .. old, ARGV[2]) end
+redis.call('HSET', KEYS[5], ARGV[2], ARGV[1])
+local frames = {}
+if old == '""" + PARKED + """' then frames = redis.call('LRANGE', KEYS[3], 0, -1) end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[6])
+return {v, old, frames, redis.call('HGETALL', KEYS[1])}
+"""
+
+# KEYS: room, parked, kept, deadlines, rooms, clock.
+# ARGV: room id, peer, deadline member, reason ('' = as parked), "due" to act only once the deadline has passed.
+EXPIRE_PARKED = _VERSION + _NOW_MS + """
+if ARGV[5] == 'due' then
+  local deadline = redis.call('ZSCORE', KEYS[4], ARGV[3])
+  if deadline and tonumber(deadline) > now_ms() then return false end
+end
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[3])
+if not cur or string.sub(cur, 1, """ + str(len(PARKED) + 1) + """) ~= '""" + PARKED + """|' then return false end
+local reason = ARGV[4]
+if reason == '' then reason = redis.call('HGET', KEYS[2], 'reason') or 'disconnect' end
+local at = redis.call('HGET', KEYS[2], 'at') or ''
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[2], KEYS[3])
+local v = next_version(KEYS[6])
+local members = redis.call('HGETALL', KEYS[1])
+if #members == 0 then redis.call('SREM', KEYS[5], ARGV[1]) end
+return {v, members, cur, reason, at}
 """
 
 REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
@@ -204,6 +297,27 @@ class Member:
         self.stash: list[tuple[int, str]] = []
 
 
+class _Collector:
+    """Stands in for a member's socket while the member is being parked: keeps what arrives, to be kept in Redis."""
+
+    def __init__(self, mount: int) -> None:
+        self.peer_id = ""
+        self.mount = mount
+        self.frames: list[str] = []
+
+    async def deliver(self, frame: str) -> None:
+        self.frames.append(frame)
+
+    async def end(self, code: int) -> None:
+        pass
+
+    async def evict(self, reason: str) -> None:
+        pass
+
+    async def replaced(self) -> None:
+        pass
+
+
 class Outbox:
     """What waits to be published to one other worker, bounded in characters of frames (``size``)."""
 
@@ -246,8 +360,11 @@ class RedisRegistry(RoomRegistry):
     async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:
         return await self.worker().relay(room_id, sender_id, to, frame)
 
-    async def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
-        return self.worker().swap(room_id, peer_id, expected, new)
+    async def park(self, room_id: str, peer_id: str, expected: PeerHandle, grace: float) -> bool:
+        return await self.worker().park(room_id, peer_id, expected, grace)
+
+    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
+        return await self.worker().resume(room_id, peer_id, new)
 
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
         return await self.worker().evict(room_id, peer_id, reason)
@@ -297,6 +414,12 @@ class RedisRegistry(RoomRegistry):
         workers = list(self._workers.values())
         return sum(len(w.local) for w in workers), sum(len(w.local_rooms) for w in workers)
 
+    def parked_count(self) -> int:
+        try:
+            return int(self._client().zcard(self.key("parked")))
+        except REDIS_ERRORS:
+            return 0
+
 
 class Worker:
     """One worker's side of the shared registry: its channel, its peers, its views, its upkeep."""
@@ -318,7 +441,8 @@ class Worker:
         self.scripts = {
             name: self.redis.register_script(source)
             for name, source in (("join", JOIN), ("leave", LEAVE), ("rejoin", REJOIN), ("heartbeat", HEARTBEAT),
-                                 ("claim", CLAIM))
+                                 ("claim", CLAIM), ("park", PARK), ("keep", KEEP), ("resume", RESUME),
+                                 ("expire_parked", EXPIRE_PARKED))
         }
         self.channel = ""
         self.epoch: str | None = None
@@ -373,6 +497,7 @@ class Worker:
                 await self.heartbeat()
                 await self._retry_unsynced_leaves()
                 await self.reap_dead_workers()
+                await self.expire_due_parked()
                 if failing:
                     logger.warning("Redis reachable again")
                 failing = False
@@ -422,7 +547,7 @@ class Worker:
     async def _retry_unsynced_leaves(self) -> None:
         while self.unsynced_leaves:
             room_id, peer_id, reason = self.unsynced_leaves[0]
-            await self._leave_in_redis(room_id, peer_id, reason, self.key("peers", self.channel), local=False)
+            await self._leave_in_redis(room_id, peer_id, reason, self.channel, local=False)
             self.unsynced_leaves.pop(0)
 
     async def reap_dead_workers(self) -> None:
@@ -441,11 +566,16 @@ class Worker:
                     keys=[self.key("workers"), self.key("hb", worker), self.key("peers", worker)], args=[worker]
                 )
             )
+            grace = conf.RESUME_GRACE
             if peers:
-                logger.warning("Worker %s is gone; %d of its peers leave with reason timeout", worker, len(peers))
+                logger.warning("Worker %s is gone; its %d peers %s", worker, len(peers),
+                               f"may resume for {grace:g} s" if grace > 0 else "leave with reason timeout")
             for peer_id, room_id in peers.items():
-                await self._leave_in_redis(room_id, peer_id, LeaveReason.TIMEOUT.value, self.key("peers", worker),
-                                           emit=True)
+                # Its clients may be back on another worker already (their resume moved them), or soon: their places
+                # are kept like those of dropped sockets, and they leave with reason timeout if nobody resumes.
+                if grace <= 0 or not await self._park_in_redis(room_id, peer_id, worker, grace,
+                                                              LeaveReason.TIMEOUT.value):
+                    await self._leave_in_redis(room_id, peer_id, LeaveReason.TIMEOUT.value, worker, emit=True)
 
     # -- membership ------------------------------------------------------------------------------------------
 
@@ -489,7 +619,7 @@ class Worker:
             return None
         self._forget_local(room_id, peer_id, keep_view=True)
         try:
-            destroyed = await self._leave_in_redis(room_id, peer_id, reason, self.key("peers", self.channel))
+            destroyed = await self._leave_in_redis(room_id, peer_id, reason, self.channel)
         except REDIS_ERRORS:
             metrics.REDIS_ERRORS.inc()
             # Redis will hear of it from the upkeep loop; this worker's own peers hear of it now.
@@ -506,26 +636,167 @@ class Worker:
         return destroyed
 
     async def _leave_in_redis(
-        self, room_id: str, peer_id: str, reason: str, peers_key: str, *, emit: bool = False, local: bool = True
-    ) -> bool:
-        """Remove a peer in Redis and announce it (to this worker's peers too unless ``local`` is False); with
-        ``emit``, also send its lifecycle events (when reaping a dead worker's peer)."""
-        version_text, flat, old = await self.scripts["leave"](
-            keys=self._member_keys(room_id, peers_key), args=[room_id, peer_id]
+        self, room_id: str, peer_id: str, reason: str, owner: str, *, emit: bool = False, local: bool = True
+    ) -> bool | None:
+        """Remove a peer that ``owner`` holds in Redis and announce it (to this worker's peers too unless ``local``
+        is False); with ``emit``, also send its lifecycle events (when reaping a dead worker's peer). None when
+        the peer is not ``owner``'s any more (a resume moved it), which announces nothing."""
+        reply = await self.scripts["leave"](
+            keys=self._member_keys(room_id, self.key("peers", owner)), args=[room_id, peer_id, owner]
         )
+        if reply[0] == "moved":
+            return None
+        version_text, flat, old = reply
         version = int(version_text)
         members = {peer: _parse_member(value) for peer, value in _pairs(flat).items()}
         await self._announce(room_id, peer_id, version, None, peer_left_frame(peer_id, reason),
                              {worker for worker, _, _ in members.values()}, local=local)
         destroyed = bool(old) and not members
         if emit and old:
-            sender, callbacks = endpoint(_parse_member(old)[2])
-            now = timezone.now()
-            dispatcher = get_dispatcher()
-            dispatcher.emit(PeerLeft(room_id=room_id, peer_id=peer_id, reason=reason, at=now), callbacks, sender)
-            if destroyed:
-                dispatcher.emit(RoomDestroyed(room_id=room_id, at=now), callbacks, sender)
+            send_departure_events(room_id, peer_id, reason, _parse_member(old)[2], destroyed, timezone.now())
         return destroyed
+
+    # -- parking and resuming ----------------------------------------------------------------------------------
+
+    def _parked_keys(self, room_id: str, peer_id: str) -> tuple[str, str]:
+        return self.key("parked", room_id, peer_id), self.key("kept", room_id, peer_id)
+
+    async def _park_in_redis(self, room_id: str, peer_id: str, owner: str, grace: float, reason: str) -> bool:
+        """Turn ``owner``'s member into a parked one, announced silently to the room's workers; False when it is
+        not ``owner``'s (any more)."""
+        parked_key, kept_key = self._parked_keys(room_id, peer_id)
+        reply = await self.scripts["park"](
+            keys=[self.key("room", room_id), self.key("peers", owner), parked_key, kept_key, self.key("parked"),
+                  self.key("clock")],
+            args=[room_id, peer_id, owner, int(grace * 1000), reason, f"{room_id}|{peer_id}", f"{time.time():.3f}"],
+        )
+        if not reply:
+            return False
+        members = {peer: _parse_member(value) for peer, value in _pairs(reply[1]).items()}
+        await self._announce(room_id, peer_id, int(reply[0]), PARKED, None, {w for w, _, _ in members.values()})
+        return True
+
+    async def park(self, room_id: str, peer_id: str, expected: PeerHandle, grace: float) -> bool:
+        member = self.local.get(peer_id)
+        if member is None or member.room_id != room_id or member.handle is not expected or member.version is None:
+            return False
+        # Frames for the peer that reach this worker while the script runs are collected, then kept in Redis.
+        collector = _Collector(expected.mount)
+        member.handle = collector
+        try:
+            parked = await self._park_in_redis(room_id, peer_id, self.channel, grace, LeaveReason.DISCONNECT.value)
+        except REDIS_ERRORS:
+            metrics.REDIS_ERRORS.inc()
+            parked = False
+        if not parked:
+            member.handle = expected
+            return False
+        while collector.frames:
+            await self._keep(room_id, peer_id, collector.frames.pop(0))
+        # No await since the loop saw the collector empty: from here on, frames for the peer go to Redis.
+        self._forget_local(room_id, peer_id, keep_view=True)
+        # On time while this worker lives; every worker's upkeep sweep covers the case where it does not.
+        loop = asyncio.get_running_loop()
+        loop.call_later(grace, lambda: _background(loop, self._expire_when_due(room_id, peer_id)))
+        return True
+
+    async def _keep(self, room_id: str, peer_id: str, frame: str, forwarded: bool = False) -> None:
+        """Keep a frame for a parked peer in Redis; if a resume moved the peer meanwhile, send it there instead."""
+        parked_key, kept_key = self._parked_keys(room_id, peer_id)
+        try:
+            reply = await self.scripts["keep"](
+                keys=[parked_key, kept_key, self.key("room", room_id)],
+                args=[peer_id, frame, conf.PARKED_BUFFER_FRAMES, conf.PARKED_BUFFER_BYTES],
+            )
+        except REDIS_ERRORS:
+            metrics.REDIS_ERRORS.inc()
+            logger.warning("Could not keep a frame for parked peer %s: Redis unreachable", peer_id)
+            return
+        status = reply[0]
+        if status == "overflow":
+            # Its resume could no longer be complete: it leaves now.
+            await self.expire_parked(room_id, peer_id, LeaveReason.DISCONNECT.value)
+        elif status == "moved":
+            worker = _parse_member(reply[1])[0]
+            member = self.local.get(peer_id)
+            if worker == self.channel and member is not None and member.room_id == room_id:
+                await deliver(member.handle, frame)
+            elif worker != self.channel and not forwarded:
+                self._post(worker, {"r": room_id, "to": peer_id, "f": frame, "fw": 1})
+
+    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
+        await self.start()
+        parked_key, kept_key = self._parked_keys(room_id, peer_id)
+        try:
+            reply = await self.scripts["resume"](
+                keys=[self.key("room", room_id), parked_key, kept_key, self.key("parked"),
+                      self.key("peers", self.channel), self.key("clock")],
+                args=[room_id, peer_id, self.channel, new.mount, self.registry.prefix, f"{room_id}|{peer_id}"],
+            )
+        except REDIS_ERRORS as error:
+            metrics.REDIS_ERRORS.inc()
+            raise RegistryUnavailable(str(error)) from error
+        if not reply:
+            return None
+        version, old, frames, flat = int(reply[0]), str(reply[1]), reply[2], reply[3]
+        # Kept frames first, in order: the new handle holds them until its `joined` is out.
+        for frame in frames:
+            await new.deliver(frame)
+        members = {peer: _parse_member(value) for peer, value in _pairs(flat).items()}
+        existing = self.local.get(peer_id)
+        if existing is not None and existing.room_id == room_id:
+            previous, existing.handle, existing.version = existing.handle, new, version
+            if previous is not new:
+                await previous.replaced()
+        else:
+            member = Member(new, room_id)
+            member.version = version
+            self.local[peer_id] = member
+            self.local_rooms.setdefault(room_id, {})[peer_id] = member
+        view = self.views.setdefault(room_id, RoomView())
+        view.load(members, as_of=version)
+        # Silently: every worker of the room (and the one that held the peer) learns where it is now.
+        workers = {worker for worker, _, _ in members.values()} | ({old} - {PARKED})
+        await self._announce(room_id, peer_id, version, self.channel, None, workers)
+        return Resumed(peers=[other for other in members if other != peer_id], from_other_worker=old != self.channel)
+
+    async def expire_due_parked(self) -> None:
+        """Let every parked peer whose grace period is over leave (any worker may: the script lets one win)."""
+        seconds, microseconds = await self.redis.time()
+        now_ms = int(seconds) * 1000 + int(microseconds) // 1000
+        for due in await self.redis.zrangebyscore(self.key("parked"), "-inf", now_ms, start=0, num=500):
+            room_id, _, peer_id = str(due).partition("|")
+            await self.expire_parked(room_id, peer_id, "", due=True)
+
+    async def _expire_when_due(self, room_id: str, peer_id: str) -> None:
+        try:
+            await self.expire_parked(room_id, peer_id, "", due=True)
+        except REDIS_ERRORS:
+            metrics.REDIS_ERRORS.inc()  # the upkeep loops' sweeps will let it leave
+
+    async def expire_parked(self, room_id: str, peer_id: str, reason: str, due: bool = False) -> bool:
+        """A parked peer leaves: with ``reason`` (kicked, room-closed, disconnect), or '' for the one it was parked
+        with; with ``due``, only if its grace period is over (a resume and a new parking may have moved it).
+        Announced to its room and recorded; False if it was not parked (any more)."""
+        parked_key, kept_key = self._parked_keys(room_id, peer_id)
+        reply = await self.scripts["expire_parked"](
+            keys=[self.key("room", room_id), parked_key, kept_key, self.key("parked"), self.key("rooms"),
+                  self.key("clock")],
+            args=[room_id, peer_id, f"{room_id}|{peer_id}", reason, "due" if due else ""],
+        )
+        if not reply:
+            return False
+        version, flat, parked_value, left_reason, dropped_at = reply
+        members = {peer: _parse_member(value) for peer, value in _pairs(flat).items()}
+        await self._announce(room_id, peer_id, int(version), None, peer_left_frame(peer_id, str(left_reason)),
+                             {worker for worker, _, _ in members.values()})
+        at = timezone.now()
+        if dropped_at:
+            at = datetime.fromtimestamp(float(dropped_at), tz=UTC)
+        send_departure_events(room_id, peer_id, str(left_reason), _parse_member(parked_value)[2], not members, at)
+        if room_id not in self.local_rooms:
+            self.views.pop(room_id, None)
+        return True
 
     def _forget_local(self, room_id: str, peer_id: str, keep_view: bool = False) -> None:
         self.local.pop(peer_id, None)
@@ -543,29 +814,24 @@ class Worker:
         peer_id: str,
         version: int,
         worker: str | None,
-        frame: str,
+        frame: str | None,
         workers: set[str],
         local: bool = True,
     ) -> None:
-        """Tell the room that ``peer_id`` arrived (``worker`` set) or left (None) at ``version``."""
+        """Tell the room that ``peer_id`` arrived (``worker`` set) or left (None) at ``version``; with no
+        ``frame``, only the workers' views learn of it (a peer parked, or moved by a resume)."""
         view = self.views.get(room_id)
         if view is not None:
             view.apply(peer_id, version, worker)
-        if local:
+        if local and frame is not None:
             for member in list(self.local_rooms.get(room_id, {}).values()):
                 if member.handle.peer_id != peer_id:
                     await _announce_to(member, version, frame)
-        item = {"r": room_id, "x": peer_id, "f": frame, "op": [peer_id, worker, version]}
+        item: dict[str, Any] = {"r": room_id, "x": peer_id, "op": [peer_id, worker, version]}
+        if frame is not None:
+            item["f"] = frame
         for other in workers - {self.channel}:
             self._post(other, item)
-
-    def swap(self, room_id: str, peer_id: str, expected: PeerHandle, new: PeerHandle) -> list[str] | None:
-        member = self.local.get(peer_id)
-        if member is None or member.room_id != room_id or member.handle is not expected:
-            return None
-        member.handle = new
-        view = self.views.get(room_id)
-        return [other for other in (view.members() if view else {}) if other != peer_id]
 
     # -- moderation ------------------------------------------------------------------------------------------
 
@@ -580,7 +846,9 @@ class Worker:
             workers: set[str] = set()
             if reason == LeaveReason.ROOM_CLOSED:
                 workers = {str(worker) for worker in await self.redis.smembers(self.key("workers"))}
-            for worker in workers | set(holders.values()):
+            for parked_peer in [peer for peer, worker in holders.items() if worker == PARKED]:
+                await self.expire_parked(room_id, parked_peer, reason)
+            for worker in workers | (set(holders.values()) - {PARKED}):
                 if worker == self.channel:
                     await self._evict_local(room_id, peer_id, reason)
                 else:
@@ -611,7 +879,9 @@ class Worker:
             worker = view.worker_of(to)
             if worker is None or to == sender_id:
                 return 0
-            if worker == self.channel:
+            if worker == PARKED:
+                await self._keep(room_id, to, frame)
+            elif worker == self.channel:
                 member = self.local.get(to)
                 if member is None or member.room_id != room_id:
                     return 0
@@ -628,7 +898,10 @@ class Worker:
         count_relayed_locally(count)
         remote: dict[str, int] = {}
         for peer_id, worker in view.members().items():
-            if worker != self.channel and peer_id != sender_id:
+            if worker == PARKED and peer_id != sender_id:
+                await self._keep(room_id, peer_id, frame)
+                count += 1
+            elif worker != self.channel and peer_id != sender_id:
                 remote[worker] = remote.get(worker, 0) + 1
         for worker, peers in remote.items():
             self._post(worker, {"r": room_id, "x": sender_id, "f": frame})
@@ -715,16 +988,19 @@ class Worker:
         if evict is not None:
             await self._evict_local(room_id, evict[0], evict[1])
             return
-        view = self.views.get(room_id)
-        if view is None:
-            return  # no peer of this room is on this worker (any more)
         to = item.get("to")
         if to is not None:
             member = self.local.get(to)
             if member is not None and member.room_id == room_id:
                 await deliver(member.handle, item["f"])
                 count_relayed_locally(1)
+            else:
+                # Sent while the sender took the peer to be here: it was parked or resumed elsewhere since.
+                await self._keep(room_id, to, item["f"], forwarded=bool(item.get("fw")))
             return
+        view = self.views.get(room_id)
+        if view is None:
+            return  # no peer of this room is on this worker (any more)
         op = item.get("op")
         sender = item.get("x")
         if op is None:
@@ -735,9 +1011,27 @@ class Worker:
             return
         peer_id, worker, version = op
         view.apply(peer_id, version, worker)
+        moved = self.local.get(peer_id)
+        if (worker is not None and worker != self.channel and moved is not None and moved.room_id == room_id
+                and moved.version is not None and version > moved.version):
+            # A resume on another worker took this peer's place: its socket here is closed, nothing announced.
+            self._forget_local(room_id, peer_id, keep_view=True)
+            await moved.handle.replaced()
+        frame = item.get("f")
+        if frame is None:
+            return
         for member in list(self.local_rooms.get(room_id, {}).values()):
             if member.handle.peer_id != peer_id:
-                await _announce_to(member, version, item["f"])
+                await _announce_to(member, version, frame)
+
+
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _background(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]) -> None:
+    task = loop.create_task(coroutine)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 async def _announce_to(member: Member, version: int, frame: str) -> None:

@@ -10,6 +10,8 @@ export const FINAL_CLOSE_CODES = new Map([
   [4009, "too-large"],
   [4010, "kicked"],
   [4011, "room-closed"],
+  // This peer's place was taken by a newer connection of the same peer (its resume token used elsewhere).
+  [4014, "replaced"],
 ]);
 
 /**
