@@ -29,6 +29,7 @@ from signaling.registry import get_registry
 from signaling.tokens import issue_room_token
 from signaling.transport import SocketClosed
 from tests.conftest import Connect, Peer, settle
+from tests.wsclient import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -67,8 +68,13 @@ async def assert_left_once(observer: Peer, peer_id: str | None, room_id: str, re
     await observer.assert_silent(0.2)
     assert get_registry().members(room_id) == [observer.peer_id]
     await settle()
+
+    async def session_closed() -> bool:
+        return await PeerSession.objects.filter(peer_id=peer_id, left_at__isnull=False).aexists()
+
+    await eventually(session_closed, timeout=5)
     session = await PeerSession.objects.aget(peer_id=peer_id)
-    assert session.left_at is not None and session.leave_reason == reason
+    assert session.leave_reason == reason
     assert await RoomEvent.objects.filter(peer_id=peer_id, kind=Kind.PEER_LEFT).acount() == 1
 
 
