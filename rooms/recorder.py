@@ -198,6 +198,13 @@ def _receiver_for(kind: str) -> Any:
     return record
 
 
+async def _flush_before_stopping(sender: Any, **kwargs: Any) -> None:
+    """The worker is stopping (``signaling.signals.worker_stopping``, after a drain): write what is buffered."""
+    await get_recorder().flush()
+
+
+signals.worker_stopping.connect(_flush_before_stopping, weak=False, dispatch_uid="rooms.recorder.flush")
+
 for _signal, _kind in (
     (signals.room_created, Kind.ROOM_CREATED),
     (signals.peer_joined, Kind.PEER_JOINED),

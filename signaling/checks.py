@@ -51,7 +51,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if isinstance(grace, bool) or not isinstance(grace, Real) or grace < 0:
         errors.append(Error(f"SIGNALING['RESUME_GRACE'] must be a number of seconds, not {grace!r}.",
                             id="signaling.E003"))
-    for name in ("RATE_LIMIT_PER_SECOND", "WORKER_TIMEOUT", "JOIN_RATE_PER_ADDRESS", "ROOM_CREATION_RATE_PER_ADDRESS"):
+    for name in ("RATE_LIMIT_PER_SECOND", "WORKER_TIMEOUT", "JOIN_RATE_PER_ADDRESS", "ROOM_CREATION_RATE_PER_ADDRESS",
+                 "DRAIN_SECONDS"):
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, Real) or value <= 0:
             errors.append(Error(f"SIGNALING['{name}'] must be a positive number, not {value!r}.", id="signaling.E003"))

@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "ROOM_TOKEN_TTL": 300,
     # Seconds a peer whose socket dropped keeps its place, for a `join` with its `resume` token (0: leave at once).
     "RESUME_GRACE": 10.0,
+    # Seconds a worker takes at most, on SIGTERM, to park its peers, close their sockets (1012) and stop.
+    "DRAIN_SECONDS": 5.0,
     # RTCIceServer dicts sent to every client in `joined.iceServers`, e.g. [{"urls": "stun:stun.example.com:3478"}].
     # None sends nothing (clients use their own defaults); [] tells clients to use none (host candidates only).
     "ICE_SERVERS": None,
@@ -180,6 +182,10 @@ class SignalingSettings:
     @property
     def RESUME_GRACE(self) -> float:
         return float(self._get("RESUME_GRACE"))
+
+    @property
+    def DRAIN_SECONDS(self) -> float:
+        return float(self._get("DRAIN_SECONDS"))
 
     @property
     def ICE_SERVERS(self) -> list[dict[str, Any]] | None:

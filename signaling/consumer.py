@@ -19,7 +19,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from signaling import metrics, resume, signals
+from signaling import drain, metrics, resume, signals
 from signaling.admission import get_admission
 from signaling.conf import conf
 from signaling.events import (
@@ -62,7 +62,7 @@ from signaling.protocol import (
 from signaling.ratelimit import TokenBucket
 from signaling.registry import RegistryUnavailable, RoomFull, get_registry
 from signaling.tokens import RoomGrant, read_room_token
-from signaling.transport import SocketClosed, socket_control
+from signaling.transport import SocketClosed, socket_control, stop_accepting
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +196,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.client_address: str | None = None
         # Whether this socket was counted in by the worker's admission (and must be counted out).
         self.admitted = False
+        # Set once the connection has given back all it held (a drain waits for it).
+        self.finished = asyncio.Event()
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
@@ -213,7 +215,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.loop = asyncio.get_running_loop()
         self.socket = socket_control(send)
+        if self.socket is not None:
+            # Served by daphne: on SIGTERM, drain (park every peer, close 1012) before the server stops.
+            drain.install_sigterm_handler(lambda: conf.DRAIN_SECONDS, stop_accepting)
         try:
             while True:
                 message = await receive()
@@ -224,8 +230,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # A defect, not a client's doing: every client input is answered inside receive(). Close the socket
             # ourselves (returning normally would leave it open with nobody reading it).
             logger.exception("Signaling connection failed; closing it")
-            self.closing = True
-            await self.quietly(self.base_send({"type": "websocket.close", "code": 1011}))
+            await self.end(1011)
         finally:
             # However the connection ends (a handler's failure, the server cancelling this task on shutdown or
             # after its close timeout), its peer leaves the room and the worker counts the socket out. Shielded:
@@ -242,6 +247,26 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 await self.leave_room(LeaveReason.DISCONNECT)
             except Exception:
                 logger.exception("Leaving the room of a closed socket failed")
+        self.finished.set()
+
+    @property
+    def is_open(self) -> bool:
+        return not self.socket_gone and not self.finished.is_set()
+
+    async def drain(self) -> None:
+        """This worker is stopping: park this peer where another worker can resume it, then close the socket
+        with 1012 (service restart) so that the client comes back at once."""
+        if self.socket_gone:
+            return
+        self.closing = True
+        peer = self.peer
+        if peer is not None and self.resume_grace > 0 and self.registry.parks_across_workers:
+            try:
+                if await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace):
+                    self.peer = None
+            except RegistryUnavailable:
+                logger.warning("Draining: could not park peer %s; it leaves", peer.peer_id)
+        await self.end(CloseCode.SERVICE_RESTART)
 
     @staticmethod
     async def quietly(operation: Awaitable[Any]) -> None:
@@ -269,7 +294,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         client = self.scope.get("client")
         self.client_address = client[0] if client else None
         self.admission = get_admission()
-        refusal = self.admission.open(self.client_address)
+        # A draining worker takes no new peers: the client comes back at once and reaches another worker.
+        refusal = CloseCode.SERVICE_RESTART if drain.is_draining() else self.admission.open(self.client_address)
         if refusal is not None:
             logger.warning("Refused a signaling socket from %s (close code %d)", self.client_address, refusal)
             metrics.SOCKETS_REFUSED.labels(str(refusal)).inc()
@@ -277,6 +303,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await self.end(refusal)
             return
         self.admitted = True
+        drain.track(self)
         self.registry = get_registry()
         self.room_resolver = get_room_resolver()
         self.dispatcher = get_dispatcher()
@@ -340,8 +367,16 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def end(self, code: int) -> None:
         """Close the socket from the server side and ignore whatever the client still sends."""
         self.closing = True
-        if not self.socket_gone:
-            await self.quietly(self.close(code=code))
+        if self.socket_gone:
+            return
+        if self.socket is not None and code != 1000 and not 3000 <= code <= 4999:
+            # 1011-1014 (internal error, service restart, try again later): daphne's ASGI close cannot send them.
+            try:
+                self.socket.close(code)
+            except Exception:
+                logger.debug("Closing a socket that is closing already failed", exc_info=True)
+            return
+        await self.quietly(self.close(code=code))
 
     def cut_off_slow_reader(self) -> None:
         """The client leaves too much unread: close its socket (4013) and drop the connection shortly after if

@@ -20,3 +20,6 @@ join_rejected = Signal()
 message_relayed = Signal(use_caching=True)
 #: error (a ``SignalingError`` or an unexpected exception), peer_id, room_id.
 signaling_error = Signal()
+#: No arguments but ``sender`` (the consumer class): this worker drained its sockets for a shutdown and is about
+#: to stop. Async receivers are awaited (within ``SIGNALING["DRAIN_SECONDS"]``): flush what must not be lost.
+worker_stopping = Signal()

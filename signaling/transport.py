@@ -39,6 +39,12 @@ class SocketControl:
         transport = self._transport
         return int(len(transport.dataBuffer) - transport.offset + transport._tempDataLen)
 
+    def close(self, code: int) -> None:
+        """Start the closing handshake with ``code``. Autobahn's own ``sendClose`` (what daphne calls for an ASGI
+        ``websocket.close``) refuses the standard server codes 1011-1014 (it allows 1000 and 3000-4999 only); the
+        frame itself is what the protocol sends for 1011 on an application error, and carries any code."""
+        self._protocol.sendCloseFrame(code=code, isReply=False)
+
     def abort(self) -> None:
         """Drop the TCP connection now, discarding what waits in the buffer: no closing handshake with a client
         that does not read. The server then reports the disconnect to the application as usual."""
@@ -46,6 +52,20 @@ class SocketControl:
             self._protocol.dropConnection(abort=True)
         except Exception:  # the connection may be gone already
             logger.debug("Dropping a connection failed", exc_info=True)
+
+
+def stop_accepting() -> int:
+    """Close the server's listening sockets (daphne on Twisted) so that new connections go to other workers (a
+    proxy's next upstream); returns how many closed. The connections open now are not touched."""
+    try:
+        from twisted.internet import reactor, tcp
+    except ImportError:
+        return 0
+    readers: Any = reactor
+    ports: list[Any] = [reader for reader in readers.getReaders() if isinstance(reader, tcp.Port)]
+    for port in ports:
+        port.stopListening()
+    return len(ports)
 
 
 #: How many wrappers deep (channels' session middleware, say) the server's own send is looked for.

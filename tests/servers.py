@@ -37,6 +37,7 @@ class DaphneProcess:
         start_timeout: float = 30,
         args: tuple[str, ...] = (),
         application: str = "rtcsite.asgi:application",
+        port: int = 0,
     ) -> None:
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, **(env or {})}
         self.start_timeout = start_timeout
@@ -44,16 +45,19 @@ class DaphneProcess:
         self.application = application
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
         self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
+        self.port = port
 
     def start(self) -> DaphneProcess:
+        """Start daphne (again, on the same port, once it has been started before)."""
+        endpoint = self.ENDPOINT.replace("port=0", f"port={self.port}")
+        offset = len(self.output())
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-e", self.ENDPOINT, *self.args, self.application],
+            [sys.executable, "-m", "daphne", "-e", endpoint, *self.args, self.application],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            match = LISTENING.search(self.output())
+            match = LISTENING.search(self.output()[offset:])
             if match:
                 self.port = int(match.group(1))
                 return self

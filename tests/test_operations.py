@@ -143,3 +143,29 @@ async def test_metrics_move_with_a_call(connect: Connect, room_id: str) -> None:
     gone = await scrape_now()
     assert value(gone, "signaling_peers") == value(before, "signaling_peers")
     assert value(gone, "signaling_rooms") == value(before, "signaling_rooms")
+
+
+async def test_drain_parks_every_peer_and_closes_with_1012(connect: Connect, room_id: str, settings: Any,
+                                                           redis_server: RedisProcess) -> None:
+    from signaling import drain
+    from signaling.registry import get_registry
+
+    settings.SIGNALING = {**settings.SIGNALING, "REDIS_URL": redis_server.url, "REDIS_PREFIX": f"d{room_id[-8:]}"}
+    alice, bob = await connect(), await connect()
+    joined = await alice.join(room_id)
+    await bob.join(room_id)
+    await alice.receive()
+    try:
+        closed = await drain.drain(2.0)
+        assert closed == 2
+        assert await alice.receive_close() == 1012 and await bob.receive_close() == 1012
+        # A new socket on the draining worker is told to go elsewhere.
+        late = await connect()
+        assert await late.receive_close() == 1012
+    finally:
+        drain.stop_draining()
+    assert sorted(get_registry().members(room_id)) == sorted([alice.peer_id, bob.peer_id])
+    # Both parked: a resume (on any worker) takes the place back.
+    again = await connect()
+    await again.send(t="join", roomId=room_id, resume=joined["resume"])
+    assert (await again.receive())["peerId"] == alice.peer_id

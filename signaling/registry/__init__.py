@@ -149,6 +149,12 @@ class RoomRegistry(abc.ABC):
     def local_counts(self) -> tuple[int, int]:
         """(peers, rooms) with a socket on this worker, for the metrics; callable from any thread."""
 
+    async def shutdown(self) -> None:  # noqa: B027 (optional: nothing to release by default)
+        """This worker is stopping after a drain: give back what it holds in shared state."""
+
+    #: Whether a parked peer outlives this process (another worker can resume it).
+    parks_across_workers: bool = False
+
     @abc.abstractmethod
     def parked_count(self) -> int:
         """Peers parked now (on this worker for the in-process registry, in Redis for the shared one)."""

@@ -24,6 +24,7 @@ Keys, under ``SIGNALING["REDIS_PREFIX"]`` (P)::
     P:rooms            set   live room ids
     P:workers          set   workers' channels
     P:hb:<worker>      "host:pid" of the worker, expires after WORKER_TIMEOUT
+    P:gone:<worker>    set for a minute when a worker drained or was reaped: frames for it follow its peers
     P:peers:<worker>   hash  peer -> room: what a dead worker leaves to clean up
     P:clock            the last version handed out
     P:epoch            set once; a new value means Redis lost everything
@@ -148,6 +149,7 @@ return {missing, epoch}
 CLAIM = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {} end
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {} end
+redis.call('SET', KEYS[4], '1', 'EX', 60)
 local peers = redis.call('HGETALL', KEYS[3])
 redis.call('DEL', KEYS[3])
 return peers
@@ -360,8 +362,13 @@ class RedisRegistry(RoomRegistry):
     async def relay(self, room_id: str, sender_id: str, to: str | None, frame: str) -> int:
         return await self.worker().relay(room_id, sender_id, to, frame)
 
+    parks_across_workers = True
+
     async def park(self, room_id: str, peer_id: str, expected: PeerHandle, grace: float) -> bool:
         return await self.worker().park(room_id, peer_id, expected, grace)
+
+    async def shutdown(self) -> None:
+        await self.worker().deregister()
 
     async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
         return await self.worker().resume(room_id, peer_id, new)
@@ -473,6 +480,20 @@ class Worker:
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(self._receive_loop()), loop.create_task(self._upkeep_loop())]
 
+    async def deregister(self) -> None:
+        """Leave the shared registry on a clean stop: after a drain this worker holds no peer, so nothing waits for
+        its heartbeat to expire. Then stop."""
+        if self.channel:
+            try:
+                pipe = self.redis.pipeline(transaction=True)
+                pipe.srem(self.key("workers"), self.channel)
+                pipe.delete(self.key("hb", self.channel))
+                pipe.set(self.key("gone", self.channel), "1", ex=60)
+                await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT)
+            except REDIS_ERRORS:
+                metrics.REDIS_ERRORS.inc()
+        await self.stop()
+
     async def stop(self) -> None:
         """Stop this worker's tasks and connections (its registration then expires like a dead worker's)."""
         tasks = [*self._tasks, *(outbox.task for outbox in self.outboxes.values() if outbox.task)]
@@ -563,7 +584,9 @@ class Worker:
                 continue
             peers = _pairs(
                 await self.scripts["claim"](
-                    keys=[self.key("workers"), self.key("hb", worker), self.key("peers", worker)], args=[worker]
+                    keys=[self.key("workers"), self.key("hb", worker), self.key("peers", worker),
+                          self.key("gone", worker)],
+                    args=[worker],
                 )
             )
             grace = conf.RESUME_GRACE
@@ -932,36 +955,64 @@ class Worker:
             deadline = time.monotonic() + PUBLISH_RETRY_SECONDS
             while True:
                 try:
-                    await self._publish(worker, batch)
-                    break
+                    if await self._publish(worker, batch):
+                        break
+                    # Nobody listens on that worker's channel. A worker known to be gone (it drained, or it was
+                    # reaped): its peers are parked or moved, and the frames meant for them go after them. Any
+                    # other (resubscribing after a Redis restart, or dead but not reaped yet): publish again
+                    # shortly, until it listens or is known gone.
+                    if await self.redis.exists(self.key("gone", worker)):
+                        await self._redirect(worker, batch)
+                        break
                 except REDIS_ERRORS:
                     metrics.REDIS_ERRORS.inc()
-                    if time.monotonic() > deadline:
-                        metrics.CROSS_WORKER_DROPPED.inc(len(batch))
-                        logger.error("Dropped %d messages for worker %s: Redis unreachable", len(batch), worker)
-                        break
-                    metrics.CROSS_WORKER_RETRIED.inc()
-                    await asyncio.sleep(0.2)
+                if time.monotonic() > deadline:
+                    metrics.CROSS_WORKER_DROPPED.inc(len(batch))
+                    logger.error("Dropped %d messages for worker %s: not delivered for %.0f s", len(batch), worker,
+                                 PUBLISH_RETRY_SECONDS)
+                    break
+                metrics.CROSS_WORKER_RETRIED.inc()
+                await asyncio.sleep(0.2)
         if self.outboxes.get(worker) is outbox and not outbox.items:
             del self.outboxes[worker]
 
-    async def _publish(self, worker: str, batch: list[dict[str, Any]]) -> None:
-        """Publish one batch; Redis errors go to the caller (it retries). An item the layer cannot serialize
-        spoils only itself: the batch is then sent item by item and that one is dropped and logged."""
+    async def _publish(self, worker: str, batch: list[dict[str, Any]]) -> bool:
+        """Publish one batch; True when the worker's channel had a subscriber to take it. Redis errors go to the
+        caller (it retries). An item the layer cannot serialize spoils only itself: the batch is then sent item by
+        item and that one is dropped and logged.
+
+        Published with this worker's own Redis client rather than the channel layer's ``send``, in the layer's
+        serialization: ``PUBLISH`` answers how many subscribers took the message, which ``send`` does not tell."""
         try:
-            await asyncio.wait_for(
-                self.layer.send(worker, {"type": "signaling.deliver", "items": batch, "at": time.time()}),
-                REDIS_TIMEOUT,
-            )
-        except REDIS_ERRORS:
-            raise
+            payload = self.layer.serialize({"type": "signaling.deliver", "items": batch, "at": time.time()})
         except Exception:
             if len(batch) == 1:
                 metrics.CROSS_WORKER_DROPPED.inc()
                 logger.exception("Dropped a message for worker %s that cannot be serialized", worker)
-                return
+                return True
+            delivered = True
             for item in batch:
-                await self._publish(worker, [item])
+                delivered = await self._publish(worker, [item]) and delivered
+            return delivered
+        receivers = await asyncio.wait_for(self.redis.publish(worker, payload), REDIS_TIMEOUT)
+        return int(receivers) > 0
+
+    async def _redirect(self, gone: str, batch: list[dict[str, Any]]) -> None:
+        """Frames for peers of a worker that is gone follow them: kept if they are parked, sent on if a resume moved
+        them. Announcements meant for its peers' views are moot."""
+        for item in batch:
+            frame = item.get("f")
+            if frame is None or "op" in item:
+                continue
+            room_id = item["r"]
+            if item.get("to") is not None:
+                await self._keep(room_id, item["to"], frame, forwarded=bool(item.get("fw")))
+                continue
+            view = self.views.get(room_id)
+            sender = item.get("x")
+            for peer_id, worker in (view.members() if view else {}).items():
+                if worker == gone and peer_id != sender:
+                    await self._keep(room_id, peer_id, frame)
 
     async def _receive_loop(self) -> None:
         while True:
