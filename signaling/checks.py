@@ -57,13 +57,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         if isinstance(value, bool) or not isinstance(value, Real) or value <= 0:
             errors.append(Error(f"SIGNALING['{name}'] must be a positive number, not {value!r}.", id="signaling.E003"))
     url = values["REDIS_URL"]
-    if url is not None and not (isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://"))):
+    if url is not None and not (
+        isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://"))
+    ):
         errors.append(
             Error(
-                f"SIGNALING['REDIS_URL'] must be a redis://, rediss:// or unix:// URL, not {url!r}.",
+                f"SIGNALING['REDIS_URL'] must be a redis://, rediss://, unix:// or redis+sentinel:// URL, not {url!r}.",
                 id="signaling.E003",
             )
         )
+    elif isinstance(url, str) and url.startswith("redis+sentinel://"):
+        from signaling.registry.connection import parse_redis_url
+
+        try:
+            parse_redis_url(url)
+        except ValueError as error:
+            errors.append(Error(f"SIGNALING['REDIS_URL']: {error}", id="signaling.E003"))
     if not isinstance(values["REDIS_PREFIX"], str) or not values["REDIS_PREFIX"]:
         errors.append(Error("SIGNALING['REDIS_PREFIX'] must be a non-empty string.", id="signaling.E003"))
     if not isinstance(values["ALLOW_AD_HOC_ROOMS"], bool):

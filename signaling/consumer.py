@@ -198,6 +198,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.admitted = False
         # Set once the connection has given back all it held (a drain waits for it).
         self.finished = asyncio.Event()
+        # The peer a drain parked: until the client has the 1012 close, what it still sends is relayed as that peer.
+        self.draining_peer: LocalPeer | None = None
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
@@ -264,6 +266,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             try:
                 if await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace):
                     self.peer = None
+                    self.draining_peer = peer
+                else:
+                    logger.warning("Draining: could not park peer %s; it leaves", peer.peer_id)
             except RegistryUnavailable:
                 logger.warning("Draining: could not park peer %s; it leaves", peer.peer_id)
         await self.end(CloseCode.SERVICE_RESTART)
@@ -401,7 +406,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     # -- incoming frames ---------------------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.closing:
+        if self.closing and self.draining_peer is None:
             return
         if not self.rate.allow():
             if not self.rate_tolerance.allow():
@@ -556,6 +561,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         resumed = await self.registry.resume(room_id, claimed[1], peer)
         if resumed is None:
             metrics.RESUMES.labels("expired").inc()
+            logger.info("Peer %s came back too late to resume: it had left room %s", claimed[1], room_id)
             return False
         self.peer = peer
         await self.send_joined(peer, resumed.peers)
@@ -610,12 +616,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             self.emit(RoomDestroyed(room_id=peer.room_id, at=now))
 
     async def handle_sdp(self, message: dict[str, Any]) -> None:
-        peer = self.require_peer()
+        peer = self.speaking_peer()
         payload = {"t": "sdp", "from": peer.peer_id, "description": description_of(message)}
         await self.relay(peer, "sdp", recipient_of(message), payload)
 
     async def handle_ice(self, message: dict[str, Any]) -> None:
-        peer = self.require_peer()
+        peer = self.speaking_peer()
         payload = {"t": "ice", "from": peer.peer_id, "candidate": candidate_of(message)}
         await self.relay(peer, "ice", recipient_of(message), payload)
 
@@ -629,6 +635,13 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def handle_ping(self, message: dict[str, Any]) -> None:
         ts = ping_timestamp_of(message)
         await self.send_frame(encode({"t": "pong"} if ts is None else {"t": "pong", "ts": ts}))
+
+    def speaking_peer(self) -> LocalPeer:
+        """Whom this socket's relayed frames come from: its peer, or the one a drain parked while the client has
+        not yet taken the close (frames it sent meanwhile are not lost)."""
+        if self.peer is None and self.draining_peer is not None:
+            return self.draining_peer
+        return self.require_peer()
 
     def require_peer(self) -> LocalPeer:
         if self.peer is None:

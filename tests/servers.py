@@ -165,6 +165,71 @@ class RedisProcess:
         self.stop()
 
 
+class SentinelCluster:
+    """A Redis master, one replica and three sentinels (``redis-server --sentinel``) on free ports, with fast
+    failure detection; ``kill_master()`` makes the sentinels promote the replica."""
+
+    MASTER = "rtcmaster"
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="sentinel-"))
+        self.master = RedisProcess()
+        self.replica_port = free_port()
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.MASTER}/0"
+
+    def _redis_server(self, *args: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(["redis-server", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        return process
+
+    def start(self) -> SentinelCluster:
+        self.master.start()
+        self._redis_server("--port", str(self.replica_port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                           "no", "--replicaof", "127.0.0.1", str(self.master.port))
+        wait_for_port(self.replica_port)
+        for port in self.sentinel_ports:
+            config = self.directory / f"sentinel-{port}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\n"
+                f"sentinel monitor {self.MASTER} 127.0.0.1 {self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {self.MASTER} 1000\n"
+                f"sentinel failover-timeout {self.MASTER} 3000\n"
+                f"sentinel parallel-syncs {self.MASTER} 1\n"
+            )
+            self._redis_server(str(config), "--sentinel")
+            wait_for_port(port)
+        return self
+
+    def master_port(self) -> int:
+        """The port of the master the sentinels name now."""
+        import redis
+
+        sentinel = redis.Redis(port=self.sentinel_ports[0], decode_responses=True, socket_timeout=2)
+        return int(sentinel.execute_command("SENTINEL", "get-master-addr-by-name", self.MASTER)[1])
+
+    def kill_master(self) -> None:
+        self.master.stop()
+
+    def stop(self) -> None:
+        self.master.stop()
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> SentinelCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def wait_for_port(port: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -19,7 +19,7 @@ from asgiref.sync import sync_to_async
 from signaling import signals
 from signaling.registry import RegistryUnavailable, RoomFull
 from signaling.registry.redis import Member, RedisRegistry, RoomView, _announce_to
-from tests.servers import RedisProcess
+from tests.servers import RedisProcess, SentinelCluster
 
 WORKER_TIMEOUT = 1.0
 
@@ -507,3 +507,43 @@ async def test_a_parked_peer_can_be_kicked(workers: Callable[[], RedisRegistry])
     assert await one.evict("r", bob.peer_id, "kicked") == 1
     assert await alice.next() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "kicked"}
     assert await one.resume("r", bob.peer_id, Inbox(bob.peer_id)) is None
+
+
+async def test_a_sentinel_failover_keeps_the_call(settings: Any) -> None:
+    """REDIS_URL naming Redis Sentinel: the master dies, the sentinels promote the replica, the workers follow it.
+    Relays between workers come back; the members are still there (replicated) and new joins work."""
+    with SentinelCluster() as cluster:
+        settings.SIGNALING = {**settings.SIGNALING, "REDIS_URL": cluster.url, "REDIS_PREFIX": "failover",
+                              "WORKER_TIMEOUT": 3.0}
+        one, two = RedisRegistry(), RedisRegistry()
+        try:
+            alice, bob = Inbox(), Inbox()
+            await one.join("r", alice, 4)
+            await two.join("r", bob, 4)
+            assert (await alice.next())["t"] == "peer-joined"
+            await two.relay("r", bob.peer_id, alice.peer_id, '{"t": "ice", "n": 0}')
+            assert (await alice.next())["n"] == 0
+            await asyncio.sleep(0.5)  # the replica has the writes
+            old_master = cluster.master.port
+            cluster.kill_master()
+            started = time.monotonic()
+            while cluster.master_port() == old_master:
+                assert time.monotonic() - started < 20, "the sentinels never promoted the replica"
+                await asyncio.sleep(0.2)
+            # Relays across workers come back (each retried until delivered).
+            got: list[int] = []
+            for n in range(1, 40):
+                await two.relay("r", bob.peer_id, alice.peer_id, json.dumps({"t": "ice", "n": n}))
+                await asyncio.sleep(0.1)
+                while not alice.frames.empty():
+                    got.append((await alice.next())["n"])
+                if got:
+                    break
+            assert got, "no relay across workers after the failover"
+            assert sorted(await sync_to_async(one.members)("r")) == sorted([alice.peer_id, bob.peer_id])
+            carol = Inbox()
+            joined = await one.join("r", carol, 4)
+            assert sorted(joined.peers) == sorted([alice.peer_id, bob.peer_id])
+        finally:
+            await one.worker().stop()
+            await two.worker().stop()

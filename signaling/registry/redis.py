@@ -44,7 +44,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 import redis.asyncio.retry
 import redis.retry
 from channels_redis.pubsub import RedisPubSubChannelLayer
@@ -68,6 +67,7 @@ from signaling.registry import (
     evict_members,
     send_departure_events,
 )
+from signaling.registry.connection import async_client, layer_host, parse_redis_url, sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +339,10 @@ class RedisRegistry(RoomRegistry):
         if not url:
             raise ImproperlyConfigured("RedisRegistry needs SIGNALING['REDIS_URL'].")
         self.url = url
+        try:
+            self.target = parse_redis_url(url)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"SIGNALING['REDIS_URL']: {error}") from error
         self.prefix = conf.REDIS_PREFIX
         self.worker_timeout = conf.WORKER_TIMEOUT
         self.outbox_limit = conf.CROSS_WORKER_BUFFER_BYTES
@@ -387,9 +391,9 @@ class RedisRegistry(RoomRegistry):
 
     def _client(self) -> redis.Redis:
         if self._sync_client is None:
-            self._sync_client = redis.Redis.from_url(
-                self.url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
-                retry=redis.retry.Retry(NoBackoff(), RETRIES),
+            self._sync_client = sync_client(
+                self.target, decode_responses=True, socket_timeout=REDIS_TIMEOUT,
+                socket_connect_timeout=REDIS_TIMEOUT, retry=redis.retry.Retry(NoBackoff(), RETRIES),
             )
         return self._sync_client
 
@@ -434,15 +438,15 @@ class Worker:
     def __init__(self, registry: RedisRegistry) -> None:
         self.registry = registry
         self.key = registry.key
-        self.redis = aioredis.Redis.from_url(
-            registry.url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
-            retry=redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
+        self.redis = async_client(
+            registry.target, decode_responses=True, socket_timeout=REDIS_TIMEOUT,
+            socket_connect_timeout=REDIS_TIMEOUT, retry=redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
         )
         self.layer = RedisPubSubChannelLayer(
-            hosts=[{
-                "address": registry.url, "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT,
-                "retry": redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
-            }],
+            hosts=[layer_host(
+                registry.target, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT,
+                retry=redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
+            )],
             prefix=f"{registry.prefix}:",
         )
         self.scripts = {
@@ -482,7 +486,10 @@ class Worker:
 
     async def deregister(self) -> None:
         """Leave the shared registry on a clean stop: after a drain this worker holds no peer, so nothing waits for
-        its heartbeat to expire. Then stop."""
+        its heartbeat to expire. What waits in its outboxes is published first (bounded). Then stop."""
+        pending = [outbox.task for outbox in self.outboxes.values() if outbox.task and not outbox.task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=REDIS_TIMEOUT)
         if self.channel:
             try:
                 pipe = self.redis.pipeline(transaction=True)
@@ -853,7 +860,7 @@ class Worker:
         item: dict[str, Any] = {"r": room_id, "x": peer_id, "op": [peer_id, worker, version]}
         if frame is not None:
             item["f"] = frame
-        for other in workers - {self.channel}:
+        for other in workers - {self.channel, PARKED}:
             self._post(other, item)
 
     # -- moderation ------------------------------------------------------------------------------------------
