@@ -423,7 +423,9 @@ async def test_a_parked_peer_resumes_on_another_worker_with_what_it_missed(
     assert await two.resume("r", bob.peer_id, Inbox(bob.peer_id)) is None
 
 
-async def test_racing_resumes_leave_exactly_one_holder(workers: Callable[[], RedisRegistry]) -> None:
+async def test_racing_resumes_leave_exactly_one_holder(
+    workers: Callable[[], RedisRegistry], redis_server: RedisProcess, prefix: str
+) -> None:
     one, two, three = workers(), workers(), workers()
     alice, bob = Inbox(), Inbox()
     await one.join("r", alice, 2)
@@ -431,6 +433,11 @@ async def test_racing_resumes_leave_exactly_one_holder(workers: Callable[[], Red
     await alice.next()
     assert await two.park("r", bob.peer_id, bob, 30)
     await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "ice", "n": 1}')
+    store = redis_of(redis_server)
+    for _ in range(50):  # kept in Redis (through worker two, if worker one had not heard of the parking yet)
+        if store.llen(f"{prefix}:kept:r:{bob.peer_id}") == 1:
+            break
+        await asyncio.sleep(0.02)
     first, second = Inbox(bob.peer_id), Inbox(bob.peer_id)
     results = await asyncio.gather(three.resume("r", bob.peer_id, first), one.resume("r", bob.peer_id, second))
     assert all(result is not None for result in results)
