@@ -9,18 +9,15 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess, wait_for_port
-from tests.test_e2e_workers import PREFIX, Stack, join, sockets_on_workers
+from tests.servers import DaphneProcess, wait_for_port
+from tests.test_e2e_workers import PREFIX, Stack, join, running_stack, sockets_on_workers
 from tests.wsclient import eventually, receive, send
 
 DRAIN_SECONDS = 3.0
@@ -28,18 +25,8 @@ DRAIN_SECONDS = 3.0
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with ExitStack() as resources:
-        database = resources.enter_context(PostgresDatabase())
-        redis = resources.enter_context(RedisProcess())
-        env = {"RTCSITE_DATABASE_URL": database.url, "REDIS_URL": redis.url,
-               "SIGNALING_SETTINGS": json.dumps({"RESUME_GRACE": 10, "DRAIN_SECONDS": DRAIN_SECONDS})}
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                       env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env}, check=True)
-        workers = [resources.enter_context(DaphneProcess(env, args=("--proxy-headers",))) for _ in range(3)]
-        nginx = resources.enter_context(NginxProcess([worker.port for worker in workers]))
-        yield Stack(database, redis, workers, nginx)
-        for worker in workers:
-            print(f"--- daphne {worker.port}\n{worker.output()}")
+    with running_stack({"RESUME_GRACE": 10, "DRAIN_SECONDS": DRAIN_SECONDS}) as running:
+        yield running
 
 
 async def restart_with_sigterm(stack: Stack, process: DaphneProcess, clients: list[ClientConnection]) -> float:

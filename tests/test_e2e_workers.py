@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -62,24 +63,32 @@ class Stack:
         return self.nginx.ws_url + SIGNAL_PATH + (f"?room={room}" if room else "")
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+@contextlib.contextmanager
+def running_stack(signaling: dict[str, Any], superuser: bool = False) -> Iterator[Stack]:
+    """PostgreSQL, Redis, three daphne workers of the reference project (with these SIGNALING settings) and nginx."""
     with ExitStack() as resources:
         database = resources.enter_context(PostgresDatabase())
         redis = resources.enter_context(RedisProcess())
         env = {"RTCSITE_DATABASE_URL": database.url, "REDIS_URL": redis.url,
-               "SIGNALING_SETTINGS": json.dumps({"RESUME_GRACE": RESUME_GRACE})}
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                       env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env}, check=True)
-        subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "staff",
-                        "--email", "staff@example.test"], cwd=ROOT, check=True, capture_output=True,
-                       env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env,
-                            "DJANGO_SUPERUSER_PASSWORD": "staff-password"})
+               "SIGNALING_SETTINGS": json.dumps(signaling)}
+        manage = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env}
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=manage,
+                       check=True)
+        if superuser:
+            subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "staff",
+                            "--email", "staff@example.test"], cwd=ROOT, check=True, capture_output=True,
+                           env={**manage, "DJANGO_SUPERUSER_PASSWORD": "staff-password"})
         workers = [resources.enter_context(DaphneProcess(env, args=("--proxy-headers",))) for _ in range(3)]
         nginx = resources.enter_context(NginxProcess([worker.port for worker in workers]))
         yield Stack(database, redis, workers, nginx)
         for worker in workers:
             print(f"--- daphne {worker.port}\n{worker.output()}")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with running_stack({"RESUME_GRACE": RESUME_GRACE}, superuser=True) as running:
+        yield running
 
 
 async def join(socket: ClientConnection, room_id: str) -> dict[str, Any]:

@@ -388,15 +388,24 @@ async def test_the_outbox_to_a_worker_is_bounded_in_bytes(
 # -- parking and resuming across workers ---------------------------------------------------------------------------
 
 
+async def bob_parked(
+    workers: Callable[[], RedisRegistry], max_peers: int
+) -> tuple[RedisRegistry, RedisRegistry, Inbox, Inbox]:
+    """Alice on one worker and bob on another in room "r"; bob's socket dropped and he is parked for 30 s."""
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, max_peers)
+    await two.join("r", bob, max_peers)
+    assert (await alice.next())["t"] == "peer-joined"
+    assert await two.park("r", bob.peer_id, bob, 30)
+    return one, two, alice, bob
+
+
 async def test_a_parked_peer_resumes_on_another_worker_with_what_it_missed(
     workers: Callable[[], RedisRegistry], redis_server: RedisProcess, prefix: str
 ) -> None:
-    one, two, three = workers(), workers(), workers()
-    alice, bob = Inbox(), Inbox()
-    await one.join("r", alice, 2)
-    await two.join("r", bob, 2)
-    assert (await alice.next())["t"] == "peer-joined"
-    assert await two.park("r", bob.peer_id, bob, 30)
+    one, two, alice, bob = await bob_parked(workers, 2)
+    three = workers()
     assert redis_of(redis_server).hget(f"{prefix}:room:r", bob.peer_id).startswith("@parked|")
     # The room stays full: the seat is kept.
     with pytest.raises(RoomFull):
@@ -426,12 +435,8 @@ async def test_a_parked_peer_resumes_on_another_worker_with_what_it_missed(
 async def test_racing_resumes_leave_exactly_one_holder(
     workers: Callable[[], RedisRegistry], redis_server: RedisProcess, prefix: str
 ) -> None:
-    one, two, three = workers(), workers(), workers()
-    alice, bob = Inbox(), Inbox()
-    await one.join("r", alice, 2)
-    await two.join("r", bob, 2)
-    await alice.next()
-    assert await two.park("r", bob.peer_id, bob, 30)
+    one, two, alice, bob = await bob_parked(workers, 2)
+    three = workers()
     await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "ice", "n": 1}')
     store = redis_of(redis_server)
     for _ in range(50):  # kept in Redis (through worker two, if worker one had not heard of the parking yet)
@@ -505,12 +510,7 @@ async def test_a_parked_peer_leaves_after_its_grace_or_when_it_overflows(
 
 
 async def test_a_parked_peer_can_be_kicked(workers: Callable[[], RedisRegistry]) -> None:
-    one, two = workers(), workers()
-    alice, bob = Inbox(), Inbox()
-    await one.join("r", alice, 4)
-    await two.join("r", bob, 4)
-    await alice.next()
-    assert await two.park("r", bob.peer_id, bob, 30)
+    one, _, alice, bob = await bob_parked(workers, 4)
     assert await one.evict("r", bob.peer_id, "kicked") == 1
     assert await alice.next() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "kicked"}
     assert await one.resume("r", bob.peer_id, Inbox(bob.peer_id)) is None
