@@ -73,6 +73,10 @@ class Client:
         self.running = True
         self.joined = asyncio.Event()
         self.dropped_at: float | None = None
+        # For the report of lost messages: when each was sent, when this client's sockets closed and rejoined.
+        self.sent_at: dict[int, float] = {}
+        self.drops: list[float] = []
+        self.rejoins: list[float] = []
 
     async def run(self) -> None:
         while self.running:
@@ -100,6 +104,7 @@ class Client:
                 return
             if self.dropped_at is None:
                 self.dropped_at = time.monotonic()
+            self.drops.append(time.monotonic())
             await asyncio.sleep(0 if code == 1012 else random.uniform(0.1, 0.3))
 
     def on_message(self, message: dict[str, Any]) -> None:
@@ -113,6 +118,7 @@ class Client:
             if self.dropped_at is not None:
                 self.tally.back_times.append(time.monotonic() - self.dropped_at)
                 self.dropped_at = None
+            self.rejoins.append(time.monotonic())
             self.peer_id, self.token = message["peerId"], message.get("resume")
             if message["peers"]:
                 self.partner = message["peers"][0]
@@ -134,6 +140,7 @@ class Client:
             await socket.send(text)
         except WebSocketException:
             return
+        self.sent_at[self.sent] = time.monotonic()
         self.sent += 1
 
     async def stop(self) -> None:
@@ -282,6 +289,15 @@ def report(name: str, clients: list[Client], tally: Tally, sent_before: dict[int
     print(f"  drop to joined: p50 {percentile(times, 0.5) * 1000:.0f} ms, p99 {percentile(times, 0.99) * 1000:.0f} ms, "
           f"max {max(times, default=0) * 1000:.0f} ms (of {len(times)})")
     print(f"  messages: sent {sent}, lost {lost}, duplicated {duplicated}", flush=True)
+    if os.environ.get("BENCH_SHOW_LOST"):
+        for client in clients:
+            partner = by_id.get(client.partner)
+            for number in range(sent_before[id(client)], client.sent):
+                if partner and not partner.received[(str(client.peer_id), number)]:
+                    at = client.sent_at[number]
+                    near = [round(t - at, 3) for t in client.drops + partner.drops if abs(t - at) < 2]
+                    back = [round(t - at, 3) for t in partner.rejoins if abs(t - at) < 2]
+                    print(f"    lost {client.peer_id}:{number}: sender/receiver drops {near}, receiver rejoins {back}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -260,7 +260,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         with 1012 (service restart) so that the client comes back at once."""
         if self.socket_gone:
             return
-        self.closing = True
+        # Not `closing` yet: what the client sends while its peer is being parked is still relayed (as the parked
+        # peer, once parked); `end` below sets it.
         peer = self.peer
         if peer is not None and self.resume_grace > 0 and self.registry.parks_across_workers:
             try:

@@ -77,6 +77,8 @@ REDIS_TIMEOUT = 2.0
 # with exponential backoff up to 10 s) would hold the upkeep loop for seconds after a restart, and a worker whose
 # heartbeat is late gets taken for dead; the upkeep loop itself tries again every WORKER_TIMEOUT / 4.
 RETRIES = 1
+# Seconds a worker that left the registry still takes what publishers who saw it before sent to its channel.
+QUIET_PERIOD = 0.2
 # Most notices one pub/sub message carries.
 BATCH_SIZE = 500
 # How long a batch is retried while Redis is unreachable before it is dropped.
@@ -485,11 +487,9 @@ class Worker:
             self._tasks = [loop.create_task(self._receive_loop()), loop.create_task(self._upkeep_loop())]
 
     async def deregister(self) -> None:
-        """Leave the shared registry on a clean stop: after a drain this worker holds no peer, so nothing waits for
-        its heartbeat to expire. What waits in its outboxes is published first (bounded). Then stop."""
-        pending = [outbox.task for outbox in self.outboxes.values() if outbox.task and not outbox.task.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=REDIS_TIMEOUT)
+        """Leave the shared registry on a clean stop (after a drain this worker holds no peer): marked gone, so that
+        frames published to its channel from now on follow their peers instead; frames already on their way are
+        still taken and passed on for a moment; what waits in its outboxes is published (bounded). Then stop."""
         if self.channel:
             try:
                 pipe = self.redis.pipeline(transaction=True)
@@ -499,17 +499,24 @@ class Worker:
                 await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT)
             except REDIS_ERRORS:
                 metrics.REDIS_ERRORS.inc()
-        await self.stop()
+            # Publishers that saw this worker before the mark may still reach it: take what they sent.
+            await asyncio.sleep(QUIET_PERIOD)
+        await self.stop(finish_outboxes=True)
 
-    async def stop(self) -> None:
-        """Stop this worker's tasks and connections (its registration then expires like a dead worker's)."""
-        tasks = [*self._tasks, *(outbox.task for outbox in self.outboxes.values() if outbox.task)]
-        self._tasks = []
+    async def stop(self, finish_outboxes: bool = False) -> None:
+        """Stop this worker's tasks and connections (its registration then expires like a dead worker's); with
+        ``finish_outboxes``, what waits to be published is published first (bounded), not dropped."""
+        tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
+        outboxes = [outbox.task for outbox in self.outboxes.values() if outbox.task and not outbox.task.done()]
+        if outboxes and finish_outboxes:
+            await asyncio.wait(outboxes, timeout=REDIS_TIMEOUT)
+        for task in outboxes:
+            task.cancel()
         # Bounded throughout: stopping must not hang on a Redis that is gone or a task slow to unwind.
-        if tasks:
-            await asyncio.wait(tasks, timeout=REDIS_TIMEOUT)
+        if tasks or outboxes:
+            await asyncio.wait([*tasks, *outboxes], timeout=REDIS_TIMEOUT)
         for closing in (self.redis.aclose(), self.layer.flush()):
             try:
                 await asyncio.wait_for(closing, REDIS_TIMEOUT)
