@@ -10,7 +10,8 @@ After the last scenario, with every client gone: the registry keys left in Redis
 ``BENCH_SHOW_LOGS=1`` prints the workers' logs at the end.
 
 Scenarios: a rolling restart (SIGTERM each worker, wait for it to exit, start it again, next), the SIGKILL of one
-worker (restarted afterwards), and a Redis restart.
+worker (restarted afterwards), a Redis restart, and (on a stack of its own: a master, a replica and three sentinels,
+``REDIS_URL=redis+sentinel://...``) a Sentinel failover: the master is killed and the replica promoted.
 """
 
 from __future__ import annotations
@@ -35,7 +36,15 @@ import redis as redis_client
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from tests.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess, wait_for_port
+from tests.servers import (
+    ROOT,
+    DaphneProcess,
+    NginxProcess,
+    PostgresDatabase,
+    RedisProcess,
+    SentinelCluster,
+    wait_for_port,
+)
 
 SIGNAL_PATH = "/api/call/signal"
 DRAIN_SECONDS = 5.0
@@ -168,11 +177,13 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 class Stack:
-    def __init__(self) -> None:
+    def __init__(self, sentinel: bool = False) -> None:
         self.resources = ExitStack()
         self.database = self.resources.enter_context(PostgresDatabase())
-        self.redis = self.resources.enter_context(RedisProcess())
-        self.env = {"RTCSITE_DATABASE_URL": self.database.url, "REDIS_URL": self.redis.url,
+        self.sentinels = self.resources.enter_context(SentinelCluster()) if sentinel else None
+        self.redis = self.sentinels.master if self.sentinels else self.resources.enter_context(RedisProcess())
+        redis_url = self.sentinels.url if self.sentinels else self.redis.url
+        self.env = {"RTCSITE_DATABASE_URL": self.database.url, "REDIS_URL": redis_url,
                     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
                     "SIGNALING_SETTINGS": json.dumps({"DRAIN_SECONDS": DRAIN_SECONDS})}
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
@@ -185,6 +196,8 @@ class Stack:
         self.nginx = self.resources.enter_context(NginxProcess([worker.port for worker in self.workers]))
 
     def store(self) -> redis_client.Redis:
+        if self.sentinels is not None:
+            return redis_client.Redis(port=self.sentinels.master_port(), decode_responses=True)
         return redis_client.Redis.from_url(self.redis.url, decode_responses=True)
 
     def close(self) -> None:
@@ -227,20 +240,38 @@ async def restart_redis(stack: Stack) -> None:
     await asyncio.sleep(3)
 
 
+async def fail_over(stack: Stack) -> None:
+    assert stack.sentinels is not None
+    old = stack.sentinels.master_port()
+    stack.sentinels.kill_master()
+    deadline = time.monotonic() + 30
+    while stack.sentinels.master_port() == old and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(3)
+
+
 SCENARIOS = {"rolling-restart": rolling_restart, "sigkill": kill_one, "redis-restart": restart_redis}
+#: Run on a stack of their own, whose Redis is a master and a replica under three sentinels.
+SENTINEL_SCENARIOS = {"sentinel-failover": fail_over}
 
 
 async def run(rooms: int, only: list[str]) -> None:
-    stack = Stack()
+    plain = [name for name in SCENARIOS if not only or name in only]
+    with_sentinel = [name for name in SENTINEL_SCENARIOS if not only or name in only]
+    if plain:
+        await run_on(Stack(), rooms, {name: SCENARIOS[name] for name in plain})
+    if with_sentinel:
+        await run_on(Stack(sentinel=True), rooms, {name: SENTINEL_SCENARIOS[name] for name in with_sentinel})
+
+
+async def run_on(stack: Stack, rooms: int, scenarios: dict[str, Any]) -> None:
     try:
         tally = Tally()
         url = stack.nginx.ws_url + SIGNAL_PATH
         clients = [Client(url, f"room-{n}", tally) for n in range(rooms) for _ in range(2)]
         tasks = [asyncio.create_task(client.run()) for client in clients]
         await settle(clients)
-        for name, scenario in SCENARIOS.items():
-            if only and name not in only:
-                continue
+        for name, scenario in scenarios.items():
             tally.reset()
             sent_before = {id(c): c.sent for c in clients}
             stop = asyncio.Event()
@@ -303,7 +334,8 @@ def report(name: str, clients: list[Client], tally: Tally, sent_before: dict[int
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scenarios", description=__doc__)
     parser.add_argument("--rooms", type=int, default=100, help="two-peer rooms (default 100)")
-    parser.add_argument("--only", action="append", default=[], choices=list(SCENARIOS), help="run only this one")
+    parser.add_argument("--only", action="append", default=[], choices=[*SCENARIOS, *SENTINEL_SCENARIOS],
+                        help="run only this one")
     args = parser.parse_args(argv)
     asyncio.run(run(args.rooms, args.only))
 

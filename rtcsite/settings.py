@@ -4,7 +4,8 @@ The embedded default needs nothing: SQLite beside this file and an in-process ch
 overrides it for deployment:
 
 - ``RTCSITE_DATABASE_URL``: ``sqlite:////abs/path.sqlite3`` or ``postgres://user@host:5432/name``.
-- ``REDIS_URL``: ``redis://host:6379/0`` moves rooms to Redis, shared by every worker pointing at it (and
+- ``REDIS_URL``: ``redis://host:6379/0`` (or ``redis+sentinel://s1:26379,s2:26379/master/0``) moves rooms to
+  Redis, shared by every worker pointing at it (and
   makes Redis the channel layer for any other consumer).
 - ``SIGNALING_ICE_SERVERS``: JSON list of RTCIceServer dicts sent to clients (``[]``: none, host candidates only).
 - ``SIGNALING_WORKER_TIMEOUT``: seconds before a silent worker's peers leave with reason ``timeout``.
@@ -139,8 +140,11 @@ SIGNALING: dict[str, object] = {
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     SIGNALING["REDIS_URL"] = REDIS_URL
+    from signaling.registry.connection import layer_host, parse_redis_url
+
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                    "CONFIG": {"hosts": [layer_host(parse_redis_url(REDIS_URL))]}}
     }
 if os.environ.get("SIGNALING_ICE_SERVERS"):
     SIGNALING["ICE_SERVERS"] = json.loads(os.environ["SIGNALING_ICE_SERVERS"])
