@@ -730,8 +730,9 @@ class Worker:
             return False
         while collector.frames:
             await self._keep(room_id, peer_id, collector.frames.pop(0))
-        # No await since the loop saw the collector empty: from here on, frames for the peer go to Redis.
-        self._forget_local(room_id, peer_id, keep_view=True)
+        # No await since the loop saw the collector empty: from here on, frames for the peer go to Redis. (The
+        # room's view goes too if no other member is here: frames that still arrive for the peer need none.)
+        self._forget_local(room_id, peer_id)
         # On time while this worker lives; every worker's upkeep sweep covers the case where it does not.
         loop = asyncio.get_running_loop()
         loop.call_later(grace, lambda: _background(loop, self._expire_when_due(room_id, peer_id)))
@@ -1080,7 +1081,7 @@ class Worker:
         if (worker is not None and worker != self.channel and moved is not None and moved.room_id == room_id
                 and moved.version is not None and version > moved.version):
             # A resume on another worker took this peer's place: its socket here is closed, nothing announced.
-            self._forget_local(room_id, peer_id, keep_view=True)
+            self._forget_local(room_id, peer_id)
             await moved.handle.replaced()
         frame = item.get("f")
         if frame is None:
