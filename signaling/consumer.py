@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from signaling import drain, metrics, resume, signals
 from signaling.admission import get_admission
+from signaling.background import in_background
 from signaling.conf import conf
 from signaling.events import (
     Callback,
@@ -67,8 +68,6 @@ from signaling.transport import SocketClosed, socket_control, stop_accepting
 logger = logging.getLogger(__name__)
 
 USER_AGENT_MAX_LENGTH = 512
-# Background tasks (leaving rooms on the way out, closing slow readers), kept referenced until they finish.
-_background: set[asyncio.Task[None]] = set()
 UNAVAILABLE = "Signaling is temporarily unavailable"
 # Seconds a slow reader's socket gets to take its close frame before its connection is dropped.
 SLOW_READER_CLOSE_SECONDS = 1.0
@@ -79,11 +78,6 @@ def new_peer_id() -> str:
     return "peer-" + secrets.token_urlsafe(12)
 
 
-def in_background(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    task = asyncio.get_running_loop().create_task(coroutine)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return task
 
 
 class LocalPeer:

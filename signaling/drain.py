@@ -19,16 +19,17 @@ import asyncio
 import logging
 import signal
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from types import FrameType
 from typing import Any, Protocol
+
+from signaling.background import in_background
 
 logger = logging.getLogger(__name__)
 
 _draining = False
 _installed = False
 _connections: weakref.WeakSet[Any] = weakref.WeakSet()
-_tasks: set[asyncio.Task[Any]] = set()
 
 
 class Drainable(Protocol):
@@ -67,12 +68,6 @@ def stop_draining() -> None:
 def track(connection: Drainable) -> None:
     """A connection that a drain must park and close."""
     _connections.add(connection)
-
-
-def _in_background(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, Any]) -> None:
-    task = loop.create_task(coroutine)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
 
 
 async def drain(timeout: float, stop_accepting: Callable[[], object] | None = None) -> int:
@@ -141,7 +136,7 @@ def install_sigterm_handler(timeout: Callable[[], float], stop_accepting: Callab
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if _draining:
             return  # a second SIGTERM while draining: the first one's drain goes on
-        loop.call_soon_threadsafe(_in_background, loop, drain_then_stop())
+        loop.call_soon_threadsafe(in_background, drain_then_stop(), loop)
 
     signal.signal(signal.SIGTERM, on_sigterm)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from django.utils import timezone
 
+from signaling.background import in_background
 from signaling.conf import conf
 from signaling.protocol import LeaveReason, peer_joined_frame, peer_left_frame
 from signaling.registry import (
@@ -23,15 +23,6 @@ from signaling.registry import (
     send_departure_events,
 )
 from signaling.resume import ParkedPeer
-
-# Expiries of parked peers, kept referenced until they run.
-_expiries: set[asyncio.Task[None]] = set()
-
-
-def _in_background(coroutine: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(coroutine)
-    _expiries.add(task)
-    task.add_done_callback(_expiries.discard)
 
 
 class InMemoryRegistry(RoomRegistry):
@@ -92,7 +83,7 @@ class InMemoryRegistry(RoomRegistry):
         )
         members[peer_id] = parked
         loop = asyncio.get_running_loop()
-        loop.call_later(grace, lambda: _in_background(self._expire(parked, LeaveReason.DISCONNECT.value, dropped_at)))
+        loop.call_later(grace, lambda: in_background(self._expire(parked, LeaveReason.DISCONNECT.value, dropped_at)))
         return True
 
     async def _expire(self, parked: ParkedPeer, reason: str, dropped_at: datetime) -> None:

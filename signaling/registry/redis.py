@@ -39,7 +39,7 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ from django.utils import timezone
 from redis.backoff import NoBackoff
 
 from signaling import metrics
+from signaling.background import in_background
 from signaling.conf import conf
 from signaling.policy import get_room_resolver
 from signaling.protocol import CloseCode, LeaveReason, peer_joined_frame, peer_left_frame
@@ -735,7 +736,7 @@ class Worker:
         self._forget_local(room_id, peer_id)
         # On time while this worker lives; every worker's upkeep sweep covers the case where it does not.
         loop = asyncio.get_running_loop()
-        loop.call_later(grace, lambda: _background(loop, self._expire_when_due(room_id, peer_id)))
+        loop.call_later(grace, lambda: in_background(self._expire_when_due(room_id, peer_id), loop))
         return True
 
     async def _keep(self, room_id: str, peer_id: str, frame: str, forwarded: bool = False) -> None:
@@ -1089,15 +1090,6 @@ class Worker:
         for member in list(self.local_rooms.get(room_id, {}).values()):
             if member.handle.peer_id != peer_id:
                 await _announce_to(member, version, frame)
-
-
-_tasks: set[asyncio.Task[None]] = set()
-
-
-def _background(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]) -> None:
-    task = loop.create_task(coroutine)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
 
 
 async def _announce_to(member: Member, version: int, frame: str) -> None:

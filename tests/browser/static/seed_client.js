@@ -56,8 +56,14 @@
   }
 
   ws.onopen = () => send({ t: "join", roomId });
-  ws.onmessage = async ({ data }) => {
-    const message = JSON.parse(data);
+  // Messages are handled one after another, in arrival order (a description applied before the candidates and the
+  // next description that follow it), as a perfect-negotiation client must.
+  let handled = Promise.resolve();
+  ws.onmessage = ({ data }) => {
+    handled = handled.then(() => handle(JSON.parse(data)));
+  };
+
+  async function handle(message) {
     try {
       switch (message.t) {
         case "joined":
@@ -90,7 +96,8 @@
     } catch (error) {
       seed.errors.push(String(error));
     }
-  };
+  }
+
   seed.hangup = () => {
     for (const peer of seed.peers.values()) peer.pc.close();
     ws.close();
