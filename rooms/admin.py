@@ -1,16 +1,21 @@
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+from typing import Any, ClassVar
 
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.db.models import QuerySet
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
+from rooms.conf import conf
+from rooms.logqueries import CappedCountPaginator, rooms_matching
 from rooms.models import PeerSession, Recording, Room, RoomEvent
 from rooms.uploads import delete_recording
 from signaling import moderation
@@ -73,6 +78,9 @@ class PeerSessionInline(ReadOnlyInline):
     order_by = ("-joined_at", "-pk")
     verbose_name_plural = "recent peer sessions"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("user")
+
 
 class RoomEventInline(ReadOnlyInline):
     model = RoomEvent
@@ -92,7 +100,8 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "id", "name", "max_peers", "is_open", "access", "allowed_users", "live_peers", "history_links", "ad_hoc",
         "created_at", "updated_at",
     )
-    filter_horizontal = ("allowed_users",)
+    # Searched as one types (the user admin's search): a site's users may be far too many for one list.
+    autocomplete_fields = ("allowed_users",)
     inlines = (PeerSessionInline, RoomEventInline)
     actions = ("close_rooms", "reopen_rooms")
 
@@ -171,7 +180,18 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 class LogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Rows written by the recorder: viewable, never added, changed or deleted by hand."""
+    """Rows written by the recorder: viewable, never added, changed or deleted by hand; fast at any table size.
+
+    Every page is a short walk of one index: the count stops at ``ROOMS["ADMIN_LOG_ROWS"]`` rows (the pages within
+    them are offered; older rows are reached by the date drill-down, a filter or a search), the date drill-down
+    probes the index rather than listing distinct dates, the search looks rows up by exact or leading values, and
+    only indexed columns sort.
+    """
+
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    #: Columns the list may be sorted by: each is the last column of an index that every filter shares.
+    sortable_by: ClassVar[list[str] | tuple[str, ...] | None] = ()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -182,6 +202,49 @@ class LogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_paginator(
+        self, request: HttpRequest, queryset: QuerySet[Any], per_page: int, orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> Paginator:  # type: ignore[type-arg]
+        paginator = CappedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
+        paginator.limit = conf.ADMIN_LOG_ROWS
+        return paginator
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        conditions = self.search_conditions(term)
+        if not conditions:
+            return queryset.none(), False
+        condition = conditions[0]
+        for other in conditions[1:]:
+            condition |= other
+        return queryset.filter(condition), False
+
+    def search_conditions(self, term: str) -> list[Q]:
+        """What a search term finds, one condition per kind of thing it names: the peer id itself, or the rooms it
+        names (by id, the id's beginning, or part of the name). Each is looked up first (an index probe), and only
+        those that find something are kept, so the log is read through the one index that fits rather than an OR
+        of several columns, which the database cannot bound (nor ever a ``LIKE '%term%'`` over the log)."""
+        conditions = []
+        if self.model._default_manager.filter(peer_id=term).exists():
+            conditions.append(Q(peer_id=term))
+        rooms = rooms_matching(term)
+        if rooms:
+            conditions.append(Q(room_id__in=rooms))
+        return conditions
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        if changelist.query:
+            # Search results are found through their own index; listing their dates would walk the date index
+            # looking for them. The drill-down is back once the search is cleared.
+            changelist.date_hierarchy = None
+        return changelist
+
 
 @admin.register(PeerSession)
 class PeerSessionAdmin(LogAdmin):
@@ -189,8 +252,29 @@ class PeerSessionAdmin(LogAdmin):
     list_display = ("peer_id", "room", "user", "joined_at", "left_at", "leave_reason", "client_address")
     list_filter = (("left_at", admin.EmptyFieldListFilter), "leave_reason", "joined_at")
     search_fields = ("peer_id", "room__id", "room__name", "user__username", "client_address")
+    search_help_text = (
+        "A peer id, a room's id (or its beginning) or part of its name, a user name, or an IP address."
+    )
+    sortable_by = ("joined_at",)
     list_select_related = ("room", "user")
     date_hierarchy = "joined_at"
+
+    def search_conditions(self, term: str) -> list[Q]:
+        conditions = super().search_conditions(term)
+        user_model = get_user_model()
+        users = list(
+            user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term}).values_list("pk", flat=True)[:1]
+        )
+        if users:
+            conditions.append(Q(user_id__in=users))
+        try:
+            address = str(ipaddress.ip_address(term))
+        except ValueError:
+            pass
+        else:
+            if PeerSession.objects.filter(client_address=address).exists():
+                conditions.append(Q(client_address=address))
+        return conditions
 
     @admin.action(description="Kick selected peers (those still in their room)", permissions=["kick"])
     def kick_peers(self, request: HttpRequest, queryset: QuerySet[PeerSession]) -> None:
@@ -212,6 +296,8 @@ class RoomEventAdmin(LogAdmin):
     list_display = ("at", "kind", "room", "peer_id", "detail")
     list_filter = ("kind", "at")
     search_fields = ("room__id", "peer_id")
+    search_help_text = "A peer id, or a room's id (or its beginning) or part of its name."
+    sortable_by = ("at",)
     list_select_related = ("room",)
     date_hierarchy = "at"
 

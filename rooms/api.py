@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from rooms.models import Room, RoomEvent
-from rooms.pagination import EventPagination, StandardPagination
+from rooms.pagination import EventCursorPagination, StandardPagination
 from rooms.permissions import (
     ReadOnlyOrStaffModelPermissions,
     has_staff_permission,
@@ -114,6 +114,12 @@ EVENT_FILTERS = [
     OpenApiParameter("kind", OpenApiTypes.STR, enum=[kind.value for kind in RoomEvent.Kind]),
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="Events at or after this time."),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="Events before this time."),
+]
+EVENT_PAGES = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="Where the page begins: from `next` or `previous`."),
+    OpenApiParameter("page_size", OpenApiTypes.INT,
+                     description=f"Events a page (default {EventCursorPagination.page_size}, "
+                                 f"at most {EventCursorPagination.max_page_size})."),
 ]
 
 
@@ -248,10 +254,10 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         body = {"token": token, "room_id": room.pk, "expires_at": datetime.fromtimestamp(expires, UTC)}
         return Response(RoomTokenSerializer(body).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=EVENT_FILTERS, responses=RoomEventPageSerializer)
+    @extend_schema(parameters=[*EVENT_FILTERS, *EVENT_PAGES], responses=RoomEventPageSerializer)
     @action(detail=True, methods=["get"], permission_classes=[staff_with("rooms.view_roomevent")])
     def events(self, request: Request, pk: str | None = None) -> Response:
-        """The room's lifecycle events, newest first."""
+        """The room's lifecycle events, newest first, a page at a time: follow `next` (a cursor) for older ones."""
         room = self.get_object()
         events = RoomEvent.objects.filter(room=room).order_by("-at", "-id")
         kind = request.query_params.get("kind", "").strip()
@@ -264,6 +270,6 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
             events = events.filter(at__gte=since)
         if until is not None:
             events = events.filter(at__lt=until)
-        paginator = EventPagination()
+        paginator = EventCursorPagination()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(RoomEventSerializer(page, many=True).data)

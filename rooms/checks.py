@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from numbers import Real
 from typing import Any
 
-from django.core.checks import CheckMessage, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from signaling.conf import conf
@@ -28,3 +30,37 @@ def check_resolver(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             id="rooms.W001",
         )
     ]
+
+
+_POSITIVE_INTEGERS = (
+    "RECORDING_MAX_BYTES", "RECORDING_CHUNK_MAX_BYTES", "AUTH_FAILURES_PER_ADDRESS", "AUTH_FAILURE_WINDOW",
+    "LOG_BUFFER_RECORDS", "ADMIN_LOG_ROWS",
+)
+_DAYS_OR_NONE = ("LOG_RETENTION_DAYS", "AD_HOC_ROOM_RETENTION_DAYS")
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The ``ROOMS`` dict: one check id per kind of problem."""
+    from django.conf import settings
+
+    from rooms.conf import DEFAULTS
+
+    user_settings = getattr(settings, "ROOMS", {})
+    if not isinstance(user_settings, Mapping):
+        return [Error("ROOMS must be a dict.", id="rooms.E001")]
+    errors: list[CheckMessage] = []
+    unknown = sorted(set(user_settings) - set(DEFAULTS))
+    if unknown:
+        errors.append(Error(f"ROOMS has unknown keys: {', '.join(unknown)}.", id="rooms.E002",
+                            hint=f"Known keys: {', '.join(sorted(DEFAULTS))}."))
+    for name in _POSITIVE_INTEGERS:
+        value = user_settings.get(name, DEFAULTS[name])
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(Error(f"ROOMS['{name}'] must be a positive integer, not {value!r}.", id="rooms.E003"))
+    for name in _DAYS_OR_NONE:
+        value = user_settings.get(name, DEFAULTS[name])
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Real) or not float(value) >= 0):
+            errors.append(Error(f"ROOMS['{name}'] must be a number of days (0 or more) or None, not {value!r}.",
+                                id="rooms.E004"))
+    return errors

@@ -25,9 +25,15 @@ DEFAULTS: dict[str, Any] = {
     "AUTH_FAILURE_WINDOW": 60,
     # Lifecycle records a worker holds while the database cannot take them; past it new ones are dropped (logged).
     "LOG_BUFFER_RECORDS": 100_000,
+    # Days room events and ended peer sessions are kept; `manage.py prune_log` removes older ones (in batches; run it
+    # from cron). None keeps them forever.
+    "LOG_RETENTION_DAYS": None,
     # Days an ad-hoc room (one nobody stored: it came to life with its first join) is kept after its last peer
-    # left, with its sessions and events; `manage.py prune_rooms` removes older ones. None keeps them forever.
+    # left, with its sessions and events; `manage.py prune_log` removes older ones. None keeps them forever.
     "AD_HOC_ROOM_RETENTION_DAYS": 30,
+    # Rows the admin's log pages (peer sessions, room events) count and page through at most: beyond them, narrow
+    # the list (date drill-down, filters, search). Counting further would cost a scan of the table.
+    "ADMIN_LOG_ROWS": 10_000,
 }
 
 
@@ -59,9 +65,18 @@ class RoomsSettings:
         return int(self._get("LOG_BUFFER_RECORDS"))
 
     @property
+    def LOG_RETENTION_DAYS(self) -> float | None:
+        value = self._get("LOG_RETENTION_DAYS")
+        return None if value is None else float(value)
+
+    @property
     def AD_HOC_ROOM_RETENTION_DAYS(self) -> float | None:
         value = self._get("AD_HOC_ROOM_RETENTION_DAYS")
         return None if value is None else float(value)
+
+    @property
+    def ADMIN_LOG_ROWS(self) -> int:
+        return int(self._get("ADMIN_LOG_ROWS"))
 
     @property
     def RECORDING_DIRECTORY(self) -> str:

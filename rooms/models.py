@@ -7,6 +7,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from rooms.logqueries import LogQuerySet
 from signaling.policy import Access
 from signaling.protocol import ROOM_ID_PATTERN, LeaveReason
 
@@ -54,19 +55,32 @@ class PeerSession(models.Model):
     """One peer's stay in a room, from join to leave."""
 
     peer_id = models.CharField(max_length=64, unique=True)
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="sessions")
+    # Indexed by the composite indexes below, which every query of a room's sessions uses.
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="sessions", db_index=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="peer_sessions"
     )
-    joined_at = models.DateTimeField(db_index=True)
+    joined_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True, blank=True)
     leave_reason = models.CharField(max_length=20, blank=True, choices=[(r.value, r.value) for r in LeaveReason])
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
 
+    objects = LogQuerySet["PeerSession"].as_manager()
+
     class Meta:
-        ordering = ["-joined_at"]
-        indexes = [models.Index(fields=["room", "left_at"])]
+        ordering = ["-joined_at", "-id"]
+        # One index per way the log is read (admin, REST API, recorder, retention), each ending in the order it is
+        # listed in, so that a page of the newest rows is a short walk of one index at any table size.
+        indexes = [
+            models.Index(fields=["joined_at", "id"], name="rooms_session_joined"),
+            models.Index(fields=["room", "joined_at", "id"], name="rooms_session_room_joined"),
+            models.Index(fields=["leave_reason", "joined_at", "id"], name="rooms_session_reason_joined"),
+            models.Index(
+                fields=["joined_at", "id"], condition=models.Q(left_at__isnull=True), name="rooms_session_open_joined"
+            ),
+            models.Index(fields=["client_address"], name="rooms_session_address"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.peer_id} in {self.room_id}"
@@ -87,14 +101,25 @@ class RoomEvent(models.Model):
         JOIN_REJECTED = "join_rejected", "join rejected"
 
     # Null for a rejected join that named no stored room (the requested id is in ``detail``).
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
-    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, null=True, blank=True, related_name="events", db_index=False
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     peer_id = models.CharField(max_length=64, blank=True)
-    at = models.DateTimeField(db_index=True)
+    at = models.DateTimeField()
     detail = models.JSONField(default=dict, blank=True)
+
+    objects = LogQuerySet["RoomEvent"].as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
+        # As for sessions: every list of events is newest first, so each index ends in (at, id).
+        indexes = [
+            models.Index(fields=["at", "id"], name="rooms_event_at"),
+            models.Index(fields=["room", "at", "id"], name="rooms_event_room_at"),
+            models.Index(fields=["kind", "at", "id"], name="rooms_event_kind_at"),
+            models.Index(fields=["peer_id"], name="rooms_event_peer"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.room_id or ''}".strip()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
+from django.db import InterfaceError, OperationalError, connections, router, transaction
 
 from rooms.conf import conf
 from rooms.models import PeerSession, Room, RoomEvent
@@ -70,13 +70,11 @@ class EventRecorder:
 
     async def _write_all(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            while self._buffer:
-                batch, self._buffer = self._buffer, []
-                await self._write(loop, batch)
-        finally:
-            # Idle now: hand the connection back rather than hold it open between bursts.
-            await loop.run_in_executor(_writer, connections.close_all)
+        while self._buffer:
+            # Whatever gathered while the previous batch was being written goes in the next one: the busier the
+            # workers, the larger the batches.
+            batch, self._buffer = self._buffer, []
+            await self._write(loop, batch)
 
     async def _write(self, loop: asyncio.AbstractEventLoop, batch: list[Record]) -> None:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -84,6 +82,8 @@ class EventRecorder:
                 await loop.run_in_executor(_writer, write_batch, batch)
                 return
             except TRANSIENT_ERRORS:
+                # The connection may be what broke (a database restart): the next attempt opens a new one.
+                await loop.run_in_executor(_writer, connections.close_all)
                 if attempt == WRITE_ATTEMPTS:
                     logger.exception("Lost %d room lifecycle records after %d attempts", len(batch), attempt)
                     return
@@ -101,9 +101,9 @@ class EventRecorder:
 
 
 def write_batch(records: Sequence[Record]) -> None:
-    """Write one batch in one transaction (runs in the recorder's thread)."""
-    close_old_connections()
-    with transaction.atomic():
+    """Write one batch in one transaction (runs in the recorder's thread, on a connection it keeps: opening one per
+    batch would cost more than the batch when events arrive one by one)."""
+    with transaction.atomic(using=router.db_for_write(RoomEvent)):
         # Rooms that peers were admitted to exist by now; ad-hoc rooms get their row from their first event.
         first_seen: dict[str, datetime] = {}
         for record in records:
@@ -148,11 +148,37 @@ def write_batch(records: Sequence[Record]) -> None:
                 )
             )
         PeerSession.objects.bulk_create(sessions.values())
-        for record in departures:
-            PeerSession.objects.filter(peer_id=record.fields["peer_id"], left_at__isnull=True).update(
-                left_at=record.fields["at"], leave_reason=record.fields["reason"]
-            )
+        if departures:
+            close_sessions(departures)
         RoomEvent.objects.bulk_create(events)
+
+
+#: Departures dated by one UPDATE statement (three parameters each: well within every database's limit).
+DEPARTURES_PER_STATEMENT = 1000
+
+
+def close_sessions(departures: Sequence[Record]) -> None:
+    """Date the departure of sessions written in earlier batches: one UPDATE joined to a list of values per thousand
+    departures (Django's ``bulk_update`` writes a CASE over every row for every row, quadratic in the batch)."""
+    leaving = {record.fields["peer_id"]: record.fields for record in departures}
+    rows = [(peer_id, fields["at"], fields["reason"]) for peer_id, fields in leaving.items()]
+    connection = connections[router.db_for_write(PeerSession)]
+    table = connection.ops.quote_name(PeerSession._meta.db_table)
+    # PostgreSQL reads the listed values as text unless told their type.
+    stamp = "%s::timestamptz" if connection.vendor == "postgresql" else "%s"
+    with connection.cursor() as cursor:
+        for first in range(0, len(rows), DEPARTURES_PER_STATEMENT):
+            chunk = rows[first : first + DEPARTURES_PER_STATEMENT]
+            values = ", ".join(f"(%s, {stamp}, %s)" for _ in chunk)
+            parameters: list[Any] = []
+            for peer_id, at, reason in chunk:
+                parameters += [peer_id, connection.ops.adapt_datetimefield_value(at), reason]
+            cursor.execute(
+                f"WITH departure (peer_id, left_at, reason) AS (VALUES {values}) "
+                f"UPDATE {table} SET left_at = departure.left_at, leave_reason = departure.reason "
+                f"FROM departure WHERE {table}.peer_id = departure.peer_id AND {table}.left_at IS NULL",
+                parameters,
+            )
 
 
 def _detail(record: Record) -> dict[str, Any]:

@@ -53,9 +53,10 @@ class RoomEventSerializer(serializers.ModelSerializer[RoomEvent]):
 
 
 class RoomEventPageSerializer(serializers.Serializer[Any]):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+    """A page of a room's events; no count (a busy room's would cost a scan): follow ``next`` until it is null."""
+
+    next = serializers.URLField(allow_null=True, help_text="The page of older events; null on the last page.")
+    previous = serializers.URLField(allow_null=True, help_text="The page of newer events; null on the first page.")
     results = RoomEventSerializer(many=True)
 
 

@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    # API tokens for scripts and services: staff create one per user in the admin (Auth Token > Tokens) or with
+    # `manage.py drf_create_token <username>`; requests send `Authorization: Token <key>`.
+    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "signaling",
@@ -155,8 +158,11 @@ if os.environ.get("SIGNALING_SETTINGS"):
     SIGNALING.update(json.loads(os.environ["SIGNALING_SETTINGS"]))
 
 REST_FRAMEWORK = {
-    # Session for pages of the site (CSRF-checked writes), Basic for scripts and the admin's own tools.
+    # A token for scripts and services (one indexed lookup a request; first, so that a request without credentials
+    # gets 401 with `WWW-Authenticate: Token`); the session for pages of the site (CSRF-checked writes); HTTP Basic,
+    # throttled, for a person trying the API by hand (each request hashes the password).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rooms.authentication.ThrottledBasicAuthentication",
     ],

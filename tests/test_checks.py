@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from rooms.checks import check_resolver
+from rooms.checks import check_settings as check_rooms_settings
 from signaling.checks import check_settings
 
 MODEL_RESOLVER = "rooms.resolver.ModelRoomResolver"
@@ -74,6 +75,25 @@ def test_in_process_registry_with_a_shared_channel_layer(settings: Any) -> None:
 
 def test_message_limit_above_daphne_cap(settings: Any) -> None:
     assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, MAX_MESSAGE_BYTES=2 * 1024 * 1024) == ["signaling.W002"]
+
+
+@pytest.mark.parametrize(
+    ("rooms", "expected"),
+    [
+        ({}, []),
+        ({"LOG_RETENTION_DAYS": 90, "AD_HOC_ROOM_RETENTION_DAYS": 0.5, "ADMIN_LOG_ROWS": 500}, []),
+        ("90 days", ["rooms.E001"]),
+        ({"LOG_RETENTION": 90}, ["rooms.E002"]),
+        ({"ADMIN_LOG_ROWS": 0}, ["rooms.E003"]),
+        ({"LOG_BUFFER_RECORDS": "many"}, ["rooms.E003"]),
+        ({"LOG_RETENTION_DAYS": -1}, ["rooms.E004"]),
+        ({"AD_HOC_ROOM_RETENTION_DAYS": "30"}, ["rooms.E004"]),
+        ({"LOG_RETENTION_DAYS": float("nan")}, ["rooms.E004"]),
+    ],
+)
+def test_rooms_settings(settings: Any, rooms: Any, expected: list[str]) -> None:
+    settings.ROOMS = rooms
+    assert [message.id for message in check_rooms_settings()] == expected
 
 
 def test_rooms_installed_but_not_consulted(settings: Any) -> None:

@@ -86,8 +86,8 @@ def test_password_guessing_is_throttled_per_address(settings: Any) -> None:
     User.objects.create_user("admin", password="right", is_staff=True)
     api = APIClient()
     statuses = [api.get("/api/rooms/", **basic("admin", f"guess-{n}")).status_code for n in range(8)]
-    # Refused (403: session authentication comes first, so no WWW-Authenticate challenge), then throttled.
-    assert statuses == [403] * 5 + [429] * 3
+    # Refused (401, the challenge naming the first scheme, Token), then throttled.
+    assert statuses == [401] * 5 + [429] * 3
     # Throttled even with the right password: the address has to wait the window out.
     assert api.get("/api/rooms/", **basic("admin", "right")).status_code == 429
     # Another address is not affected; requests without credentials are not either.

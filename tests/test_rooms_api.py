@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -177,8 +178,21 @@ def test_events_are_paginated_and_filtered(rooms: None, staff: APIClient) -> Non
         RoomEvent.objects.create(room_id="busy", kind="peer_joined", peer_id=f"p{index}",
                                  at=now - timedelta(minutes=index))
     RoomEvent.objects.create(room_id="busy", kind="peer_left", peer_id="p0", at=now)
-    page = staff.get("/api/rooms/busy/events/", {"page_size": 4}).json()
-    assert page["count"] == 6 and len(page["results"]) == 4 and page["next"]
+    # Three more events at the very same instant: the cursor must neither repeat nor skip any of them.
+    for peer in ("t1", "t2", "t3"):
+        RoomEvent.objects.create(room_id="busy", kind="peer_left", peer_id=peer, at=now)
+    newest_first = list(RoomEvent.objects.filter(room_id="busy").order_by("-at", "-id").values_list("id", flat=True))
+    seen: list[int] = []
+    url: str | None = "/api/rooms/busy/events/?page_size=2"
+    while url:
+        page = staff.get(url).json()
+        assert "count" not in page and len(page["results"]) <= 2
+        seen += [event["id"] for event in page["results"]]
+        url = page["next"]
+    assert seen == newest_first
+    # Back from the last page: the page before it, and nothing past the newest.
+    previous = staff.get(page["previous"]).json()
+    assert [event["id"] for event in previous["results"]] == newest_first[-3:-1]
     joined = staff.get("/api/rooms/busy/events/", {"kind": "peer_joined"}).json()
     assert [event["peer_id"] for event in joined["results"]] == ["p0", "p1", "p2", "p3", "p4"]
     since = (now - timedelta(minutes=1, seconds=30)).isoformat()
@@ -186,6 +200,14 @@ def test_events_are_paginated_and_filtered(rooms: None, staff: APIClient) -> Non
     assert [event["peer_id"] for event in recent["results"]] == ["p0", "p1"]
     assert staff.get("/api/rooms/busy/events/", {"kind": "exploded"}).status_code == 400
     assert staff.get("/api/rooms/busy/events/", {"since": "yesterday"}).status_code == 400
+
+
+@pytest.mark.parametrize("cursor", ["nonsense", base64.b64encode(b"p=yesterday").decode(),
+                                    base64.b64encode(b"p=2026-13-45T99:00:00").decode(),
+                                    base64.b64encode(b"o=99999999999999999999&p=2026-01-01").decode()])
+def test_a_bad_events_cursor_is_a_clear_404(rooms: None, staff: APIClient, cursor: str) -> None:
+    response = staff.get("/api/rooms/busy/events/", {"cursor": cursor})
+    assert response.status_code == 404 and response.json() == {"detail": "Invalid cursor"}
 
 
 def test_listing_survives_an_unreachable_registry(rooms: None, settings: Any) -> None:
@@ -196,3 +218,41 @@ def test_listing_survives_an_unreachable_registry(rooms: None, settings: Any) ->
     # Filtering on occupancy needs the registry: a clear 503 rather than a wrong answer.
     unavailable = APIClient().get("/api/rooms/", {"occupied": "true"})
     assert unavailable.status_code == 503 and "registry" in unavailable.json()["detail"]
+
+
+def test_scripts_authenticate_with_a_token_that_costs_no_password_hash(rooms: None) -> None:
+    from io import StringIO
+    from unittest import mock
+
+    from django.contrib.auth import hashers
+    from django.core.management import call_command
+
+    user = User.objects.create_user("script", password="not-used-by-the-script", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_roomevent"))
+    out = StringIO()
+    call_command("drf_create_token", "script", stdout=out)
+    key = out.getvalue().split()[2]
+    script = APIClient()
+    with mock.patch.object(hashers, "check_password", wraps=hashers.check_password) as hashed:
+        response = script.get("/api/rooms/busy/events/", HTTP_AUTHORIZATION=f"Token {key}")
+        assert response.status_code == 200 and "results" in response.json()
+        assert not hashed.called
+    # A wrong or missing token: 401 naming the token scheme.
+    wrong = script.get("/api/rooms/busy/events/", HTTP_AUTHORIZATION="Token not-a-key")
+    assert wrong.status_code == 401 and wrong.json() == {"detail": "Invalid token."}
+    assert wrong.headers["WWW-Authenticate"] == "Token"
+    assert script.get("/api/rooms/busy/events/").status_code == 401
+
+
+def test_the_schema_offers_token_authentication(client: Any) -> None:
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    assert schema["components"]["securitySchemes"]["tokenAuth"] == {
+        "type": "apiKey", "in": "header", "name": "Authorization",
+        "description": "Token-based authentication with required prefix \"Token\"",
+    }
+    events = schema["paths"]["/api/rooms/{id}/events/"]["get"]
+    assert {"tokenAuth": []} in events["security"]
+    assert {parameter["name"] for parameter in events["parameters"]} >= {"cursor", "page_size", "kind"}
+    assert "count" not in events["responses"]["200"]["content"]["application/json"]["schema"].get("properties", {})
