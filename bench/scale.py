@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  loaded in {time.perf_counter() - started:,.0f} s", flush=True)
     from django.db import connection
 
-    print(f"Lifecycle log at factor {options.factor} on {connection.cursor().connection.info.server_version}: "
+    version = connection.cursor().connection.info.server_version
+    print(f"Lifecycle log at factor {options.factor} on PostgreSQL {version // 10000}.{version % 10000}: "
           + ", ".join(f"{table.removeprefix('rooms_')} {count:,}" for table, count in scale_data.counts().items()))
     timer = Timer(options.repeat)
     if not options.skip_pages:

@@ -189,6 +189,8 @@ class LogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """
 
     show_full_result_count = False
+    # Django's facet counts ("Show counts") would count every filter choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     #: Columns the list may be sorted by: each is the last column of an index that every filter shares.
     sortable_by: ClassVar[list[str] | tuple[str, ...] | None] = ()

@@ -85,9 +85,11 @@ class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
 
     @cached_property
     def counted(self) -> int:
-        # COUNT(*) over a LIMIT subquery: stops after limit + 1 rows of the index whatever the table's size.
+        # COUNT(*) over a LIMIT subquery: stops after limit + 1 rows whatever the table's size. Unordered: which rows
+        # are counted does not change the number, and without an order the database may count the first ones any
+        # index gives it (index-only, on a vacuumed table) instead of sorting the matches by time first.
         rows: Any = self.object_list
-        return int(rows[: self.limit + 1].count())
+        return int(rows.order_by()[: self.limit + 1].count())
 
     @cached_property
     def count(self) -> int:

@@ -190,3 +190,48 @@ def test_unchecking_open_in_the_form_closes_live_calls(admin_client: Client) -> 
         assert response.status_code == 200
         assert "1 live peer(s) were disconnected" in response.content.decode()
         assert handle.evicted == ["room-closed"]
+
+
+@pytest.mark.parametrize("url", ["room", "sessions", "events"])
+def test_log_pages_cost_the_same_queries_whatever_their_rows(admin_client: Client, url: str) -> None:
+    """No query per row (the sessions' users and rooms come with the page's own query)."""
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    room = Room.objects.create(id="admin-n-plus-one")
+    path = {"room": reverse("admin:rooms_room_change", args=[room.pk]),
+            "sessions": reverse("admin:rooms_peersession_changelist"),
+            "events": reverse("admin:rooms_roomevent_changelist")}[url]
+
+    def queries_with(sessions: int) -> int:
+        now = timezone.now()
+        for index in range(sessions):
+            user = User.objects.create_user(f"n{sessions}-{index}")
+            PeerSession.objects.create(peer_id=f"n{sessions}-{index}", room=room, user=user,
+                                       joined_at=now + timedelta(seconds=index))
+            RoomEvent.objects.create(room=room, kind="peer_joined", peer_id=f"n{sessions}-{index}", at=now)
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(path).status_code == 200
+        return len(captured.captured_queries)
+
+    admin_client.get(path)  # caches filled once per process (content types, permissions) are not the page's
+    assert queries_with(2) == queries_with(15)
+
+
+def test_log_lists_say_when_they_counted_no_further(admin_client: Client, settings: Any) -> None:
+    settings.ROOMS = {"ADMIN_LOG_ROWS": 5}
+    room = Room.objects.create(id="admin-capped")
+    now = timezone.now()
+    for index in range(12):
+        RoomEvent.objects.create(room=room, kind="peer_joined", peer_id=f"c{index:02}",
+                                 at=now + timedelta(seconds=index))
+    changelist = reverse("admin:rooms_roomevent_changelist")
+    content = admin_client.get(changelist, {"room__id__exact": room.pk}).content.decode()
+    assert "The newest 5 room events (more exist" in content and "more than 5 results" in content
+    # A page past the counted rows (a bookmark) shows the last page offered rather than an error.
+    deep = admin_client.get(changelist, {"room__id__exact": room.pk, "p": 50})
+    assert deep.status_code == 200 and "c07" in deep.content.decode()
+    # Fewer rows than the bound: the exact count.
+    few = admin_client.get(changelist, {"room__id__exact": room.pk, "q": "c03"}).content.decode()
+    assert "1 room event" in few and "more exist" not in few

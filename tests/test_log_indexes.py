@@ -107,7 +107,8 @@ def admin_urls() -> list[str]:
     urls = [f"/admin/rooms/room/{QUIET_ROOM}/change/", f"/admin/rooms/room/{BUSY_ROOM}/change/"]
     for model, date_field in ((PeerSession, "joined_at"), (RoomEvent, "at")):
         base = f"/admin/rooms/{model._meta.model_name}/"
-        urls += [base, f"{base}?p=9999", f"{base}?room__id__exact={QUIET_ROOM}", f"{base}?room__id__exact={BUSY_ROOM}"]
+        urls += [base, f"{base}?p=9999", f"{base}?_facets=True",
+                 f"{base}?room__id__exact={QUIET_ROOM}", f"{base}?room__id__exact={BUSY_ROOM}"]
         urls += [url for _, url in admin_filter_urls(model, staff)]
         urls += [f"{base}?q={term}" for term in (quiet_peer, QUIET_ROOM, BUSY_ROOM, "room-1", "number 7", "nothing")]
         year, month, day = f"{date_field}__year", f"{date_field}__month", f"{date_field}__day"
