@@ -31,29 +31,39 @@ def _drop_invalid_index(schema_editor: BaseDatabaseSchemaEditor, name: str) -> N
             schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
 
 
+def _change_index(
+    operation: migrations.AddIndex | migrations.RemoveIndex, schema_editor: BaseDatabaseSchemaEditor,
+    state: ProjectState, app_label: str, index: Any, create: bool,
+) -> None:
+    """Build (``create``) or drop an index concurrently on PostgreSQL, on the model as it is in ``state``."""
+    model = state.apps.get_model(app_label, operation.model_name)
+    if not operation.allow_migrate_model(schema_editor.connection.alias, model):
+        return
+    if create:
+        _drop_invalid_index(schema_editor, index.name)
+        schema_editor.add_index(model, index, concurrently=True)  # type: ignore[call-arg]
+    else:
+        schema_editor.remove_index(model, index, concurrently=True)  # type: ignore[call-arg]
+
+
 class AddIndexConcurrently(migrations.AddIndex):
     """``AddIndex`` that lets writes go on while PostgreSQL builds the index."""
 
     def database_forwards(
         self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: ProjectState, to_state: ProjectState
     ) -> None:
-        if not _is_postgresql(schema_editor):
+        if _is_postgresql(schema_editor):
+            _change_index(self, schema_editor, to_state, app_label, self.index, create=True)
+        else:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            _drop_invalid_index(schema_editor, self.index.name)
-            schema_editor.add_index(model, self.index, concurrently=True)  # type: ignore[call-arg]
 
     def database_backwards(
         self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: ProjectState, to_state: ProjectState
     ) -> None:
-        if not _is_postgresql(schema_editor):
+        if _is_postgresql(schema_editor):
+            _change_index(self, schema_editor, from_state, app_label, self.index, create=False)
+        else:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.remove_index(model, self.index, concurrently=True)  # type: ignore[call-arg]
 
 
 class RemoveIndexConcurrently(migrations.RemoveIndex):
@@ -62,25 +72,20 @@ class RemoveIndexConcurrently(migrations.RemoveIndex):
     def database_forwards(
         self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: ProjectState, to_state: ProjectState
     ) -> None:
-        if not _is_postgresql(schema_editor):
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
+        if _is_postgresql(schema_editor):
             index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.remove_index(model, index, concurrently=True)  # type: ignore[call-arg]
+            _change_index(self, schema_editor, from_state, app_label, index, create=False)
+        else:
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(
         self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: ProjectState, to_state: ProjectState
     ) -> None:
-        if not _is_postgresql(schema_editor):
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
+        if _is_postgresql(schema_editor):
             index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            _drop_invalid_index(schema_editor, index.name)
-            schema_editor.add_index(model, index, concurrently=True)  # type: ignore[call-arg]
+            _change_index(self, schema_editor, to_state, app_label, index, create=True)
+        else:
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
 class DropFieldIndexConcurrently(migrations.AlterField):
