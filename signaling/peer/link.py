@@ -1,0 +1,373 @@
+"""One remote peer of a Python peer's mesh call: its aiortc ``RTCPeerConnection``, negotiated with the browser
+clients' "perfect negotiation" rule, its data channels and its remote tracks.
+
+Where aiortc differs from a browser:
+
+- it gathers its ICE candidates before ``setLocalDescription`` returns and puts them in the SDP, so it sends no
+  ``ice`` messages of its own (it applies the browser's trickled ones);
+- it cannot roll back a local offer: when this side is the polite one of a pair and both offered at once, the
+  connection is replaced by a fresh one that answers the other side's offer (the other side ignored ours);
+- it has no ``negotiationneeded`` event: this side offers when it starts a link it initiates, and answers every
+  offer;
+- it cannot restart ICE: a connection whose path fails reports ``ice-failed`` for that peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from signaling.peer.errors import WebRTCCallError
+from signaling.peer.media import SharedSource, TrackFeed
+
+logger = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class DataChannelConfig:
+    """A data channel every peer connection of the call opens (``RTCDataChannelInit`` in the browser)."""
+
+    label: str
+    ordered: bool = True
+    max_retransmits: int | None = None
+    max_packet_life_time: int | None = None
+    protocol: str = ""
+
+
+@dataclass
+class LinkEvents:
+    signal: Callable[[dict[str, Any]], None]
+    on_track: Callable[[TrackFeed], None]
+    on_channel_open: Callable[[str], None]
+    on_channel_close: Callable[[str], None]
+    on_channel_message: Callable[[str, str | bytes], None]
+    on_state: Callable[[str], None]
+    on_error: Callable[[WebRTCCallError], None]
+
+
+def ice_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
+    """aiortc's configuration from RTCIceServer dicts; an empty list means no STUN or TURN at all (aiortc's own
+    default would be a public STUN server)."""
+    servers = []
+    for server in ice_servers:
+        urls = server.get("urls")
+        if not urls:
+            continue
+        servers.append(RTCIceServer(urls=urls, username=server.get("username"), credential=server.get("credential")))
+    return RTCConfiguration(iceServers=servers)
+
+
+_SDP_LINE = re.compile(r"[a-z]=.*")
+
+
+def check_sdp(sdp: str) -> None:
+    """Refuse what is not a session description (RFC 8866: ``<type>=<value>`` lines, ``v=0`` first, an origin and
+    at least one media section), as a browser does; aiortc's own parser would take almost anything."""
+    lines = [line for line in sdp.replace("\r\n", "\n").split("\n") if line]
+    if not lines or lines[0] != "v=0":
+        raise ValueError("not a session description (no v=0 line first)")
+    bad = next((line for line in lines if not _SDP_LINE.fullmatch(line)), None)
+    if bad is not None:
+        raise ValueError(f"not a session description line: {bad[:80]!r}")
+    if not any(line.startswith("o=") for line in lines) or not any(line.startswith("m=") for line in lines):
+        raise ValueError("a session description without an origin or without media")
+
+
+class PeerLink:
+    def __init__(
+        self, remote_id: str, *, polite: bool, initiator: bool, ice_servers: list[dict[str, Any]],
+        sources: list[SharedSource], channels: Callable[[], list[DataChannelConfig]], max_buffered: int,
+        connection_timeout: float, events: LinkEvents,
+    ) -> None:
+        self.remote_id = remote_id
+        self.polite = polite
+        self.initiator = initiator
+        self.ice_servers = ice_servers
+        self.sources = sources
+        self.channel_configs = channels
+        self.max_buffered = max_buffered
+        self.connection_timeout = connection_timeout
+        self.events = events
+        self.channels: dict[str, RTCDataChannel] = {}
+        self.feeds: list[TrackFeed] = []
+        self.closed = False
+        self.making_offer = False
+        self.ignore_offer = False
+        self._incoming: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.pc = self._new_connection()
+        self._spawn(self._apply_incoming())
+
+    # --- Lifecycle --------------------------------------------------------------------------------------------
+
+    def _new_connection(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(ice_configuration(self.ice_servers))
+        self._sent: set[SharedSource] = set()
+        pc.on("track", lambda track: self._on_track(pc, track))
+        pc.on("datachannel", lambda channel: self._adopt_channel(pc, channel))
+        pc.on("connectionstatechange", lambda: self._on_state(pc))
+        return pc
+
+    async def start(self) -> None:
+        """The initiator's first offer, with our tracks and channels (or asking to receive, having none)."""
+        if not self.initiator:
+            self._spawn(self._complete_channels())
+            return
+        self._add_tracks()
+        for config in self.channel_configs():
+            self._open_channel(config)
+        # Whatever we do not send we still offer to receive, so the other side answers with its media at once.
+        sending = {source.kind for source in self.sources}
+        for kind in ("audio", "video"):
+            if kind not in sending:
+                self.pc.addTransceiver(kind, direction="recvonly")
+        self._spawn(self._watch_connection())
+        await self._offer()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for task in self._tasks:
+            task.cancel()
+        for feed in self.feeds:
+            feed.stop()
+        self._spawn_detached(self.pc.close())
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    def _spawn_detached(coroutine: Awaitable[None]) -> None:
+        asyncio.ensure_future(coroutine)
+
+    # --- Negotiation --------------------------------------------------------------------------------------------
+
+    async def _offer(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.making_offer = True
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            self._send_description()
+        except Exception as error:  # noqa: BLE001 - reported as the browser client reports it
+            self._fail("negotiation-failed", f"Could not create an offer for peer {self.remote_id}: {error}")
+        finally:
+            self.making_offer = False
+
+    def _send_description(self) -> None:
+        description = self.pc.localDescription
+        if description is not None:
+            self.events.signal({"t": "sdp", "to": self.remote_id,
+                                "description": {"type": description.type, "sdp": description.sdp}})
+
+    def handle_description(self, description: dict[str, Any]) -> None:
+        self._incoming.put_nowait(lambda: self._apply_description(description))
+
+    def handle_candidate(self, candidate: dict[str, Any]) -> None:
+        self._incoming.put_nowait(lambda: self._apply_candidate(candidate))
+
+    async def _apply_incoming(self) -> None:
+        # Remote descriptions and candidates are applied one at a time, in the order they arrived.
+        while True:
+            operation = await self._incoming.get()
+            if self.closed:
+                return
+            try:
+                await operation()
+            except Exception as error:  # noqa: BLE001 - a peer's garbage spoils that peer's link only
+                self._fail("negotiation-failed",
+                           f"Could not apply the description of peer {self.remote_id}: {error}")
+
+    async def _apply_description(self, description: dict[str, Any]) -> None:
+        kind, sdp = description.get("type"), description.get("sdp")
+        if kind not in ("offer", "answer") or not isinstance(sdp, str):
+            if kind == "rollback":
+                return  # the other side undid an offer we never applied
+            raise ValueError(f"unusable description type {kind!r}")
+        check_sdp(sdp)
+        collision = kind == "offer" and (self.making_offer or self.pc.signalingState != "stable")
+        self.ignore_offer = collision and not self.polite
+        if self.ignore_offer:
+            return
+        if collision:
+            # Polite, and aiortc cannot roll back our offer: a fresh connection answers theirs (they ignored ours).
+            await self._replace_connection()
+        if kind == "answer" and self.pc.signalingState != "have-local-offer":
+            return  # an answer to an offer this connection no longer has
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        if kind == "offer":
+            unmatched = self._attach_tracks_to_offer()
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            self._send_description()
+            if unmatched:
+                # An answer cannot add media the offer had no line for: we offer it ourselves, once connected
+                # (aiortc starts the senders of a renegotiation only over a DTLS transport that is up).
+                self._spawn(self._offer_when_connected(unmatched))
+
+    async def _offer_when_connected(self, sources: list[SharedSource]) -> None:
+        while not self.closed and self.pc.connectionState != "connected":
+            await asyncio.sleep(0.05)
+        self._incoming.put_nowait(lambda: self._offer_tracks(sources))
+
+    async def _offer_tracks(self, sources: list[SharedSource]) -> None:
+        added = False
+        for source in sources:
+            if source not in self._sent:
+                self.pc.addTrack(source.sender_track())
+                self._sent.add(source)
+                added = True
+        if added:
+            await self._offer()
+
+    async def _replace_connection(self) -> None:
+        old = self.pc
+        for feed in self.feeds:
+            feed.stop()
+        self.feeds = []
+        self.channels = {}
+        self.pc = self._new_connection()
+        await old.close()
+        self._spawn(self._complete_channels())
+
+    async def _apply_candidate(self, candidate: dict[str, Any]) -> None:
+        text = candidate.get("candidate")
+        if not isinstance(text, str) or not text:
+            return  # end of candidates: aiortc needs no word of it
+        parsed = candidate_from_sdp(text.removeprefix("candidate:"))
+        parsed.sdpMid = candidate.get("sdpMid")
+        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        try:
+            await self.pc.addIceCandidate(parsed)
+        except Exception:
+            if not self.ignore_offer:  # candidates of an offer we ignored are expected to fail
+                raise
+
+    # --- Tracks and channels ------------------------------------------------------------------------------------
+
+    def _add_tracks(self) -> None:
+        """Our tracks on our own offer: each on a transceiver of its own."""
+        for source in self.sources:
+            if source not in self._sent:
+                self.pc.addTrack(source.sender_track())
+                self._sent.add(source)
+
+    def _attach_tracks_to_offer(self) -> list[SharedSource]:
+        """Our tracks on the transceivers the other side's offer made (one of their kind that sends nothing yet);
+        returns those for which the offer had no line."""
+        unmatched = []
+        for source in self.sources:
+            if source in self._sent:
+                continue
+            transceiver = next((t for t in self.pc.getTransceivers()
+                                if t.kind == source.kind and t.sender.track is None and not t.stopped), None)
+            if transceiver is None:
+                unmatched.append(source)
+                continue
+            transceiver.sender.replaceTrack(source.sender_track())
+            transceiver.direction = "sendrecv"
+            self._sent.add(source)
+        return unmatched
+
+    def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+        if pc is not self.pc or self.closed:
+            return
+        feed = TrackFeed(track, self.remote_id, self.max_buffered)
+        self.feeds.append(feed)
+        self.events.on_track(feed)
+
+    def _open_channel(self, config: DataChannelConfig) -> None:
+        channel = self.pc.createDataChannel(
+            config.label, ordered=config.ordered, maxRetransmits=config.max_retransmits,
+            maxPacketLifeTime=config.max_packet_life_time, protocol=config.protocol,
+        )
+        self._adopt_channel(self.pc, channel)
+
+    def _adopt_channel(self, pc: RTCPeerConnection, channel: RTCDataChannel) -> None:
+        if pc is not self.pc or self.closed:
+            return
+        label = channel.label
+        # When both sides open a channel of the same label, the newest is used to send; both deliver.
+        self.channels[label] = channel
+
+        def opened() -> None:
+            if not self.closed:
+                self.events.on_channel_open(label)
+
+        def closed() -> None:
+            if self.channels.get(label) is channel:
+                del self.channels[label]
+            if not self.closed:
+                self.events.on_channel_close(label)
+
+        channel.on("open", opened)
+        channel.on("close", closed)
+        channel.on("message", lambda data: None if self.closed else self.events.on_channel_message(label, data))
+        if channel.readyState == "open":
+            opened()
+
+    async def _complete_channels(self) -> None:
+        """The answering side opens, once connected, the configured labels the initiator did not open."""
+        while not self.closed and self.pc.connectionState != "connected":
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # the initiator's channels announce themselves first
+        for config in self.channel_configs():
+            if config.label not in self.channels and not self.closed:
+                self._open_channel(config)
+
+    def send(self, label: str, data: str | bytes) -> bool:
+        channel = self.channels.get(label)
+        if channel is None or channel.readyState != "open":
+            return False
+        channel.send(data)
+        return True
+
+    def open_channel(self, config: DataChannelConfig) -> None:
+        if config.label not in self.channels:
+            self._open_channel(config)
+
+    def close_channel(self, label: str) -> bool:
+        channel = self.channels.pop(label, None)
+        if channel is None:
+            return False
+        channel.close()
+        return True
+
+    # --- Connection state --------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return str(self.pc.connectionState)
+
+    def _on_state(self, pc: RTCPeerConnection) -> None:
+        if pc is not self.pc or self.closed:
+            return
+        state = pc.connectionState
+        if state == "failed":
+            # aiortc cannot restart ICE on a live connection (a browser would): the path to this peer is lost.
+            self._fail("ice-failed", f"No network path to peer {self.remote_id}")
+        self.events.on_state(state)
+
+    async def _watch_connection(self) -> None:
+        await asyncio.sleep(self.connection_timeout)
+        if not self.closed and self.pc.connectionState != "connected":
+            self._fail("ice-failed", f"No connection to peer {self.remote_id} within {self.connection_timeout:g} s")
+
+    def _fail(self, code: str, message: str) -> None:
+        if not self.closed:
+            self.events.on_error(WebRTCCallError(code, message, self.remote_id))

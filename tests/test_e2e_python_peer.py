@@ -1,0 +1,159 @@
+"""The Python peer against real servers: two of them call each other through nginx and the Redis-backed workers,
+keep their call across a worker's restart, and meet every refusal and failure with a typed error, never a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+
+from signaling.peer import (
+    DataChannelMessage,
+    DataChannelOpen,
+    ErrorOccurred,
+    GeneratedVideoTrack,
+    Joined,
+    TrackReceived,
+    WebRTCCall,
+    WebRTCCallError,
+)
+from tests.servers import ROOT, DaphneProcess, free_port, wait_for_port
+from tests.test_e2e_workers import PREFIX, Stack, running_stack
+from tests.wsclient import eventually, receive, send
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with running_stack({"RESUME_GRACE": 10, "DRAIN_SECONDS": 3, "MAX_PEERS": 2}) as running:
+        yield running
+
+
+def grey(index: int) -> np.ndarray:
+    return np.full((120, 160, 3), 128, np.uint8)
+
+
+async def test_two_python_peers_call_through_nginx_and_keep_the_call_across_a_worker_restart(stack: Stack) -> None:
+    room = f"py-{time.time_ns()}"
+    url = stack.nginx.ws_url + "/api/call/signal"
+    alice = WebRTCCall(url, room, data_channels=["chat"], tracks=[GeneratedVideoTrack(grey)])
+    bob = WebRTCCall(url, room, data_channels=["chat"])
+    tracks: asyncio.Queue[TrackReceived] = asyncio.Queue()
+    bob.on(TrackReceived, tracks.put_nowait)
+    messages: asyncio.Queue[DataChannelMessage] = asyncio.Queue()
+    bob.on(DataChannelMessage, messages.put_nowait)
+    rejoins: list[Joined] = []
+    for call in (alice, bob):
+        call.on(Joined, rejoins.append)
+    chat_open = asyncio.Event()
+    alice.on(DataChannelOpen, lambda event: chat_open.set())
+    await alice.connect()
+    await bob.connect()
+    assert alice.peer_id and bob.peer_id and bob.remote_peer_ids == [alice.peer_id]
+    await asyncio.wait_for(chat_open.wait(), 20)
+    video = (await asyncio.wait_for(tracks.get(), 20)).track
+    assert (await asyncio.wait_for(video.recv(), 20)).width == 160
+
+    # The worker holding the room goes away (a deploy): both peers are told to come back and resume elsewhere.
+    worker = stack.worker_of(room, alice.peer_id)
+    process = next(w for w in stack.workers if stack.pid_of(worker) == w.pid)
+    ids = (alice.peer_id, bob.peer_id)
+    os.kill(process.pid, signal.SIGTERM)
+    frames_during = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 5:
+        await asyncio.wait_for(video.recv(), 5)
+        frames_during += 1
+    await asyncio.to_thread(process.process.wait, 20)  # type: ignore[union-attr]
+    await asyncio.to_thread(process.start)
+    await asyncio.to_thread(wait_for_port, process.port)
+
+    async def resumed() -> None:
+        while not all(call.state in ("signaling", "connected") for call in (alice, bob)) or len(
+                [j for j in rejoins if j.resumed]) < 2:
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(resumed(), 30)
+    assert (alice.peer_id, bob.peer_id) == ids
+    assert sorted(stack.store().hkeys(f"{PREFIX}:room:{room}")) == sorted(ids)
+    # Media never stopped (it goes peer to peer), and data goes on after the resume.
+    assert frames_during > 60, frames_during
+    await asyncio.wait_for(video.recv(), 5)
+    assert alice.send_string("chat", "after the restart") == 1
+    while (message := await asyncio.wait_for(messages.get(), 10)).data != "after the restart":
+        pass
+    assert message.peer_id == alice.peer_id
+    await alice.hangup()
+    await bob.hangup()
+    await eventually(lambda: not stack.store().exists(f"{PREFIX}:room:{room}"))
+
+
+async def test_refusals_are_typed_errors(stack: Stack) -> None:
+    url = stack.nginx.ws_url + "/api/call/signal"
+    room = f"full-{time.time_ns()}"
+    first, second = WebRTCCall(url, room), WebRTCCall(url, room)
+    await first.connect()
+    await second.connect()
+    third = WebRTCCall(url, room, auto_reconnect=False)
+    with pytest.raises(WebRTCCallError) as full:
+        await third.connect()
+    assert full.value.code == "room-full" and third.state == "failed"
+    await first.hangup()
+    await second.hangup()
+
+    with pytest.raises(WebRTCCallError) as bad_token:
+        await WebRTCCall(url, f"t-{time.time_ns()}", token="not-a-token").connect()
+    assert bad_token.value.code == "forbidden"
+
+    with pytest.raises(WebRTCCallError) as unreachable:
+        await asyncio.wait_for(WebRTCCall(f"ws://127.0.0.1:{free_port()}/api/call/signal", "r").connect(), 15)
+    assert unreachable.value.code == "signaling-unreachable"
+
+    with pytest.raises(ValueError):
+        WebRTCCall("ftp://example.org/", "r")
+    with pytest.raises(ValueError):
+        WebRTCCall(url, "no spaces allowed")
+
+
+async def test_a_server_that_goes_away_ends_the_call_with_reconnect_failed(tmp_path: Path) -> None:
+    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
+                   env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env})
+    with DaphneProcess(env) as daphne:
+        call = WebRTCCall(daphne.ws_url + "/api/call/signal", f"gone-{time.time_ns()}", max_reconnect_attempts=2)
+        errors: list[WebRTCCallError] = []
+        call.on(ErrorOccurred, lambda event: errors.append(event.error))
+        await call.connect()
+        daphne.stop()
+        await asyncio.wait_for(call.wait_closed(), 30)
+    assert call.state == "failed" and call.error is not None and call.error.code == "reconnect-failed"
+    assert [error.code for error in errors][-1] == "reconnect-failed"
+
+
+async def test_garbage_sdp_fails_that_peer_only(stack: Stack) -> None:
+    url = stack.nginx.ws_url + "/api/call/signal"
+    room = f"garbage-{time.time_ns()}"
+    call = WebRTCCall(url, room)
+    errors: asyncio.Queue[WebRTCCallError] = asyncio.Queue()
+    call.on(ErrorOccurred, lambda event: errors.put_nowait(event.error))
+    await call.connect()
+    socket = await connect(url + f"?room={room}")
+    await send(socket, t="join", roomId=room)
+    joined = await receive(socket)
+    vandal = joined["peerId"]
+    await send(socket, t="sdp", to=call.peer_id, description={"type": "offer", "sdp": "v=0\r\nthis is not sdp\r\n"})
+    error = await asyncio.wait_for(errors.get(), 10)
+    assert error.code == "negotiation-failed" and error.peer_id == vandal
+    assert call.state in ("signaling", "connected") and call.remote_peer_ids == [vandal]
+    await socket.close()
+    await call.hangup()
