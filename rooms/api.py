@@ -37,11 +37,12 @@ from rooms.serializers import (
     RoomEventPageSerializer,
     RoomEventSerializer,
     RoomSerializer,
+    RoomTokenRequestSerializer,
     RoomTokenSerializer,
 )
 from signaling import moderation
 from signaling.policy import Access
-from signaling.protocol import ROOM_ID_PATTERN
+from signaling.protocol import ROOM_ID_PATTERN, PeerRole
 from signaling.registry import RegistryUnavailable, get_registry
 from signaling.tokens import issue_room_token
 
@@ -240,19 +241,28 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
             raise NotFound("No such peer in this room.")
         return Response({"kicked": True})
 
-    @extend_schema(request=None, responses={201: RoomTokenSerializer})
+    @extend_schema(request=RoomTokenRequestSerializer, responses={201: RoomTokenSerializer})
     @action(detail=True, methods=["post"], permission_classes=[AllowAny])
     def token(self, request: Request, pk: str | None = None) -> Response:
-        """A short-lived signed token that lets its holder join this room (and no other)."""
+        """A short-lived signed token that lets its holder join this room (and no other). With a `role`
+        (`recorder`, `agent`; staff only), its holder joins in one of the room's extra seats, announced with that
+        role to every member."""
         room = self.get_object()  # token-only rooms are found only by staff and their allowed users
+        body = RoomTokenRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        role = body.validated_data.get("role")
+        if role and not has_staff_permission(request.user, "rooms.change_room"):
+            raise PermissionDenied("Only staff may have a token with a role.")
         if not room.is_open:
             raise PermissionDenied("This room is closed.")
         user = request.user
         if room.access != Access.ANONYMOUS and not user.is_authenticated:
             raise NotAuthenticated("Log in to obtain a token for this room.")
-        token, expires = issue_room_token(room.pk, user.pk if user.is_authenticated else None)
-        body = {"token": token, "room_id": room.pk, "expires_at": datetime.fromtimestamp(expires, UTC)}
-        return Response(RoomTokenSerializer(body).data, status=status.HTTP_201_CREATED)
+        token, expires = issue_room_token(room.pk, user.pk if user.is_authenticated else None,
+                                          PeerRole(role) if role else None)
+        answer = {"token": token, "room_id": room.pk, "expires_at": datetime.fromtimestamp(expires, UTC),
+                  "role": role or None}
+        return Response(RoomTokenSerializer(answer).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[*EVENT_FILTERS, *EVENT_PAGES], responses=RoomEventPageSerializer)
     @action(detail=True, methods=["get"], permission_classes=[staff_with("rooms.view_roomevent")])

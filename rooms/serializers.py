@@ -11,6 +11,7 @@ from rooms.conf import conf
 from rooms.models import Recording, Room, RoomEvent
 from rooms.permissions import rooms_visible_to
 from rooms.uploads import declared_container
+from signaling.protocol import PeerRole
 
 
 class RoomSerializer(serializers.ModelSerializer[Room]):
@@ -72,10 +73,18 @@ class CloseResultSerializer(serializers.Serializer[Any]):
     closed_peers = serializers.IntegerField(help_text="How many peers were in the room and had their stay ended.")
 
 
+class RoomTokenRequestSerializer(serializers.Serializer[Any]):
+    role = serializers.ChoiceField(
+        choices=[role.value for role in PeerRole], required=False, allow_blank=True,
+        help_text="Staff only: the token's holder joins as a recorder or an agent, in an extra seat.",
+    )
+
+
 class RoomTokenSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(help_text="Send it as join.token, or as ?token= on the socket URL.")
     room_id = serializers.CharField()
     expires_at = serializers.DateTimeField()
+    role = serializers.CharField(allow_null=True, help_text="The role the token joins with; null: a participant.")
 
 
 class VisibleRoomField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]

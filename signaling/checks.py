@@ -47,6 +47,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             errors.append(Error(f"SIGNALING['{name}'] must be a positive integer, not {value!r}.", id="signaling.E003"))
+    seats = values["EXTRA_SEATS"]
+    if isinstance(seats, bool) or not isinstance(seats, int) or seats < 0:
+        errors.append(Error(f"SIGNALING['EXTRA_SEATS'] must be a whole number (0 or more), not {seats!r}.",
+                            id="signaling.E003"))
     grace = values["RESUME_GRACE"]
     if isinstance(grace, bool) or not isinstance(grace, Real) or grace < 0:
         errors.append(Error(f"SIGNALING['RESUME_GRACE'] must be a number of seconds, not {grace!r}.",
@@ -73,6 +77,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             parse_redis_url(url)
         except ValueError as error:
             errors.append(Error(f"SIGNALING['REDIS_URL']: {error}", id="signaling.E003"))
+    peer_url = values["PEER_SIGNAL_URL"]
+    if not isinstance(peer_url, str) or not peer_url.startswith(("ws://", "wss://", "http://", "https://")):
+        errors.append(Error(f"SIGNALING['PEER_SIGNAL_URL'] must be a ws://, wss://, http:// or https:// URL, not "
+                            f"{peer_url!r}.", id="signaling.E003"))
     if not isinstance(values["REDIS_PREFIX"], str) or not values["REDIS_PREFIX"]:
         errors.append(Error("SIGNALING['REDIS_PREFIX'] must be a non-empty string.", id="signaling.E003"))
     if not isinstance(values["ALLOW_AD_HOC_ROOMS"], bool):

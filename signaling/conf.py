@@ -76,6 +76,12 @@ DEFAULTS: dict[str, Any] = {
     "REGISTRY": None,
     # Dotted path of the RoomResolver class that looks up stored rooms (capacity, open/closed).
     "ROOM_RESOLVER": "signaling.policy.AdHocRoomResolver",
+    # Seats a room has, beyond its capacity, for peers with a role (recorder, agent: a staff-minted room token says
+    # so); such peers never take a participant's seat. 0: none can join.
+    "EXTRA_SEATS": 2,
+    # This site's signaling endpoint as the site's own Python peers reach it (`manage.py echo_peer`, the recorder):
+    # a ws:// or wss:// URL (http:// and https:// are read as ws:// and wss://).
+    "PEER_SIGNAL_URL": "ws://127.0.0.1:8000/api/call/signal",
 }
 
 
@@ -89,6 +95,14 @@ class SignalingSettings:
 
     def _get(self, name: str) -> Any:
         return self.user_settings.get(name, DEFAULTS[name])
+
+    @property
+    def EXTRA_SEATS(self) -> int:
+        return int(self._get("EXTRA_SEATS"))
+
+    @property
+    def PEER_SIGNAL_URL(self) -> str:
+        return str(self._get("PEER_SIGNAL_URL"))
 
     @property
     def MAX_PEERS(self) -> int:

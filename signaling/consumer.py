@@ -47,6 +47,7 @@ from signaling.protocol import (
     CloseCode,
     ErrorCode,
     LeaveReason,
+    PeerRole,
     SignalingError,
     candidate_of,
     closed_frame,
@@ -56,6 +57,8 @@ from signaling.protocol import (
     ping_timestamp_of,
     printable,
     recipient_of,
+    role_of,
+    role_peer_id,
     room_full_message,
     room_id_of,
     unknown_type_message,
@@ -73,8 +76,11 @@ UNAVAILABLE = "Signaling is temporarily unavailable"
 SLOW_READER_CLOSE_SECONDS = 1.0
 
 
-def new_peer_id() -> str:
-    """An unguessable peer id in the seed's shape: ``peer-`` and 96 random bits."""
+def new_peer_id(role: PeerRole | None = None) -> str:
+    """An unguessable peer id in the seed's shape: ``peer-`` and 96 random bits (``peer.<role>.`` and 96 random
+    bits for a peer with a role)."""
+    if role is not None:
+        return role_peer_id(role, secrets.token_urlsafe(12))
     return "peer-" + secrets.token_urlsafe(12)
 
 
@@ -483,9 +489,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             max_peers = self.room_capacity(policy, grant)
             if grant is not None and grant.user_id is not None:
                 user_id = grant.user_id
-            peer = self.local_peer(new_peer_id(), room_id, self.mount, max_peers)
+            role = grant.role if grant is not None else None
+            peer = self.local_peer(new_peer_id(role), room_id, self.mount, max_peers)
+            # A peer with a role sits in one of the room's extra seats, never in a participant's.
+            seats = conf.EXTRA_SEATS if role is not None else max_peers
             try:
-                result = await self.registry.join(room_id, peer, max_peers)
+                result = await self.registry.join(room_id, peer, seats)
             except RoomFull as full:
                 raise SignalingError(ErrorCode.ROOM_FULL, room_full_message(full.max_peers)) from None
             except RegistryUnavailable:
@@ -535,7 +544,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             "peers": peers,
             "maxPeers": peer.max_peers,
             "resume": resume.resume_token(peer.room_id, peer.peer_id),
+            # Extensions: the peers here that are not participants (recorders, agents), and our own role.
+            "roles": {peer_id: role for peer_id in peers if (role := role_of(peer_id)) is not None},
         }
+        own_role = role_of(peer.peer_id)
+        if own_role is not None:
+            joined["role"] = own_role
         ice_servers = ice_servers_for(peer.peer_id)
         if ice_servers is not None:
             joined["iceServers"] = ice_servers

@@ -108,7 +108,36 @@ def encode(message: dict[str, Any]) -> str:
     return _encoder.encode(message)
 
 
+class PeerRole(StrEnum):
+    """What a peer that is not a participant is there for (an extension: `peer-joined.role`, `joined.roles`). Such
+    a peer joins with a staff-minted room token naming its role, takes one of the room's extra seats rather than a
+    participant's, and every member is told what it is."""
+
+    RECORDER = "recorder"
+    AGENT = "agent"
+
+
+#: Peer ids of peers with a role: ``peer.<role>.<random>`` (participants' are ``peer-<random>``; the random part is
+#: URL-safe base64, which has no dot, so the two never meet). Any worker tells a peer's role from its id alone.
+ROLE_PEER_PREFIX = "peer."
+
+
+def role_peer_id(role: PeerRole, random_part: str) -> str:
+    return f"{ROLE_PEER_PREFIX}{role.value}.{random_part}"
+
+
+def role_of(peer_id: str) -> str | None:
+    """The role a peer id carries, or None for a participant."""
+    if not peer_id.startswith(ROLE_PEER_PREFIX):
+        return None
+    role = peer_id[len(ROLE_PEER_PREFIX):].split(".", 1)[0]
+    return role if role in PeerRole._value2member_map_ else None
+
+
 def peer_joined_frame(peer_id: str) -> str:
+    role = role_of(peer_id)
+    if role is not None:
+        return encode({"t": "peer-joined", "peerId": peer_id, "role": role})
     return encode({"t": "peer-joined", "peerId": peer_id})
 
 

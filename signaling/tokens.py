@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.core import signing
 
 from signaling.conf import conf
+from signaling.protocol import PeerRole
 
 SALT = "signaling.room-token"
 MAX_TOKEN_LENGTH = 1024
@@ -20,15 +21,22 @@ MAX_TOKEN_LENGTH = 1024
 
 @dataclass(frozen=True, slots=True)
 class RoomGrant:
-    """What a valid token says: which room, for which user (None: issued to an anonymous visitor)."""
+    """What a valid token says: which room, for which user (None: issued to an anonymous visitor), and in which
+    role (None: as a participant)."""
 
     room_id: str
     user_id: int | str | None
+    role: PeerRole | None = None
 
 
-def issue_room_token(room_id: str, user_id: int | str | None) -> tuple[str, float]:
-    """A token for ``room_id`` and the time (epoch seconds) it stops working."""
-    token = signing.dumps({"r": room_id, "u": user_id}, salt=SALT, compress=False)
+def issue_room_token(room_id: str, user_id: int | str | None, role: PeerRole | None = None) -> tuple[str, float]:
+    """A token for ``room_id`` and the time (epoch seconds) it stops working. A token with a ``role`` (recorder,
+    agent) joins in one of the room's extra seats and is announced with that role: only staff may be given one
+    (the REST API checks; code of the site that calls this directly is trusted)."""
+    payload: dict[str, object] = {"r": room_id, "u": user_id}
+    if role is not None:
+        payload["o"] = PeerRole(role).value
+    token = signing.dumps(payload, salt=SALT, compress=False)
     return token, time.time() + conf.ROOM_TOKEN_TTL
 
 
@@ -45,4 +53,7 @@ def read_room_token(token: object) -> RoomGrant | None:
     user_id = value.get("u")
     if user_id is not None and not isinstance(user_id, int | str):
         return None
-    return RoomGrant(room_id=value["r"], user_id=user_id)
+    role = value.get("o")
+    if role is not None and role not in PeerRole._value2member_map_:
+        return None
+    return RoomGrant(room_id=value["r"], user_id=user_id, role=PeerRole(role) if role is not None else None)

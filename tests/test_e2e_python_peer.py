@@ -11,7 +11,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import av
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
@@ -157,3 +159,43 @@ async def test_garbage_sdp_fails_that_peer_only(stack: Stack) -> None:
     assert call.state in ("signaling", "connected") and call.remote_peer_ids == [vandal]
     await socket.close()
     await call.hangup()
+
+
+async def test_a_voice_agent_hears_a_peer_and_answers_it(stack: Stack) -> None:
+    """The documented voice-agent loop: each audio frame of the caller goes to a function, whose frames are
+    played back to the caller (here the function answers with the tone it hears, half as loud)."""
+    from signaling.peer import GeneratedAudioTrack, tone
+    from signaling.peer.agents import voice_loop
+
+    url = stack.nginx.ws_url + "/api/call/signal"
+    room = f"agent-{time.time_ns()}"
+    heard: list[int] = []
+
+    def respond(frame: Any) -> Any:
+        samples = frame.to_ndarray()
+        heard.append(int(np.abs(samples.astype(np.int32)).max()))
+        quieter = (samples // 2).astype(samples.dtype)
+        answer = av.AudioFrame.from_ndarray(quieter, format=frame.format.name, layout=frame.layout.name)
+        answer.sample_rate = frame.sample_rate
+        return answer
+
+    agent = WebRTCCall(url, room)
+    voice_loop(agent, respond)
+    caller = WebRTCCall(url, room, tracks=[GeneratedAudioTrack(tone(440.0, level=0.5))])
+    answers: asyncio.Queue[TrackReceived] = asyncio.Queue()
+    caller.on(TrackReceived, answers.put_nowait)
+    await agent.connect()
+    await caller.connect()
+    loudest = 0
+    while loudest < 2000:
+        event = await asyncio.wait_for(answers.get(), 20)
+        if event.track.kind != "audio":
+            continue
+        for _ in range(200):
+            frame = await asyncio.wait_for(event.track.recv(), 10)
+            loudest = max(loudest, int(np.abs(frame.to_ndarray().astype(np.int32)).max()))
+            if loudest >= 2000:
+                break
+    assert max(heard) > 8000  # the agent heard the tone (0.5 of full scale)
+    await caller.hangup()
+    await agent.hangup()

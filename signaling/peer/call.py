@@ -250,8 +250,11 @@ class WebRTCCall:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
+        closing = [link.close() for link in self._links.values()]
         for peer_id in list(self._remote_peers):
             self._remove_peer(peer_id, "leave", emit=False)
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
         socket, self._socket = self._socket, None
         if socket is not None:
             with contextlib.suppress(Exception):
@@ -521,6 +524,14 @@ class WebRTCCall:
     def remote_tracks(self, peer_id: str, kind: str | None = None) -> list[RemoteTrack]:
         """A new reader of each of the peer's tracks (of ``kind``, if given) received so far."""
         return [feed.reader() for feed in self._feeds.get(peer_id, []) if kind in (None, feed.kind)]
+
+    def send_track_to(self, peer_id: str, track: MediaStreamTrack) -> bool:
+        """Send ``track`` to one peer only (on top of the call's own tracks); False if there is no such peer."""
+        link = self._links.get(peer_id)
+        if link is None:
+            return False
+        link.send_track(SharedSource(track, self.max_buffered_frames))
+        return True
 
     def mute_audio(self, muted: bool = True) -> None:
         for source in self.sources:

@@ -116,6 +116,7 @@ class PeerLink:
     def _new_connection(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(ice_configuration(self.ice_servers))
         self._sent: set[SharedSource] = set()
+        self._own_sources: list[SharedSource] = getattr(self, "_own_sources", [])
         pc.on("track", lambda track: self._on_track(pc, track))
         pc.on("datachannel", lambda channel: self._adopt_channel(pc, channel))
         pc.on("connectionstatechange", lambda: self._on_state(pc))
@@ -137,24 +138,24 @@ class PeerLink:
         self._spawn(self._watch_connection())
         await self._offer()
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        for task in self._tasks:
-            task.cancel()
-        for feed in self.feeds:
-            feed.stop()
-        self._spawn_detached(self.pc.close())
+    def close(self) -> asyncio.Future[None]:
+        """Close the connection; the returned future is done once aiortc has stopped its transports and codec
+        threads (await it before the event loop ends, or the process waits on those threads)."""
+        if not self.closed:
+            self.closed = True
+            for task in self._tasks:
+                task.cancel()
+            for feed in self.feeds:
+                feed.stop()
+            for source in self._own_sources:
+                source.stop()
+            self._closing = asyncio.ensure_future(self.pc.close())
+        return self._closing
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    def _spawn_detached(coroutine: Awaitable[None]) -> None:
-        asyncio.ensure_future(coroutine)
 
     # --- Negotiation --------------------------------------------------------------------------------------------
 
@@ -219,6 +220,11 @@ class PeerLink:
                 # An answer cannot add media the offer had no line for: we offer it ourselves, once connected
                 # (aiortc starts the senders of a renegotiation only over a DTLS transport that is up).
                 self._spawn(self._offer_when_connected(unmatched))
+
+    def send_track(self, source: SharedSource) -> None:
+        """Send one more track to this peer only (an echo of its own, say): offered once connected."""
+        self._own_sources.append(source)
+        self._spawn(self._offer_when_connected([source]))
 
     async def _offer_when_connected(self, sources: list[SharedSource]) -> None:
         while not self.closed and self.pc.connectionState != "connected":

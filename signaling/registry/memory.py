@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from signaling.background import in_background
 from signaling.conf import conf
-from signaling.protocol import LeaveReason, peer_joined_frame, peer_left_frame
+from signaling.protocol import ROLE_PEER_PREFIX, LeaveReason, peer_joined_frame, peer_left_frame
 from signaling.registry import (
     JoinResult,
     PeerHandle,
@@ -25,6 +25,10 @@ from signaling.registry import (
 from signaling.resume import ParkedPeer
 
 
+def is_role_peer(peer_id: str) -> bool:
+    return peer_id.startswith(ROLE_PEER_PREFIX)
+
+
 class InMemoryRegistry(RoomRegistry):
     """Rooms held in a dict; every peer of a room is on this worker, so delivery is a direct socket write."""
 
@@ -36,7 +40,8 @@ class InMemoryRegistry(RoomRegistry):
         members = self._rooms.get(room_id)
         if members is None:
             members = self._rooms[room_id] = {}
-        elif len(members) >= max_peers:
+        elif sum(1 for member in members if is_role_peer(member) == is_role_peer(peer.peer_id)) >= max_peers:
+            # Participants count against the room's capacity, peers with a role against its extra seats.
             raise RoomFull(max_peers)
         peers = list(members)
         members[peer.peer_id] = peer

@@ -55,7 +55,7 @@ from signaling import metrics
 from signaling.background import in_background
 from signaling.conf import conf
 from signaling.policy import get_room_resolver
-from signaling.protocol import CloseCode, LeaveReason, peer_joined_frame, peer_left_frame
+from signaling.protocol import ROLE_PEER_PREFIX, CloseCode, LeaveReason, peer_joined_frame, peer_left_frame
 from signaling.registry import (
     JoinResult,
     PeerHandle,
@@ -100,9 +100,17 @@ local function next_version(clock)
 end
 """
 
+assert ROLE_PEER_PREFIX == "peer.", "the JOIN script below spells the prefix out"
+
 # KEYS: room, rooms, worker's peers, clock. ARGV: room id, peer, worker, max peers, mount.
+# Participants count against the room's capacity, peers with a role (ids beginning "peer.") against its extra seats.
 JOIN = _VERSION + """
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return {'full'} end
+local role_peer = string.sub(ARGV[2], 1, 5) == 'peer.'
+local seated = 0
+for _, member in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if (string.sub(member, 1, 5) == 'peer.') == role_peer then seated = seated + 1 end
+end
+if seated >= tonumber(ARGV[4]) then return {'full'} end
 local v = next_version(KEYS[4])
 local members = redis.call('HGETALL', KEYS[1])
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. v .. '|' .. ARGV[5])

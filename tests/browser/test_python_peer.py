@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -18,8 +22,10 @@ from signaling.peer import (
     GeneratedVideoTrack,
     TrackReceived,
     WebRTCCall,
+    WebRTCCallError,
 )
 from tests.browser.conftest import OpenPage, Site, join, record_messages
+from tests.servers import ROOT
 
 T = TypeVar("T")
 WIDTH, HEIGHT = 320, 240
@@ -45,6 +51,13 @@ class EventLoopThread:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def close(self) -> None:
+        async def cancel_the_rest() -> None:
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_the_rest())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
@@ -180,3 +193,81 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
     peer_loop.run(call.hangup())
     page.wait_for_function("(id) => !window.call.remotePeerIds.includes(id)", arg=python_id)
     assert call.state == "disconnected"
+
+
+def test_echo_peer_sends_each_peer_its_media_and_messages_back_and_leaves_on_sigterm(
+    open_page: OpenPage, site: Site, room_id: str
+) -> None:
+    page = open_page(f"/call/{room_id}/")
+    join(page)
+    page.wait_for_function("window.call.state === 'signaling' && window.call.peerId !== null")
+    page.evaluate("['chat', 'custom-label'].forEach((label) => window.call.createDataChannel({label}))")
+    record_messages(page)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+           "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}"}
+    echo = subprocess.Popen(
+        [sys.executable, "manage.py", "echo_peer", room_id, "--url", site.daphne.ws_url + "/api/call/signal"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        page.wait_for_function("window.call.remotePeerIds.length === 1", timeout=30000)
+        echo_id = page.evaluate("window.call.remotePeerIds[0]")
+        for label in ("chat", "custom-label"):
+            page.wait_for_function("([id, label]) => window.call.getDataChannelState(id, label) === 'open'",
+                                   arg=[echo_id, label])
+        page.evaluate("window.call.sendString('chat', 'ping')")
+        page.evaluate("window.call.sendBinary('custom-label', new Uint8Array([1, 2, 3]).buffer)")
+        page.wait_for_function("window.received.length === 2")
+        assert page.evaluate("window.received") == [[echo_id, "chat", "ping"], [echo_id, "custom-label", [1, 2, 3]]]
+        # Our own camera comes back: the fake device's 640x480 picture, and our microphone.
+        page.wait_for_function(
+            "(id) => { const s = window.call.remoteStreams.get(id);"
+            " return s && s.getVideoTracks().length === 1 && s.getAudioTracks().length === 1; }",
+            arg=echo_id, timeout=30000)
+        colours = page_frame_colours(page, echo_id)
+        assert colours["size"] == [640, 480]
+        echo.send_signal(signal.SIGTERM)
+        assert echo.wait(15) == 0, echo.stdout.read() if echo.stdout else ""
+        page.wait_for_function("(id) => !window.call.remotePeerIds.includes(id)", arg=echo_id)
+    finally:
+        if echo.poll() is None:
+            echo.kill()
+
+
+def test_a_recorder_in_a_full_room_shows_the_recording_indicator(
+    open_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread
+) -> None:
+    site.create_room(room_id, max_peers=1)
+    page = open_page(f"/call/{room_id}/")
+    join(page)
+    page.wait_for_function("window.call.state === 'signaling' && window.call.peerId !== null")
+    assert page.locator("#recording-indicator").is_hidden()
+    minted = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         f"from signaling.tokens import issue_room_token; print(issue_room_token({room_id!r}, None, 'recorder')[0])"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+             "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}"},
+    )
+    token = minted.stdout.strip().splitlines()[-1]
+    url = site.daphne.ws_url + "/api/call/signal"
+
+    async def recorder_joins() -> WebRTCCall:
+        # The room is full for participants: only the recorder's extra seat lets it in.
+        participant = WebRTCCall(url, room_id, auto_reconnect=False)
+        with pytest.raises(WebRTCCallError) as full:
+            await participant.connect()
+        assert full.value.code == "room-full"
+        recorder = WebRTCCall(url, room_id, token=token)
+        await recorder.connect()
+        return recorder
+
+    recorder = peer_loop.run(recorder_joins())
+    assert recorder.peer_id and recorder.peer_id.startswith("peer.recorder.")
+    indicator = page.locator("#recording-indicator")
+    indicator.wait_for(state="visible")
+    assert indicator.text_content() == "● Recording"
+    page.locator(f"figure[data-peer='{recorder.peer_id}'] figcaption", has_text="(recorder)").wait_for()
+    assert page.evaluate("window.call.getSnapshot().peerRoles.get(window.call.remotePeerIds[0])") == "recorder"
+    peer_loop.run(recorder.hangup())
+    indicator.wait_for(state="hidden")

@@ -29,6 +29,7 @@ function render() {
   $("state").textContent = s.state;
   $("peer-id").textContent = s.peerId ?? "–";
   $("reconnecting").hidden = s.reconnectAttempt === 0;
+  $("recording-indicator").hidden = !s.isRecordedByServer;
   $("error").hidden = !s.error;
   $("error").textContent = s.error ? `${s.error.name}: ${s.error.message}` : "";
   button("join").disabled = active;
@@ -55,7 +56,8 @@ function render() {
       video.autoplay = true;
       video.playsInline = true;
       const caption = document.createElement("figcaption");
-      caption.textContent = peerId;
+      const role = s.peerRoles.get(peerId);
+      caption.textContent = role ? `${peerId} (${role})` : peerId;
       tile.append(video, caption);
       $("videos").append(tile);
       remoteVideos.set(peerId, video);

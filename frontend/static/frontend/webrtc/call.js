@@ -77,6 +77,9 @@ export class WebRTCCall {
     this.remotePeers = new Set();
     /** @type {Map<string, MediaStream>} */
     this.remoteStreams = new Map();
+    /** Peers here that are not participants (`recorder`, `agent`), by id; replaced, never changed in place. */
+    /** @type {Map<string, string>} */
+    this.peerRoles = new Map();
     /** @type {SignalingSocket | null} */
     this.socket = null;
     /** Bumped by connect() and hangup(): async work of an older session stops when it sees a newer one. */
@@ -231,6 +234,8 @@ export class WebRTCCall {
       reconnectAttempt: this.reconnectAttempt,
       recordingStreamIds: [...this.recordings.keys()],
       maxPeers: this.maxPeers,
+      peerRoles: this.peerRoles,
+      isRecordedByServer: [...this.peerRoles.values()].includes("recorder"),
     });
   }
 
@@ -307,6 +312,7 @@ export class WebRTCCall {
     this.links.clear();
     this.remotePeers.clear();
     this.remoteStreams = new Map();
+    this.peerRoles = new Map();
     this.outbox = [];
     this.joined = false;
     this.peerId = null;
@@ -436,7 +442,10 @@ export class WebRTCCall {
         this.onJoined(socket, message);
         break;
       case "peer-joined":
-        if (typeof message.peerId === "string") this.addPeer(message.peerId);
+        if (typeof message.peerId === "string") {
+          if (typeof message.role === "string") this.setRole(message.peerId, message.role);
+          this.addPeer(message.peerId);
+        }
         break;
       case "peer-left":
         if (typeof message.peerId === "string") this.removePeer(message.peerId, message.reason ?? "disconnect");
@@ -474,6 +483,13 @@ export class WebRTCCall {
     ));
     const resumed = this.peerId !== null && message.peerId === this.peerId;
     this.joined = true;
+    // Extension: which peers here are recorders or agents (a server of the seed's protocol sends none).
+    /** @type {Map<string, string>} */
+    const roles = new Map();
+    if (message.roles && typeof message.roles === "object") {
+      for (const [id, role] of Object.entries(message.roles)) if (typeof role === "string") roles.set(id, role);
+    }
+    this.peerRoles = roles;
     this.resumeToken = typeof message.resume === "string" ? message.resume : null;
     this.serverIceServers = Array.isArray(message.iceServers) ? message.iceServers : null;
     this.maxPeers = typeof message.maxPeers === "number" ? message.maxPeers : null;
@@ -530,6 +546,15 @@ export class WebRTCCall {
     }
   }
 
+  /**
+   * @param {string} peerId
+   * @param {string} role
+   */
+  setRole(peerId, role) {
+    if (this.peerRoles.get(peerId) === role) return;
+    this.peerRoles = new Map(this.peerRoles).set(peerId, role);
+  }
+
   /** @param {string} peerId */
   addPeer(peerId) {
     if (peerId === this.peerId || this.remotePeers.has(peerId)) return;
@@ -544,6 +569,10 @@ export class WebRTCCall {
    */
   removePeer(peerId, reason) {
     if (!this.remotePeers.delete(peerId)) return;
+    if (this.peerRoles.has(peerId)) {
+      this.peerRoles = new Map(this.peerRoles);
+      this.peerRoles.delete(peerId);
+    }
     this.links.get(peerId)?.close();
     this.links.delete(peerId);
     if (this.remoteStreams.has(peerId)) {

@@ -114,6 +114,8 @@
  * @property {number} reconnectAttempt 0 unless the signaling socket is being reopened.
  * @property {string[]} recordingStreamIds streams being recorded (`'local'` or peer ids)
  * @property {number | null} maxPeers the room's capacity, once joined
+ * @property {Map<string, string>} peerRoles peers in the room that are not participants, by id: `recorder`, `agent`
+ * @property {boolean} isRecordedByServer a recorder peer is in the room (the call is being recorded on the server)
  */
 
 export {};
