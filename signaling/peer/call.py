@@ -98,6 +98,7 @@ class WebRTCCall:
         max_buffered_frames: int = DEFAULT_MAX_BUFFERED_FRAMES,
         polite: bool | None = None,
         headers: dict[str, str] | None = None,
+        video_codecs: Sequence[str] = (),
     ) -> None:
         if not ROOM_ID_PATTERN.fullmatch(room_id):
             raise ValueError("room_id must be 1 to 128 letters, digits, or any of - _ . :")
@@ -114,6 +115,8 @@ class WebRTCCall:
         self.max_buffered_frames = max_buffered_frames
         self.polite_option = polite
         self.headers = headers or {}
+        #: Video codecs this peer accepts, in order of preference (empty: aiortc's, VP8 and H.264).
+        self.video_codecs = tuple(video_codecs)
 
         self.peer_id: str | None = None
         self.max_peers: int | None = None
@@ -500,7 +503,7 @@ class WebRTCCall:
         link = PeerLink(
             peer_id, polite=polite, initiator=initiator, ice_servers=self._ice_servers(), sources=self.sources,
             channels=lambda: self.channel_configs, max_buffered=self.max_buffered_frames,
-            connection_timeout=self.connection_timeout,
+            connection_timeout=self.connection_timeout, video_codecs=self.video_codecs,
             events=LinkEvents(
                 signal=self._send,
                 on_track=lambda feed: self._on_track(peer_id, feed),
@@ -520,6 +523,12 @@ class WebRTCCall:
         self._emit(TrackReceived(peer_id, feed.reader()))
 
     # --- Media ----------------------------------------------------------------------------------------------------
+
+    def track_receiver(self, peer_id: str, kind: str) -> Any:
+        """The aiortc ``RTCRtpReceiver`` of the peer's newest track of ``kind`` (None if none): for programs that
+        need the encoded frames (``signaling.peer.recording``)."""
+        feeds = [feed for feed in self._feeds.get(peer_id, []) if feed.kind == kind]
+        return feeds[-1].receiver if feeds else None
 
     def remote_tracks(self, peer_id: str, kind: str | None = None) -> list[RemoteTrack]:
         """A new reader of each of the peer's tracks (of ``kind``, if given) received so far."""

@@ -26,6 +26,8 @@ from aiortc import (
     RTCDataChannel,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
@@ -70,6 +72,15 @@ def ice_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=servers)
 
 
+def prefer_codecs(transceiver: RTCRtpTransceiver, names: tuple[str, ...]) -> None:
+    """Keep only these codecs (and their retransmission) on a transceiver, in this order."""
+    capabilities = RTCRtpSender.getCapabilities(transceiver.kind)
+    chosen = [codec for name in names for codec in capabilities.codecs if codec.name.lower() == name.lower()]
+    chosen += [codec for codec in capabilities.codecs if codec.name.lower() == "rtx"]
+    if chosen:
+        transceiver.setCodecPreferences(chosen)
+
+
 _SDP_LINE = re.compile(r"[a-z]=.*")
 
 
@@ -90,8 +101,9 @@ class PeerLink:
     def __init__(
         self, remote_id: str, *, polite: bool, initiator: bool, ice_servers: list[dict[str, Any]],
         sources: list[SharedSource], channels: Callable[[], list[DataChannelConfig]], max_buffered: int,
-        connection_timeout: float, events: LinkEvents,
+        connection_timeout: float, events: LinkEvents, video_codecs: tuple[str, ...] = (),
     ) -> None:
+        self.video_codecs = video_codecs
         self.remote_id = remote_id
         self.polite = polite
         self.initiator = initiator
@@ -159,11 +171,18 @@ class PeerLink:
 
     # --- Negotiation --------------------------------------------------------------------------------------------
 
+    def _prefer_codecs(self) -> None:
+        if self.video_codecs:
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.kind == "video":
+                    prefer_codecs(transceiver, self.video_codecs)
+
     async def _offer(self) -> None:
         if self.closed:
             return
         try:
             self.making_offer = True
+            self._prefer_codecs()
             await self.pc.setLocalDescription(await self.pc.createOffer())
             self._send_description()
         except Exception as error:  # noqa: BLE001 - reported as the browser client reports it
@@ -214,6 +233,7 @@ class PeerLink:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
         if kind == "offer":
             unmatched = self._attach_tracks_to_offer()
+            self._prefer_codecs()
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             self._send_description()
             if unmatched:
@@ -293,7 +313,8 @@ class PeerLink:
     def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
         if pc is not self.pc or self.closed:
             return
-        feed = TrackFeed(track, self.remote_id, self.max_buffered)
+        receiver = next((t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None)
+        feed = TrackFeed(track, self.remote_id, self.max_buffered, receiver)
         self.feeds.append(feed)
         self.events.on_track(feed)
 

@@ -13,6 +13,7 @@ import contextlib
 import fractions
 import time
 from collections.abc import Callable
+from typing import Any
 
 import av
 import numpy as np
@@ -55,8 +56,10 @@ class RemoteTrack(MediaStreamTrack):
 class TrackFeed:
     """Reads a remote track for as long as it lasts and gives each frame to every reader."""
 
-    def __init__(self, track: MediaStreamTrack, peer_id: str, max_buffered: int) -> None:
+    def __init__(self, track: MediaStreamTrack, peer_id: str, max_buffered: int, receiver: Any = None) -> None:
         self.track = track
+        #: The aiortc RTCRtpReceiver the track comes from (None for a local source).
+        self.receiver = receiver
         self.kind = track.kind
         self.peer_id = peer_id
         self.max_buffered = max_buffered

@@ -1,0 +1,279 @@
+"""Recording a call on the server: each remote peer's audio and video as they arrive, written as they were sent.
+
+A recorder peer takes each peer's encoded VP8 video and Opus audio straight from aiortc's receivers (before its
+decoders: nothing is decoded or encoded again, so a 2-core machine records several streams in real time) and muxes
+them into a WebM file per peer. aiortc's own ``MediaRecorder`` decodes and re-encodes, and breaks when audio comes
+before the first video frame ("Cannot change width after codec is open"); here the file is begun only once the
+first video key frame says the picture's size (or, for a peer that sends no video, after ``AUDIO_ONLY_AFTER``
+seconds of audio alone), with the audio of the wait kept for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+from aiortc import RTCRtpReceiver
+
+from signaling.peer.call import WebRTCCall
+from signaling.peer.events import PeerLeft, TrackReceived
+
+logger = logging.getLogger(__name__)
+
+VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
+AUDIO_TIME_BASE = fractions.Fraction(1, 48000)
+#: Seconds of audio with no video key frame after which a peer's file is begun without video.
+AUDIO_ONLY_AFTER = 3.0
+#: Audio packets held while waiting for the first video key frame (at 50 a second: the wait, with room).
+MAX_WAITING_AUDIO = 500
+
+
+@dataclass(frozen=True)
+class RecordedStream:
+    """A finished file: one peer's audio and video."""
+
+    peer_id: str
+    path: Path
+    duration: float
+    has_video: bool
+    has_audio: bool
+    video_frames: int
+    width: int | None
+    height: int | None
+
+
+def vp8_key_frame_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a VP8 key frame (RFC 6386 9.1), None for an inter frame."""
+    if len(data) < 10 or data[0] & 1 or data[3:6] != b"\x9d\x01\x2a":
+        return None
+    return (data[6] | data[7] << 8) & 0x3FFF, (data[8] | data[9] << 8) & 0x3FFF
+
+
+class PeerStreamWriter:
+    """One peer's WebM file, fed with encoded frames in arrival order."""
+
+    def __init__(self, peer_id: str, path: Path, expects_video: bool) -> None:
+        self.peer_id = peer_id
+        self.path = path
+        self.expects_video = expects_video
+        self.container: Any = None
+        self.video: Any = None
+        self.audio: Any = None
+        self.started = time.monotonic()
+        self.first_arrival: dict[str, float] = {}
+        self.offset: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+        self.first_pts: dict[str, int] = {}
+        self.waiting_audio: list[tuple[bytes, int]] = []
+        self.video_frames = 0
+        self.size: tuple[int, int] | None = None
+        self.closed = False
+
+    # Timestamps: each stream's RTP clock starts at 0 at its own first packet; placing that first packet at the
+    # moment it arrived (relative to the recording's start) keeps audio and video together.
+    def _pts(self, kind: str, timestamp: int, rate: int) -> int:
+        if kind not in self.offset:
+            arrived = self.first_arrival.setdefault(kind, time.monotonic())
+            self.offset[kind] = int((arrived - self.started) * rate) - timestamp
+        return timestamp + self.offset[kind]
+
+    def add_video(self, data: bytes, timestamp: int) -> None:
+        if self.closed:
+            return
+        pts = self._pts("video", timestamp, 90000)
+        if self.container is None:
+            size = vp8_key_frame_size(data)
+            if size is None:
+                return  # nothing before the first key frame can be decoded anyway
+            self.size = size
+            self._open(with_video=True)
+        if self.video is None:
+            return
+        self._mux(self.video, data, pts, VIDEO_TIME_BASE, "video")
+        self.video_frames += 1
+
+    def add_audio(self, data: bytes, timestamp: int) -> None:
+        if self.closed:
+            return
+        pts = self._pts("audio", timestamp, 48000)
+        if self.container is None:
+            if len(self.waiting_audio) < MAX_WAITING_AUDIO:
+                self.waiting_audio.append((data, pts))
+            waited = time.monotonic() - self.first_arrival["audio"]
+            if self.expects_video and waited < AUDIO_ONLY_AFTER:
+                return
+            self._open(with_video=False)
+        self._mux(self.audio, data, pts, AUDIO_TIME_BASE, "audio")
+
+    def _open(self, with_video: bool) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.container = av.open(str(self.path), mode="w", format="webm")
+        if with_video and self.size is not None:
+            # Encoder contexts give the muxer the streams' parameters (Opus's header among them); they never
+            # encode anything: the packets written are the ones received.
+            self.video = self.container.add_stream("libvpx", rate=30)
+            self.video.width, self.video.height = self.size
+            self.video.pix_fmt = "yuv420p"
+        self.audio = self.container.add_stream("libopus", rate=48000)
+        self.audio.layout = "stereo"
+        waiting, self.waiting_audio = self.waiting_audio, []
+        for data, pts in waiting:
+            self._mux(self.audio, data, pts, AUDIO_TIME_BASE, "audio")
+
+    def _mux(self, stream: Any, data: bytes, pts: int, time_base: fractions.Fraction, kind: str) -> None:
+        if pts <= self.last.get(kind, -1):
+            return  # late or repeated: the container wants each stream's times to grow
+        self.last[kind] = pts
+        self.first_pts.setdefault(kind, pts)
+        packet = av.Packet(data)
+        packet.stream = stream
+        packet.time_base = time_base
+        packet.pts = packet.dts = pts
+        if kind == "video":
+            packet.is_keyframe = vp8_key_frame_size(data) is not None
+        try:
+            self.container.mux(packet)
+        except av.FFmpegError as error:
+            logger.warning("Recording of %s: a %s packet could not be written: %s", self.peer_id, kind, error)
+
+    def close(self) -> RecordedStream | None:
+        """Finish the file; None when nothing was written."""
+        if self.closed:
+            return None
+        self.closed = True
+        if self.container is None and self.waiting_audio:
+            self._open(with_video=False)
+        if self.container is None:
+            return None
+        self.container.close()
+        ends = []
+        for kind, rate in (("video", 90000), ("audio", 48000)):
+            if kind in self.last:
+                ends.append((self.last[kind] - self.first_pts[kind]) / rate)
+        return RecordedStream(
+            peer_id=self.peer_id, path=self.path, duration=max(ends, default=0.0), has_video=self.video is not None,
+            has_audio="audio" in self.last, video_frames=self.video_frames,
+            width=self.size[0] if self.size else None, height=self.size[1] if self.size else None,
+        )
+
+
+def tap_encoded_frames(
+    receiver: RTCRtpReceiver, deliver: Callable[[str, bytes, int], None], decode: bool = False
+) -> None:
+    """Hand every encoded frame the receiver completes to ``deliver(codec name, data, timestamp)`` (on the event
+    loop) and, unless ``decode``, keep it from aiortc's decoder: a recorder needs no pictures.
+
+    aiortc puts each frame its jitter buffer completes on the receiver's decoder queue (``None`` when the receiver
+    stops); the tap wraps that queue's ``put``.
+    """
+    queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+    original = queue.put
+
+    def put(item: Any, *args: Any, **kwargs: Any) -> None:
+        if item is not None:
+            codec, frame = item
+            try:
+                deliver(codec.name, bytes(frame.data), int(frame.timestamp))
+            except Exception:
+                logger.exception("An encoded frame could not be recorded")
+            if not decode:
+                return
+        original(item, *args, **kwargs)
+
+    queue.put = put
+
+
+class CallRecorder:
+    """Records every other peer of a call, one WebM file each, as its media arrives: a file ends when its peer
+    leaves (or the recording stops) and goes to ``on_saved``. A peer that drops and resumes keeps its file (same
+    peer, same connection); one that comes back as a new peer gets a new file.
+
+    The call should accept VP8 only (``WebRTCCall(..., video_codecs=("VP8",))``): its frames go into WebM as they
+    are. Peers with a role (other recorders, agents) are recorded too; ``run()`` ends once no participant is left.
+    """
+
+    def __init__(
+        self, call: WebRTCCall, folder: Path, on_saved: Callable[[RecordedStream], Any] | None = None,
+    ) -> None:
+        self.call = call
+        self.folder = folder
+        self.on_saved = on_saved
+        self.writers: dict[str, PeerStreamWriter] = {}
+        self.saved: list[RecordedStream] = []
+        self._pending: set[asyncio.Task[None]] = set()
+        self._warned: set[str] = set()
+        call.on(TrackReceived, self._on_track)
+        call.on(PeerLeft, self._on_left)
+
+    def _writer(self, peer_id: str) -> PeerStreamWriter:
+        writer = self.writers.get(peer_id)
+        if writer is None:
+            path = self.folder / f"{peer_id}-{time.strftime('%Y%m%dT%H%M%S')}.webm"
+            writer = self.writers[peer_id] = PeerStreamWriter(peer_id, path, expects_video=True)
+        return writer
+
+    def _on_track(self, event: TrackReceived) -> None:
+        receiver = self.call.track_receiver(event.peer_id, event.track.kind)
+        if receiver is None:
+            return
+        writer = self._writer(event.peer_id)
+
+        def deliver(codec: str, data: bytes, timestamp: int) -> None:
+            name = codec.lower()
+            if name == "vp8":
+                writer.add_video(data, timestamp)
+            elif name == "opus":
+                writer.add_audio(data, timestamp)
+            elif name not in self._warned:
+                self._warned.add(name)
+                logger.warning("Not recording %s from %s: only VP8 and Opus go into WebM", codec, event.peer_id)
+
+        tap_encoded_frames(receiver, deliver)
+
+    def _on_left(self, event: PeerLeft) -> None:
+        writer = self.writers.pop(event.peer_id, None)
+        if writer is not None:
+            self._finish(writer)
+
+    def _finish(self, writer: PeerStreamWriter) -> None:
+        stream = writer.close()
+        if stream is None:
+            return
+        self.saved.append(stream)
+        if self.on_saved is not None:
+            result = self.on_saved(stream)
+            if asyncio.iscoroutine(result):
+                task: asyncio.Task[None] = asyncio.ensure_future(result)
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+    def participants(self) -> list[str]:
+        return [peer_id for peer_id in self.call.remote_peer_ids if peer_id not in self.call.roles]
+
+    async def run(self, empty_for: float = 3.0) -> list[RecordedStream]:
+        """Record until the call ends or no participant has been in the room for ``empty_for`` seconds; then
+        finish every file. Returns what was saved."""
+        empty_since: float | None = None
+        while self.call.state not in ("disconnected", "failed"):
+            if self.participants():
+                empty_since = None
+            elif empty_since is None:
+                empty_since = time.monotonic()
+            elif time.monotonic() - empty_since >= empty_for:
+                break
+            await asyncio.sleep(0.2)
+        return await self.stop()
+
+    async def stop(self) -> list[RecordedStream]:
+        for peer_id in list(self.writers):
+            self._finish(self.writers.pop(peer_id))
+        if self._pending:
+            await asyncio.gather(*self._pending)
+        return list(self.saved)
