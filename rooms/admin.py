@@ -14,6 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
+from rooms import server_recording
 from rooms.conf import conf
 from rooms.logqueries import CappedCountPaginator, rooms_matching
 from rooms.models import PeerSession, Recording, Room, RoomEvent
@@ -103,7 +104,7 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # Searched as one types (the user admin's search): a site's users may be far too many for one list.
     autocomplete_fields = ("allowed_users",)
     inlines = (PeerSessionInline, RoomEventInline)
-    actions = ("close_rooms", "reopen_rooms")
+    actions = ("close_rooms", "reopen_rooms", "start_recording", "stop_recording")
 
     @admin.action(description="Close selected rooms (ends their live calls)", permissions=["change"])
     def close_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
@@ -127,6 +128,32 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             room.is_open = True
             room.save(update_fields=["is_open", "updated_at"])
         messages.success(request, f"Reopened {len(rooms)} room(s).")
+
+    @admin.action(description="Record the calls of selected rooms on the server", permissions=["change"])
+    def start_recording(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        started = []
+        for room in queryset.filter(is_open=True):
+            try:
+                if server_recording.recorders_in(room.pk):
+                    continue
+            except RegistryUnavailable:
+                messages.error(request, UNAVAILABLE)
+                return
+            server_recording.start_recorder_process(room.pk)
+            started.append(room.pk)
+        messages.success(request, f"Recording started in {len(started)} room(s): a recording per peer appears under "
+                                  "Recordings as each leaves, or when the recording stops.")
+
+    @admin.action(description="Stop recording selected rooms", permissions=["change"])
+    def stop_recording(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        stopped = 0
+        for room in queryset:
+            try:
+                stopped += async_to_sync(server_recording.stop_recording)(room.pk)
+            except RegistryUnavailable:
+                messages.error(request, UNAVAILABLE)
+                return
+        messages.success(request, f"Stopped {stopped} recording(s); their files are saved under Recordings.")
 
     def save_model(self, request: HttpRequest, obj: Room, form: Any, change: bool) -> None:
         # A room someone set up here is a stored room from now on, whether or not a join brought it to life.

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from rooms import server_recording
 from rooms.models import Room, RoomEvent
 from rooms.pagination import EventCursorPagination, StandardPagination
 from rooms.permissions import (
@@ -33,6 +34,7 @@ from rooms.serializers import (
     CloseResultSerializer,
     KickResultSerializer,
     KickSerializer,
+    RecordResultSerializer,
     RoomDetailSerializer,
     RoomEventPageSerializer,
     RoomEventSerializer,
@@ -45,6 +47,12 @@ from signaling.policy import Access
 from signaling.protocol import ROOM_ID_PATTERN, PeerRole
 from signaling.registry import RegistryUnavailable, get_registry
 from signaling.tokens import issue_room_token
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
 
 
 class RegistryUnreachable(APIException):
@@ -263,6 +271,27 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         answer = {"token": token, "room_id": room.pk, "expires_at": datetime.fromtimestamp(expires, UTC),
                   "role": role or None}
         return Response(RoomTokenSerializer(answer).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: RecordResultSerializer, 200: RecordResultSerializer,
+                                            409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post", "delete"], permission_classes=[staff_with("rooms.change_room")])
+    def record(self, request: Request, pk: str | None = None) -> Response:
+        """POST: record the call on the server (a recorder peer joins in an extra seat; a recording per peer,
+        saved when each peer leaves or the recording stops; it stops by itself when the room empties).
+        DELETE: stop the room's recordings. Needs the `peer` extra on the server."""
+        room = self.get_object()
+        if request.method == "DELETE":
+            return Response({"recorders": run_moderation(server_recording.stop_recording, room.pk)})
+        try:
+            recording = server_recording.recorders_in(room.pk)
+        except RegistryUnavailable as error:
+            raise RegistryUnreachable() from error
+        if recording:
+            raise Conflict("This room is being recorded already.")
+        if not room.is_open:
+            raise PermissionDenied("This room is closed.")
+        server_recording.start_recorder_process(room.pk)
+        return Response({"recorders": 1}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(parameters=[*EVENT_FILTERS, *EVENT_PAGES], responses=RoomEventPageSerializer)
     @action(detail=True, methods=["get"], permission_classes=[staff_with("rooms.view_roomevent")])

@@ -73,6 +73,10 @@ class CloseResultSerializer(serializers.Serializer[Any]):
     closed_peers = serializers.IntegerField(help_text="How many peers were in the room and had their stay ended.")
 
 
+class RecordResultSerializer(serializers.Serializer[Any]):
+    recorders = serializers.IntegerField(help_text="Recorders started (POST) or stopped (DELETE).")
+
+
 class RoomTokenRequestSerializer(serializers.Serializer[Any]):
     role = serializers.ChoiceField(
         choices=[role.value for role in PeerRole], required=False, allow_blank=True,

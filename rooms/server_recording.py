@@ -7,6 +7,9 @@ Needs the ``peer`` extra (aiortc). ``manage.py record_call ROOM`` runs it from t
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +21,9 @@ from django.utils import timezone
 
 from rooms.models import Recording
 from rooms.uploads import final_name
+from signaling import moderation
 from signaling.conf import conf
-from signaling.protocol import PeerRole
+from signaling.protocol import PeerRole, role_of
 from signaling.tokens import issue_room_token
 
 if TYPE_CHECKING:
@@ -75,3 +79,27 @@ async def record_room(room_id: str, url: str | None = None, empty_for: float = 3
             await recorder.stop()
             await call.hangup()
     return saved
+
+
+def recorders_in(room_id: str) -> list[str]:
+    """The recorder peers in the room now (any worker's)."""
+    return [peer_id for peer_id in moderation.room_members(room_id) if role_of(peer_id) == PeerRole.RECORDER]
+
+
+def start_recorder_process(room_id: str) -> subprocess.Popen[bytes]:
+    """``manage.py record_call ROOM`` in a process of its own (it outlives the request that started it; it ends
+    when the room empties or it is stopped). It runs with this process's settings and import path."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", "record_call", room_id], env=environment, start_new_session=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+async def stop_recording(room_id: str) -> int:
+    """End the room's recordings: each recorder peer is removed from the room (moderation's kick, on whichever
+    worker holds it); each saves what it recorded. Returns how many were stopped."""
+    stopped = 0
+    for peer_id in await sync_to_async(recorders_in)(room_id):
+        stopped += await moderation.kick(room_id, peer_id)
+    return stopped

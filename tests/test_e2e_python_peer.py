@@ -199,3 +199,55 @@ async def test_a_voice_agent_hears_a_peer_and_answers_it(stack: Stack) -> None:
     assert max(heard) > 8000  # the agent heard the tone (0.5 of full scale)
     await caller.hangup()
     await agent.hangup()
+
+
+def http(url: str, method: str = "GET", user: str = "staff") -> tuple[int, Any]:
+    import base64
+    import json as json_module
+    import urllib.error
+    import urllib.request
+
+    credentials = base64.b64encode(f"{user}:{user}-password".encode()).decode()
+    request = urllib.request.Request(url, method=method, headers={"Authorization": f"Basic {credentials}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json_module.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json_module.loads(error.read() or b"null")
+
+
+async def test_staff_start_and_stop_a_server_recording_over_rest(tmp_path: Path) -> None:
+    import json as json_module
+
+    port = free_port()
+    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "RTCSITE_MEDIA_ROOT": str(tmp_path / "media"),
+           "SIGNALING_SETTINGS": json_module.dumps({"PEER_SIGNAL_URL": f"ws://127.0.0.1:{port}/api/call/signal"})}
+    manage = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=manage)
+    room = f"rec-{time.time_ns()}"
+    setup = (f"from django.contrib.auth.models import User; from rooms.models import Room; "
+             f"Room.objects.create(id={room!r}, max_peers=1); "
+             f"User.objects.create_superuser('staff', password='staff-password'); "
+             f"User.objects.create_user('visitor', password='visitor-password')")
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", setup], cwd=ROOT, check=True, env=manage)
+    with DaphneProcess(env, port=port) as daphne:
+        api = f"{daphne.http_url}/api/rooms/{room}/record"
+        participant = WebRTCCall(daphne.ws_url + "/api/call/signal", room, tracks=[GeneratedVideoTrack(grey)])
+        await participant.connect()
+        assert (await asyncio.to_thread(http, api, "POST", "visitor"))[0] == 403
+        assert await asyncio.to_thread(http, api, "POST") == (202, {"recorders": 1})
+        await eventually(lambda: "recorder" in participant.roles.values(), timeout=30)
+        # The room (for one) was full: the recorder sits in an extra seat. A second start is refused.
+        assert (await asyncio.to_thread(http, api, "POST"))[0] == 409
+        await asyncio.sleep(3)
+        assert await asyncio.to_thread(http, api, "DELETE") == (200, {"recorders": 1})
+        await eventually(lambda: not participant.roles, timeout=15)
+
+        async def saved() -> bool:
+            status, body = await asyncio.to_thread(http, f"{daphne.http_url}/api/recordings/?room={room}")
+            return status == 200 and [r["stream_id"] for r in body["results"]] == [participant.peer_id]
+
+        await eventually(saved, timeout=20)
+        status, body = await asyncio.to_thread(http, f"{daphne.http_url}/api/recordings/?room={room}")
+        assert body["results"][0]["status"] == "complete" and body["results"][0]["duration"] > 1
+        await participant.hangup()
