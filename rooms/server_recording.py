@@ -57,18 +57,18 @@ def save_recorded_stream(room_id: str, stream: RecordedStream) -> Recording:
 
 
 async def record_room(room_id: str, url: str | None = None, empty_for: float = 3.0,
-                      user_id: int | str | None = None) -> list[Recording]:
+                      user_id: int | str | None = None) -> list[tuple[Recording, RecordedStream]]:
     """Join ``room_id`` as its recorder and record every peer until no participant is left (or the task is
-    cancelled: what was recorded so far is saved). Returns the recordings saved."""
+    cancelled: what was recorded so far is saved). Returns the recordings saved, with what was recorded."""
     from signaling.peer import WebRTCCall
     from signaling.peer.recording import CallRecorder
 
     token, _ = issue_room_token(room_id, user_id, PeerRole.RECORDER)
     call = WebRTCCall(url or conf.PEER_SIGNAL_URL, room_id, token=token, video_codecs=("VP8",))
-    saved: list[Recording] = []
+    saved: list[tuple[Recording, RecordedStream]] = []
 
     async def save(stream: RecordedStream) -> None:
-        saved.append(await sync_to_async(save_recorded_stream)(room_id, stream))
+        saved.append((await sync_to_async(save_recorded_stream)(room_id, stream), stream))
 
     with tempfile.TemporaryDirectory(prefix="rtc-recording-") as folder:
         recorder = CallRecorder(call, Path(folder), on_saved=save)

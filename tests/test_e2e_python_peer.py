@@ -220,7 +220,8 @@ async def test_staff_start_and_stop_a_server_recording_over_rest(tmp_path: Path)
     import json as json_module
 
     port = free_port()
-    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "RTCSITE_MEDIA_ROOT": str(tmp_path / "media"),
+    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+           "RTCSITE_MEDIA_ROOT": str(tmp_path / "media"),
            "SIGNALING_SETTINGS": json_module.dumps({"PEER_SIGNAL_URL": f"ws://127.0.0.1:{port}/api/call/signal"})}
     manage = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=manage)

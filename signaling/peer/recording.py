@@ -44,7 +44,9 @@ class RecordedStream:
     duration: float
     has_video: bool
     has_audio: bool
+    #: Video frames written, and received: those before the first key frame, late or repeated are not written.
     video_frames: int
+    video_frames_received: int
     width: int | None
     height: int | None
 
@@ -73,6 +75,7 @@ class PeerStreamWriter:
         self.first_pts: dict[str, int] = {}
         self.waiting_audio: list[tuple[bytes, int]] = []
         self.video_frames = 0
+        self.video_frames_received = 0
         self.size: tuple[int, int] | None = None
         self.closed = False
 
@@ -88,6 +91,7 @@ class PeerStreamWriter:
         if self.closed:
             return
         pts = self._pts("video", timestamp, 90000)
+        self.video_frames_received += 1
         if self.container is None:
             size = vp8_key_frame_size(data)
             if size is None:
@@ -96,8 +100,8 @@ class PeerStreamWriter:
             self._open(with_video=True)
         if self.video is None:
             return
-        self._mux(self.video, data, pts, VIDEO_TIME_BASE, "video")
-        self.video_frames += 1
+        if self._mux(self.video, data, pts, VIDEO_TIME_BASE, "video"):
+            self.video_frames += 1
 
     def add_audio(self, data: bytes, timestamp: int) -> None:
         if self.closed:
@@ -127,9 +131,9 @@ class PeerStreamWriter:
         for data, pts in waiting:
             self._mux(self.audio, data, pts, AUDIO_TIME_BASE, "audio")
 
-    def _mux(self, stream: Any, data: bytes, pts: int, time_base: fractions.Fraction, kind: str) -> None:
+    def _mux(self, stream: Any, data: bytes, pts: int, time_base: fractions.Fraction, kind: str) -> bool:
         if pts <= self.last.get(kind, -1):
-            return  # late or repeated: the container wants each stream's times to grow
+            return False  # late or repeated: the container wants each stream's times to grow
         self.last[kind] = pts
         self.first_pts.setdefault(kind, pts)
         packet = av.Packet(data)
@@ -140,8 +144,10 @@ class PeerStreamWriter:
             packet.is_keyframe = vp8_key_frame_size(data) is not None
         try:
             self.container.mux(packet)
+            return True
         except av.FFmpegError as error:
             logger.warning("Recording of %s: a %s packet could not be written: %s", self.peer_id, kind, error)
+            return False
 
     def close(self) -> RecordedStream | None:
         """Finish the file; None when nothing was written."""
@@ -160,6 +166,7 @@ class PeerStreamWriter:
         return RecordedStream(
             peer_id=self.peer_id, path=self.path, duration=max(ends, default=0.0), has_video=self.video is not None,
             has_audio="audio" in self.last, video_frames=self.video_frames,
+            video_frames_received=self.video_frames_received,
             width=self.size[0] if self.size else None, height=self.size[1] if self.size else None,
         )
 

@@ -41,8 +41,10 @@ class Command(BaseCommand):
                 return
             except WebRTCCallError as error:
                 raise CommandError(f"Could not record {options['room']}: {error.code}: {error}") from error
-            for recording in recordings:
-                self.stdout.write(f"Saved {recording.filename}: {recording.duration:.1f} s, {recording.size} bytes "
-                                  f"({recording.pk})")
+            for recording, stream in recordings:
+                self.stdout.write(
+                    f"Saved {recording.filename}: {recording.duration:.1f} s, {recording.size} bytes, "
+                    f"{stream.video_frames} of {stream.video_frames_received} video frames received ({recording.pk})"
+                )
 
         asyncio.run(run())
