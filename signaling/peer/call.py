@@ -19,7 +19,8 @@ import json
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiortc.mediastreams import MediaStreamTrack
@@ -46,6 +47,9 @@ from signaling.peer.events import (
 from signaling.peer.link import DataChannelConfig, LinkEvents, PeerLink
 from signaling.peer.media import DEFAULT_MAX_BUFFERED_FRAMES, RemoteTrack, SharedSource, TrackFeed
 from signaling.protocol import ROOM_ID_PATTERN, CloseCode
+
+if TYPE_CHECKING:
+    from signaling.peer.recording import PeerRecording
 
 logger = logging.getLogger(__name__)
 
@@ -529,6 +533,13 @@ class WebRTCCall:
         need the encoded frames (``signaling.peer.recording``)."""
         feeds = [feed for feed in self._feeds.get(peer_id, []) if feed.kind == kind]
         return feeds[-1].receiver if feeds else None
+
+    def record(self, peer_id: str, path: str | Path) -> PeerRecording:
+        """Write the peer's audio and video, as received (VP8 and Opus, not encoded again), to ``path``: ``.webm``
+        or ``.mkv``, or ``.ogg`` for the audio alone; until ``await recording.stop()`` or the peer leaves."""
+        from signaling.peer.recording import PeerRecording
+
+        return PeerRecording(self, peer_id, Path(path))
 
     def remote_tracks(self, peer_id: str, kind: str | None = None) -> list[RemoteTrack]:
         """A new reader of each of the peer's tracks (of ``kind``, if given) received so far."""

@@ -51,6 +51,19 @@ class RecordedStream:
     height: int | None
 
 
+#: Containers VP8 and Opus go into as they are, by file suffix (Ogg: the audio only). MP4 is not among them:
+#: it has no standard place for VP8, and writing one would mean encoding the video again.
+CONTAINERS = {".webm": "webm", ".mkv": "matroska", ".ogg": "ogg", ".opus": "ogg"}
+
+
+def container_format(path: Path) -> str:
+    try:
+        return CONTAINERS[path.suffix.lower()]
+    except KeyError:
+        raise ValueError(f"Recordings are written as {', '.join(CONTAINERS)} (VP8 and Opus as received), "
+                         f"not {path.suffix or 'a file without a suffix'}") from None
+
+
 def vp8_key_frame_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) of a VP8 key frame (RFC 6386 9.1), None for an inter frame."""
     if len(data) < 10 or data[0] & 1 or data[3:6] != b"\x9d\x01\x2a":
@@ -64,7 +77,8 @@ class PeerStreamWriter:
     def __init__(self, peer_id: str, path: Path, expects_video: bool) -> None:
         self.peer_id = peer_id
         self.path = path
-        self.expects_video = expects_video
+        self.format = container_format(path)
+        self.expects_video = expects_video and self.format != "ogg"
         self.container: Any = None
         self.video: Any = None
         self.audio: Any = None
@@ -78,6 +92,9 @@ class PeerStreamWriter:
         self.video_frames_received = 0
         self.size: tuple[int, int] | None = None
         self.closed = False
+        #: Called (at most once a second) while the file waits for its first video key frame.
+        self.request_key_frame: Callable[[], None] | None = None
+        self.key_frame_requested = 0.0
 
     # Timestamps: each stream's RTP clock starts at 0 at its own first packet; placing that first packet at the
     # moment it arrived (relative to the recording's start) keeps audio and video together.
@@ -88,14 +105,20 @@ class PeerStreamWriter:
         return timestamp + self.offset[kind]
 
     def add_video(self, data: bytes, timestamp: int) -> None:
-        if self.closed:
+        if self.closed or self.format == "ogg":
             return
         pts = self._pts("video", timestamp, 90000)
         self.video_frames_received += 1
         if self.container is None:
             size = vp8_key_frame_size(data)
             if size is None:
-                return  # nothing before the first key frame can be decoded anyway
+                # Nothing before the first key frame can be decoded: ask the sender for one (a browser sends them
+                # only when asked), at most once a second.
+                now = time.monotonic()
+                if self.request_key_frame is not None and now - self.key_frame_requested >= 1.0:
+                    self.key_frame_requested = now
+                    self.request_key_frame()
+                return
             self.size = size
             self._open(with_video=True)
         if self.video is None:
@@ -118,8 +141,8 @@ class PeerStreamWriter:
 
     def _open(self, with_video: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.container = av.open(str(self.path), mode="w", format="webm")
-        if with_video and self.size is not None:
+        self.container = av.open(str(self.path), mode="w", format=self.format)
+        if with_video and self.size is not None and self.format != "ogg":
             # Encoder contexts give the muxer the streams' parameters (Opus's header among them); they never
             # encode anything: the packets written are the ones received.
             self.video = self.container.add_stream("libvpx", rate=30)
@@ -171,30 +194,61 @@ class PeerStreamWriter:
         )
 
 
-def tap_encoded_frames(
-    receiver: RTCRtpReceiver, deliver: Callable[[str, bytes, int], None], decode: bool = False
-) -> None:
-    """Hand every encoded frame the receiver completes to ``deliver(codec name, data, timestamp)`` (on the event
-    loop) and, unless ``decode``, keep it from aiortc's decoder: a recorder needs no pictures.
+def key_frame_requester(receiver: RTCRtpReceiver) -> Callable[[], None]:
+    """A function that asks the sender of a video receiver for a key frame (an RTCP picture loss indication)."""
+    tasks: set[asyncio.Task[None]] = set()
 
-    aiortc puts each frame its jitter buffer completes on the receiver's decoder queue (``None`` when the receiver
-    stops); the tap wraps that queue's ``put``.
-    """
-    queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
-    original = queue.put
+    def request() -> None:
+        for source in receiver.getSynchronizationSources():
+            # aiortc sends PLIs itself only after a decoding error; its method for it is not public.
+            task = asyncio.ensure_future(receiver._send_rtcp_pli(source.source))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
-    def put(item: Any, *args: Any, **kwargs: Any) -> None:
+    return request
+
+
+class _Taps:
+    """What listens to one receiver's encoded frames, and whether aiortc still decodes them."""
+
+    def __init__(self, original: Callable[..., None]) -> None:
+        self.original = original
+        self.listeners: list[Callable[[str, bytes, int], None]] = []
+        self.decode = False
+
+    def put(self, item: Any, *args: Any, **kwargs: Any) -> None:
         if item is not None:
             codec, frame = item
-            try:
-                deliver(codec.name, bytes(frame.data), int(frame.timestamp))
-            except Exception:
-                logger.exception("An encoded frame could not be recorded")
-            if not decode:
+            data, timestamp = bytes(frame.data), int(frame.timestamp)
+            for deliver in list(self.listeners):
+                try:
+                    deliver(codec.name, data, timestamp)
+                except Exception:
+                    logger.exception("An encoded frame could not be recorded")
+            if not self.decode:
                 return
-        original(item, *args, **kwargs)
+        self.original(item, *args, **kwargs)
 
-    queue.put = put
+
+def tap_encoded_frames(
+    receiver: RTCRtpReceiver, deliver: Callable[[str, bytes, int], None], decode: bool = False
+) -> Callable[[], None]:
+    """Hand every encoded frame the receiver completes to ``deliver(codec name, data, timestamp)`` (on the event
+    loop). Unless some tap asks to ``decode``, aiortc's decoder no longer gets the frames: a recorder needs no
+    pictures. Returns a function that removes this tap.
+
+    aiortc puts each frame its jitter buffer completes on the receiver's decoder queue (``None`` when the receiver
+    stops); the taps wrap that queue's ``put``.
+    """
+    queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+    taps: _Taps | None = getattr(queue, "rtc_taps", None)
+    if taps is None:
+        taps = _Taps(queue.put)
+        queue.rtc_taps = taps
+        queue.put = taps.put
+    taps.listeners.append(deliver)
+    taps.decode = taps.decode or decode
+    return lambda: taps.listeners.remove(deliver) if deliver in taps.listeners else None
 
 
 class CallRecorder:
@@ -242,6 +296,8 @@ class CallRecorder:
                 self._warned.add(name)
                 logger.warning("Not recording %s from %s: only VP8 and Opus go into WebM", codec, event.peer_id)
 
+        if event.track.kind == "video":
+            writer.request_key_frame = key_frame_requester(receiver)
         tap_encoded_frames(receiver, deliver)
 
     def _on_left(self, event: PeerLeft) -> None:
@@ -284,3 +340,56 @@ class CallRecorder:
         if self._pending:
             await asyncio.gather(*self._pending)
         return list(self.saved)
+
+
+class PeerRecording:
+    """One remote peer's audio and video written to a file as they arrive (``WebRTCCall.record``), until
+    ``stop()`` or the peer leaves. The call's own use of the tracks is unchanged (they are still decoded)."""
+
+    def __init__(self, call: WebRTCCall, peer_id: str, path: Path) -> None:
+        if peer_id not in call.remote_peer_ids:
+            raise ValueError(f"{peer_id} is not in the room")
+        self.call = call
+        self.peer_id = peer_id
+        self.writer = PeerStreamWriter(peer_id, path, expects_video=True)
+        self.result: RecordedStream | None = None
+        self._untaps: list[Callable[[], None]] = []
+        self._tapped: set[int] = set()
+        for kind in ("audio", "video"):
+            self._tap(call.track_receiver(peer_id, kind))
+        self._listeners = [
+            call.on(TrackReceived, lambda event: self._tap(call.track_receiver(event.peer_id, event.track.kind))
+                    if event.peer_id == peer_id else None),
+            call.on(PeerLeft, lambda event: self._finish() if event.peer_id == peer_id else None),
+        ]
+
+    def _tap(self, receiver: RTCRtpReceiver | None) -> None:
+        if receiver is None or id(receiver) in self._tapped or self.writer.closed:
+            return
+        self._tapped.add(id(receiver))
+
+        def deliver(codec: str, data: bytes, timestamp: int) -> None:
+            if codec.lower() == "vp8":
+                self.writer.add_video(data, timestamp)
+            elif codec.lower() == "opus":
+                self.writer.add_audio(data, timestamp)
+
+        if receiver.track.kind == "video":
+            self.writer.request_key_frame = key_frame_requester(receiver)
+        self._untaps.append(tap_encoded_frames(receiver, deliver, decode=True))
+
+    def _finish(self) -> RecordedStream | None:
+        for remove in self._untaps + self._listeners:
+            remove()
+        self._untaps, self._listeners = [], []
+        if not self.writer.closed:
+            self.result = self.writer.close()
+        return self.result
+
+    @property
+    def recording(self) -> bool:
+        return not self.writer.closed
+
+    async def stop(self) -> RecordedStream | None:
+        """Finish the file; what was written (None if nothing arrived)."""
+        return self._finish()

@@ -10,8 +10,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
+import av
 import numpy as np
 import pytest
 from playwright.sync_api import Page
@@ -109,7 +111,7 @@ def page_frame_colours(page: Page, peer_id: str) -> dict[str, list[int]]:
 
 
 def test_a_python_peer_and_a_browser_exchange_data_and_media(
-    open_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread
+    open_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread, tmp_path: Path
 ) -> None:
     page = open_page(f"/call/{room_id}/")
     join(page)
@@ -189,6 +191,25 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
     size, loudest = peer_loop.run(media(), timeout=60)
     assert size == (640, 480)
     assert loudest > 1000
+
+    # The page's media written to files as received: WebM (video and audio), Ogg (audio only).
+    async def record() -> tuple[Any, Any]:
+        webm = call.record(browser_id, tmp_path / "page.webm")
+        ogg = call.record(browser_id, tmp_path / "page.ogg")
+        await asyncio.sleep(4)
+        return await webm.stop(), await ogg.stop()
+
+    webm, ogg = peer_loop.run(record())
+    assert webm.has_video and webm.has_audio and webm.duration > 2 and (webm.width, webm.height) == (640, 480)
+    with av.open(str(tmp_path / "page.webm")) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) > 30 and {(f.width, f.height) for f in frames} == {(640, 480)}
+    with av.open(str(tmp_path / "page.ogg")) as container:
+        assert not container.streams.video
+        audio = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=0)])
+    assert ogg.has_audio and not ogg.has_video and audio.size > 48000 and np.abs(audio).max() > 0.01
+    with pytest.raises(ValueError, match="mp4"):
+        call.record(browser_id, tmp_path / "page.mp4")
 
     peer_loop.run(call.hangup())
     page.wait_for_function("(id) => !window.call.remotePeerIds.includes(id)", arg=python_id)

@@ -50,8 +50,7 @@ def test_record_call_saves_a_recording_per_peer_from_an_extra_seat(
         for page in (alice, bob):
             page.locator("#recording-indicator").wait_for(state="visible", timeout=30000)
         started = time.monotonic()
-        # Media reaches the recorder (its connections are up) before the call's length is counted.
-        time.sleep(6)
+        time.sleep(10)
         ids = {peer_id(alice), peer_id(bob)}
         alice.click("#hangup")
         bob.click("#hangup")
@@ -66,7 +65,7 @@ def test_record_call_saves_a_recording_per_peer_from_an_extra_seat(
     assert {item["stream_id"] for item in listed} == ids, output
     for item in listed:
         assert item["status"] == "complete" and item["mime_type"] == "video/webm" and item["owner"] is None
-        assert abs(item["duration"] - call_length) <= 0.1 * call_length + 1.0, (item["duration"], call_length)
+        assert abs(item["duration"] - call_length) <= 0.1 * call_length, (item["duration"], call_length)
         data = api(site, f"/api/recordings/{item['id']}/download")
         container = av.open(io.BytesIO(data))
         frames = list(container.decode(video=0))
