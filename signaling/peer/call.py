@@ -534,6 +534,14 @@ class WebRTCCall:
         feeds = [feed for feed in self._feeds.get(peer_id, []) if feed.kind == kind]
         return feeds[-1].receiver if feeds else None
 
+    async def restart_ice(self, peer_id: str) -> bool:
+        """Look for a new network path to one peer (done by itself when a path fails); False if no such peer."""
+        link = self._links.get(peer_id)
+        if link is None:
+            return False
+        await link.restart_ice()
+        return True
+
     def record(self, peer_id: str, path: str | Path) -> PeerRecording:
         """Write the peer's audio and video, as received (VP8 and Opus, not encoded again), to ``path``: ``.webm``
         or ``.mkv``, or ``.ogg`` for the audio alone; until ``await recording.stop()`` or the peer leaves."""

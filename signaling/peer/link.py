@@ -9,7 +9,8 @@ Where aiortc differs from a browser:
   connection is replaced by a fresh one that answers the other side's offer (the other side ignored ours);
 - it has no ``negotiationneeded`` event: this side offers when it starts a link it initiates, and answers every
   offer;
-- it cannot restart ICE: a connection whose path fails reports ``ice-failed`` for that peer.
+- it cannot restart ICE on a live connection: a restart (ours or the other side's) moves the peer to a fresh
+  connection, with new ICE credentials and a new DTLS transport, which browsers take as an ICE restart.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ class LinkEvents:
     on_error: Callable[[WebRTCCallError], None]
 
 
+#: ICE restarts in a row that may fail before the link gives up and reports ``ice-failed`` (as the browser client).
+MAX_ICE_RESTARTS = 3
+#: Seconds a ``disconnected`` connection may take to come back by itself before ICE is restarted.
+DISCONNECTED_GRACE = 4.0
+
+
 def ice_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
     """aiortc's configuration from RTCIceServer dicts; an empty list means no STUN or TURN at all (aiortc's own
     default would be a public STUN server)."""
@@ -79,6 +86,10 @@ def prefer_codecs(transceiver: RTCRtpTransceiver, names: tuple[str, ...]) -> Non
     chosen += [codec for codec in capabilities.codecs if codec.name.lower() == "rtx"]
     if chosen:
         transceiver.setCodecPreferences(chosen)
+
+
+def ice_ufrags(sdp: str) -> set[str]:
+    return {line.split(":", 1)[1].strip() for line in sdp.splitlines() if line.startswith("a=ice-ufrag:")}
 
 
 _SDP_LINE = re.compile(r"[a-z]=.*")
@@ -120,6 +131,8 @@ class PeerLink:
         self.ignore_offer = False
         self._incoming: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.ice_restarts = 0
+        self._disconnected: asyncio.TimerHandle | None = None
         self.pc = self._new_connection()
         self._spawn(self._apply_incoming())
 
@@ -157,6 +170,8 @@ class PeerLink:
             self.closed = True
             for task in self._tasks:
                 task.cancel()
+            if self._disconnected is not None:
+                self._disconnected.cancel()
             for feed in self.feeds:
                 feed.stop()
             for source in self._own_sources:
@@ -228,6 +243,13 @@ class PeerLink:
         if collision:
             # Polite, and aiortc cannot roll back our offer: a fresh connection answers theirs (they ignored ours).
             await self._replace_connection()
+        elif kind == "offer" and self._is_ice_restart(sdp):
+            # The other side restarts ICE (its path failed): aiortc cannot on a live connection, so a fresh one
+            # answers, with new ICE credentials and a new DTLS transport. The data channels' association is new
+            # too: ours are opened on it at once (messages sent on the old one during the switch are lost).
+            await self._replace_connection()
+            for config in self.channel_configs():
+                self._open_channel(config)
         if kind == "answer" and self.pc.signalingState != "have-local-offer":
             return  # an answer to an offer this connection no longer has
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
@@ -260,6 +282,12 @@ class PeerLink:
                 added = True
         if added:
             await self._offer()
+
+    def _is_ice_restart(self, sdp: str) -> bool:
+        current = self.pc.remoteDescription
+        if current is None:
+            return False
+        return ice_ufrags(sdp) != ice_ufrags(current.sdp)
 
     async def _replace_connection(self) -> None:
         old = self.pc
@@ -375,7 +403,7 @@ class PeerLink:
         channel.close()
         return True
 
-    # --- Connection state --------------------------------------------------------------------------------------
+    # --- Connection state and ICE restarts ----------------------------------------------------------------------
 
     @property
     def state(self) -> str:
@@ -385,15 +413,41 @@ class PeerLink:
         if pc is not self.pc or self.closed:
             return
         state = pc.connectionState
-        if state == "failed":
-            # aiortc cannot restart ICE on a live connection (a browser would): the path to this peer is lost.
-            self._fail("ice-failed", f"No network path to peer {self.remote_id}")
+        if self._disconnected is not None:
+            self._disconnected.cancel()
+            self._disconnected = None
+        if state == "connected":
+            self.ice_restarts = 0
+        elif state == "failed":
+            self._spawn(self.restart_ice())
+        elif state == "disconnected":
+            # Often back by itself; past the grace, look for a new path.
+            self._disconnected = asyncio.get_running_loop().call_later(
+                DISCONNECTED_GRACE, lambda: self._spawn(self.restart_ice()))
         self.events.on_state(state)
 
     async def _watch_connection(self) -> None:
+        pc = self.pc
         await asyncio.sleep(self.connection_timeout)
-        if not self.closed and self.pc.connectionState != "connected":
-            self._fail("ice-failed", f"No connection to peer {self.remote_id} within {self.connection_timeout:g} s")
+        if not self.closed and pc is self.pc and self.pc.connectionState != "connected":
+            await self.restart_ice()
+
+    async def restart_ice(self) -> None:
+        """Look for a new network path to this peer, as the browser client does when a path fails. aiortc cannot
+        restart ICE on a live connection: the impolite side of the pair offers on a fresh one (new ICE credentials,
+        new DTLS transport), which the other side takes as an ICE restart; the polite side waits for that offer.
+        After ``MAX_ICE_RESTARTS`` in a row without a connection, the peer is reported ``ice-failed``."""
+        if self.closed:
+            return
+        if self.ice_restarts >= MAX_ICE_RESTARTS:
+            self._fail("ice-failed", f"No network path to peer {self.remote_id} after {MAX_ICE_RESTARTS} ICE restarts")
+            return
+        self.ice_restarts += 1
+        if self.polite:
+            return
+        await self._replace_connection()
+        self.initiator = True
+        await self.start()
 
     def _fail(self, code: str, message: str) -> None:
         if not self.closed:

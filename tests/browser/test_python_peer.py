@@ -292,3 +292,83 @@ def test_a_recorder_in_a_full_room_shows_the_recording_indicator(
     assert page.evaluate("window.call.getSnapshot().peerRoles.get(window.call.remotePeerIds[0])") == "recorder"
     peer_loop.run(recorder.hangup())
     indicator.wait_for(state="hidden")
+
+
+def test_an_ice_restart_by_the_browser_keeps_the_call_with_a_python_peer(
+    open_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread
+) -> None:
+    page = open_page(f"/chat/{room_id}/")
+    join(page)
+    page.wait_for_function("window.call.peerId !== null")
+    record_messages(page)
+
+    async def start() -> tuple[WebRTCCall, Collector]:
+        call = WebRTCCall(site.daphne.ws_url + "/api/call/signal", room_id, data_channels=["chat"])
+        collector = Collector(call)
+        await call.connect()
+        return call, collector
+
+    call, collector = peer_loop.run(start())
+    python_id = call.peer_id
+    page.wait_for_function("(id) => window.call.getDataChannelState(id, 'chat') === 'open'", arg=python_id)
+    ufrag = r"(id) => window.call.links.get(id).pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]"
+    before = page.evaluate(ufrag, python_id)
+    page.evaluate("(id) => { window.oldChannel = window.call.links.get(id).channels.get('chat'); }", python_id)
+    # What the browser client does when a path fails: restart ICE on the same connection.
+    page.evaluate("(id) => window.call.links.get(id).restartIce()", python_id)
+    # The Python peer answers on a fresh connection: new ICE credentials, and its channels anew on it.
+    page.wait_for_function(f"(id) => ({ufrag})(id) !== {before!r} && window.call.links.get(id).isConnected"
+                           " && window.call.links.get(id).channels.get('chat') !== window.oldChannel"
+                           " && window.call.getDataChannelState(id, 'chat') === 'open'",
+                           arg=python_id, timeout=20000)
+    page.evaluate("window.call.sendString('chat', 'after the restart')")
+
+    async def message() -> DataChannelMessage:
+        while True:
+            received = await asyncio.wait_for(collector.messages.get(), 20)
+            if received.data == "after the restart":
+                return received
+
+    assert peer_loop.run(message()).peer_id == page.evaluate("window.call.peerId")
+    assert peer_loop.run(asyncio.sleep(0, result=call.send_string("chat", "and back"))) == 1
+    page.wait_for_function("window.received.some(([, , data]) => data === 'and back')")
+    peer_loop.run(call.hangup())
+
+
+def test_an_ice_restart_by_the_python_peer_moves_the_call_to_a_new_path(
+    open_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread
+) -> None:
+    page = open_page(f"/chat/{room_id}/")
+    join(page)
+    page.wait_for_function("window.call.peerId !== null")
+    browser_id = page.evaluate("window.call.peerId")
+    record_messages(page)
+
+    async def start() -> tuple[WebRTCCall, Collector]:
+        # Impolite whatever the ids say: the side that makes the restart's offer.
+        call = WebRTCCall(site.daphne.ws_url + "/api/call/signal", room_id, data_channels=["chat"], polite=False)
+        collector = Collector(call)
+        await call.connect()
+        return call, collector
+
+    call, collector = peer_loop.run(start())
+    python_id = call.peer_id
+    page.wait_for_function("(id) => window.call.getDataChannelState(id, 'chat') === 'open'", arg=python_id)
+    ufrag = r"(id) => window.call.links.get(id).pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]"
+    before = page.evaluate(ufrag, python_id)
+    page.evaluate("(id) => { window.oldChannel = window.call.links.get(id).channels.get('chat'); }", python_id)
+    assert peer_loop.run(call.restart_ice(browser_id)) is True
+    page.wait_for_function(f"(id) => ({ufrag})(id) !== {before!r} && window.call.links.get(id).isConnected"
+                           " && window.call.links.get(id).channels.get('chat') !== window.oldChannel"
+                           " && window.call.getDataChannelState(id, 'chat') === 'open'", arg=python_id, timeout=20000)
+
+    async def send_when_open() -> int:
+        for _ in range(100):
+            if call.send_string("chat", "over the new path"):
+                return 1
+            await asyncio.sleep(0.1)
+        return 0
+
+    assert peer_loop.run(send_when_open()) == 1
+    page.wait_for_function("window.received.some(([, , data]) => data === 'over the new path')")
+    peer_loop.run(call.hangup())
