@@ -113,6 +113,13 @@ async def test_refusals_are_typed_errors(stack: Stack) -> None:
     await first.hangup()
     await second.hangup()
 
+    closed = f"closed-{time.time_ns()}"
+    stack.sql("INSERT INTO rooms_room (id, name, is_open, access, ad_hoc, created_at, updated_at) "
+              "VALUES (%s, '', false, 'anonymous', false, now(), now())", closed)
+    with pytest.raises(WebRTCCallError) as shut:
+        await WebRTCCall(url, closed).connect()
+    assert shut.value.code == "room-closed"
+
     with pytest.raises(WebRTCCallError) as bad_token:
         await WebRTCCall(url, f"t-{time.time_ns()}", token="not-a-token").connect()
     assert bad_token.value.code == "forbidden"
@@ -252,3 +259,49 @@ async def test_staff_start_and_stop_a_server_recording_over_rest(tmp_path: Path)
         status, body = await asyncio.to_thread(http, f"{daphne.http_url}/api/recordings/?room={room}")
         assert body["results"][0]["status"] == "complete" and body["results"][0]["duration"] > 1
         await participant.hangup()
+
+
+async def test_a_recording_goes_on_across_a_worker_restart(stack: Stack, tmp_path: Path) -> None:
+    """The recorder and the participant it records are both on the worker that a deploy restarts: both resume
+    elsewhere under their ids, the peer-to-peer media never stops, and the one file covers the whole call."""
+    from signaling.peer import GeneratedAudioTrack, tone
+    from signaling.peer.recording import CallRecorder, RecordedStream
+    from signaling.protocol import PeerRole
+    from signaling.tokens import issue_room_token
+
+    url = stack.nginx.ws_url + "/api/call/signal"
+    room = f"rec-restart-{time.time_ns()}"
+    participant = WebRTCCall(url, room, tracks=[GeneratedVideoTrack(grey), GeneratedAudioTrack(tone())])
+    token, _ = issue_room_token(room, None, PeerRole.RECORDER)
+    call = WebRTCCall(url, room, token=token, video_codecs=("VP8",))
+    saved: list[RecordedStream] = []
+    recorder = CallRecorder(call, tmp_path, on_saved=saved.append)
+    resumed: list[Joined] = []
+    for each in (participant, call):
+        each.on(Joined, lambda event: resumed.append(event) if event.resumed else None)
+    await participant.connect()
+    await call.connect()
+    started = time.monotonic()
+    await asyncio.sleep(3)
+
+    worker = stack.worker_of(room, participant.peer_id or "")
+    process = next(w for w in stack.workers if stack.pid_of(worker) == w.pid)
+    os.kill(process.pid, signal.SIGTERM)
+    await asyncio.to_thread(process.process.wait, 20)  # type: ignore[union-attr]
+    await asyncio.to_thread(process.start)
+    await asyncio.to_thread(wait_for_port, process.port)
+    await eventually(lambda: len(resumed) >= 2, timeout=30)
+    await asyncio.sleep(3)
+    await participant.hangup()
+    length = time.monotonic() - started
+    await eventually(lambda: bool(saved), timeout=10)
+    await call.hangup()
+    await recorder.stop()
+
+    (stream,) = saved
+    assert stream.peer_id == participant.peer_id and stream.has_video and stream.has_audio
+    assert abs(stream.duration - length) <= 0.1 * length, (stream.duration, length)
+    with av.open(str(stream.path)) as container:
+        times = [float(frame.time) for frame in container.decode(video=0)]
+    # No gap in the picture while the signaling moved: frames every 1/30 s, none missing for more than half a second.
+    assert len(times) > 20 * length and max(b - a for a, b in zip(times, times[1:], strict=False)) < 0.5
