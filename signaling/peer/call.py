@@ -543,8 +543,9 @@ class WebRTCCall:
         return True
 
     def record(self, peer_id: str, path: str | Path) -> PeerRecording:
-        """Write the peer's audio and video, as received (VP8 and Opus, not encoded again), to ``path``: ``.webm``
-        or ``.mkv``, or ``.ogg`` for the audio alone; until ``await recording.stop()`` or the peer leaves."""
+        """Write the peer's audio and video to ``path`` until ``await recording.stop()`` or the peer leaves:
+        ``.webm`` or ``.mkv`` as received (VP8 and Opus, not encoded again), ``.ogg`` the audio alone, ``.mp4``
+        encoded again (H.264 and AAC; about a core for 640x480 at 30 fps)."""
         from signaling.peer.recording import PeerRecording
 
         return PeerRecording(self, peer_id, Path(path))

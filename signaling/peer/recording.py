@@ -51,17 +51,20 @@ class RecordedStream:
     height: int | None
 
 
-#: Containers VP8 and Opus go into as they are, by file suffix (Ogg: the audio only). MP4 is not among them:
-#: it has no standard place for VP8, and writing one would mean encoding the video again.
+#: Containers VP8 and Opus go into as they are, by file suffix (Ogg: the audio only). MP4 has no standard place
+#: for VP8: ``.mp4`` recordings are encoded again (``EncodedFileWriter``).
 CONTAINERS = {".webm": "webm", ".mkv": "matroska", ".ogg": "ogg", ".opus": "ogg"}
+ENCODED_CONTAINERS = {".mp4": "mp4"}
 
 
 def container_format(path: Path) -> str:
-    try:
-        return CONTAINERS[path.suffix.lower()]
-    except KeyError:
-        raise ValueError(f"Recordings are written as {', '.join(CONTAINERS)} (VP8 and Opus as received), "
-                         f"not {path.suffix or 'a file without a suffix'}") from None
+    suffix = path.suffix.lower()
+    if suffix in CONTAINERS:
+        return CONTAINERS[suffix]
+    if suffix in ENCODED_CONTAINERS:
+        return ENCODED_CONTAINERS[suffix]
+    raise ValueError(f"Recordings are written as {', '.join([*CONTAINERS, *ENCODED_CONTAINERS])}, "
+                     f"not {path.suffix or 'a file without a suffix'}")
 
 
 def vp8_key_frame_size(data: bytes) -> tuple[int, int] | None:
@@ -342,19 +345,144 @@ class CallRecorder:
         return list(self.saved)
 
 
+class EncodedFileWriter:
+    """One peer's decoded audio and video encoded again into MP4 (H.264 and AAC): the container has no place for
+    VP8, so this is the one case where frames are encoded again (about a core for a 640x480 30 fps stream).
+
+    The file is opened only once the first video frame gives the picture's size (or after ``AUDIO_ONLY_AFTER``
+    seconds of audio alone); audio decoded meanwhile is kept for it, so no audio frame is ever encoded before the
+    video stream exists (what breaks aiortc's ``MediaRecorder``).
+    """
+
+    def __init__(self, peer_id: str, path: Path, tracks: list[Any]) -> None:
+        self.peer_id = peer_id
+        self.path = path
+        self.tracks = tracks
+        self.container: Any = None
+        self.video: Any = None
+        self.audio: Any = None
+        self.waiting_audio: list[Any] = []
+        self.started = time.monotonic()
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.video_frames = 0
+        self.size: tuple[int, int] | None = None
+        self.closed = False
+        self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
+        self._audio_samples = 0
+        self._tasks = [asyncio.ensure_future(self._read(track)) for track in tracks]
+        self.expects_video = any(track.kind == "video" for track in tracks)
+
+    async def _read(self, track: Any) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        try:
+            while not self.closed:
+                frame = await track.recv()
+                now = time.monotonic() - self.started
+                self.first.setdefault(track.kind, now)
+                self.last[track.kind] = now
+                if track.kind == "video":
+                    self._video(frame, now)
+                else:
+                    self._audio(frame)
+        except MediaStreamError:
+            pass
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.container = av.open(str(self.path), mode="w", format="mp4")
+        if self.size is not None:
+            self.video = self.container.add_stream("libx264", rate=30)
+            self.video.width, self.video.height = self.size
+            self.video.pix_fmt = "yuv420p"
+            self.video.time_base = fractions.Fraction(1, 1000)
+            self.video.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        self.audio = self.container.add_stream("aac", rate=48000)
+        self.audio.layout = "stereo"
+        waiting, self.waiting_audio = self.waiting_audio, []
+        for frame in waiting:
+            self._encode_audio(frame)
+
+    def _video(self, frame: Any, now: float) -> None:
+        if self.container is None:
+            self.size = (frame.width, frame.height)
+            self._open()
+        if self.video is None or (frame.width, frame.height) != self.size:
+            return
+        picture = frame.reformat(format="yuv420p")
+        picture.pts = int(now * 1000)
+        picture.time_base = fractions.Fraction(1, 1000)
+        if picture.pts <= getattr(self, "_last_video_pts", -1):
+            return
+        self._last_video_pts = picture.pts
+        for packet in self.video.encode(picture):
+            self.container.mux(packet)
+        self.video_frames += 1
+
+    def _audio(self, frame: Any) -> None:
+        if self.container is None:
+            self.waiting_audio.append(frame)
+            if self.expects_video and time.monotonic() - self.started - self.first["audio"] < AUDIO_ONLY_AFTER:
+                return
+            self._open()
+            return
+        self._encode_audio(frame)
+
+    def _encode_audio(self, frame: Any) -> None:
+        frame.pts = None
+        for converted in self._resampler.resample(frame):
+            converted.pts = self._audio_samples
+            converted.time_base = fractions.Fraction(1, 48000)
+            self._audio_samples += converted.samples
+            for packet in self.audio.encode(converted):
+                self.container.mux(packet)
+
+    def close(self) -> RecordedStream | None:
+        if self.closed:
+            return None
+        self.closed = True
+        for task in self._tasks:
+            task.cancel()
+        for track in self.tracks:
+            track.stop()
+        if self.container is None and self.waiting_audio:
+            self._open()
+        if self.container is None:
+            return None
+        for stream in (self.video, self.audio):
+            if stream is not None:
+                for packet in stream.encode(None):
+                    self.container.mux(packet)
+        self.container.close()
+        spans = [self.last[kind] - self.first[kind] for kind in self.first]
+        return RecordedStream(
+            peer_id=self.peer_id, path=self.path, duration=max(spans, default=0.0), has_video=self.video is not None,
+            has_audio=self._audio_samples > 0, video_frames=self.video_frames, video_frames_received=self.video_frames,
+            width=self.size[0] if self.size else None, height=self.size[1] if self.size else None,
+        )
+
+
 class PeerRecording:
     """One remote peer's audio and video written to a file as they arrive (``WebRTCCall.record``), until
-    ``stop()`` or the peer leaves. The call's own use of the tracks is unchanged (they are still decoded)."""
+    ``stop()`` or the peer leaves: as received into WebM, Matroska or Ogg; encoded again into MP4. The call's own
+    use of the tracks is unchanged (they are still decoded)."""
 
     def __init__(self, call: WebRTCCall, peer_id: str, path: Path) -> None:
         if peer_id not in call.remote_peer_ids:
             raise ValueError(f"{peer_id} is not in the room")
         self.call = call
         self.peer_id = peer_id
-        self.writer = PeerStreamWriter(peer_id, path, expects_video=True)
         self.result: RecordedStream | None = None
         self._untaps: list[Callable[[], None]] = []
         self._tapped: set[int] = set()
+        self.encoded: EncodedFileWriter | None = None
+        if container_format(path) == "mp4":
+            # Decoded frames, encoded again: the tracks the peer sends now (a later one is not added).
+            self.encoded = EncodedFileWriter(peer_id, path, call.remote_tracks(peer_id))
+            self._listeners = [call.on(PeerLeft, lambda event: self._finish() if event.peer_id == peer_id else None)]
+            return
+        self.writer = PeerStreamWriter(peer_id, path, expects_video=True)
         for kind in ("audio", "video"):
             self._tap(call.track_receiver(peer_id, kind))
         self._listeners = [
@@ -382,13 +510,16 @@ class PeerRecording:
         for remove in self._untaps + self._listeners:
             remove()
         self._untaps, self._listeners = [], []
-        if not self.writer.closed:
+        if self.encoded is not None:
+            if not self.encoded.closed:
+                self.result = self.encoded.close()
+        elif not self.writer.closed:
             self.result = self.writer.close()
         return self.result
 
     @property
     def recording(self) -> bool:
-        return not self.writer.closed
+        return not (self.encoded.closed if self.encoded is not None else self.writer.closed)
 
     async def stop(self) -> RecordedStream | None:
         """Finish the file; what was written (None if nothing arrived)."""

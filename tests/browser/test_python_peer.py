@@ -192,14 +192,15 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
     assert size == (640, 480)
     assert loudest > 1000
 
-    # The page's media written to files as received: WebM (video and audio), Ogg (audio only).
-    async def record() -> tuple[Any, Any]:
+    # The page's media written to files: WebM (video and audio) and Ogg (audio only) as received, MP4 encoded again.
+    async def record() -> tuple[Any, Any, Any]:
         webm = call.record(browser_id, tmp_path / "page.webm")
         ogg = call.record(browser_id, tmp_path / "page.ogg")
+        mp4 = call.record(browser_id, tmp_path / "page.mp4")
         await asyncio.sleep(4)
-        return await webm.stop(), await ogg.stop()
+        return await webm.stop(), await ogg.stop(), await mp4.stop()
 
-    webm, ogg = peer_loop.run(record())
+    webm, ogg, mp4 = peer_loop.run(record())
     assert webm.has_video and webm.has_audio and webm.duration > 2 and (webm.width, webm.height) == (640, 480)
     with av.open(str(tmp_path / "page.webm")) as container:
         frames = list(container.decode(video=0))
@@ -208,8 +209,15 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
         assert not container.streams.video
         audio = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=0)])
     assert ogg.has_audio and not ogg.has_video and audio.size > 48000 and np.abs(audio).max() > 0.01
-    with pytest.raises(ValueError, match="mp4"):
-        call.record(browser_id, tmp_path / "page.mp4")
+    assert mp4.has_video and mp4.has_audio and mp4.duration > 2
+    with av.open(str(tmp_path / "page.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        mp4_frames = list(container.decode(video=0))
+    assert len(mp4_frames) > 30 and {(f.width, f.height) for f in mp4_frames} == {(640, 480)}
+    with av.open(str(tmp_path / "page.mp4")) as container:
+        assert sum(f.samples for f in container.decode(audio=0)) > 48000
+    with pytest.raises(ValueError, match="avi"):
+        call.record(browser_id, tmp_path / "page.avi")
 
     peer_loop.run(call.hangup())
     page.wait_for_function("(id) => !window.call.remotePeerIds.includes(id)", arg=python_id)
