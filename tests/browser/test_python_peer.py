@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -302,33 +302,48 @@ def test_a_recorder_in_a_full_room_shows_the_recording_indicator(
     indicator.wait_for(state="hidden")
 
 
-def test_an_ice_restart_by_the_browser_keeps_the_call_with_a_python_peer(
-    open_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread
-) -> None:
+ICE_UFRAG = r"(id) => window.call.links.get(id).pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]"
+
+
+def chat_with_a_python_peer(
+    open_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread, **options: Any
+) -> tuple[Page, WebRTCCall, Collector]:
+    """A chat page and a Python peer in one room, their `chat` channel open."""
     page = open_page(f"/chat/{room_id}/")
     join(page)
     page.wait_for_function("window.call.peerId !== null")
     record_messages(page)
 
     async def start() -> tuple[WebRTCCall, Collector]:
-        call = WebRTCCall(site.daphne.ws_url + "/api/call/signal", room_id, data_channels=["chat"])
+        call = WebRTCCall(site.daphne.ws_url + "/api/call/signal", room_id, data_channels=["chat"], **options)
         collector = Collector(call)
         await call.connect()
         return call, collector
 
     call, collector = peer_loop.run(start())
-    python_id = call.peer_id
-    page.wait_for_function("(id) => window.call.getDataChannelState(id, 'chat') === 'open'", arg=python_id)
-    ufrag = r"(id) => window.call.links.get(id).pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]"
-    before = page.evaluate(ufrag, python_id)
+    page.wait_for_function("(id) => window.call.getDataChannelState(id, 'chat') === 'open'", arg=call.peer_id)
+    return page, call, collector
+
+
+def restart_and_wait_for_the_new_path(page: Page, python_id: str, restart: Callable[[], object]) -> None:
+    """Run ``restart``; wait until the page's connection to the Python peer has new ICE credentials, is connected,
+    and has a new `chat` channel open (the Python peer moved to a fresh connection)."""
+    before = page.evaluate(ICE_UFRAG, python_id)
     page.evaluate("(id) => { window.oldChannel = window.call.links.get(id).channels.get('chat'); }", python_id)
-    # What the browser client does when a path fails: restart ICE on the same connection.
-    page.evaluate("(id) => window.call.links.get(id).restartIce()", python_id)
-    # The Python peer answers on a fresh connection: new ICE credentials, and its channels anew on it.
-    page.wait_for_function(f"(id) => ({ufrag})(id) !== {before!r} && window.call.links.get(id).isConnected"
+    restart()
+    page.wait_for_function(f"(id) => ({ICE_UFRAG})(id) !== {before!r} && window.call.links.get(id).isConnected"
                            " && window.call.links.get(id).channels.get('chat') !== window.oldChannel"
-                           " && window.call.getDataChannelState(id, 'chat') === 'open'",
-                           arg=python_id, timeout=20000)
+                           " && window.call.getDataChannelState(id, 'chat') === 'open'", arg=python_id, timeout=20000)
+
+
+def test_an_ice_restart_by_the_browser_keeps_the_call_with_a_python_peer(
+    open_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread
+) -> None:
+    page, call, collector = chat_with_a_python_peer(open_page, site, room_id, peer_loop)
+    python_id = str(call.peer_id)
+    # What the browser client does when a path fails: restart ICE on the same connection.
+    restart_and_wait_for_the_new_path(
+        page, python_id, lambda: page.evaluate("(id) => window.call.links.get(id).restartIce()", python_id))
     page.evaluate("window.call.sendString('chat', 'after the restart')")
 
     async def message() -> DataChannelMessage:
@@ -346,29 +361,11 @@ def test_an_ice_restart_by_the_browser_keeps_the_call_with_a_python_peer(
 def test_an_ice_restart_by_the_python_peer_moves_the_call_to_a_new_path(
     open_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread
 ) -> None:
-    page = open_page(f"/chat/{room_id}/")
-    join(page)
-    page.wait_for_function("window.call.peerId !== null")
+    # Impolite whatever the ids say: the side that makes the restart's offer.
+    page, call, _ = chat_with_a_python_peer(open_page, site, room_id, peer_loop, polite=False)
     browser_id = page.evaluate("window.call.peerId")
-    record_messages(page)
-
-    async def start() -> tuple[WebRTCCall, Collector]:
-        # Impolite whatever the ids say: the side that makes the restart's offer.
-        call = WebRTCCall(site.daphne.ws_url + "/api/call/signal", room_id, data_channels=["chat"], polite=False)
-        collector = Collector(call)
-        await call.connect()
-        return call, collector
-
-    call, collector = peer_loop.run(start())
-    python_id = call.peer_id
-    page.wait_for_function("(id) => window.call.getDataChannelState(id, 'chat') === 'open'", arg=python_id)
-    ufrag = r"(id) => window.call.links.get(id).pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]"
-    before = page.evaluate(ufrag, python_id)
-    page.evaluate("(id) => { window.oldChannel = window.call.links.get(id).channels.get('chat'); }", python_id)
-    assert peer_loop.run(call.restart_ice(browser_id)) is True
-    page.wait_for_function(f"(id) => ({ufrag})(id) !== {before!r} && window.call.links.get(id).isConnected"
-                           " && window.call.links.get(id).channels.get('chat') !== window.oldChannel"
-                           " && window.call.getDataChannelState(id, 'chat') === 'open'", arg=python_id, timeout=20000)
+    restart_and_wait_for_the_new_path(
+        page, str(call.peer_id), lambda: peer_loop.run(call.restart_ice(browser_id)))
 
     async def send_when_open() -> int:
         for _ in range(100):
