@@ -131,6 +131,10 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Record the calls of selected rooms on the server", permissions=["change"])
     def start_recording(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        if not server_recording.can_record():
+            messages.error(request, "This server cannot record calls: it needs the peer extra (pip install "
+                                    "'.[peer]').")
+            return
         started = []
         for room in queryset.filter(is_open=True):
             try:

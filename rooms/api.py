@@ -49,6 +49,12 @@ from signaling.registry import RegistryUnavailable, get_registry
 from signaling.tokens import issue_room_token
 
 
+class RecordingUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "This server cannot record calls: it needs the peer extra (pip install '.[peer]')."
+    default_code = "recording_unavailable"
+
+
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "Conflict."
@@ -290,6 +296,8 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
             raise Conflict("This room is being recorded already.")
         if not room.is_open:
             raise PermissionDenied("This room is closed.")
+        if not server_recording.can_record():
+            raise RecordingUnavailable()
         server_recording.start_recorder_process(room.pk)
         return Response({"recorders": 1}, status=status.HTTP_202_ACCEPTED)
 

@@ -7,6 +7,7 @@ Needs the ``peer`` extra (aiortc). ``manage.py record_call ROOM`` runs it from t
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -84,6 +85,11 @@ async def record_room(room_id: str, url: str | None = None, empty_for: float = 3
 def recorders_in(room_id: str) -> list[str]:
     """The recorder peers in the room now (any worker's)."""
     return [peer_id for peer_id in moderation.room_members(room_id) if role_of(peer_id) == PeerRole.RECORDER]
+
+
+def can_record() -> bool:
+    """Whether this server has what recording needs (the ``peer`` extra: aiortc)."""
+    return importlib.util.find_spec("aiortc") is not None
 
 
 def start_recorder_process(room_id: str) -> subprocess.Popen[bytes]:

@@ -110,6 +110,8 @@ async def test_refusals_are_typed_errors(stack: Stack) -> None:
     with pytest.raises(WebRTCCallError) as full:
         await third.connect()
     assert full.value.code == "room-full" and third.state == "failed"
+    # A call that has ended has no more events: iterating them ends at once.
+    assert [event async for event in third.events()] == []
     await first.hangup()
     await second.hangup()
 

@@ -100,3 +100,18 @@ def test_only_staff_may_mint_a_token_with_a_role(role: str) -> None:
     grant = read_room_token(minted.json()["token"])
     assert grant is not None and grant.role == role and grant.user_id == staff.pk
     assert client.post("/api/rooms/staffed/token", {"role": "emperor"}, format="json").status_code == 400
+
+
+def test_recording_without_the_peer_extra_is_a_clear_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rooms import server_recording
+
+    Room.objects.create(id="unrecordable")
+    staff = User.objects.create_user("recorder-staff", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="change_room"))
+    client = APIClient()
+    client.force_authenticate(staff)
+    monkeypatch.setattr(server_recording, "can_record", lambda: False)
+    started: list[str] = []
+    monkeypatch.setattr(server_recording, "start_recorder_process", started.append)
+    response = client.post("/api/rooms/unrecordable/record")
+    assert response.status_code == 503 and "peer extra" in response.json()["detail"] and started == []

@@ -173,7 +173,9 @@ class WebRTCCall:
         return lambda: self._handlers.get(event_type, []).remove(handler)
 
     async def events(self) -> AsyncIterator[CallEvent]:
-        """Every event from now on, until the call ends (hangup or failure)."""
+        """Every event from now on, until the call ends (hangup or failure); nothing for a call that has ended."""
+        if self._ended.is_set() and not self._active:
+            return
         queue: asyncio.Queue[CallEvent | None] = asyncio.Queue()
         self._subscribers.append(queue)
         try:
