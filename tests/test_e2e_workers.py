@@ -63,9 +63,20 @@ class Stack:
         return self.nginx.ws_url + SIGNAL_PATH + (f"?room={room}" if room else "")
 
 
+ADDRESS_BUDGETS_FOR_ONE_CLIENT_ADDRESS = {
+    "JOIN_RATE_PER_ADDRESS": 10_000.0, "JOIN_BURST_PER_ADDRESS": 10_000,
+    "ROOM_CREATION_RATE_PER_ADDRESS": 10_000.0, "ROOM_CREATION_BURST_PER_ADDRESS": 10_000,
+}
+
+
 @contextlib.contextmanager
 def running_stack(signaling: dict[str, Any], superuser: bool = False) -> Iterator[Stack]:
-    """PostgreSQL, Redis, three daphne workers of the reference project (with these SIGNALING settings) and nginx."""
+    """PostgreSQL, Redis, three daphne workers of the reference project (with these SIGNALING settings) and nginx.
+
+    Every client of these tests comes from 127.0.0.1: the per-address budgets for joins and new rooms (tested on
+    their own in test_hardening) are raised, or a module's probes and rooms would use them up and make its later
+    tests depend on how fast the earlier ones ran."""
+    signaling = {**ADDRESS_BUDGETS_FOR_ONE_CLIENT_ADDRESS, **signaling}
     with ExitStack() as resources:
         database = resources.enter_context(PostgresDatabase())
         redis = resources.enter_context(RedisProcess())
