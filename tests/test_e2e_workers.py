@@ -57,7 +57,12 @@ class Stack:
         return str(value).split("|")[0]
 
     def pid_of(self, worker: str) -> int:
-        return int(str(self.store().get(f"{PREFIX}:hb:{worker}")).rsplit(":", 1)[1])
+        # The heartbeat names the worker's process; after a Redis restart it is back with the next beat.
+        deadline = time.monotonic() + 10
+        while (beat := self.store().get(f"{PREFIX}:hb:{worker}")) is None:
+            assert time.monotonic() < deadline, f"no heartbeat of {worker}"
+            time.sleep(0.1)
+        return int(str(beat).rsplit(":", 1)[1])
 
     def url(self, room: str | None = None) -> str:
         return self.nginx.ws_url + SIGNAL_PATH + (f"?room={room}" if room else "")

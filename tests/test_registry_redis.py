@@ -530,7 +530,10 @@ async def test_a_sentinel_failover_keeps_the_call(settings: Any) -> None:
             assert (await alice.next())["t"] == "peer-joined"
             await two.relay("r", bob.peer_id, alice.peer_id, '{"t": "ice", "n": 0}')
             assert (await alice.next())["n"] == 0
-            await asyncio.sleep(0.5)  # the replica has the writes
+            # The replica has the writes before the master dies (WAIT: acknowledged by one replica).
+            master = redis_client.Redis(port=cluster.master.port)
+            assert await asyncio.to_thread(master.wait, 1, 5000) == 1
+            master.close()
             old_master = cluster.master.port
             cluster.kill_master()
             started = time.monotonic()
@@ -538,14 +541,15 @@ async def test_a_sentinel_failover_keeps_the_call(settings: Any) -> None:
                 assert time.monotonic() - started < 20, "the sentinels never promoted the replica"
                 await asyncio.sleep(0.2)
             # Relays across workers come back (each retried until delivered).
+            # The workers must first find the new master and subscribe again: keep relaying until one arrives.
             got: list[int] = []
-            for n in range(1, 40):
+            n, deadline = 0, time.monotonic() + 30
+            while not got and time.monotonic() < deadline:
+                n += 1
                 await two.relay("r", bob.peer_id, alice.peer_id, json.dumps({"t": "ice", "n": n}))
                 await asyncio.sleep(0.1)
                 while not alice.frames.empty():
                     got.append((await alice.next())["n"])
-                if got:
-                    break
             assert got, "no relay across workers after the failover"
             assert sorted(await sync_to_async(one.members)("r")) == sorted([alice.peer_id, bob.peer_id])
             carol = Inbox()
