@@ -47,6 +47,8 @@ function render() {
     }
   }
   for (const peerId of s.remotePeerIds) {
+    // A recorder sends nothing to show: the "● Recording" indicator stands for it, not an empty tile.
+    if (s.peerRoles.get(peerId) === "recorder") continue;
     let video = remoteVideos.get(peerId);
     if (!video) {
       const tile = document.createElement("figure");
