@@ -138,13 +138,11 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         started = []
         for room in queryset.filter(is_open=True):
             try:
-                if server_recording.recorders_in(room.pk):
-                    continue
+                if server_recording.start_recording(room.pk):
+                    started.append(room.pk)
             except RegistryUnavailable:
                 messages.error(request, UNAVAILABLE)
                 return
-            server_recording.start_recorder_process(room.pk)
-            started.append(room.pk)
         messages.success(request, f"Recording started in {len(started)} room(s): a recording per peer appears under "
                                   "Recordings as each leaves, or when the recording stops.")
 

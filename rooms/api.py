@@ -288,17 +288,16 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         room = self.get_object()
         if request.method == "DELETE":
             return Response({"recorders": run_moderation(server_recording.stop_recording, room.pk)})
-        try:
-            recording = server_recording.recorders_in(room.pk)
-        except RegistryUnavailable as error:
-            raise RegistryUnreachable() from error
-        if recording:
-            raise Conflict("This room is being recorded already.")
         if not room.is_open:
             raise PermissionDenied("This room is closed.")
         if not server_recording.can_record():
             raise RecordingUnavailable()
-        server_recording.start_recorder_process(room.pk)
+        try:
+            started = server_recording.start_recording(room.pk)
+        except RegistryUnavailable as error:
+            raise RegistryUnreachable() from error
+        if not started:
+            raise Conflict("This room is being recorded already.")
         return Response({"recorders": 1}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(parameters=[*EVENT_FILTERS, *EVENT_PAGES], responses=RoomEventPageSerializer)

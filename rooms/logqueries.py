@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal, TypeVar
 
 from django.conf import settings
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -108,9 +108,10 @@ class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
     def validate_number(self, number: Any) -> int:
         try:
             return super().validate_number(number)
-        except Exception:
-            # Past the last page offered (a bookmarked deep page): the last one, rather than an error page.
-            if isinstance(number, int | str) and str(number).isdigit() and int(number) > 0:
+        except EmptyPage:
+            # Past the last page offered (a bookmarked deep page): the last one, rather than an error page. (A
+            # number below 1 stays an error; EmptyPage comes only after the number was read as a whole number.)
+            if int(float(number)) > 1:
                 return int(self.num_pages)
             raise
 

@@ -21,7 +21,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from rooms.models import Recording
-from rooms.uploads import final_name
+from rooms.uploads import COPY_CHUNK, final_name
 from signaling import moderation
 from signaling.conf import conf
 from signaling.protocol import PeerRole, role_of
@@ -29,9 +29,6 @@ from signaling.tokens import issue_room_token
 
 if TYPE_CHECKING:
     from signaling.peer.recording import RecordedStream
-
-COPY_CHUNK = 1024 * 1024
-
 
 def save_recorded_stream(room_id: str, stream: RecordedStream) -> Recording:
     """Store a finished file as a complete ``Recording`` of the room (the file is moved into storage)."""
@@ -90,6 +87,14 @@ def recorders_in(room_id: str) -> list[str]:
 def can_record() -> bool:
     """Whether this server has what recording needs (the ``peer`` extra: aiortc)."""
     return importlib.util.find_spec("aiortc") is not None
+
+
+def start_recording(room_id: str) -> bool:
+    """Start recording the room unless a recorder is in it already (then False). Raises RegistryUnavailable."""
+    if recorders_in(room_id):
+        return False
+    start_recorder_process(room_id)
+    return True
 
 
 def start_recorder_process(room_id: str) -> subprocess.Popen[bytes]:
