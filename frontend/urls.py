@@ -6,6 +6,7 @@ app_name = "frontend"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("rooms.json", views.lobby_rooms_json, name="lobby_rooms"),
     path("call/<str:room_id>/", views.call, name="call"),
     path("chat/<str:room_id>/", views.chat, name="chat"),
 ]

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from signaling import moderation
 from signaling.protocol import is_valid_room_id
 from signaling.registry import RegistryUnavailable, get_registry
 
@@ -24,8 +25,13 @@ class LobbyRoom:
     id: str
     name: str
     live_peers: int
-    max_peers: int | None
+    #: The capacity joins meet (the room's own, or the endpoint's default).
+    max_peers: int
     is_open: bool
+
+    @property
+    def is_full(self) -> bool:
+        return self.live_peers >= self.max_peers
 
 
 def lobby_rooms(user: Any) -> tuple[list[LobbyRoom], bool]:
@@ -41,6 +47,7 @@ def lobby_rooms(user: Any) -> tuple[list[LobbyRoom], bool]:
     except RegistryUnavailable:
         live, live_known = {}, False
     rooms: dict[str, LobbyRoom] = {}
+    default_capacity = moderation.default_capacity()[0]
     lists_every_room = bool(getattr(user, "is_staff", False))
     if apps.is_installed("rooms"):
         from rooms.permissions import has_staff_permission, rooms_listed_to
@@ -50,10 +57,12 @@ def lobby_rooms(user: Any) -> tuple[list[LobbyRoom], bool]:
         stored = list(listed.filter(pk__in=list(live)))
         stored += list(listed.exclude(pk__in=list(live))[:LOBBY_ROOMS])
         for room in stored:
-            rooms[room.pk] = LobbyRoom(room.pk, room.name, live.get(room.pk, 0), room.max_peers, room.is_open)
+            rooms[room.pk] = LobbyRoom(
+                room.pk, room.name, live.get(room.pk, 0), room.max_peers or default_capacity, room.is_open
+            )
     if lists_every_room:
         for room_id, count in live.items():
-            rooms.setdefault(room_id, LobbyRoom(room_id, "", count, None, True))
+            rooms.setdefault(room_id, LobbyRoom(room_id, "", count, default_capacity, True))
     ordered = sorted(rooms.values(), key=lambda room: -room.live_peers)
     return ordered, live_known
 
@@ -72,6 +81,19 @@ def index(request: HttpRequest) -> HttpResponse:
     rooms, live_known = lobby_rooms(request.user)
     context = {"rooms": rooms, "live_known": live_known, "error": error, "room": request.GET.get("room", "")}
     return render(request, "frontend/lobby.html", context, status=status)
+
+
+def lobby_rooms_json(request: HttpRequest) -> JsonResponse:
+    """The lobby's rooms with their live occupancy, for the lobby page to refresh without a reload."""
+    rooms, live_known = lobby_rooms(request.user)
+    return JsonResponse({
+        "live_known": live_known,
+        "rooms": [
+            {"id": room.id, "live_peers": room.live_peers, "max_peers": room.max_peers, "is_open": room.is_open,
+             "is_full": room.is_full}
+            for room in rooms
+        ],
+    })
 
 
 def _room_page(request: HttpRequest, template: str, room_id: str) -> HttpResponse:

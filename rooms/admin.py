@@ -5,19 +5,21 @@ from typing import Any, ClassVar
 
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
-from django.urls import reverse
-from django.utils.html import format_html
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from rooms import server_recording
+from rooms.bans import BAN_CHOICES, CannotBan, ban_peer
 from rooms.conf import conf
 from rooms.logqueries import CappedCountPaginator, rooms_matching
-from rooms.models import PeerSession, Recording, Room, RoomEvent
+from rooms.models import PeerSession, Recording, Room, RoomBan, RoomEvent
 from rooms.uploads import delete_recording
 from signaling import moderation
 from signaling.registry import RegistryUnavailable, get_registry
@@ -74,7 +76,7 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
 
 class PeerSessionInline(ReadOnlyInline):
     model = PeerSession
-    fields = ("peer_id", "user", "joined_at", "left_at", "leave_reason", "client_address")
+    fields = ("peer_id", "display_name", "user", "joined_at", "left_at", "leave_reason", "client_address")
     readonly_fields = fields
     order_by = ("-joined_at", "-pk")
     verbose_name_plural = "recent peer sessions"
@@ -91,19 +93,31 @@ class RoomEventInline(ReadOnlyInline):
     verbose_name_plural = "recent events"
 
 
+class RoomBanInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = RoomBan
+    fk_name = "room"
+    extra = 0
+    fields = ("user", "until", "reason", "created_by", "created_at")
+    readonly_fields = ("created_by", "created_at")
+    autocomplete_fields = ("user",)
+    verbose_name = "ban"
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "name", "live_peers", "max_peers", "is_open", "access", "ad_hoc", "created_at", "updated_at")
+    list_display = ("id", "name", "live_peers", "capacity", "is_open", "access", "ad_hoc", "created_at", "updated_at")
     list_filter = (LiveFilter, "is_open", "access", "ad_hoc", "created_at")
     search_fields = ("id", "name")
-    readonly_fields = ("live_peers", "history_links", "ad_hoc", "created_at", "updated_at")
+    readonly_fields = (
+        "live_peers", "capacity", "live_peer_list", "history_links", "ad_hoc", "created_at", "updated_at",
+    )
     fields = (
-        "id", "name", "max_peers", "is_open", "access", "allowed_users", "live_peers", "history_links", "ad_hoc",
-        "created_at", "updated_at",
+        "id", "name", "max_peers", "capacity", "is_open", "access", "allowed_users", "live_peers", "live_peer_list",
+        "history_links", "ad_hoc", "created_at", "updated_at",
     )
     # Searched as one types (the user admin's search): a site's users may be far too many for one list.
     autocomplete_fields = ("allowed_users",)
-    inlines = (PeerSessionInline, RoomEventInline)
+    inlines = (RoomBanInline, PeerSessionInline, RoomEventInline)
     actions = ("close_rooms", "reopen_rooms", "start_recording", "stop_recording")
 
     @admin.action(description="Close selected rooms (ends their live calls)", permissions=["change"])
@@ -199,6 +213,88 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 count = None
         return "unavailable" if count is None else str(count)
 
+    @admin.display(description="capacity")
+    def capacity(self, room: Room) -> str:
+        """The capacity joins meet, and where it comes from (an empty max_peers is not "no limit")."""
+        if room.max_peers:
+            return f"{room.max_peers} (this room's max peers)"
+        value, source = moderation.default_capacity()
+        return f"{value} (default: {source})"
+
+    @admin.display(description="in the room now")
+    def live_peer_list(self, room: Room) -> str:
+        """The live peers with their names, each with a kick button and a kick-and-ban button (the buttons post
+        the change form, with its CSRF token, to the kick view)."""
+        if not room.pk:
+            return "-"
+        try:
+            peers = sorted(moderation.room_members(room.pk))
+        except RegistryUnavailable:
+            return "unavailable (the signaling registry cannot be reached)"
+        if not peers:
+            return "nobody"
+        sessions = {
+            session.peer_id: session
+            for session in PeerSession.objects.filter(room=room, peer_id__in=peers).select_related("user")
+        }
+        action = reverse("admin:rooms_room_kick", args=[quote(room.pk)])
+        rows = []
+        for peer_id in peers:
+            session = sessions.get(peer_id)
+            name = session.display_name if session else ""
+            user = str(session.user) if session and session.user else "anonymous"
+            ban = (
+                format_html(
+                    ' <button type="submit" class="button" name="_ban" value="{}" formaction="{}" formmethod="post" '
+                    'formnovalidate>Kick and ban</button>', peer_id, action,
+                )
+                if session and session.user else ""
+            )
+            rows.append(format_html(
+                '<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td><button type="submit" class="button" '
+                'name="_kick" value="{}" formaction="{}" formmethod="post" formnovalidate>Kick</button>{}</td></tr>',
+                name or "-", peer_id, user, peer_id, action, ban,
+            ))
+        choices = format_html_join("", '<option value="{}">{}</option>', BAN_CHOICES)
+        return format_html(
+            '<table class="live-peers"><thead><tr><th>name</th><th>peer</th><th>user</th><th></th></tr></thead>'
+            '<tbody>{}</tbody></table><p>Bans last <select name="ban_minutes">{}</select>. Anonymous peers can be '
+            "kicked but not banned: nothing ties them to who they are once their socket is gone.</p>",
+            format_html_join("", "{}", ((row,) for row in rows)), choices,
+        )
+
+    def get_urls(self) -> list[Any]:
+        kick = path(
+            "<path:object_id>/kick/", self.admin_site.admin_view(self.kick_view), name="rooms_room_kick"
+        )
+        return [kick, *super().get_urls()]
+
+    def kick_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Kick (and with ``_ban``, ban) one live peer of the room, from the buttons of its change page."""
+        room = self.get_object(request, unquote(object_id))
+        if room is None or request.method != "POST" or not self.has_change_permission(request, room):
+            raise PermissionDenied
+        change_page = HttpResponseRedirect(reverse("admin:rooms_room_change", args=[quote(room.pk)]))
+        peer_id = request.POST.get("_ban") or request.POST.get("_kick") or ""
+        try:
+            if request.POST.get("_ban"):
+                minutes = int(request.POST.get("ban_minutes", ""))
+                if minutes not in dict(BAN_CHOICES):
+                    raise ValueError(minutes)
+                ban = ban_peer(room, peer_id, minutes, by=request.user)
+                messages.success(
+                    request, f"Kicked {peer_id} and banned {ban.user} until {ban.until:%Y-%m-%d %H:%M} UTC."
+                )
+            elif async_to_sync(moderation.kick)(room.pk, peer_id):
+                messages.success(request, f"Kicked {peer_id}.")
+            else:
+                messages.warning(request, f"{peer_id} is not in the room any more.")
+        except (ValueError, CannotBan) as error:
+            messages.error(request, str(error) if isinstance(error, CannotBan) else "Choose how long the ban lasts.")
+        except RegistryUnavailable:
+            messages.error(request, "The signaling registry cannot be reached: nobody was kicked.")
+        return change_page
+
     @admin.display(description="history")
     def history_links(self, room: Room) -> str:
         if not room.pk:
@@ -280,7 +376,7 @@ class LogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(PeerSession)
 class PeerSessionAdmin(LogAdmin):
     actions = ("kick_peers",)
-    list_display = ("peer_id", "room", "user", "joined_at", "left_at", "leave_reason", "client_address")
+    list_display = ("peer_id", "display_name", "room", "user", "joined_at", "left_at", "leave_reason", "client_address")
     list_filter = (("left_at", admin.EmptyFieldListFilter), "leave_reason", "joined_at")
     search_fields = ("peer_id", "room__id", "room__name", "user__username", "client_address")
     search_help_text = (

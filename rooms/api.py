@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from rooms import server_recording
+from rooms.bans import CannotBan, ban_peer
 from rooms.models import Room, RoomEvent
 from rooms.pagination import EventCursorPagination, StandardPagination
 from rooms.permissions import (
@@ -247,13 +248,24 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
     @extend_schema(request=KickSerializer, responses={200: KickResultSerializer, 404: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"], permission_classes=[staff_with("rooms.change_room")])
     def kick(self, request: Request, pk: str | None = None) -> Response:
-        """End one peer's stay: its socket gets `closed` (kicked), the room `peer-left` with reason kicked."""
+        """End one peer's stay: its socket gets `closed` (kicked), the room `peer-left` with reason kicked. With
+        `ban_minutes`, the peer's user may not join the room again until the ban ends (`forbidden`)."""
         room = self.get_object()
         body = KickSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        if not run_moderation(moderation.kick, room.pk, body.validated_data["peer_id"]):
-            raise NotFound("No such peer in this room.")
-        return Response({"kicked": True})
+        peer_id = body.validated_data["peer_id"]
+        minutes = body.validated_data.get("ban_minutes")
+        if minutes is None:
+            if not run_moderation(moderation.kick, room.pk, peer_id):
+                raise NotFound("No such peer in this room.")
+            return Response({"kicked": True})
+        try:
+            ban = ban_peer(room, peer_id, minutes, by=request.user, reason=body.validated_data["reason"])
+        except CannotBan as error:
+            raise ValidationError({"ban_minutes": str(error)}) from None
+        except RegistryUnavailable as error:
+            raise RegistryUnreachable() from error
+        return Response({"kicked": True, "banned_until": ban.until})
 
     @extend_schema(request=RoomTokenRequestSerializer, responses={201: RoomTokenSerializer})
     @action(detail=True, methods=["post"], permission_classes=[AllowAny])

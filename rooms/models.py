@@ -65,6 +65,10 @@ class PeerSession(models.Model):
     leave_reason = models.CharField(max_length=20, blank=True, choices=[(r.value, r.value) for r in LeaveReason])
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    display_name = models.CharField(
+        "name", max_length=150, blank=True, db_default="",
+        help_text="The name the peer went by (its metadata's name; set by the server for logged-in users).",
+    )
 
     objects = LogQuerySet["PeerSession"].as_manager()
 
@@ -88,6 +92,31 @@ class PeerSession(models.Model):
     @property
     def is_active(self) -> bool:
         return self.left_at is None
+
+
+class RoomBan(models.Model):
+    """A user who may not join a room until ``until`` (a moderator's kick with a ban). Only logged-in users and
+    room-token users issued to a user can be banned: an anonymous visitor has nothing that outlives its socket."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="bans")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_bans")
+    until = models.DateTimeField(help_text="The user may join again from then on.")
+    reason = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-until"]
+        indexes = [models.Index(fields=["room", "until"], name="rooms_ban_room_until")]
+
+    def __str__(self) -> str:
+        return f"{self.user} banned from {self.room_id} until {self.until:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.until > timezone.now()
 
 
 class RoomEvent(models.Model):

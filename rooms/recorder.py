@@ -31,6 +31,8 @@ WRITE_ATTEMPTS = 5
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 Kind = RoomEvent.Kind
+#: A member's new name (``peer_updated``): kept on its session, not a logged event (renames are not history).
+RENAMED = "renamed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ def write_batch(records: Sequence[Record]) -> None:
     with transaction.atomic(using=router.db_for_write(RoomEvent)):
         # Rooms that peers were admitted to exist by now; ad-hoc rooms get their row from their first event.
         first_seen: dict[str, datetime] = {}
+        renames = [record for record in records if record.kind == RENAMED]
+        records = [record for record in records if record.kind != RENAMED]
         for record in records:
             if record.kind != Kind.JOIN_REJECTED:
                 first_seen.setdefault(record.fields["room_id"], record.fields["at"])
@@ -131,6 +135,7 @@ def write_batch(records: Sequence[Record]) -> None:
                     joined_at=fields["at"],
                     client_address=_ip_or_none(fields["client_address"]),
                     user_agent=fields["user_agent"],
+                    display_name=fields.get("display_name", ""),
                 )
             elif record.kind == Kind.PEER_LEFT:
                 session = sessions.get(fields["peer_id"])
@@ -147,9 +152,18 @@ def write_batch(records: Sequence[Record]) -> None:
                     detail=_detail(record),
                 )
             )
+        latest_names: dict[str, str] = {}
+        for record in renames:
+            session = sessions.get(record.fields["peer_id"])
+            if session is not None:
+                session.display_name = record.fields["display_name"]
+            else:
+                latest_names[record.fields["peer_id"]] = record.fields["display_name"]
         PeerSession.objects.bulk_create(sessions.values())
         if departures:
             close_sessions(departures)
+        for peer_id, name in latest_names.items():
+            PeerSession.objects.filter(peer_id=peer_id).update(display_name=name)
         RoomEvent.objects.bulk_create(events)
 
 
@@ -237,5 +251,6 @@ for _signal, _kind in (
     (signals.peer_left, Kind.PEER_LEFT),
     (signals.room_destroyed, Kind.ROOM_DESTROYED),
     (signals.join_rejected, Kind.JOIN_REJECTED),
+    (signals.peer_updated, RENAMED),
 ):
     _signal.connect(_receiver_for(_kind), weak=False, dispatch_uid=f"rooms.recorder.{_kind}")

@@ -10,13 +10,15 @@ import logging
 import time
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.db import DatabaseError, connections
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
-from rooms.models import Room
+from rooms.models import Room, RoomBan
 from signaling.policy import Access, RoomPolicy, RoomResolver
 
 logger = logging.getLogger(__name__)
@@ -27,7 +29,8 @@ _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rooms-resolver")
 
 
 class ModelRoomResolver(RoomResolver):
-    """Answers from ``Room`` rows, cached for ``cache_seconds`` so that joins rarely wait on the database.
+    """Answers from ``Room`` rows (and their active ``RoomBan`` rows), cached for ``cache_seconds`` so that joins
+    rarely wait on the database.
 
     Lookups for rooms not in the cache are gathered while one query runs and answered together by the next, so a
     burst of joins into many rooms costs a few queries, not one each. A save or delete in this process forgets
@@ -104,9 +107,17 @@ class ModelRoomResolver(RoomResolver):
     def fetch(self, room_ids: Collection[str]) -> dict[str, RoomPolicy | None]:
         """Read the rooms' policies from the database, None for rooms not stored (runs in a thread)."""
         policies: dict[str, RoomPolicy | None] = dict.fromkeys(room_ids)
+        bans: dict[str, dict[str, datetime]] = {}
+        active = RoomBan.objects.filter(room_id__in=room_ids, until__gt=timezone.now())
+        for room_id, user_id, until in active.values_list("room_id", "user_id", "until"):
+            # One user may have several bans: the one that ends last counts.
+            room_bans = bans.setdefault(room_id, {})
+            room_bans[str(user_id)] = max(until, room_bans.get(str(user_id), until))
         rows = Room.objects.filter(id__in=room_ids).values_list("id", "max_peers", "is_open", "access")
         for room_id, max_peers, is_open, access in rows:
-            policies[room_id] = RoomPolicy(max_peers=max_peers, is_open=is_open, access=Access(access))
+            policies[room_id] = RoomPolicy(
+                max_peers=max_peers, is_open=is_open, access=Access(access), bans=bans.get(room_id, {})
+            )
         return policies
 
     @classmethod
@@ -124,3 +135,10 @@ class ModelRoomResolver(RoomResolver):
 @receiver([post_save, post_delete], sender=Room, dispatch_uid="rooms.resolver.forget_room")
 def _forget_saved_room(sender: type[Room], instance: Room, **kwargs: Any) -> None:
     ModelRoomResolver.forget(instance.pk)
+
+
+@receiver([post_save, post_delete], sender=RoomBan, dispatch_uid="rooms.resolver.forget_banned_room")
+def _forget_room_of_ban(sender: type[RoomBan], instance: RoomBan, **kwargs: Any) -> None:
+    # This process at once; other workers within cache_seconds, or at once when the ban came with a kick (every
+    # worker forgets a room a kick was made in).
+    ModelRoomResolver.forget(instance.room_id)

@@ -7,10 +7,12 @@ from typing import Any
 from rest_framework import exceptions, serializers
 from rest_framework.reverse import reverse
 
+from rooms.bans import MAX_BAN_MINUTES
 from rooms.conf import conf
-from rooms.models import Recording, Room, RoomEvent
+from rooms.models import PeerSession, Recording, Room, RoomEvent
 from rooms.permissions import rooms_visible_to
 from rooms.uploads import declared_container
+from signaling import moderation
 from signaling.protocol import PeerRole
 
 
@@ -18,15 +20,24 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
     """A stored room, with its live peer count from the signaling registry (null when it cannot be reached)."""
 
     live_peers = serializers.SerializerMethodField(help_text="Peers in the room now; null if unknown.")
+    effective_max_peers = serializers.SerializerMethodField(
+        help_text="The capacity joins meet: max_peers, or the endpoint's default when max_peers is null."
+    )
 
     class Meta:
         model = Room
-        fields = ["id", "name", "max_peers", "is_open", "access", "ad_hoc", "created_at", "updated_at", "live_peers"]
+        fields = [
+            "id", "name", "max_peers", "effective_max_peers", "is_open", "access", "ad_hoc", "created_at",
+            "updated_at", "live_peers",
+        ]
         read_only_fields = ["ad_hoc", "created_at", "updated_at"]
 
     def get_live_peers(self, room: Room) -> int | None:
         counts: dict[str, int] | None = self.context.get("live_counts")
         return None if counts is None else counts.get(room.pk, 0)
+
+    def get_effective_max_peers(self, room: Room) -> int:
+        return room.max_peers or moderation.default_capacity()[0]
 
     def validate_id(self, value: str) -> str:
         if self.instance is not None and value != self.instance.pk:
@@ -38,13 +49,24 @@ class RoomDetailSerializer(RoomSerializer):
     """A room with the ids of its current peers (for staff; others see the count only)."""
 
     peers = serializers.SerializerMethodField(help_text="Peer ids in the room now (staff only; null otherwise).")
+    peer_names = serializers.SerializerMethodField(
+        help_text="The name each peer in the room goes by, by peer id (staff only; null otherwise). A peer that gave "
+        "no name, or that the log has not recorded yet, is absent."
+    )
 
     class Meta(RoomSerializer.Meta):
-        fields = [*RoomSerializer.Meta.fields, "peers"]
+        fields = [*RoomSerializer.Meta.fields, "peers", "peer_names"]
 
     def get_peers(self, room: Room) -> list[str] | None:
         peers: list[str] | None = self.context.get("peers")
         return peers
+
+    def get_peer_names(self, room: Room) -> dict[str, str] | None:
+        peers: list[str] | None = self.context.get("peers")
+        if peers is None:
+            return None
+        sessions = PeerSession.objects.filter(room=room, peer_id__in=peers).exclude(display_name="")
+        return dict(sessions.values_list("peer_id", "display_name"))
 
 
 class RoomEventSerializer(serializers.ModelSerializer[RoomEvent]):
@@ -63,10 +85,16 @@ class RoomEventPageSerializer(serializers.Serializer[Any]):
 
 class KickSerializer(serializers.Serializer[Any]):
     peer_id = serializers.CharField(max_length=64)
+    ban_minutes = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_BAN_MINUTES,
+        help_text="Also ban the peer's user from the room for this long (not possible for anonymous peers).",
+    )
+    reason = serializers.CharField(required=False, max_length=200, default="", help_text="Why (kept with the ban).")
 
 
 class KickResultSerializer(serializers.Serializer[Any]):
     kicked = serializers.BooleanField()
+    banned_until = serializers.DateTimeField(required=False, help_text="When the ban ends (only with ban_minutes).")
 
 
 class CloseResultSerializer(serializers.Serializer[Any]):

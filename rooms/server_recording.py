@@ -62,7 +62,9 @@ async def record_room(room_id: str, url: str | None = None, empty_for: float = 3
     from signaling.peer.recording import CallRecorder
 
     token, _ = issue_room_token(room_id, user_id, PeerRole.RECORDER)
-    call = WebRTCCall(url or conf.PEER_SIGNAL_URL, room_id, token=token, video_codecs=("VP8",))
+    call = WebRTCCall(
+        url or conf.PEER_SIGNAL_URL, room_id, token=token, video_codecs=("VP8",), metadata={"name": "Recorder"}
+    )
     saved: list[tuple[Recording, RecordedStream]] = []
 
     async def save(stream: RecordedStream) -> None:

@@ -22,7 +22,7 @@ _POSITIVE_INTEGERS = (
     "MAX_PEERS", "MAX_MESSAGE_BYTES", "RATE_LIMIT_BURST", "RATE_LIMIT_TOLERANCE", "TURN_CREDENTIAL_TTL",
     "ROOM_TOKEN_TTL", "OUTBOUND_BUFFER_BYTES", "PARKED_BUFFER_FRAMES", "PARKED_BUFFER_BYTES",
     "CROSS_WORKER_BUFFER_BYTES", "MAX_SOCKETS", "MAX_SOCKETS_PER_ADDRESS", "JOIN_BURST_PER_ADDRESS",
-    "ROOM_CREATION_BURST_PER_ADDRESS",
+    "ROOM_CREATION_BURST_PER_ADDRESS", "MAX_METADATA_BYTES",
 )
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
@@ -99,16 +99,19 @@ def _check_classes(values: Mapping[str, Any]) -> list[CheckMessage]:
     from signaling.registry import RoomRegistry
 
     errors: list[CheckMessage] = []
-    for name, base in (("REGISTRY", RoomRegistry), ("ROOM_RESOLVER", RoomResolver)):
+    for name, base in (("REGISTRY", RoomRegistry), ("ROOM_RESOLVER", RoomResolver), ("USER_METADATA", None)):
         path = values[name]
-        if path is None and name == "REGISTRY":
+        if path is None and name in ("REGISTRY", "USER_METADATA"):
             continue
         try:
             cls = import_string(path)
         except ImportError as error:
             errors.append(Error(f"SIGNALING['{name}'] {path!r} cannot be imported: {error}", id="signaling.E004"))
             continue
-        if not (isinstance(cls, type) and issubclass(cls, base)):
+        if base is None:
+            if not callable(cls):
+                errors.append(Error(f"SIGNALING['{name}'] {path!r} is not callable.", id="signaling.E004"))
+        elif not (isinstance(cls, type) and issubclass(cls, base)):
             errors.append(
                 Error(f"SIGNALING['{name}'] {path!r} is not a subclass of {base.__qualname__}.", id="signaling.E004")
             )

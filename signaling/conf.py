@@ -82,6 +82,11 @@ DEFAULTS: dict[str, Any] = {
     # This site's signaling endpoint as the site's own Python peers reach it (`manage.py echo_peer`, the recorder):
     # a ws:// or wss:// URL (http:// and https:// are read as ws:// and wss://).
     "PEER_SIGNAL_URL": "ws://127.0.0.1:8000/api/call/signal",
+    # Largest `metadata` a peer may give itself (join.metadata, update.metadata), in bytes of compact JSON.
+    "MAX_METADATA_BYTES": 1024,
+    # Dotted path of a callable(user) -> dict: the metadata fields the server sets for a logged-in user's peers,
+    # over whatever the client sends (so names cannot be spoofed where users log in). None: the client's own.
+    "USER_METADATA": "signaling.metadata.user_metadata",
 }
 
 
@@ -103,6 +108,15 @@ class SignalingSettings:
     @property
     def PEER_SIGNAL_URL(self) -> str:
         return str(self._get("PEER_SIGNAL_URL"))
+
+    @property
+    def MAX_METADATA_BYTES(self) -> int:
+        return int(self._get("MAX_METADATA_BYTES"))
+
+    @property
+    def USER_METADATA(self) -> str | None:
+        value = self._get("USER_METADATA")
+        return str(value) if value else None
 
     @property
     def MAX_PEERS(self) -> int:

@@ -12,9 +12,11 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
@@ -32,12 +34,24 @@ from signaling.events import (
     MessageRelayed,
     PeerJoined,
     PeerLeft,
+    PeerUpdated,
     RoomCreated,
     RoomDestroyed,
     get_dispatcher,
     register_endpoint,
 )
 from signaling.ice import ice_servers_for
+from signaling.metadata import (
+    UPDATE_EMPTY,
+    PeerState,
+    display_name,
+    media_of,
+    merged_state,
+    metadata_of,
+    peer_updated_frame,
+    states_fields,
+    vouched_metadata,
+)
 from signaling.origin import allowed_hosts, is_origin_allowed
 from signaling.policy import Access, RoomPolicy, get_room_resolver
 from signaling.protocol import (
@@ -83,6 +97,17 @@ def new_peer_id(role: PeerRole | None = None) -> str:
         return role_peer_id(role, secrets.token_urlsafe(12))
     return "peer-" + secrets.token_urlsafe(12)
 
+
+def banned_message(until: datetime) -> str:
+    return f"You are banned from this room until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _vouched_metadata_of_user_id(user_id: Any) -> dict[str, Any]:
+    """``vouched_metadata`` for a room token's user (runs in a thread)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
+    return vouched_metadata(user) if user is not None else {}
 
 
 
@@ -170,6 +195,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         "sdp": "handle_sdp",
         "ice": "handle_ice",
         "ping": "handle_ping",
+        "update": "handle_update",
     }
 
     def __init__(
@@ -200,6 +226,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.finished = asyncio.Event()
         # The peer a drain parked: until the client has the 1012 close, what it still sends is relayed as that peer.
         self.draining_peer: LocalPeer | None = None
+        # This peer's metadata and media state, and the metadata fields the server vouches for (USER_METADATA).
+        self.peer_state: PeerState = {}
+        self.vouched: dict[str, Any] = {}
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
@@ -207,7 +236,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             initkwargs["callbacks"] = Callbacks.coerce(initkwargs["callbacks"])
         # Build one instance now, so that bad options fail when the URLconf loads, not on the first call.
         instance = cls(**initkwargs)
-        initkwargs["mount"] = register_endpoint(cls, instance.callbacks)
+        initkwargs["mount"] = register_endpoint(cls, instance.callbacks, instance.max_peers)
         return super().as_asgi(**initkwargs)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -316,6 +345,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.default_max_peers = self.max_peers if self.max_peers is not None else conf.MAX_PEERS
         self.allow_ad_hoc_rooms = conf.ALLOW_AD_HOC_ROOMS
         self.max_message_bytes = conf.MAX_MESSAGE_BYTES
+        self.max_metadata_bytes = conf.MAX_METADATA_BYTES
         self.resume_grace = conf.RESUME_GRACE
         self.rate = TokenBucket(conf.RATE_LIMIT_PER_SECOND, conf.RATE_LIMIT_BURST)
         self.rate_tolerance = TokenBucket(1.0, conf.RATE_LIMIT_TOLERANCE)
@@ -481,20 +511,26 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             if self.url_room is not None and self.url_room != room_id:
                 raise SignalingError(ErrorCode.INVALID_ROOM, "roomId does not match the socket's ?room=")
             grant = self.room_grant(room_id, message.get("token", self.url_token))
+            metadata = metadata_of(message["metadata"], self.max_metadata_bytes) if "metadata" in message else None
+            media = media_of(message["media"]) if "media" in message else None
+            if grant is not None and grant.user_id is not None:
+                user_id = grant.user_id
+            # A peer with a role (a recorder, an agent) is the site's own: it names itself.
+            if user_id is not None and (grant is None or grant.role is None):
+                self.vouched = await self.vouched_metadata(user_id)
             if "resume" in message and await self.resume_peer(room_id, message["resume"]):
                 metrics.JOINS.labels("joined").inc()
                 metrics.JOIN_LATENCY.observe(time.monotonic() - started)
                 return
             policy = await self.room_resolver.resolve(room_id)
-            max_peers = self.room_capacity(policy, grant)
-            if grant is not None and grant.user_id is not None:
-                user_id = grant.user_id
+            max_peers = self.room_capacity(policy, grant, user_id)
             role = grant.role if grant is not None else None
             peer = self.local_peer(new_peer_id(role), room_id, self.mount, max_peers)
             # A peer with a role sits in one of the room's extra seats, never in a participant's.
             seats = conf.EXTRA_SEATS if role is not None else max_peers
+            state = merged_state({}, metadata, media, self.vouched)
             try:
-                result = await self.registry.join(room_id, peer, seats)
+                result = await self.registry.join(room_id, peer, seats, state)
             except RoomFull as full:
                 raise SignalingError(ErrorCode.ROOM_FULL, room_full_message(full.max_peers)) from None
             except RegistryUnavailable:
@@ -518,7 +554,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             )
             raise
         self.peer = peer
-        await self.send_joined(peer, result.peers)
+        self.peer_state = state
+        await self.send_joined(peer, result.peers, result.states)
         await peer.open()
         metrics.JOINS.labels("joined").inc()
         metrics.JOIN_LATENCY.observe(time.monotonic() - started)
@@ -533,10 +570,22 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 user_id=user_id,
                 client_address=self.client_address,
                 user_agent=self.user_agent,
+                display_name=display_name(state.get("metadata")),
             )
         )
 
-    async def send_joined(self, peer: LocalPeer, peers: list[str]) -> None:
+    async def vouched_metadata(self, user_id: Any) -> dict[str, Any]:
+        """What the server vouches for about the joining user (``SIGNALING["USER_METADATA"]``)."""
+        if not conf.USER_METADATA:
+            return {}
+        session_user = self.scope.get("user")
+        if session_user is not None and session_user.is_authenticated and session_user.pk == user_id:
+            vouched: dict[str, Any] = await database_sync_to_async(vouched_metadata)(session_user)
+        else:
+            vouched = await database_sync_to_async(_vouched_metadata_of_user_id)(user_id)
+        return vouched
+
+    async def send_joined(self, peer: LocalPeer, peers: list[str], states: dict[str, PeerState]) -> None:
         joined: dict[str, Any] = {
             "t": "joined",
             "peerId": peer.peer_id,
@@ -546,6 +595,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             "resume": resume.resume_token(peer.room_id, peer.peer_id),
             # Extensions: the peers here that are not participants (recorders, agents), and our own role.
             "roles": {peer_id: role for peer_id in peers if (role := role_of(peer_id)) is not None},
+            # Extensions: every member's metadata and media state (ours included), as of this join.
+            **states_fields({peer_id: state for peer_id, state in states.items() if peer_id in peers or
+                             peer_id == peer.peer_id}),
         }
         own_role = role_of(peer.peer_id)
         if own_role is not None:
@@ -573,7 +625,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             logger.info("Peer %s came back too late to resume: it had left room %s", claimed[1], room_id)
             return False
         self.peer = peer
-        await self.send_joined(peer, resumed.peers)
+        self.peer_state = resumed.states.get(peer.peer_id, {})
+        await self.send_joined(peer, resumed.peers, resumed.states)
         await peer.open()
         metrics.RESUMES.labels("other_worker" if resumed.from_other_worker else "same_worker").inc()
         return True
@@ -593,7 +646,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise SignalingError(ErrorCode.FORBIDDEN, "Invalid or expired room token")
         return grant
 
-    def room_capacity(self, policy: RoomPolicy | None, grant: RoomGrant | None = None) -> int:
+    def room_capacity(self, policy: RoomPolicy | None, grant: RoomGrant | None = None, user_id: Any = None) -> int:
         """How many peers a room with this stored ``policy`` (None: an ad-hoc room) admits to this join; raise
         ``SignalingError`` to refuse it."""
         if policy is None:
@@ -606,16 +659,50 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise SignalingError(ErrorCode.FORBIDDEN, "This room needs a room token")
         if policy.access == Access.AUTHENTICATED and grant is None and self.session_user_id is None:
             raise SignalingError(ErrorCode.FORBIDDEN, "Log in, or bring a room token, to join this room")
+        banned_until = policy.banned_until(user_id)
+        if banned_until is not None:
+            raise SignalingError(ErrorCode.FORBIDDEN, banned_message(banned_until))
         return policy.max_peers or self.default_max_peers
 
     async def handle_leave(self, message: dict[str, Any]) -> None:
         self.require_peer()
         await self.leave_room(LeaveReason.LEAVE)
 
+    async def handle_update(self, message: dict[str, Any]) -> None:
+        peer = self.require_peer()
+        metadata = metadata_of(message["metadata"], self.max_metadata_bytes) if "metadata" in message else None
+        media = media_of(message["media"]) if "media" in message else None
+        if metadata is None and media is None:
+            raise SignalingError(ErrorCode.INVALID_MESSAGE, UPDATE_EMPTY)
+        state = merged_state(self.peer_state, metadata, media, self.vouched)
+        if state == self.peer_state:
+            return  # nothing changed: nobody needs telling
+        frame = peer_updated_frame(
+            peer.peer_id,
+            state.get("metadata") if metadata is not None else None,
+            state.get("media") if media is not None else None,
+        )
+        try:
+            updated = await self.registry.update(peer.room_id, peer.peer_id, state, frame)
+        except RegistryUnavailable:
+            raise SignalingError(ErrorCode.INTERNAL, UNAVAILABLE) from None
+        if not updated or self.peer is not peer:
+            return  # it left meanwhile
+        previous = self.peer_state.get("metadata")
+        self.peer_state = state
+        if metadata is not None and state.get("metadata") != previous:
+            self.emit(
+                PeerUpdated(
+                    room_id=peer.room_id, peer_id=peer.peer_id, at=timezone.now(), metadata=state["metadata"],
+                    display_name=display_name(state["metadata"]),
+                )
+            )
+
     async def leave_room(self, reason: LeaveReason) -> None:
         """Take this connection out of its room and tell the others why."""
         peer = self.require_peer()
         self.peer = None
+        self.peer_state = {}
         destroyed = await self.registry.leave(peer.room_id, peer.peer_id, reason.value)
         if destroyed is None:
             return

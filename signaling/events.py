@@ -102,9 +102,23 @@ class PeerJoined(Event):
     user_id: Any
     client_address: str | None
     user_agent: str
+    #: The name the peer goes by (its metadata's ``name``; "" when it gave none).
+    display_name: str = ""
 
     def callback_args(self) -> tuple[Any, ...]:
         return (self.peer_id, self.room_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUpdated(Event):
+    """A member changed its metadata (``update.metadata``); media state changes are not events."""
+
+    signal = signals.peer_updated
+    room_id: str
+    peer_id: str
+    at: datetime
+    metadata: dict[str, Any]
+    display_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +228,20 @@ async def _send_signal(event: Event, sender: type) -> None:
 # number stored with a peer in a shared registry names the same mount on any worker: the one that cleans up
 # after a dead worker calls the callbacks that peer's endpoint was mounted with.
 _endpoints: list[tuple[type, Callbacks]] = []
+# The max_peers option of each mount (None: SIGNALING["MAX_PEERS"]).
+_endpoint_max_peers: list[int | None] = []
 
 
-def register_endpoint(sender: type, callbacks: Callbacks) -> int:
+def register_endpoint(sender: type, callbacks: Callbacks, max_peers: int | None = None) -> int:
     """Number one ``as_asgi()`` mount."""
     _endpoints.append((sender, callbacks))
+    _endpoint_max_peers.append(max_peers)
     return len(_endpoints) - 1
+
+
+def endpoint_max_peers() -> set[int | None]:
+    """The ``max_peers`` options of the mounts this process loaded (empty before its URLconf is loaded)."""
+    return set(_endpoint_max_peers)
 
 
 def endpoint(mount: int) -> tuple[type, Callbacks]:

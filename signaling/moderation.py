@@ -8,6 +8,8 @@ rules (``rooms``: ``Room.is_open``), which every worker re-reads at once.
 
 from __future__ import annotations
 
+from signaling.conf import conf
+from signaling.events import endpoint_max_peers
 from signaling.protocol import LeaveReason
 from signaling.registry import get_registry
 
@@ -25,3 +27,14 @@ async def close_room(room_id: str) -> int:
 def room_members(room_id: str) -> list[str]:
     """The peer ids in a room now (raises ``RegistryUnavailable`` when the registry cannot be reached)."""
     return get_registry().members(room_id)
+
+
+def default_capacity() -> tuple[int, str]:
+    """How many peers a room without a capacity of its own admits, and where that number comes from: the
+    endpoint's ``as_asgi(max_peers=...)`` when every mount sets the same one, else ``SIGNALING["MAX_PEERS"]``."""
+    mounted = endpoint_max_peers()
+    if len(mounted) == 1 and None not in mounted:
+        value = next(iter(mounted))
+        assert value is not None
+        return value, "the endpoint's max_peers"
+    return conf.MAX_PEERS, "SIGNALING['MAX_PEERS']"

@@ -8,12 +8,15 @@ answer from memory most of the time.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from signaling.conf import conf
@@ -32,11 +35,20 @@ class Access(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RoomPolicy:
-    """A stored room's rules: ``max_peers`` None means the consumer's default."""
+    """A stored room's rules: ``max_peers`` None means the consumer's default; ``bans`` maps the id (as text) of
+    each user banned from the room to when the ban ends."""
 
     max_peers: int | None = None
     is_open: bool = True
     access: Access = Access.ANONYMOUS
+    bans: Mapping[str, datetime] = field(default_factory=dict)
+
+    def banned_until(self, user_id: object) -> datetime | None:
+        """When ``user_id``'s ban from this room ends, or None when it is not banned (now)."""
+        if user_id is None or not self.bans:
+            return None
+        until = self.bans.get(str(user_id))
+        return until if until is not None and until > timezone.now() else None
 
 
 class RoomResolver(abc.ABC):

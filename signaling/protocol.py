@@ -134,11 +134,15 @@ def role_of(peer_id: str) -> str | None:
     return role if role in PeerRole._value2member_map_ else None
 
 
-def peer_joined_frame(peer_id: str) -> str:
+def peer_joined_frame(peer_id: str, state: dict[str, Any] | None = None) -> str:
+    """``peer-joined``, with the newcomer's role, metadata and media state when it has them."""
+    frame: dict[str, Any] = {"t": "peer-joined", "peerId": peer_id}
     role = role_of(peer_id)
     if role is not None:
-        return encode({"t": "peer-joined", "peerId": peer_id, "role": role})
-    return encode({"t": "peer-joined", "peerId": peer_id})
+        frame["role"] = role
+    if state:
+        frame.update(state)
+    return encode(frame)
 
 
 def peer_left_frame(peer_id: str, reason: str) -> str:

@@ -10,8 +10,10 @@ from django.dispatch import Signal
 room_created = Signal()
 #: room_id: the last peer left.
 room_destroyed = Signal()
-#: room_id, peer_id, user_id (None when anonymous), client_address, user_agent.
+#: room_id, peer_id, user_id (None when anonymous), client_address, user_agent, display_name ("" when none).
 peer_joined = Signal()
+#: room_id, peer_id, metadata, display_name: a member changed its metadata (``update``).
+peer_updated = Signal()
 #: room_id, peer_id, reason (a ``LeaveReason`` value).
 peer_left = Signal()
 #: room_id (as sent; may be None or invalid), code (an ``ErrorCode`` value), message, user_id, client_address.

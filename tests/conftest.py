@@ -46,8 +46,8 @@ class Peer:
         assert output["type"] == "websocket.close", output
         return int(output.get("code", 1000))
 
-    async def join(self, room_id: str) -> dict[str, Any]:
-        await self.send(t="join", roomId=room_id)
+    async def join(self, room_id: str, **fields: Any) -> dict[str, Any]:
+        await self.send(t="join", roomId=room_id, **fields)
         joined = await self.receive()
         assert joined["t"] == "joined", joined
         self.peer_id = joined["peerId"]

@@ -7,14 +7,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from rooms.models import PeerSession, Room, RoomEvent
+from rooms.models import PeerSession, Room, RoomBan, RoomEvent
 from tests.conftest import FakePeer, seated
 
 pytestmark = pytest.mark.django_db
+
+#: The management forms of the room page's inlines (bans, sessions, events), with no rows.
+NO_INLINE_ROWS = {
+    f"{prefix}-{field}": "0" for prefix in ("bans", "sessions", "events") for field in ("TOTAL_FORMS", "INITIAL_FORMS")
+}
 
 
 
@@ -85,17 +91,13 @@ def test_room_ids_with_special_characters_open_in_admin(admin_client: Client, li
 def test_room_created_in_admin_is_validated(admin_client: Client) -> None:
     url = reverse("admin:rooms_room_add")
     response = admin_client.post(url, {"id": "bad room/id", "name": "", "max_peers": "0", "is_open": "on",
-                                       "access": "anonymous", "sessions-TOTAL_FORMS": "0",
-                                       "sessions-INITIAL_FORMS": "0", "events-TOTAL_FORMS": "0",
-                                       "events-INITIAL_FORMS": "0"})
+                                       "access": "anonymous", **NO_INLINE_ROWS})
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "id" in errors and "max_peers" in errors
     assert not Room.objects.exists()
     response = admin_client.post(url, {"id": "good-room", "name": "Good", "max_peers": "6", "is_open": "on",
-                                       "access": "anonymous", "sessions-TOTAL_FORMS": "0",
-                                       "sessions-INITIAL_FORMS": "0", "events-TOTAL_FORMS": "0",
-                                       "events-INITIAL_FORMS": "0"})
+                                       "access": "anonymous", **NO_INLINE_ROWS})
     assert response.status_code == 302
     assert Room.objects.get(id="good-room").max_peers == 6
 
@@ -183,8 +185,7 @@ def test_unchecking_open_in_the_form_closes_live_calls(admin_client: Client) -> 
     with seated([(room.id, "form-peer")], max_peers=3) as (handle,):
         response = admin_client.post(
             reverse("admin:rooms_room_change", args=[room.pk]),
-            {"name": "", "max_peers": "3", "access": "anonymous", "sessions-TOTAL_FORMS": "0",
-             "sessions-INITIAL_FORMS": "0", "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0"},
+            {"name": "", "max_peers": "3", "access": "anonymous", **NO_INLINE_ROWS},
             follow=True,
         )
         assert response.status_code == 200
@@ -235,3 +236,33 @@ def test_log_lists_say_when_they_counted_no_further(admin_client: Client, settin
     # Fewer rows than the bound: the exact count.
     few = admin_client.get(changelist, {"room__id__exact": room.pk, "q": "c03"}).content.decode()
     assert "1 room event" in few and "more exist" not in few
+
+
+def test_room_page_shows_the_capacity_and_the_live_peers_with_kick_and_ban(admin_client: Client) -> None:
+    room = Room.objects.create(id="admin-capacity")
+    eve = User.objects.create_user("eve")
+    eve_peer, anonymous_peer = "peer-eveEVEeveEVE0001", "peer-anonANONanon0002"
+    PeerSession.objects.create(peer_id=eve_peer, room=room, user=eve, joined_at=timezone.now(), display_name="Eve")
+    PeerSession.objects.create(peer_id=anonymous_peer, room=room, joined_at=timezone.now(), display_name="Anon")
+    change = reverse("admin:rooms_room_change", args=[room.pk])
+    with seated([(room.pk, eve_peer), (room.pk, anonymous_peer)]) as (eve_socket, anonymous_socket):
+        page = admin_client.get(change).content.decode()
+        # Not "Max peers -": what joins meet, and where it comes from.
+        assert "2 (default: SIGNALING[&#x27;MAX_PEERS&#x27;])" in page
+        assert "Eve" in page and "Anon" in page and eve_peer in page
+        # Anonymous peers can be kicked, not banned: one ban button, for Eve.
+        assert page.count('name="_kick"') == 2 and page.count('name="_ban"') == 1
+        kick = reverse("admin:rooms_room_kick", args=[room.pk])
+        # A ban duration the page does not offer is refused; nothing is stored, nobody kicked.
+        admin_client.post(kick, {"_ban": eve_peer, "ban_minutes": "7"})
+        assert not RoomBan.objects.exists() and eve_socket.evicted == []
+        assert admin_client.post(kick, {"_ban": eve_peer, "ban_minutes": "60"}).status_code == 302
+        assert eve_socket.evicted == ["kicked"]
+        ban = RoomBan.objects.get()
+        assert ban.user == eve and 59 * 60 < (ban.until - timezone.now()).total_seconds() <= 3600
+        admin_client.post(kick, {"_kick": anonymous_peer})
+        assert anonymous_socket.evicted == ["kicked"]
+        assert admin_client.get(kick).status_code == 403
+    room.max_peers = 5
+    room.save()
+    assert "5 (this room&#x27;s max peers)" in admin_client.get(change).content.decode()

@@ -156,7 +156,9 @@ async def test_django_signals_carry_every_lifecycle_event(connect: Connect, room
     ]
     by_kind = dict(received)
     assert by_kind["peer_joined"]["room_id"] == room_id
-    assert set(by_kind["peer_joined"]) == {"room_id", "peer_id", "at", "user_id", "client_address", "user_agent"}
+    assert set(by_kind["peer_joined"]) == {
+        "room_id", "peer_id", "at", "user_id", "client_address", "user_agent", "display_name",
+    }
     assert by_kind["join_rejected"]["code"] == "room-full"
     assert by_kind["join_rejected"]["message"] == "Room is full (max 2 peers)"
     assert by_kind["message_relayed"] == {

@@ -17,7 +17,7 @@ async def test_join_answers_with_server_assigned_id_and_room(connect: Connect, r
     joined = await alice.join(room_id)
     assert joined == {
         "t": "joined", "peerId": joined["peerId"], "roomId": room_id, "peers": [], "maxPeers": 2,
-        "resume": joined["resume"], "roles": {},
+        "resume": joined["resume"], "roles": {}, "metadata": {}, "media": {},
     }
     assert read_resume_token(joined["resume"]) == (room_id, joined["peerId"])
     # Unguessable: 96 random bits, URL-safe.

@@ -37,10 +37,11 @@ def test_lobby_lists_live_rooms_first_with_counts(client: Client, live_peers: No
     client.force_login(staff)
     html = client.get("/").content.decode()
     assert rows(html) == ["standup", "hallway", "archive"]
-    assert "Daily standup" in html and '<td class="live">2 / 4</td>' in html
-    assert '<td class="live">1</td>' in html  # ad-hoc room: no capacity stored
+    assert "Daily standup" in html and '<td class="live">2 / 4<span class="full-label" hidden> · full</span>' in html
+    # An ad-hoc room has no capacity stored: the endpoint's default (2) is what joins meet.
+    assert '<td class="live">1 / 2<span class="full-label" hidden> · full</span>' in html
     # A closed room is listed, without links to join it.
-    archive = html.split('<tr data-room="archive">')[1].split("</tr>")[0]
+    archive = html.split('<tr data-room="archive"')[1].split("</tr>")[0]
     assert "(closed)" in archive and "/call/archive/" not in archive
     assert 'href="/call/standup/"' in html and 'href="/chat/hallway/"' in html
 

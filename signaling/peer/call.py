@@ -103,6 +103,7 @@ class WebRTCCall:
         polite: bool | None = None,
         headers: dict[str, str] | None = None,
         video_codecs: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         if not ROOM_ID_PATTERN.fullmatch(room_id):
             raise ValueError("room_id must be 1 to 128 letters, digits, or any of - _ . :")
@@ -121,6 +122,8 @@ class WebRTCCall:
         self.headers = headers or {}
         #: Video codecs this peer accepts, in order of preference (empty: aiortc's, VP8 and H.264).
         self.video_codecs = tuple(video_codecs)
+        #: What the others learn about this peer (``join.metadata``: ``{"name": "Echo bot"}``).
+        self.metadata = dict(metadata or {})
 
         self.peer_id: str | None = None
         self.max_peers: int | None = None
@@ -298,6 +301,8 @@ class WebRTCCall:
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
             raise WebRTCCallError("signaling-unreachable", f"Could not open {self.url}: {error}") from error
         join: dict[str, Any] = {"t": "join", "roomId": self.room_id}
+        if self.metadata:
+            join["metadata"] = self.metadata
         if self._resume:
             join["resume"] = self._resume
         if self.token:

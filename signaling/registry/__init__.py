@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.core.signals import setting_changed
@@ -22,8 +22,8 @@ from django.utils.module_loading import import_string
 from signaling import metrics
 from signaling.conf import conf
 from signaling.events import PeerLeft, RoomDestroyed, endpoint, get_dispatcher
+from signaling.metadata import PeerState
 from signaling.policy import get_room_resolver
-from signaling.protocol import LeaveReason
 from signaling.transport import SocketClosed
 
 logger = logging.getLogger(__name__)
@@ -69,28 +69,39 @@ class RegistryUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Resumed:
-    """A resume that took its place back: the ids of the room's other members, and whether the place was held
-    by another worker (the peer's old socket, or its parked place, was elsewhere)."""
+    """A resume that took its place back: the ids of the room's other members, whether the place was held by
+    another worker (the peer's old socket, or its parked place, was elsewhere), and every member's state (the
+    resumed peer's own included)."""
 
     peers: list[str]
     from_other_worker: bool
+    states: dict[str, PeerState] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class JoinResult:
-    """A successful join: the ids of the peers already present, and whether this join brought the room to life."""
+    """A successful join: the ids of the peers already present, whether this join brought the room to life, and
+    every member's state (metadata, media; the joiner's own included) as of the join."""
 
     peers: list[str]
     room_created: bool
+    states: dict[str, PeerState] = field(default_factory=dict)
 
 
 class RoomRegistry(abc.ABC):
     """Holds which peers are in which room and delivers frames between them."""
 
     @abc.abstractmethod
-    async def join(self, room_id: str, peer: PeerHandle, max_peers: int) -> JoinResult:
-        """Add ``peer`` unless the room is full (raise :class:`RoomFull`), atomically against other joins, and
-        announce ``peer-joined`` to the others."""
+    async def join(self, room_id: str, peer: PeerHandle, max_peers: int, state: PeerState | None = None) -> JoinResult:
+        """Add ``peer`` unless the room is full (raise :class:`RoomFull`), atomically against other joins, keep its
+        ``state`` (metadata, media) with its membership, and announce ``peer-joined`` (with that state) to the
+        others."""
+
+    @abc.abstractmethod
+    async def update(self, room_id: str, peer_id: str, state: PeerState, frame: str) -> bool:
+        """Replace member ``peer_id``'s state and deliver ``frame`` (its ``peer-updated``) to every other member,
+        atomically against joins: a peer that joins meanwhile finds the new state in its ``joined`` or gets the
+        frame. False when the peer is not a member here (any more)."""
 
     @abc.abstractmethod
     async def leave(self, room_id: str, peer_id: str, reason: str) -> bool | None:
@@ -126,8 +137,8 @@ class RoomRegistry(abc.ABC):
     @abc.abstractmethod
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
         """End the stay of member ``peer_id`` (None: of every member), wherever its socket is; return how many
-        members that concerned. ``reason`` is ``kicked`` or ``room-closed``; a closed room is also forgotten by
-        every worker's room resolver, so that its next join reads the stored room again."""
+        members that concerned. ``reason`` is ``kicked`` or ``room-closed``; the room is also forgotten by every
+        worker's room resolver, so that its next join reads the stored room again (closed, or with a new ban)."""
 
     @abc.abstractmethod
     def members(self, room_id: str) -> list[str]:
@@ -177,8 +188,8 @@ def count_relayed_locally(count: int) -> None:
 async def evict_members(room_id: str, members: Mapping[str, PeerHandle], peer_id: str | None, reason: str) -> int:
     """Evict this worker's member ``peer_id`` of the room (None: all of them) and return how many that was; one
     that fails is logged and the others are still evicted."""
-    if reason == LeaveReason.ROOM_CLOSED:
-        get_room_resolver().forget(room_id)
+    # A kick may come with a ban, a close with a closed room: either way the room's stored rules changed.
+    get_room_resolver().forget(room_id)
     targets = list(members.values()) if peer_id is None else [m for m in [members.get(peer_id)] if m is not None]
     for member in targets:
         metrics.EVICTIONS.labels(reason).inc()

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from signaling.background import in_background
 from signaling.conf import conf
+from signaling.metadata import PeerState
 from signaling.protocol import ROLE_PEER_PREFIX, LeaveReason, peer_joined_frame, peer_left_frame
 from signaling.registry import (
     JoinResult,
@@ -34,8 +35,10 @@ class InMemoryRegistry(RoomRegistry):
 
     def __init__(self) -> None:
         self._rooms: dict[str, dict[str, PeerHandle]] = {}
+        # room -> peer -> state (metadata, media), for the members that have one.
+        self._states: dict[str, dict[str, PeerState]] = {}
 
-    async def join(self, room_id: str, peer: PeerHandle, max_peers: int) -> JoinResult:
+    async def join(self, room_id: str, peer: PeerHandle, max_peers: int, state: PeerState | None = None) -> JoinResult:
         # No await between the capacity check and the insert: on one event loop that makes the join atomic.
         members = self._rooms.get(room_id)
         if members is None:
@@ -45,15 +48,29 @@ class InMemoryRegistry(RoomRegistry):
             raise RoomFull(max_peers)
         peers = list(members)
         members[peer.peer_id] = peer
-        await self.relay(room_id, peer.peer_id, None, peer_joined_frame(peer.peer_id))
-        return JoinResult(peers=peers, room_created=not peers)
+        states = self._states.setdefault(room_id, {})
+        if state:
+            states[peer.peer_id] = state
+        snapshot = dict(states)
+        await self.relay(room_id, peer.peer_id, None, peer_joined_frame(peer.peer_id, state))
+        return JoinResult(peers=peers, room_created=not peers, states=snapshot)
+
+    async def update(self, room_id: str, peer_id: str, state: PeerState, frame: str) -> bool:
+        members = self._rooms.get(room_id)
+        if members is None or peer_id not in members:
+            return False
+        self._states.setdefault(room_id, {})[peer_id] = state
+        await self.relay(room_id, peer_id, None, frame)
+        return True
 
     async def leave(self, room_id: str, peer_id: str, reason: str) -> bool | None:
         members = self._rooms.get(room_id)
         if members is None or members.pop(peer_id, None) is None:
             return None
+        self._states.get(room_id, {}).pop(peer_id, None)
         if not members:
             del self._rooms[room_id]
+            self._states.pop(room_id, None)
             return True
         await self.relay(room_id, peer_id, None, peer_left_frame(peer_id, reason))
         return False
@@ -114,7 +131,10 @@ class InMemoryRegistry(RoomRegistry):
         members[peer_id] = new
         if not isinstance(current, ParkedPeer):
             await current.replaced()
-        return Resumed(peers=[other for other in members if other != peer_id], from_other_worker=False)
+        return Resumed(
+            peers=[other for other in members if other != peer_id], from_other_worker=False,
+            states=dict(self._states.get(room_id, {})),
+        )
 
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
         return await evict_members(room_id, self._rooms.get(room_id, {}), peer_id, reason)

@@ -18,6 +18,7 @@ the script that created them has answered, still leave every view right.
 Keys, under ``SIGNALING["REDIS_PREFIX"]`` (P)::
 
     P:room:<room>      hash  peer -> "worker|version|mount" ("@parked|..." while the peer waits for a resume)
+    P:state:<room>     hash  peer -> its state as JSON (metadata, media), for members that have one
     P:parked           zset  "room|peer" of parked peers, scored by when their grace period ends (ms)
     P:parked:<room>:<peer>  hash  a parked peer: bytes kept, reason it will leave with, when it dropped
     P:kept:<room>:<peer>    list  frames kept for a parked peer, in order
@@ -54,6 +55,7 @@ from redis.backoff import NoBackoff
 from signaling import metrics
 from signaling.background import in_background
 from signaling.conf import conf
+from signaling.metadata import PeerState, decode_state, encode_state
 from signaling.policy import get_room_resolver
 from signaling.protocol import ROLE_PEER_PREFIX, CloseCode, LeaveReason, peer_joined_frame, peer_left_frame
 from signaling.registry import (
@@ -102,7 +104,7 @@ end
 
 assert ROLE_PEER_PREFIX == "peer.", "the JOIN script below spells the prefix out"
 
-# KEYS: room, rooms, worker's peers, clock. ARGV: room id, peer, worker, max peers, mount.
+# KEYS: room, rooms, worker's peers, clock, states. ARGV: room id, peer, worker, max peers, mount, state ('' = none).
 # Participants count against the room's capacity, peers with a role (ids beginning "peer.") against its extra seats.
 JOIN = _VERSION + """
 local role_peer = string.sub(ARGV[2], 1, 5) == 'peer.'
@@ -116,10 +118,11 @@ local members = redis.call('HGETALL', KEYS[1])
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. v .. '|' .. ARGV[5])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
-return {v, members}
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[2], ARGV[6]) end
+return {v, members, redis.call('HGETALL', KEYS[5])}
 """
 
-# KEYS: room, rooms, owner's peers, clock. ARGV: room id, peer, owner (the worker that holds the peer).
+# KEYS: room, rooms, owner's peers, clock, states. ARGV: room id, peer, owner (the worker that holds the peer).
 LEAVE = _VERSION + """
 local old = redis.call('HGET', KEYS[1], ARGV[2])
 if old and string.sub(old, 1, #ARGV[3] + 1) ~= ARGV[3] .. '|' then
@@ -129,16 +132,21 @@ if old and string.sub(old, 1, #ARGV[3] + 1) ~= ARGV[3] .. '|' then
 end
 redis.call('HDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('HDEL', KEYS[5], ARGV[2])
 local v = next_version(KEYS[4])
 local members = redis.call('HGETALL', KEYS[1])
-if #members == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
+if #members == 0 then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[5])
+end
 return {v, members, old or ''}
 """
 
-# KEYS: room, rooms, worker's peers, clock. ARGV: room id, peer, worker, mount.
+# KEYS: room, rooms, worker's peers, clock, states. ARGV: room id, peer, worker, mount, state ('' = none).
 REJOIN = _VERSION + """
 local v = next_version(KEYS[4])
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. v .. '|' .. ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[2], ARGV[5]) end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 return v
@@ -206,7 +214,7 @@ redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1000))
 return {'kept'}
 """
 
-# KEYS: room, parked, kept, deadlines, claimer's peers, clock.
+# KEYS: room, parked, kept, deadlines, claimer's peers, clock, states.
 # ARGV: room id, peer, claimer, mount, key prefix, deadline member.
 RESUME = _VERSION + """
 local cur = redis.call('HGET', KEYS[1], ARGV[2])
@@ -220,10 +228,10 @@ local frames = {}
 if old == '""" + PARKED + """' then frames = redis.call('LRANGE', KEYS[3], 0, -1) end
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[6])
-return {v, old, frames, redis.call('HGETALL', KEYS[1])}
+return {v, old, frames, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[7])}
 """
 
-# KEYS: room, parked, kept, deadlines, rooms, clock.
+# KEYS: room, parked, kept, deadlines, rooms, clock, states.
 # ARGV: room id, peer, deadline member, reason ('' = as parked), "due" to act only once the deadline has passed.
 EXPIRE_PARKED = _VERSION + _NOW_MS + """
 if ARGV[5] == 'due' then
@@ -237,11 +245,24 @@ local reason = ARGV[4]
 if reason == '' then reason = redis.call('HGET', KEYS[2], 'reason') or 'disconnect' end
 local at = redis.call('HGET', KEYS[2], 'at') or ''
 redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[7], ARGV[2])
 redis.call('DEL', KEYS[2], KEYS[3])
 local v = next_version(KEYS[6])
 local members = redis.call('HGETALL', KEYS[1])
-if #members == 0 then redis.call('SREM', KEYS[5], ARGV[1]) end
+if #members == 0 then
+  redis.call('SREM', KEYS[5], ARGV[1])
+  redis.call('DEL', KEYS[7])
+end
 return {v, members, cur, reason, at}
+"""
+
+# KEYS: room, states. ARGV: peer, owner, state. The room's members (to tell), or false when the peer is not the
+# owner's member (any more).
+UPDATE = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or string.sub(cur, 1, #ARGV[2] + 1) ~= ARGV[2] .. '|' then return false end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return redis.call('HGETALL', KEYS[1])
 """
 
 REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
@@ -251,6 +272,10 @@ IDENTITY = f"{socket.gethostname()}:{os.getpid()}"
 
 def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _states(flat: list[str]) -> dict[str, PeerState]:
+    return {peer_id: decode_state(text) for peer_id, text in _pairs(flat).items()}
 
 
 def _parse_member(value: str) -> tuple[str, int, int]:
@@ -300,11 +325,13 @@ class RoomView:
 class Member:
     """A peer on this worker, as its worker's registry keeps it."""
 
-    __slots__ = ("handle", "room_id", "version", "stash")
+    __slots__ = ("handle", "room_id", "version", "stash", "state")
 
-    def __init__(self, handle: PeerHandle, room_id: str) -> None:
+    def __init__(self, handle: PeerHandle, room_id: str, state: PeerState | None = None) -> None:
         self.handle = handle
         self.room_id = room_id
+        # Its metadata and media state, to register again if Redis loses the registry.
+        self.state = state
         # None while its join script runs; announcements meanwhile wait in `stash` with their versions.
         self.version: int | None = None
         self.stash: list[tuple[int, str]] = []
@@ -368,8 +395,11 @@ class RedisRegistry(RoomRegistry):
             worker = self._workers[loop] = Worker(self)
         return worker
 
-    async def join(self, room_id: str, peer: PeerHandle, max_peers: int) -> JoinResult:
-        return await self.worker().join(room_id, peer, max_peers)
+    async def join(self, room_id: str, peer: PeerHandle, max_peers: int, state: PeerState | None = None) -> JoinResult:
+        return await self.worker().join(room_id, peer, max_peers, state)
+
+    async def update(self, room_id: str, peer_id: str, state: PeerState, frame: str) -> bool:
+        return await self.worker().update(room_id, peer_id, state, frame)
 
     async def leave(self, room_id: str, peer_id: str, reason: str) -> bool | None:
         return await self.worker().leave(room_id, peer_id, reason)
@@ -464,7 +494,7 @@ class Worker:
             name: self.redis.register_script(source)
             for name, source in (("join", JOIN), ("leave", LEAVE), ("rejoin", REJOIN), ("heartbeat", HEARTBEAT),
                                  ("claim", CLAIM), ("park", PARK), ("keep", KEEP), ("resume", RESUME),
-                                 ("expire_parked", EXPIRE_PARKED))
+                                 ("expire_parked", EXPIRE_PARKED), ("update", UPDATE))
         }
         self.channel = ""
         self.epoch: str | None = None
@@ -575,7 +605,8 @@ class Worker:
                 continue
             await self.scripts["rejoin"](
                 keys=self._member_keys(member.room_id),
-                args=[member.room_id, peer_id, self.channel, member.handle.mount],
+                args=[member.room_id, peer_id, self.channel, member.handle.mount,
+                      encode_state(member.state) if member.state else ""],
             )
 
     async def _evicted(self) -> None:
@@ -628,18 +659,19 @@ class Worker:
     def _member_keys(self, room_id: str, peers_key: str | None = None) -> list[str]:
         """KEYS of the join, leave and rejoin scripts; ``peers_key`` is this worker's peers unless given."""
         return [self.key("room", room_id), self.key("rooms"), peers_key or self.key("peers", self.channel),
-                self.key("clock")]
+                self.key("clock"), self.key("state", room_id)]
 
-    async def join(self, room_id: str, peer: PeerHandle, max_peers: int) -> JoinResult:
+    async def join(self, room_id: str, peer: PeerHandle, max_peers: int, state: PeerState | None = None) -> JoinResult:
         await self.start()
-        member = Member(peer, room_id)
+        member = Member(peer, room_id, state)
         # Known locally before the script runs: notices about this room that arrive meanwhile find it.
         self.local[peer.peer_id] = member
         self.local_rooms.setdefault(room_id, {})[peer.peer_id] = member
         view = self.views.setdefault(room_id, RoomView())
         try:
             reply = await self.scripts["join"](
-                keys=self._member_keys(room_id), args=[room_id, peer.peer_id, self.channel, max_peers, peer.mount]
+                keys=self._member_keys(room_id),
+                args=[room_id, peer.peer_id, self.channel, max_peers, peer.mount, encode_state(state) if state else ""],
             )
         except REDIS_ERRORS as error:
             metrics.REDIS_ERRORS.inc()
@@ -656,9 +688,35 @@ class Worker:
             if stashed_version > version:
                 await deliver(peer, frame)
         member.stash.clear()
-        await self._announce(room_id, peer.peer_id, version, self.channel, peer_joined_frame(peer.peer_id),
+        await self._announce(room_id, peer.peer_id, version, self.channel, peer_joined_frame(peer.peer_id, state),
                              {worker for worker, _, _ in members.values()})
-        return JoinResult(peers=list(members), room_created=not members)
+        return JoinResult(peers=list(members), room_created=not members, states=_states(reply[2]))
+
+    async def update(self, room_id: str, peer_id: str, state: PeerState, frame: str) -> bool:
+        member = self.local.get(peer_id)
+        if member is None or member.room_id != room_id or member.version is None:
+            return False
+        try:
+            flat = await self.scripts["update"](
+                keys=[self.key("room", room_id), self.key("state", room_id)],
+                args=[peer_id, self.channel, encode_state(state)],
+            )
+        except REDIS_ERRORS as error:
+            metrics.REDIS_ERRORS.inc()
+            raise RegistryUnavailable(str(error)) from error
+        if not flat:
+            return False
+        member.state = state
+        # To the workers of the members as Redis has them when the state changed, not as this worker's view has
+        # them: a peer whose join ran before the change gets the frame even if its arrival has not reached this
+        # worker yet (one whose join ran after finds the new state in its `joined`).
+        workers = {worker for worker, _, _ in (_parse_member(value) for value in _pairs(flat).values())}
+        for other_id, other in list(self.local_rooms.get(room_id, {}).items()):
+            if other_id != peer_id:
+                await deliver(other.handle, frame)
+        for worker in workers - {self.channel, PARKED}:
+            self._post(worker, {"r": room_id, "x": peer_id, "f": frame})
+        return True
 
     async def leave(self, room_id: str, peer_id: str, reason: str) -> bool | None:
         if self.local.get(peer_id) is None:
@@ -777,7 +835,7 @@ class Worker:
         try:
             reply = await self.scripts["resume"](
                 keys=[self.key("room", room_id), parked_key, kept_key, self.key("parked"),
-                      self.key("peers", self.channel), self.key("clock")],
+                      self.key("peers", self.channel), self.key("clock"), self.key("state", room_id)],
                 args=[room_id, peer_id, self.channel, new.mount, self.registry.prefix, f"{room_id}|{peer_id}"],
             )
         except REDIS_ERRORS as error:
@@ -785,7 +843,7 @@ class Worker:
             raise RegistryUnavailable(str(error)) from error
         if not reply:
             return None
-        version, old, frames, flat = int(reply[0]), str(reply[1]), reply[2], reply[3]
+        version, old, frames, flat, states = int(reply[0]), str(reply[1]), reply[2], reply[3], _states(reply[4])
         # Kept frames first, in order: the new handle holds them until its `joined` is out.
         for frame in frames:
             await new.deliver(frame)
@@ -793,10 +851,11 @@ class Worker:
         existing = self.local.get(peer_id)
         if existing is not None and existing.room_id == room_id:
             previous, existing.handle, existing.version = existing.handle, new, version
+            existing.state = states.get(peer_id)
             if previous is not new:
                 await previous.replaced()
         else:
-            member = Member(new, room_id)
+            member = Member(new, room_id, states.get(peer_id))
             member.version = version
             self.local[peer_id] = member
             self.local_rooms.setdefault(room_id, {})[peer_id] = member
@@ -805,7 +864,10 @@ class Worker:
         # Silently: every worker of the room (and the one that held the peer) learns where it is now.
         workers = {worker for worker, _, _ in members.values()} | ({old} - {PARKED})
         await self._announce(room_id, peer_id, version, self.channel, None, workers)
-        return Resumed(peers=[other for other in members if other != peer_id], from_other_worker=old != self.channel)
+        return Resumed(
+            peers=[other for other in members if other != peer_id], from_other_worker=old != self.channel,
+            states=states,
+        )
 
     async def expire_due_parked(self) -> None:
         """Let every parked peer whose grace period is over leave (any worker may: the script lets one win)."""
@@ -828,7 +890,7 @@ class Worker:
         parked_key, kept_key = self._parked_keys(room_id, peer_id)
         reply = await self.scripts["expire_parked"](
             keys=[self.key("room", room_id), parked_key, kept_key, self.key("parked"), self.key("rooms"),
-                  self.key("clock")],
+                  self.key("clock"), self.key("state", room_id)],
             args=[room_id, peer_id, f"{room_id}|{peer_id}", reason, "due" if due else ""],
         )
         if not reply:
@@ -889,10 +951,9 @@ class Worker:
                 for member, value in (await self.redis.hgetall(self.key("room", room_id))).items()
                 if peer_id is None or member == peer_id
             }
-            # A closed room must be forgotten by every worker's resolver, whether or not it holds a member.
-            workers: set[str] = set()
-            if reason == LeaveReason.ROOM_CLOSED:
-                workers = {str(worker) for worker in await self.redis.smembers(self.key("workers"))}
+            # The room must be forgotten by every worker's resolver, whether or not it holds a member: a closed
+            # room's next join, or a kicked and banned user's, may reach any worker.
+            workers = {str(worker) for worker in await self.redis.smembers(self.key("workers"))}
             for parked_peer in [peer for peer, worker in holders.items() if worker == PARKED]:
                 await self.expire_parked(room_id, parked_peer, reason)
             for worker in workers | (set(holders.values()) - {PARKED}):
@@ -908,8 +969,7 @@ class Worker:
         except REDIS_ERRORS as error:
             metrics.REDIS_ERRORS.inc()
             raise RegistryUnavailable(str(error)) from error
-        if reason == LeaveReason.ROOM_CLOSED:
-            get_room_resolver().forget(room_id)
+        get_room_resolver().forget(room_id)
         return len(holders)
 
     async def _evict_local(self, room_id: str, peer_id: str | None, reason: str) -> None:

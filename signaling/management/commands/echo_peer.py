@@ -30,7 +30,10 @@ class Command(BaseCommand):
             raise CommandError(f"The Python peer needs the peer extra (pip install '.[peer]'): {error}") from error
 
         async def run() -> None:
-            call = WebRTCCall(options["url"] or conf.PEER_SIGNAL_URL, options["room"], token=options["token"])
+            call = WebRTCCall(
+                options["url"] or conf.PEER_SIGNAL_URL, options["room"], token=options["token"],
+                metadata={"name": "Echo test"},
+            )
             echo(call)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

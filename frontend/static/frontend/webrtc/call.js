@@ -1,11 +1,12 @@
 // WebRTCCall: one browser's part in a mesh call, framework-free. The React hook (react.js) wraps it.
 
-import { reconnectDelay } from "./backoff.js";
+import { SignalingConnection } from "./connection.js";
+import { SpeakerDetector } from "./levels.js";
 import { PeerLink } from "./peer.js";
 import { summarize } from "./quality.js";
 import { startRecording } from "./recording.js";
-import { FINAL_CLOSE_CODES, SERVICE_RESTART, SignalingSocket, WebRTCCallError, signalingUrl } from "./signaling.js";
-import { sourceOf } from "./sources.js";
+import { WebRTCCallError, signalingUrl } from "./signaling.js";
+import { UserMediaSource, sourceOf } from "./sources.js";
 
 /** @typedef {import('./types.js').WebRTCCallOptions} WebRTCCallOptions */
 /** @typedef {import('./types.js').WebRTCClientCallbacks} WebRTCClientCallbacks */
@@ -16,11 +17,12 @@ import { sourceOf } from "./sources.js";
 /** @typedef {import('./types.js').RecordingOptions} RecordingOptions */
 /** @typedef {import('./types.js').RecordingHandle} RecordingHandle */
 /** @typedef {import('./types.js').TrackSource} TrackSource */
+/** @typedef {import('./types.js').PeerMediaState} PeerMediaState */
+/** @typedef {import('./types.js').MediaDevices} CallDevices */
 
 /** Used when neither the options nor the server name ICE servers. */
 export const DEFAULT_ICE_SERVERS = [{ urls: "stun:stun.l.google.com:19302" }];
-/** Keep-alive period of the signaling socket; one silent for two periods and a half is taken for dead. */
-export const PING_INTERVAL = 15000;
+export { PING_INTERVAL } from "./connection.js";
 /** Signaling messages kept for peers while the socket is down (sent on resume). */
 const MAX_OUTBOX = 1000;
 /** A bitrate needs two stats samples, at least SAMPLE_GAP ms apart; one older than SAMPLE_MAX_AGE is not used. */
@@ -65,6 +67,59 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** @param {unknown} error */
 const asError = (error) => (error instanceof Error ? error : new Error(String(error)));
 
+/** @param {unknown} value @returns {value is Record<string, any>} */
+const isObject = (value) => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** getUserMedia's refusals that another set of constraints may get around (denied, missing, busy, unfit). */
+const DEVICE_ERRORS = new Set(["NotAllowedError", "NotFoundError", "NotReadableError", "OverconstrainedError", "AbortError"]);
+
+/** @param {unknown} error */
+const deviceProblem = (error) => {
+  const name = /** @type {any} */ (error)?.name;
+  if (name === "NotAllowedError") return "permission was denied";
+  if (name === "NotFoundError" || name === "OverconstrainedError") return "there is no such device";
+  return "the device is busy or failed";
+};
+
+/**
+ * The local media of a call. Camera and microphone asked for together and refused (denied, missing, busy) fall
+ * back to the microphone alone, then to receiving only: the call goes on, and `fallback` says why.
+ * @param {TrackSource | null} source
+ * @returns {Promise<{ source: TrackSource | null, stream: MediaStream | null, fallback: WebRTCCallError | null }>}
+ */
+async function acquireMedia(source) {
+  if (!source) return { source: null, stream: null, fallback: null };
+  try {
+    return { source, stream: await source.getStream(), fallback: null };
+  } catch (error) {
+    const constraints = source instanceof UserMediaSource ? /** @type {MediaStreamConstraints} */ (source.constraints) : null;
+    if (!constraints || !DEVICE_ERRORS.has(/** @type {any} */ (error)?.name)) throw error;
+    if (constraints.video && constraints.audio) {
+      const audioOnly = new UserMediaSource({ audio: constraints.audio });
+      try {
+        const stream = await audioOnly.getStream();
+        const why = deviceProblem(error);
+        return {
+          source: audioOnly,
+          stream,
+          fallback: new WebRTCCallError("camera-unavailable", `Your camera could not be used (${why}): you joined with audio only.`, { cause: error }),
+        };
+      } catch {
+        // Neither: receive only.
+      }
+    }
+    return {
+      source: null,
+      stream: null,
+      fallback: new WebRTCCallError(
+        "media-unavailable",
+        `Your camera and microphone could not be used (${deviceProblem(error)}): you can see and hear the others, they cannot see or hear you.`,
+        { cause: error },
+      ),
+    };
+  }
+}
+
 export class WebRTCCall {
   /** @param {WebRTCCallOptions} options */
   constructor(options) {
@@ -80,8 +135,8 @@ export class WebRTCCall {
     /** Peers here that are not participants (`recorder`, `agent`), by id; replaced, never changed in place. */
     /** @type {Map<string, string>} */
     this.peerRoles = new Map();
-    /** @type {SignalingSocket | null} */
-    this.socket = null;
+    /** @type {SignalingConnection | null} */
+    this.connection = null;
     /** Bumped by connect() and hangup(): async work of an older session stops when it sees a newer one. */
     this.session = 0;
     this.active = false;
@@ -96,9 +151,21 @@ export class WebRTCCall {
     this.maxPeers = null;
     /** @type {Record<string, unknown>[]} */
     this.outbox = [];
-    this.reconnectAttempt = 0;
-    /** @type {string | null} why the server is about to close the socket (`closed.reason`) */
-    this.closedReason = null;
+    /** Our metadata (`options.metadata`, then setMetadata()), as the server last told us (it may vouch a name). */
+    /** @type {Record<string, unknown>} */
+    this.metadata = { ...(this.options.metadata ?? {}) };
+    /** Each remote peer's metadata and media state, by id; replaced, never changed in place. */
+    /** @type {Map<string, Record<string, unknown>>} */
+    this.peerMetadata = new Map();
+    /** @type {Map<string, PeerMediaState>} */
+    this.peerMedia = new Map();
+    /** @type {'audio-only' | 'receive-only' | null} what the call fell back to when a device could not be used */
+    this.mediaFallback = null;
+    /** @type {CallDevices} the devices in use, by kind */
+    this.devices = { audioinput: null, videoinput: null };
+    this.speakers = new SpeakerDetector(this);
+    /** @type {string | null} */
+    this.activeSpeakerId = null;
     /** @type {TrackSource | null} */
     this.source = null;
     /** @type {MediaStream | null} */
@@ -115,16 +182,6 @@ export class WebRTCCall {
     this.channelConfigs = [...(this.options.dataChannels ?? [])];
     /** @type {Set<HTMLVideoElement>} */
     this.localVideos = new Set();
-    /** @type {Record<string, ReturnType<typeof setTimeout> | undefined>} */
-    this.timers = {};
-    this.lastHeard = 0;
-    this.onOnline = () => {
-      // Back online: do not wait out the backoff.
-      if (this.timers.reconnect !== undefined) {
-        this.clearTimer("reconnect");
-        this.openSocket(this.session);
-      }
-    };
     /** @type {WebRTCCallSnapshot} */
     this.snapshot = this.buildSnapshot();
     if (this.options.autoConnect) void this.connect();
@@ -185,6 +242,7 @@ export class WebRTCCall {
     for (const config of next.dataChannels ?? []) {
       if (!this.channelConfigs.some((known) => known.label === config.label)) this.createDataChannel(config);
     }
+    if (next.metadata && !sameJSON(previous.metadata, next.metadata)) this.setMetadata(next.metadata);
     if (!sameJSON(previous.iceServers, next.iceServers)) {
       for (const link of this.links.values()) link.pc.setConfiguration({ iceServers: this.iceServers() });
     }
@@ -231,7 +289,14 @@ export class WebRTCCall {
       isAudioMuted: this.audioMuted,
       isVideoMuted: this.videoMuted,
       isScreenSharing: this.screenStream !== null,
-      reconnectAttempt: this.reconnectAttempt,
+      reconnectAttempt: this.connection?.attempt ?? 0,
+      connectionState: this.connection?.state ?? "idle",
+      metadata: this.metadata,
+      peerMetadata: this.peerMetadata,
+      peerMedia: this.peerMedia,
+      activeSpeakerId: this.activeSpeakerId,
+      mediaFallback: this.mediaFallback,
+      devices: this.devices,
       recordingStreamIds: [...this.recordings.keys()],
       maxPeers: this.maxPeers,
       peerRoles: this.peerRoles,
@@ -269,31 +334,72 @@ export class WebRTCCall {
     this.active = true;
     const session = ++this.session;
     this.error = null;
-    this.reconnectAttempt = 0;
+    this.mediaFallback = null;
     this.channelConfigs = [...(this.options.dataChannels ?? [])];
     this.update();
     if (this.options.media !== false) {
-      /** @type {TrackSource | null} */
-      let source = null;
+      /** @type {{ source: TrackSource | null, stream: MediaStream | null, fallback: WebRTCCallError | null }} */
+      let acquired;
       try {
-        source = sourceOf(this.options.media);
-        const stream = source ? await source.getStream() : null;
-        if (session !== this.session) {
-          source?.stop();
-          return;
-        }
-        this.source = source;
-        this.localStream = stream;
+        acquired = await acquireMedia(sourceOf(this.options.media));
       } catch (error) {
         if (session === this.session) this.end(asError(error));
         return;
       }
+      if (session !== this.session) {
+        acquired.source?.stop();
+        return;
+      }
+      this.source = acquired.source;
+      this.localStream = acquired.stream;
+      this.watchLocalTracks();
+      this.noteDevices();
       this.applyMute();
       this.refreshLocalVideos();
       if (this.localStream) this.emit("onLocalStream", this.localStream);
+      if (acquired.fallback) {
+        this.mediaFallback = acquired.fallback.code === "camera-unavailable" ? "audio-only" : "receive-only";
+        this.report(acquired.fallback);
+      }
     }
-    globalThis.addEventListener?.("online", this.onOnline);
-    this.openSocket(session);
+    this.openConnection(session);
+  }
+
+  /** @param {number} session */
+  openConnection(session) {
+    if (session !== this.session || !this.active) return;
+    this.connection = new SignalingConnection({
+      url: () => signalingUrl(this.options.signalUrl, this.options.roomId),
+      joinMessage: () => this.joinMessage(),
+      connectionTimeout: this.options.connectionTimeout,
+      autoReconnect: this.options.autoReconnect,
+      maxReconnectAttempts: this.options.maxReconnectAttempts,
+      events: {
+        onMessage: (message) => this.onSignal(message),
+        onStateChange: (state) => {
+          if (state !== "joined") this.joined = false;
+          this.update();
+        },
+        onReconnecting: (attempt) => {
+          this.emit("onReconnecting", attempt);
+          this.update();
+        },
+        onEnd: (error) => {
+          if (error.code === "reconnect-failed") this.emit("onReconnectFailed");
+          this.end(error);
+        },
+      },
+    });
+    this.connection.start();
+  }
+
+  /** @returns {Record<string, unknown>} the `join` for a new socket: a resume when we have a place to take back */
+  joinMessage() {
+    /** @type {Record<string, unknown>} */
+    const join = { t: "join", roomId: this.options.roomId, media: this.mediaState() };
+    if (Object.keys(this.metadata).length) join.metadata = this.metadata;
+    if (this.resumeToken) join.resume = this.resumeToken;
+    return join;
   }
 
   /** Leave the room and release the camera, microphone and screen. Recordings go on until stopped. */
@@ -301,23 +407,21 @@ export class WebRTCCall {
     if (!this.active) return;
     this.session += 1;
     this.active = false;
-    globalThis.removeEventListener?.("online", this.onOnline);
-    for (const name of Object.keys(this.timers)) this.clearTimer(name);
-    if (this.socket) {
-      this.socket.send({ t: "leave" });
-      this.socket.close(1000);
-      this.socket = null;
-    }
+    this.connection?.stop();
+    this.connection = null;
+    this.speakers.stop();
+    this.activeSpeakerId = null;
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.remotePeers.clear();
     this.remoteStreams = new Map();
     this.peerRoles = new Map();
+    this.peerMetadata = new Map();
+    this.peerMedia = new Map();
     this.outbox = [];
     this.joined = false;
     this.peerId = null;
     this.resumeToken = null;
-    this.reconnectAttempt = 0;
     this.screenStream?.getTracks().forEach((track) => track.stop());
     this.screenStream = null;
     this.source?.stop();
@@ -342,109 +446,32 @@ export class WebRTCCall {
     this.report(error);
   }
 
-  /** @param {number} session */
-  openSocket(session) {
-    if (session !== this.session || !this.active) return;
-    const url = signalingUrl(this.options.signalUrl, this.options.roomId);
-    const socket = new SignalingSocket(url, {
-      onMessage: (message) => this.onSignal(socket, message),
-      onClose: (event) => this.onSocketClose(socket, event.code),
-    });
-    this.socket = socket;
-    this.joined = false;
-    this.closedReason = null;
-    this.setTimer("join", this.options.connectionTimeout, () => {
-      if (this.socket === socket && !this.joined) {
-        socket.close(4000);
-        this.onSocketClose(socket, 4000);
-      }
-    });
-    socket.opened().then(
-      () => {
-        if (this.socket !== socket) return;
-        this.lastHeard = Date.now();
-        /** @type {Record<string, unknown>} */
-        const join = { t: "join", roomId: this.options.roomId };
-        if (this.resumeToken) join.resume = this.resumeToken;
-        socket.send(join);
-        this.keepAlive(socket);
-      },
-      () => {},
-    );
-  }
-
-  /** @param {SignalingSocket} socket */
-  keepAlive(socket) {
-    this.setTimer("ping", PING_INTERVAL, () => {
-      if (this.socket !== socket) return;
-      if (Date.now() - this.lastHeard > PING_INTERVAL * 2.5) {
-        // A half-open connection (a laptop that slept, a NAT that forgot us): the browser may never notice.
-        socket.close(4000);
-        this.onSocketClose(socket, 4000);
-        return;
-      }
-      socket.send({ t: "ping", ts: Date.now() });
-      this.keepAlive(socket);
-    });
-  }
-
-  /**
-   * @param {SignalingSocket} socket
-   * @param {number} code
-   */
-  onSocketClose(socket, code) {
-    if (socket !== this.socket) return;
-    this.socket = null;
-    this.joined = false;
-    this.clearTimer("join");
-    this.clearTimer("ping");
-    const finalCode = FINAL_CLOSE_CODES.get(code);
-    if (finalCode) {
-      const reason = this.closedReason ?? finalCode;
-      this.end(new WebRTCCallError(reason, `The signaling server ended the call (${reason}, close code ${code})`));
-    } else if (!this.options.autoReconnect) {
-      this.end(new WebRTCCallError("signaling-closed", `The signaling connection closed (code ${code})`));
-    } else {
-      // 1012 (service restart): the server is going away on purpose and parked this peer; come back at once.
-      this.scheduleReconnect(code === SERVICE_RESTART);
-    }
-  }
-
-  /** @param {boolean} [immediately] make the first attempt without waiting */
-  scheduleReconnect(immediately = false) {
-    // Attempts count across the whole outage: only a `joined` ends it.
-    const attempt = ++this.reconnectAttempt;
-    if (attempt > this.options.maxReconnectAttempts) {
-      this.emit("onReconnectFailed");
-      this.end(
-        new WebRTCCallError("reconnect-failed", `Could not reconnect after ${this.options.maxReconnectAttempts} attempts`),
-      );
-      return;
-    }
-    this.emit("onReconnecting", attempt);
-    this.update();
-    const session = this.session;
-    const delay = immediately && attempt === 1 ? 0 : reconnectDelay(attempt);
-    this.setTimer("reconnect", delay, () => this.openSocket(session));
-  }
-
   // --- Signaling messages --------------------------------------------------------------------------------------
 
-  /**
-   * @param {SignalingSocket} socket
-   * @param {Record<string, any>} message
-   */
-  onSignal(socket, message) {
-    if (socket !== this.socket) return;
-    this.lastHeard = Date.now();
+  /** @param {Record<string, any>} message */
+  onSignal(message) {
     switch (message.t) {
       case "joined":
-        this.onJoined(socket, message);
+        this.onJoined(message);
         break;
       case "peer-joined":
         if (typeof message.peerId === "string") {
           if (typeof message.role === "string") this.setRole(message.peerId, message.role);
+          this.setPeerState(message.peerId, message.metadata, message.media);
           this.addPeer(message.peerId);
+        }
+        break;
+      case "peer-updated":
+        if (typeof message.peerId === "string" && this.remotePeers.has(message.peerId)) {
+          this.setPeerState(message.peerId, message.metadata, message.media);
+          this.emit("onPeerUpdated", message.peerId, {
+            metadata: this.peerMetadata.get(message.peerId) ?? {},
+            media: this.peerMedia.get(message.peerId) ?? null,
+          });
+          this.update();
+        } else if (message.peerId === this.peerId && isObject(message.metadata)) {
+          this.metadata = message.metadata;
+          this.update();
         }
         break;
       case "peer-left":
@@ -461,28 +488,24 @@ export class WebRTCCall {
         }
         break;
       case "error":
-        this.onServerError(socket, message);
-        break;
-      case "closed":
-        this.closedReason = typeof message.reason === "string" ? message.reason : null;
+        this.onServerError(message);
         break;
       default:
-        // pong, and message types of newer servers.
+        // pong, closed (the connection reads its reason), and message types of newer servers.
         break;
     }
   }
 
-  /**
-   * @param {SignalingSocket} socket
-   * @param {Record<string, any>} message
-   */
-  onJoined(socket, message) {
-    this.clearTimer("join");
+  /** @param {Record<string, any>} message */
+  onJoined(message) {
+    const connection = this.connection;
+    if (!connection) return;
     const peers = /** @type {string[]} */ ((Array.isArray(message.peers) ? message.peers : []).filter(
       (/** @type {unknown} */ id) => typeof id === "string",
     ));
     const resumed = this.peerId !== null && message.peerId === this.peerId;
     this.joined = true;
+    const wasReconnecting = connection.joined();
     // Extension: which peers here are recorders or agents (a server of the seed's protocol sends none).
     /** @type {Map<string, string>} */
     const roles = new Map();
@@ -493,13 +516,20 @@ export class WebRTCCall {
     this.resumeToken = typeof message.resume === "string" ? message.resume : null;
     this.serverIceServers = Array.isArray(message.iceServers) ? message.iceServers : null;
     this.maxPeers = typeof message.maxPeers === "number" ? message.maxPeers : null;
+    // Extension: every member's metadata and media state (a server of the seed's protocol sends neither).
+    const metadata = isObject(message.metadata) ? message.metadata : {};
+    const media = isObject(message.media) ? message.media : {};
+    this.peerMetadata = new Map();
+    this.peerMedia = new Map();
+    for (const id of peers) this.setPeerState(id, metadata[id], media[id]);
+    if (isObject(metadata[message.peerId])) this.metadata = metadata[message.peerId];
     if (resumed) {
       // Same place in the room: our connections live on. Catch up on who came and went meanwhile.
       for (const id of [...this.remotePeers]) if (!peers.includes(id)) this.removePeer(id, "disconnect");
       for (const id of peers) this.addPeer(id);
       const waiting = this.outbox;
       this.outbox = [];
-      for (const queued of waiting) socket.send(queued);
+      for (const queued of waiting) connection.send(queued);
     } else {
       // A new membership (first join, or the old place was given up): the others know us under a new id.
       for (const id of [...this.remotePeers]) this.removePeer(id, "disconnect");
@@ -510,18 +540,19 @@ export class WebRTCCall {
         this.linkWith(id, true);
       }
     }
-    const wasReconnecting = this.reconnectAttempt > 0;
-    this.reconnectAttempt = 0;
+    // What changed while we were away (a mute, a new name) is told now; a resumed place kept the rest.
+    const own = isObject(media[message.peerId]) ? media[message.peerId] : null;
+    if (resumed && own && !sameJSON(own, { ...own, ...this.mediaState() })) {
+      connection.send({ t: "update", media: this.mediaState() });
+    }
+    this.speakers.start();
     if (wasReconnecting) this.emit("onReconnected");
     this.emit("onJoined", message.peerId, message.roomId);
     this.update();
   }
 
-  /**
-   * @param {SignalingSocket} socket
-   * @param {Record<string, any>} message
-   */
-  onServerError(socket, message) {
+  /** @param {Record<string, any>} message */
+  onServerError(message) {
     const text = typeof message.message === "string" ? message.message : "Signaling error";
     // Servers of the seed's protocol send no code: their join refusals are known by their text.
     const code =
@@ -532,13 +563,12 @@ export class WebRTCCall {
     } else if (
       code === "internal" ||
       code === "rate-limited" ||
-      (code === "room-full" && this.resumeToken !== null && this.reconnectAttempt > 0)
+      (code === "room-full" && this.resumeToken !== null && (this.connection?.attempt ?? 0) > 0)
     ) {
       // The server could not reach its registry, or this address joined too often: try again later, as after a
       // drop (with backoff). A full room met while coming back is this peer's own seat not yet freed (its old
       // socket's worker has not let go): keep trying within the attempts.
-      socket.close(4000);
-      this.onSocketClose(socket, 4000);
+      this.connection?.retryLater();
       this.report(error);
     } else {
       // A refused join (room full or closed, forbidden, a bad room id): trying again would not help.
@@ -553,6 +583,57 @@ export class WebRTCCall {
   setRole(peerId, role) {
     if (this.peerRoles.get(peerId) === role) return;
     this.peerRoles = new Map(this.peerRoles).set(peerId, role);
+  }
+
+  /**
+   * A remote peer's metadata and media state, as far as a frame tells them (absent parts are kept).
+   * @param {string} peerId
+   * @param {unknown} metadata
+   * @param {unknown} media
+   */
+  setPeerState(peerId, metadata, media) {
+    if (isObject(metadata) && !sameJSON(this.peerMetadata.get(peerId), metadata)) {
+      this.peerMetadata = new Map(this.peerMetadata).set(peerId, metadata);
+    }
+    if (isObject(media)) {
+      /** @type {PeerMediaState} */
+      const state = {
+        audio: media.audio === true,
+        video: media.video === true,
+        screen: media.screen === true,
+        recording: media.recording === true,
+      };
+      if (!sameJSON(this.peerMedia.get(peerId), state)) this.peerMedia = new Map(this.peerMedia).set(peerId, state);
+    }
+  }
+
+  /**
+   * Change our metadata (a new display name, say): the others get `peer-updated`. Where the server vouches for
+   * fields (a logged-in user's name), those stay the server's.
+   * @param {Record<string, unknown>} metadata
+   */
+  setMetadata(metadata) {
+    if (!isObject(metadata)) throw new TypeError("metadata must be an object");
+    this.metadata = { ...metadata };
+    if (this.joined) this.connection?.send({ t: "update", metadata: this.metadata });
+    this.update();
+  }
+
+  /** @returns {PeerMediaState} what we send now, as the others should show it */
+  mediaState() {
+    const audio = this.localStream?.getAudioTracks().some((track) => track.readyState === "live") ?? false;
+    const video = this.localStream?.getVideoTracks().some((track) => track.readyState === "live") ?? false;
+    return {
+      audio: audio && !this.audioMuted,
+      video: video && !this.videoMuted,
+      screen: this.screenStream !== null,
+      recording: this.recordings.size > 0,
+    };
+  }
+
+  /** Tell the room our media state changed (mute, camera, screen, recording). */
+  announceMedia() {
+    if (this.joined) this.connection?.send({ t: "update", media: this.mediaState() });
   }
 
   /** @param {string} peerId */
@@ -573,6 +654,15 @@ export class WebRTCCall {
       this.peerRoles = new Map(this.peerRoles);
       this.peerRoles.delete(peerId);
     }
+    if (this.peerMetadata.has(peerId)) {
+      this.peerMetadata = new Map(this.peerMetadata);
+      this.peerMetadata.delete(peerId);
+    }
+    if (this.peerMedia.has(peerId)) {
+      this.peerMedia = new Map(this.peerMedia);
+      this.peerMedia.delete(peerId);
+    }
+    this.speakers.forget(peerId);
     this.links.get(peerId)?.close();
     this.links.delete(peerId);
     if (this.remoteStreams.has(peerId)) {
@@ -637,7 +727,7 @@ export class WebRTCCall {
    * @param {Record<string, unknown>} message
    */
   signal(message) {
-    if (this.socket && this.joined && this.socket.send(message)) return;
+    if (this.joined && this.connection?.isJoined && this.connection.send(message)) return;
     if (this.outbox.length < MAX_OUTBOX) this.outbox.push(message);
   }
 
@@ -652,6 +742,7 @@ export class WebRTCCall {
   muteAudio(muted = true) {
     this.audioMuted = Boolean(muted);
     this.applyMute();
+    this.announceMedia();
     this.update();
   }
 
@@ -659,6 +750,126 @@ export class WebRTCCall {
   muteVideo(muted = true) {
     this.videoMuted = Boolean(muted);
     this.applyMute();
+    this.announceMedia();
+    this.update();
+  }
+
+  // --- Devices -------------------------------------------------------------------------------------------------
+
+  /**
+   * The cameras and microphones the browser offers (labels only once the page may use a device).
+   * @returns {Promise<{ audioinput: MediaDeviceInfo[], videoinput: MediaDeviceInfo[] }>}
+   */
+  async getDevices() {
+    const all = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
+    return {
+      audioinput: all.filter((device) => device.kind === "audioinput"),
+      videoinput: all.filter((device) => device.kind === "videoinput"),
+    };
+  }
+
+  noteDevices() {
+    const audio = this.localStream?.getAudioTracks()[0]?.getSettings().deviceId ?? null;
+    const video = this.localStream?.getVideoTracks()[0]?.getSettings().deviceId ?? null;
+    if (audio !== this.devices.audioinput || video !== this.devices.videoinput) {
+      this.devices = { audioinput: audio, videoinput: video };
+    }
+  }
+
+  /**
+   * Use another camera or microphone mid-call: every peer gets the new track on the same sender (replaceTrack),
+   * so nothing is renegotiated; mute state is kept.
+   * @param {"audioinput" | "videoinput"} kind
+   * @param {string | null} [deviceId] null or undefined: the default device of that kind
+   * @returns {Promise<MediaStreamTrack>}
+   */
+  async switchDevice(kind, deviceId) {
+    if (!this.active) throw new WebRTCCallError("not-connected", "Connect before choosing a device");
+    const session = this.session;
+    const trackKind = kind === "audioinput" ? "audio" : "video";
+    const constraint = deviceId ? { deviceId: { exact: deviceId } } : true;
+    /** @type {MediaStream} */
+    let captured;
+    try {
+      captured = await navigator.mediaDevices.getUserMedia(trackKind === "audio" ? { audio: constraint } : { video: constraint });
+    } catch (error) {
+      throw new WebRTCCallError("device-unavailable", `That ${trackKind === "audio" ? "microphone" : "camera"} could not be used (${deviceProblem(error)}).`, { cause: error });
+    }
+    const track = trackKind === "audio" ? captured.getAudioTracks()[0] : captured.getVideoTracks()[0];
+    if (session !== this.session) {
+      track.stop();
+      throw new WebRTCCallError("not-connected", "The call ended before the device was switched");
+    }
+    await this.useLocalTrack(track);
+    return track;
+  }
+
+  /**
+   * Put `track` in place of our track of its kind, on every connection (no renegotiation).
+   * @param {MediaStreamTrack} track
+   */
+  async useLocalTrack(track) {
+    const stream = this.localStream ?? new MediaStream();
+    const old = (track.kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks())[0];
+    if (old) {
+      stream.removeTrack(old);
+      old.stop();
+    }
+    stream.addTrack(track);
+    if (!this.localStream) {
+      this.localStream = stream;
+      this.refreshLocalVideos();
+    }
+    this.watchLocalTracks();
+    this.applyMute();
+    if (track.kind === "audio") {
+      await Promise.all([...this.links.values()].map((link) => link.replaceAudioTrack(track)));
+    } else if (!this.screenStream) {
+      await Promise.all([...this.links.values()].map((link) => link.replaceVideoTrack(track, stream)));
+    }
+    this.noteDevices();
+    if (this.mediaFallback === "audio-only" && track.kind === "video") this.mediaFallback = null;
+    this.refreshLocalVideos();
+    this.announceMedia();
+    this.update();
+  }
+
+  /** A device unplugged (its track ends): fall back to the default device of its kind, or go on without. */
+  watchLocalTracks() {
+    for (const track of this.localStream?.getTracks() ?? []) {
+      if (/** @type {any} */ (track).watched) continue;
+      /** @type {any} */ (track).watched = true;
+      track.addEventListener("ended", () => {
+        if (!this.active || !this.localStream?.getTracks().includes(track)) return;
+        const kind = track.kind === "audio" ? "audioinput" : "videoinput";
+        this.switchDevice(kind, null).catch((error) => {
+          this.localStream?.removeTrack(track);
+          const links = [...this.links.values()];
+          if (track.kind === "audio") for (const link of links) void link.replaceAudioTrack(null);
+          else if (!this.screenStream) for (const link of links) void link.replaceVideoTrack(null, this.localStream);
+          this.noteDevices();
+          this.announceMedia();
+          this.report(new WebRTCCallError("device-lost", `Your ${track.kind === "audio" ? "microphone" : "camera"} was disconnected and no other could be used.`, { cause: error }));
+        });
+      });
+    }
+  }
+
+  // --- Audio levels ---------------------------------------------------------------------------------------------
+
+  /**
+   * The last measured audio level (0 to 1) of every peer we hear, and ours under our own peer id.
+   * @returns {Map<string, number>}
+   */
+  getAudioLevels() {
+    return new Map(this.speakers.levels);
+  }
+
+  /** @param {string | null} peerId */
+  setActiveSpeaker(peerId) {
+    if (peerId === this.activeSpeakerId) return;
+    this.activeSpeakerId = peerId;
+    this.emit("onActiveSpeakerChange", peerId);
     this.update();
   }
 
@@ -707,6 +918,7 @@ export class WebRTCCall {
     await Promise.all([...this.links.values()].map((link) => link.replaceVideoTrack(track, this.localStream ?? stream)));
     this.refreshLocalVideos();
     this.emit("onScreenShareStart", stream);
+    this.announceMedia();
     this.update();
     return stream;
   }
@@ -721,6 +933,7 @@ export class WebRTCCall {
     stream.getTracks().forEach((track) => track.stop());
     this.refreshLocalVideos();
     this.emit("onScreenShareStop");
+    this.announceMedia();
     this.update();
   }
 
@@ -787,6 +1000,18 @@ export class WebRTCCall {
     for (const link of this.links.values()) {
       if (!link.channels.has(config.label)) link.openChannel(config);
     }
+  }
+
+  /**
+   * Resolves once the channel `label` with `peerId` has at most `threshold` bytes waiting to be sent: await it
+   * between the chunks of a large transfer, so the browser's send buffer never overflows.
+   * @param {string} peerId
+   * @param {string} label
+   * @param {number} [threshold]
+   * @returns {Promise<void>}
+   */
+  whenDrained(peerId, label, threshold = 1024 * 1024) {
+    return this.links.get(peerId)?.whenDrained(label, threshold) ?? Promise.resolve();
   }
 
   /** @returns {string[]} the labels configured or opened with any peer */
@@ -869,11 +1094,13 @@ export class WebRTCCall {
     const handle = startRecording(streamId, stream, options, () => {
       if (this.recordings.get(streamId) === handle) {
         this.recordings.delete(streamId);
+        this.announceMedia();
         this.update();
       }
     });
     if (handle) {
       this.recordings.set(streamId, handle);
+      this.announceMedia();
       this.update();
     }
     return handle;
@@ -890,26 +1117,5 @@ export class WebRTCCall {
     const handles = [...this.recordings.entries()];
     const blobs = await Promise.all(handles.map(([, handle]) => handle.stop()));
     return new Map(handles.map(([streamId], index) => [streamId, blobs[index]]));
-  }
-
-  // --- Timers --------------------------------------------------------------------------------------------------
-
-  /**
-   * @param {string} name
-   * @param {number} delay
-   * @param {() => void} action
-   */
-  setTimer(name, delay, action) {
-    this.clearTimer(name);
-    this.timers[name] = setTimeout(() => {
-      this.timers[name] = undefined;
-      action();
-    }, delay);
-  }
-
-  /** @param {string} name */
-  clearTimer(name) {
-    clearTimeout(this.timers[name]);
-    this.timers[name] = undefined;
   }
 }

@@ -2,6 +2,8 @@
 // React users import `useWebRTCCall` (and the same sources) from react.js.
 
 export { reconnectDelay } from "./backoff.js";
+export { SignalingConnection } from "./connection.js";
+export { SpeakerDetector, levelBetween, pickSpeaker } from "./levels.js";
 export { DEFAULT_ICE_SERVERS, WebRTCCall } from "./call.js";
 export { summarize as summarizeStats } from "./quality.js";
 export { recordingMimeType } from "./recording.js";

@@ -2,6 +2,7 @@
 // data channels, its remote stream, and ICE restarts when its path fails.
 
 import { WebRTCCallError } from "./signaling.js";
+import { Timers } from "./timers.js";
 
 /** @typedef {import('./types.js').DataChannelConfig} DataChannelConfig */
 
@@ -64,23 +65,22 @@ export class PeerLink {
     this.localStream = init.stream;
     /** @type {RTCRtpSender | null} a sender added for a screen share when there was no video sender to reuse */
     this.addedVideoSender = null;
-    /** @type {Record<string, ReturnType<typeof setTimeout> | undefined>} */
-    this.timers = {};
+    this.timers = new Timers();
     /** @type {{ at: number, bytes: Record<string, number>, takenAt: number } | null} the last stats sample */
     this.lastSample = null;
 
     this.pc.addEventListener("negotiationneeded", () => this.offer());
     this.pc.addEventListener("icecandidate", ({ candidate }) => {
       if (!candidate) return;
-      this.clearTimer("gathering");
+      this.timers.clear("gathering");
       // The seed protocol has no end-of-candidates message: the null candidate is not sent.
       this.events.signal({ t: "ice", to: this.remoteId, candidate: candidate.toJSON() });
     });
     this.pc.addEventListener("icegatheringstatechange", () => {
-      if (this.pc.iceGatheringState === "gathering") {
-        this.setTimer("gathering", this.iceGatheringTimeout, () => this.gatheringTimedOut());
-      } else if (this.pc.iceGatheringState === "complete" && this.timers.gathering !== undefined) {
-        this.gatheringTimedOut();
+      // A round that completes without a candidate is not failed at once: back-to-back ICE restarts end a round
+      // that the next one replaces (its candidates clear the timer). Only a whole timeout without any is.
+      if (this.pc.iceGatheringState === "gathering" && !/\na=candidate:/.test(this.pc.localDescription?.sdp ?? "")) {
+        this.timers.set("gathering", this.iceGatheringTimeout, () => this.gatheringTimedOut());
       }
     });
     this.pc.addEventListener("track", (event) => this.addRemoteTrack(event.track, event.streams[0]));
@@ -207,6 +207,19 @@ export class PeerLink {
     }
   }
 
+  /**
+   * Send `track` as our audio (another microphone): the same sender, so no renegotiation.
+   * @param {MediaStreamTrack | null} track
+   */
+  async replaceAudioTrack(track) {
+    this.localTracks = [...this.localTracks.filter((t) => t.kind !== "audio"), ...(track ? [track] : [])];
+    if (!this.tracksAdded) return;
+    const sending = this.pc
+      .getTransceivers()
+      .find((t) => t.receiver.track.kind === "audio" && (t.direction === "sendrecv" || t.direction === "sendonly"));
+    if (sending) await sending.sender.replaceTrack(track);
+  }
+
   /** @returns {MediaStreamTrack | null} the video track being sent */
   get sentVideoTrack() {
     return this.pc.getSenders().find((sender) => sender.track?.kind === "video")?.track ?? null;
@@ -251,6 +264,28 @@ export class PeerLink {
   }
 
   /**
+   * Resolves once the channel's send buffer holds at most `threshold` bytes (at once if it does, or if the channel
+   * is not open): the backpressure of a large transfer.
+   * @param {string} label
+   * @param {number} threshold
+   * @returns {Promise<void>}
+   */
+  whenDrained(label, threshold) {
+    const channel = this.channels.get(label);
+    if (!channel || channel.readyState !== "open" || channel.bufferedAmount <= threshold) return Promise.resolve();
+    return new Promise((resolve) => {
+      channel.bufferedAmountLowThreshold = threshold;
+      const done = () => {
+        channel.removeEventListener("bufferedamountlow", done);
+        channel.removeEventListener("close", done);
+        resolve();
+      };
+      channel.addEventListener("bufferedamountlow", done);
+      channel.addEventListener("close", done);
+    });
+  }
+
+  /**
    * @param {string} label
    * @param {string | ArrayBuffer | ArrayBufferView | Blob} data
    * @returns {boolean} whether it was sent (the channel is open)
@@ -278,23 +313,23 @@ export class PeerLink {
 
   connectionStateChanged() {
     const state = this.pc.connectionState;
-    this.clearTimer("disconnected");
+    this.timers.clear("disconnected");
     if (state === "connected") {
       this.iceRestarts = 0;
-      this.clearTimer("connect");
+      this.timers.clear("connect");
       const configs = this.channelsToComplete;
       if (configs) {
         this.channelsToComplete = null;
         // The initiator's channels announce themselves as soon as the connection is up; a label it did not
         // open (its page configured fewer) is opened from this side, so that every configured label exists.
-        this.setTimer("channels", CHANNEL_GRACE, () => {
+        this.timers.set("channels", CHANNEL_GRACE, () => {
           for (const config of configs()) if (!this.channels.has(config.label)) this.openChannel(config);
         });
       }
     } else if (state === "failed") {
       this.restartIce();
     } else if (state === "disconnected") {
-      this.setTimer("disconnected", DISCONNECTED_GRACE, () => this.restartIce());
+      this.timers.set("disconnected", DISCONNECTED_GRACE, () => this.restartIce());
     }
     this.events.onConnectionStateChange(state);
   }
@@ -313,33 +348,14 @@ export class PeerLink {
   }
 
   armConnectionTimer() {
-    this.setTimer("connect", this.connectionTimeout, () => {
+    this.timers.set("connect", this.connectionTimeout, () => {
       if (!this.isConnected) this.restartIce();
     });
   }
 
   gatheringTimedOut() {
-    this.clearTimer("gathering");
+    this.timers.clear("gathering");
     this.fail("ice-gathering-timeout", `No local ICE candidate for peer ${this.remoteId} within ${this.iceGatheringTimeout} ms`);
-  }
-
-  /**
-   * @param {string} name
-   * @param {number} delay
-   * @param {() => void} action
-   */
-  setTimer(name, delay, action) {
-    this.clearTimer(name);
-    this.timers[name] = setTimeout(() => {
-      this.timers[name] = undefined;
-      if (!this.closed) action();
-    }, delay);
-  }
-
-  /** @param {string} name */
-  clearTimer(name) {
-    clearTimeout(this.timers[name]);
-    this.timers[name] = undefined;
   }
 
   /**
@@ -355,7 +371,7 @@ export class PeerLink {
   close() {
     if (this.closed) return;
     this.closed = true;
-    for (const name of Object.keys(this.timers)) this.clearTimer(name);
+    this.timers.clearAll();
     for (const channel of this.channels.values()) channel.close();
     this.channels.clear();
     this.pc.close();

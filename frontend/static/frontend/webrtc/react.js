@@ -43,6 +43,10 @@ export { UploadError, uploadRecording } from "./upload.js";
  * @property {WebRTCCall['startRecording']} startRecording
  * @property {WebRTCCall['stopAllRecordings']} stopAllRecordings
  * @property {WebRTCCall['isRecording']} isRecording
+ * @property {WebRTCCall['setMetadata']} setMetadata
+ * @property {WebRTCCall['getDevices']} getDevices
+ * @property {WebRTCCall['switchDevice']} switchDevice
+ * @property {WebRTCCall['getAudioLevels']} getAudioLevels
  */
 
 /** @typedef {WebRTCCallSnapshot & WebRTCCallMethods} UseWebRTCCallResult */
@@ -111,6 +115,10 @@ export function useWebRTCCall(options) {
       startRecording: (streamId, recordingOptions) => call.startRecording(streamId, recordingOptions),
       stopAllRecordings: () => call.stopAllRecordings(),
       isRecording: (streamId) => call.isRecording(streamId),
+      setMetadata: (metadata) => call.setMetadata(metadata),
+      getDevices: () => call.getDevices(),
+      switchDevice: (kind, deviceId) => call.switchDevice(kind, deviceId),
+      getAudioLevels: () => call.getAudioLevels(),
     };
     return bound;
   }, [call]);

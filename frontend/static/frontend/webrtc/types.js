@@ -8,6 +8,34 @@
  */
 
 /**
+ * @typedef {'idle' | 'connecting' | 'joined' | 'reconnecting' | 'closed'} SignalingConnectionState
+ * The signaling socket alone: `connecting` until the first `joined`; `joined`; `reconnecting` while a dropped
+ * socket is being replaced (with backoff); `closed` after a hang-up or a final refusal.
+ */
+
+/**
+ * A peer's media as it announces it (`peer-updated.media`): what the others should show.
+ * @typedef {object} PeerMediaState
+ * @property {boolean} audio its microphone is on (not muted)
+ * @property {boolean} video its camera is on
+ * @property {boolean} screen it shares its screen
+ * @property {boolean} recording it records the call in its browser
+ */
+
+/**
+ * The devices a call uses, by kind (ids from `enumerateDevices`; null: none, or not known).
+ * @typedef {object} MediaDevices
+ * @property {string | null} audioinput
+ * @property {string | null} videoinput
+ */
+
+/**
+ * @typedef {object} PeerUpdate
+ * @property {Record<string, unknown>} metadata
+ * @property {PeerMediaState | null} media
+ */
+
+/**
  * @typedef {object} DataChannelConfig
  * @property {string} label
  * @property {boolean} [ordered]
@@ -42,6 +70,8 @@
  * @property {(stream: MediaStream) => void} onScreenShareStart
  * @property {() => void} onScreenShareStop
  * @property {(peerId: string) => void} onIceRestart
+ * @property {(peerId: string, update: PeerUpdate) => void} onPeerUpdated a peer changed its metadata or media
+ * @property {(peerId: string | null) => void} onActiveSpeakerChange
  */
 
 /**
@@ -59,6 +89,8 @@
  * @property {number} [iceGatheringTimeout] Milliseconds for a peer connection to find a local candidate.
  *   Default 10000.
  * @property {RTCIceServer[]} [iceServers] Default: what the server sends in `joined`, else public STUN.
+ * @property {Record<string, unknown>} [metadata] What the others learn about us (`{ name: "Ada" }`), at most
+ *   1 KiB as JSON; a logged-in user's name is set by the server.
  * @property {Partial<WebRTCClientCallbacks>} [callbacks]
  */
 
@@ -116,6 +148,14 @@
  * @property {number | null} maxPeers the room's capacity, once joined
  * @property {Map<string, string>} peerRoles peers in the room that are not participants, by id: `recorder`, `agent`
  * @property {boolean} isRecordedByServer a recorder peer is in the room (the call is being recorded on the server)
+ * @property {SignalingConnectionState} connectionState the signaling socket's own state
+ * @property {Record<string, unknown>} metadata our metadata (with the fields the server vouches for, once joined)
+ * @property {Map<string, Record<string, unknown>>} peerMetadata each remote peer's metadata, by id
+ * @property {Map<string, PeerMediaState>} peerMedia each remote peer's announced media state, by id
+ * @property {string | null} activeSpeakerId who speaks now (a remote peer id, or our own), null when nobody does
+ * @property {'audio-only' | 'receive-only' | null} mediaFallback what the call fell back to when the camera (or
+ *   the microphone too) could not be used
+ * @property {MediaDevices} devices the camera and microphone in use
  */
 
 export {};

@@ -1,0 +1,259 @@
+"""The call as people live it, in Chromium: names and media badges, the active speaker, late joiners, a client of
+the seed's protocol among ours, device switching without renegotiation, a denied camera, a 20 MB file over the
+chat, and every demo page at phone and desktop widths (screenshots in tests/browser/build/screenshots)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+from playwright.sync_api import Page
+
+from tests.browser.conftest import BUILD, OpenPage, Site, peer_id, wait_connected
+from tests.browser.test_recording_upload import start_call
+
+SCREENSHOTS = BUILD / "screenshots"
+WIDTHS = {"phone": (390, 844), "desktop": (1280, 800)}
+
+
+def enter(page: Page, name: str) -> None:
+    """The pre-join screen: a name, then one Join click."""
+    page.fill("#name", name)
+    page.click("#join")
+    page.wait_for_function("window.call.peerId !== null")
+
+
+def tile(page: Page, peer: str) -> str:
+    return f"figure.remote[data-peer='{peer}']"
+
+
+def no_horizontal_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def shoot(page: Page, name: str) -> None:
+    """Screenshots at phone and desktop widths, each checked for horizontal scrolling."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for label, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(150)  # a layout pass at the new width
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
+        assert no_horizontal_scroll(page), f"{name} scrolls sideways at {width} px"
+
+
+def test_names_badges_and_the_active_speaker(open_page: OpenPage, room_id: str, site: Site) -> None:
+    site.create_room(room_id, 4)
+    ada, bob = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
+    shoot(ada, "call-prejoin")
+    enter(ada, "Ada")
+    enter(bob, "Bob")
+    wait_connected(ada, bob)
+    a, b = peer_id(ada), peer_id(bob)
+    ada.locator(f"{tile(ada, b)} .name", has_text="Bob").wait_for()
+    bob.locator(f"{tile(bob, a)} .name", has_text="Ada").wait_for()
+
+    # Bob mutes: Ada's page shows it within a second.
+    started = time.monotonic()
+    bob.click("#mute-audio")
+    ada.locator(f"{tile(ada, b)} .badge.muted").wait_for(timeout=1000)
+    assert time.monotonic() - started < 1.0
+    # Bob turns his camera off: a placeholder with his name, not a black frame.
+    bob.click("#mute-video")
+    placeholder = ada.locator(f"{tile(ada, b)} .placeholder")
+    placeholder.wait_for(state="visible", timeout=1000)
+    assert "Bob" in placeholder.inner_text()
+    assert ada.locator(f"{tile(ada, b)} .badge.camera-off").count() == 1
+
+    # Ada's microphone plays the fake tone, Bob's is muted: Ada is the active speaker on both pages.
+    bob.wait_for_function("(peer) => window.call.getSnapshot().activeSpeakerId === peer", arg=a)
+    bob.locator(f"{tile(bob, a)}.speaking").wait_for()
+    ada.locator("#local-tile.speaking").wait_for()
+    assert ada.locator(f"{tile(ada, b)}.speaking").count() == 0
+
+    # A late joiner sees the current names and mute states at once.
+    carol = open_page(f"/call/{room_id}/")
+    enter(carol, "Carol")
+    carol.locator(f"{tile(carol, b)} .badge.muted").wait_for()
+    assert carol.evaluate("(peer) => window.call.getSnapshot().peerMedia.get(peer)", b) == {
+        "audio": False, "video": False, "screen": False, "recording": False,
+    }
+    carol.locator(f"{tile(carol, a)} .name", has_text="Ada").wait_for()
+    carol.locator(f"{tile(carol, b)} .name", has_text="Bob").wait_for()
+    wait_connected(ada, bob, carol, peers=2)
+    shoot(carol, "call-in-call")
+
+
+def test_a_seed_client_keeps_working_beside_two_of_ours(open_page: OpenPage, room_id: str, site: Site) -> None:
+    site.create_room(room_id, 4)
+    ada, bob = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
+    enter(ada, "Ada")
+    enter(bob, "Bob")
+    wait_connected(ada, bob)
+    seed = open_page(f"/static/seed_client.html?room={room_id}")
+    seed.wait_for_function("window.seed && window.seed.myId !== null")
+    seed_id = seed.evaluate("window.seed.myId")
+    # Our pages announce names and mute states (frames the seed's client does not know) while it connects.
+    ada.click("#mute-audio")
+    seed.wait_for_function(
+        "() => [...window.seed.peers.values()].filter((p) => p.pc.connectionState === 'connected').length === 2"
+    )
+    for page in (ada, bob):
+        page.wait_for_function("(id) => window.call.links.get(id)?.isConnected", arg=seed_id)
+        # A peer that announces nothing is shown as its stream goes, named by its id.
+        page.locator(f"{tile(page, seed_id)} .name").wait_for()
+    assert not seed.evaluate("window.seed.errors ?? []")
+
+
+def test_device_switch_keeps_video_flowing_without_renegotiation(open_page: OpenPage, room_id: str) -> None:
+    ada, bob = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
+    enter(ada, "Ada")
+    enter(bob, "Bob")
+    wait_connected(ada, bob)
+    a = peer_id(ada)
+    frames = (
+        "(peer) => window.call.links.get(peer).pc.getStats().then((s) => { let n = 0; s.forEach((r) => {"
+        " if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded; }); return n; })"
+    )
+    bob.wait_for_function(f"async (peer) => (await ({frames})(peer)) > 10", arg=a)
+    ada.evaluate("""() => {
+      window.sdpSent = 0;
+      const send = window.call.connection.send.bind(window.call.connection);
+      window.call.connection.send = (m) => { if (m.t === 'sdp') window.sdpSent += 1; return send(m); };
+    }""")
+    before_track = ada.evaluate("window.call.getSnapshot().localStream.getVideoTracks()[0].id")
+    device = ada.evaluate("window.call.getDevices().then((d) => d.videoinput[d.videoinput.length - 1].deviceId)")
+    ada.evaluate("(id) => window.call.switchDevice('videoinput', id)", device)
+    assert ada.evaluate("window.call.getSnapshot().localStream.getVideoTracks()[0].id") != before_track
+    decoded = bob.evaluate(f"({frames})", a)
+    bob.wait_for_function(f"async ([peer, n]) => (await ({frames})(peer)) > n + 30", arg=[a, decoded])
+    assert ada.evaluate("window.sdpSent") == 0
+    assert ada.evaluate("(peer) => window.call.links.get(peer).pc.signalingState", peer_id(bob)) == "stable"
+
+
+DENY_CAMERA = """
+(() => {
+  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (constraints) =>
+    constraints && constraints.video
+      ? Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))
+      : real(constraints);
+})();
+"""
+
+
+def test_a_denied_camera_joins_with_audio_only_and_says_so(open_page: OpenPage, room_id: str) -> None:
+    bob = open_page(f"/call/{room_id}/")
+    ada = open_page(f"/call/{room_id}/")
+    ada.add_init_script(DENY_CAMERA)
+    ada.reload()
+    note = ada.locator("#prejoin-note")
+    note.wait_for(state="visible")
+    assert "camera or microphone" in note.inner_text() and "audio only" in note.inner_text()
+    assert "Error" not in note.inner_text()
+    enter(ada, "Ada")
+    enter(bob, "Bob")
+    wait_connected(ada, bob)
+    a = peer_id(ada)
+    bob.wait_for_function("(peer) => window.call.remoteStreams.get(peer)?.getAudioTracks().length === 1", arg=a)
+    assert bob.evaluate("(peer) => window.call.remoteStreams.get(peer).getVideoTracks().length", a) == 0
+    bob.locator(f"{tile(bob, a)} .badge.camera-off").wait_for()
+    # The library on its own falls back the same way, with a typed error the page can explain.
+    outcome = ada.evaluate("""async () => {
+      const { WebRTCCall } = await import('/static/frontend/webrtc/index.js');
+      const errors = [];
+      const call = new WebRTCCall({ roomId: 'fallback-' + Date.now(), signalUrl: '/api/call/signal', iceServers: [],
+        callbacks: { onError: (e) => errors.push([e.name, e.code, e.message]) } });
+      await new Promise((resolve) => call.subscribe(() => { if (call.peerId) resolve(); }));
+      const result = { fallback: call.getSnapshot().mediaFallback, audio: call.localStream.getAudioTracks().length,
+        video: call.localStream.getVideoTracks().length, errors };
+      call.destroy();
+      return result;
+    }""")
+    assert outcome["fallback"] == "audio-only" and outcome["audio"] == 1 and outcome["video"] == 0
+    assert outcome["errors"][0][:2] == ["WebRTCCallError", "camera-unavailable"]
+
+
+SAMPLE_PROGRESS = """() => {
+  window.progressSamples = [];
+  window.sampler = setInterval(() => {
+    const bar = document.querySelector('#messages progress.transfer');
+    if (bar) window.progressSamples.push(bar.value);
+  }, 20);
+}"""
+
+RECEIVED_DIGEST = """async () => {
+  const link = document.querySelector('#messages a[data-transfer]');
+  const bytes = await (await fetch(link.href)).arrayBuffer();
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return { size: bytes.byteLength, sha256: hex, name: link.download };
+}"""
+
+
+def test_a_20_mb_file_crosses_the_chat_intact_with_monotonic_progress(open_page: OpenPage, room_id: str) -> None:
+    ada, bob = open_page(f"/chat/{room_id}/"), open_page(f"/chat/{room_id}/")
+    enter(ada, "Ada")
+    enter(bob, "Bob")
+    wait_connected(ada, bob)
+    payload = os.urandom(20 * 1024 * 1024)
+    bob.evaluate(SAMPLE_PROGRESS)
+    ada.set_input_files("#file", {"name": "big.bin", "mimeType": "application/octet-stream", "buffer": payload})
+    bob.locator("#messages a[data-transfer]").wait_for(timeout=120_000)
+    samples = bob.evaluate("clearInterval(window.sampler) || window.progressSamples")
+    assert len(samples) > 3
+    assert all(later >= earlier for earlier, later in zip(samples, samples[1:], strict=False))
+    received = bob.evaluate(RECEIVED_DIGEST)
+    assert received == {"size": len(payload), "sha256": hashlib.sha256(payload).hexdigest(), "name": "big.bin"}
+    # The chat names who sent it.
+    assert "Ada" in bob.locator("#messages li", has_text="big.bin").inner_text()
+    shoot(bob, "chat")
+
+
+def test_the_lobby_shows_live_occupancy_and_fits_a_phone(open_page: OpenPage, room_id: str, site: Site) -> None:
+    site.create_room(room_id, 1)
+    lobby = open_page("/")
+    row = lobby.locator(f"#rooms tr[data-room='{room_id}'] .live")
+    assert row.inner_text().strip().startswith("0 / 1")
+    solo = open_page(f"/chat/{room_id}/")
+    enter(solo, "Solo")
+    # Refreshed without a reload; full rooms marked.
+    lobby.wait_for_function(
+        "(id) => document.querySelector(`#rooms tr[data-room='${id}']`).classList.contains('full')", arg=room_id
+    )
+    assert row.inner_text().strip() == "1 / 1 · full"
+    shoot(lobby, "lobby")
+
+
+def test_demo_recording_has_a_timer_and_uploads_its_duration(open_page: OpenPage, site: Site, room_id: str) -> None:
+    alice = start_call(open_page, site, room_id)
+    alice.click("#record")
+    timer = alice.locator("#record-timer")
+    timer.wait_for(state="visible")
+    alice.wait_for_function("document.getElementById('record-timer').textContent === '0:02'")
+    alice.click("#record")
+    timer.wait_for(state="hidden")
+    upload = alice.locator("#recordings li", has_text="You").locator("button")
+    upload.click()
+    alice.wait_for_function("document.querySelector('#recordings button[data-recording]') !== null")
+    recording_id = alice.evaluate("document.querySelector('#recordings button[data-recording]').dataset.recording")
+    saved = alice.evaluate("async (id) => (await fetch(`/api/recordings/${id}/`)).json()", recording_id)
+    assert saved["status"] == "complete" and 2 <= saved["duration"] < 10
+
+
+def test_a_reload_rejoins_under_the_same_name(open_page: OpenPage, room_id: str) -> None:
+    ada, bob = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
+    enter(ada, "Ada")
+    enter(bob, "Bob")
+    wait_connected(ada, bob)
+    ada.reload()
+    # No click: the page was in the call, so it joins again at once, under the name it remembered.
+    ada.wait_for_function("window.call.peerId !== null")
+    wait_connected(ada, bob)
+    bob.locator(f"{tile(bob, peer_id(ada))} .name", has_text="Ada").wait_for()
+    # Leaving on purpose forgets it: the next visit shows the pre-join screen.
+    ada.click("#hangup")
+    ada.reload()
+    ada.locator("#prejoin").wait_for(state="visible")
+    assert ada.evaluate("(room) => sessionStorage.getItem(`rtc-demo.in-call.${room}`)", room_id) is None
+    assert ada.evaluate("window.call.state") == "idle"

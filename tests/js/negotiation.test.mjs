@@ -1,0 +1,186 @@
+// The peer link's negotiation queue and the signaling connection's reconnection, against fakes of the browser's
+// RTCPeerConnection and WebSocket (Node has neither), with mocked timers instead of real waits.
+import assert from "node:assert/strict";
+import { mock, test } from "node:test";
+
+class FakeEventTarget {
+  constructor() {
+    this.listeners = new Map();
+  }
+  addEventListener(type, fn) {
+    (this.listeners.get(type) ?? this.listeners.set(type, []).get(type)).push(fn);
+  }
+  removeEventListener(type, fn) {
+    this.listeners.set(type, (this.listeners.get(type) ?? []).filter((f) => f !== fn));
+  }
+  dispatch(type, event = {}) {
+    for (const fn of [...(this.listeners.get(type) ?? [])]) fn(event);
+  }
+}
+
+/** Applies remote descriptions after a delay that differs per call, so a queue that does not wait reorders them. */
+class FakePeerConnection extends FakeEventTarget {
+  static delays = [30, 5, 15, 1];
+  constructor() {
+    super();
+    this.applied = [];
+    this.signalingState = "stable";
+    this.connectionState = "new";
+    this.iceGatheringState = "new";
+    this.localDescription = null;
+    this.calls = 0;
+  }
+  async setRemoteDescription(description) {
+    const delay = FakePeerConnection.delays[this.calls++ % FakePeerConnection.delays.length];
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    this.applied.push(description.sdp);
+    this.signalingState = description.type === "offer" ? "have-remote-offer" : "stable";
+  }
+  async setLocalDescription() {
+    this.localDescription = { type: this.signalingState === "have-remote-offer" ? "answer" : "offer", sdp: "local" };
+    this.signalingState = "stable";
+  }
+  async addIceCandidate(candidate) {
+    this.applied.push(`ice:${candidate.candidate}`);
+  }
+  addTransceiver() {}
+  addTrack() {}
+  getTransceivers() {
+    return [];
+  }
+  getSenders() {
+    return [];
+  }
+  createDataChannel() {
+    return new FakeEventTarget();
+  }
+  close() {}
+}
+
+globalThis.RTCPeerConnection = FakePeerConnection;
+globalThis.MediaStream = class {
+  getTracks() {
+    return [];
+  }
+};
+
+const { PeerLink } = await import("../../frontend/static/frontend/webrtc/peer.js");
+
+function link(polite) {
+  const sent = [];
+  const errors = [];
+  const peer = new PeerLink({
+    remoteId: "peer-remote", polite, initiator: false, iceServers: [], tracks: [], stream: null,
+    dataChannels: () => [], connectionTimeout: 60000, iceGatheringTimeout: 60000,
+    events: {
+      signal: (m) => sent.push(m), onRemoteStream() {}, onConnectionStateChange() {}, onChannelOpen() {},
+      onChannelClose() {}, onChannelMessage() {}, onError: (e) => errors.push(e), onIceRestart() {},
+    },
+  });
+  return { peer, sent, errors };
+}
+
+test("remote descriptions and candidates are applied one at a time, in arrival order", async () => {
+  const { peer, sent, errors } = link(true);
+  peer.handleDescription({ type: "offer", sdp: "o1" });
+  peer.handleCandidate({ candidate: "c1" });
+  peer.handleDescription({ type: "offer", sdp: "o2" });
+  peer.handleCandidate({ candidate: "c2" });
+  await peer.incoming;
+  assert.deepEqual(peer.pc.applied, ["o1", "ice:c1", "o2", "ice:c2"]);
+  assert.deepEqual(sent.filter((m) => m.t === "sdp").map((m) => m.description.type), ["answer", "answer"]);
+  assert.deepEqual(errors, []);
+  peer.close();
+});
+
+test("glare: the impolite side ignores the colliding offer, the polite side yields", async () => {
+  const impolite = link(false);
+  impolite.peer.makingOffer = true;
+  impolite.peer.handleDescription({ type: "offer", sdp: "theirs" });
+  await impolite.peer.incoming;
+  assert.deepEqual(impolite.peer.pc.applied, []);
+  assert.equal(impolite.peer.ignoreOffer, true);
+  impolite.peer.close();
+
+  const polite = link(true);
+  polite.peer.makingOffer = true;
+  polite.peer.handleDescription({ type: "offer", sdp: "theirs" });
+  await polite.peer.incoming;
+  assert.deepEqual(polite.peer.pc.applied, ["theirs"]);
+  polite.peer.close();
+});
+
+class FakeWebSocket extends FakeEventTarget {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static opened = [];
+  constructor(url) {
+    super();
+    this.url = url;
+    this.readyState = FakeWebSocket.CONNECTING;
+    this.sent = [];
+    FakeWebSocket.opened.push(this);
+  }
+  send(text) {
+    this.sent.push(JSON.parse(text));
+  }
+  close(code) {
+    this.readyState = 3;
+    this.closedWith = code;
+  }
+  drop(code = 1006) {
+    this.readyState = 3;
+    this.dispatch("close", { code });
+  }
+}
+globalThis.WebSocket = FakeWebSocket;
+
+const { SignalingConnection } = await import("../../frontend/static/frontend/webrtc/connection.js");
+
+test("the connection backs off between attempts and gives up after the last, with explicit states", () => {
+  mock.timers.enable({ apis: ["setTimeout", "Date"] });
+  try {
+    FakeWebSocket.opened = [];
+    const states = [];
+    const ended = [];
+    const connection = new SignalingConnection({
+      url: () => "ws://test/signal", joinMessage: () => ({ t: "join", roomId: "r" }), connectionTimeout: 30000,
+      autoReconnect: true, maxReconnectAttempts: 3,
+      events: { onMessage() {}, onStateChange: (s) => states.push(s), onReconnecting() {}, onEnd: (e) => ended.push(e.code) },
+    });
+    connection.start();
+    assert.equal(connection.state, "connecting");
+    FakeWebSocket.opened[0].drop();
+    assert.equal(connection.state, "reconnecting");
+    assert.equal(FakeWebSocket.opened.length, 1);
+    mock.timers.tick(500); // attempt 1: at most 500 ms
+    assert.equal(FakeWebSocket.opened.length, 2);
+    FakeWebSocket.opened[1].drop();
+    mock.timers.tick(1000); // attempt 2: at most 1 s
+    assert.equal(FakeWebSocket.opened.length, 3);
+    FakeWebSocket.opened[2].drop();
+    mock.timers.tick(2000);
+    FakeWebSocket.opened[3].drop();
+    assert.deepEqual(ended, ["reconnect-failed"]);
+    assert.equal(connection.state, "closed");
+    assert.deepEqual(states, ["connecting", "reconnecting", "closed"]);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("a final close code ends the connection at once, with the server's reason", () => {
+  FakeWebSocket.opened = [];
+  const ended = [];
+  const connection = new SignalingConnection({
+    url: () => "ws://test/signal", joinMessage: () => ({ t: "join", roomId: "r" }), connectionTimeout: 30000,
+    autoReconnect: true, maxReconnectAttempts: 3,
+    events: { onMessage() {}, onStateChange() {}, onReconnecting() {}, onEnd: (e) => ended.push(e.code) },
+  });
+  connection.start();
+  const socket = FakeWebSocket.opened[0];
+  socket.dispatch("message", { data: JSON.stringify({ t: "closed", reason: "kicked" }) });
+  socket.drop(4010);
+  assert.deepEqual(ended, ["kicked"]);
+  assert.equal(FakeWebSocket.opened.length, 1);
+});
