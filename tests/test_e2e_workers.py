@@ -169,6 +169,37 @@ async def test_peers_on_different_workers_complete_the_seed_protocol(stack: Stac
     assert addresses == {"127.0.0.1"}  # forwarded by nginx, read by daphne --proxy-headers
 
 
+async def test_names_and_media_cross_workers_and_reach_late_joiners(stack: Stack) -> None:
+    (alice, worker_a), (bob, worker_b), (carol, _) = await sockets_on_workers(stack, 3, 2)
+    assert worker_a != worker_b
+    room = f"state-{time.time_ns()}"
+    stack.sql("INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
+              "VALUES (%s, '', 4, true, now(), now())", room)
+    await send(alice, t="join", roomId=room, metadata={"name": "Ada"})
+    a = (await receive(alice))["peerId"]
+    await send(bob, t="join", roomId=room, metadata={"name": "Bob"}, media={"audio": True, "video": True})
+    b = (await receive(bob))["peerId"]
+    assert await receive(alice) == {
+        "t": "peer-joined", "peerId": b, "metadata": {"name": "Bob"}, "media": {"audio": True, "video": True},
+    }
+    # An update on one worker reaches the other, and Redis keeps it for whoever joins next, on any worker.
+    await send(alice, t="update", media={"audio": False, "video": True, "screen": False})
+    assert await receive(bob) == {
+        "t": "peer-updated", "peerId": a, "media": {"audio": False, "video": True, "screen": False},
+    }
+    carol_joined = await join(carol, room)
+    assert carol_joined["metadata"] == {a: {"name": "Ada"}, b: {"name": "Bob"}}
+    assert carol_joined["media"] == {
+        a: {"audio": False, "video": True, "screen": False}, b: {"audio": True, "video": True},
+    }
+    await eventually(lambda: stack.sql(
+        "SELECT display_name FROM rooms_peersession WHERE peer_id = %s", a) == [("Ada",)])
+    for socket in (alice, bob, carol):
+        await socket.close()
+    await eventually(lambda: not stack.store().exists(f"{PREFIX}:room:{room}"))
+    assert not stack.store().exists(f"{PREFIX}:state:{room}")
+
+
 async def test_room_affinity_keeps_a_room_on_one_worker(stack: Stack) -> None:
     room = f"affinity-{time.time_ns()}"
     stack.sql("INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "

@@ -90,3 +90,15 @@ def test_lobby_survives_an_unreachable_registry(client: Client, settings: Any) -
     html = client.get("/").content.decode()
     assert "Live peer counts are unavailable" in html
     assert rows(html) == ["stored"]
+
+
+def test_lobby_rooms_json_gives_live_occupancy_and_fullness(client: Client, live_peers: None) -> None:
+    Room.objects.create(id="standup", name="Daily standup", max_peers=2)
+    staff = User.objects.create_user("moderator", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename="view_room"))
+    client.force_login(staff)
+    data = client.get("/rooms.json").json()
+    assert data["live_known"] is True
+    by_id = {room["id"]: room for room in data["rooms"]}
+    assert by_id["standup"] == {"id": "standup", "live_peers": 2, "max_peers": 2, "is_open": True, "is_full": True}
+    assert by_id["hallway"]["max_peers"] == 2 and by_id["hallway"]["is_full"] is False

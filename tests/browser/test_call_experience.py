@@ -37,7 +37,14 @@ def shoot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for label, (width, height) in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(150)  # a layout pass at the new width
+        # Laid out at the new width, and every shown video painting frames again.
+        page.wait_for_function(
+            """(width) => window.innerWidth === width && [...document.querySelectorAll('video')]
+                 .filter((v) => v.srcObject && v.offsetParent && v.srcObject.getVideoTracks().length)
+                 .every((v) => v.readyState >= 2 && v.videoWidth > 0)""",
+            arg=width,
+        )
+        page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))")
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
         assert no_horizontal_scroll(page), f"{name} scrolls sideways at {width} px"
 
@@ -129,6 +136,20 @@ def test_device_switch_keeps_video_flowing_without_renegotiation(open_page: Open
     bob.wait_for_function(f"async ([peer, n]) => (await ({frames})(peer)) > n + 30", arg=[a, decoded])
     assert ada.evaluate("window.sdpSent") == 0
     assert ada.evaluate("(peer) => window.call.links.get(peer).pc.signalingState", peer_id(bob)) == "stable"
+
+    # The camera is unplugged (its track ends): the call takes the default camera, still without renegotiating.
+    unplugged = ada.evaluate("""() => {
+      const track = window.call.getSnapshot().localStream.getVideoTracks()[0];
+      track.stop();
+      track.dispatchEvent(new Event('ended'));  // what the browser fires when the device goes away
+      return track.id;
+    }""")
+    ada.wait_for_function(
+        "(old) => { const t = window.call.localStream.getVideoTracks()[0]; return t && t.id !== old; }", arg=unplugged
+    )
+    decoded = bob.evaluate(f"({frames})", a)
+    bob.wait_for_function(f"async ([peer, n]) => (await ({frames})(peer)) > n + 30", arg=[a, decoded])
+    assert ada.evaluate("window.sdpSent") == 0
 
 
 DENY_CAMERA = """

@@ -3,6 +3,15 @@
 import assert from "node:assert/strict";
 import { mock, test } from "node:test";
 
+/** Fake setTimeout (Node 20.11+ takes an options object, earlier releases a list of the timers to fake). */
+function enableTimers() {
+  try {
+    mock.timers.enable({ apis: ["setTimeout"] });
+  } catch {
+    mock.timers.enable(/** @type {any} */ (["setTimeout"]));
+  }
+}
+
 class FakeEventTarget {
   constructor() {
     this.listeners = new Map();
@@ -138,7 +147,7 @@ globalThis.WebSocket = FakeWebSocket;
 const { SignalingConnection } = await import("../../frontend/static/frontend/webrtc/connection.js");
 
 test("the connection backs off between attempts and gives up after the last, with explicit states", () => {
-  mock.timers.enable({ apis: ["setTimeout", "Date"] });
+  enableTimers();
   try {
     FakeWebSocket.opened = [];
     const states = [];

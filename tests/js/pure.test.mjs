@@ -2,6 +2,15 @@
 import assert from "node:assert/strict";
 import { mock, test } from "node:test";
 
+/** Fake setTimeout (Node 20.11+ takes an options object, earlier releases a list of the timers to fake). */
+function enableTimers() {
+  try {
+    mock.timers.enable({ apis: ["setTimeout"] });
+  } catch {
+    mock.timers.enable(/** @type {any} */ (["setTimeout"]));
+  }
+}
+
 import { reconnectDelay } from "../../frontend/static/frontend/webrtc/backoff.js";
 import { SPEAKER_HOLD, levelBetween, pickSpeaker } from "../../frontend/static/frontend/webrtc/levels.js";
 import { summarize } from "../../frontend/static/frontend/webrtc/quality.js";
@@ -72,7 +81,7 @@ test("the active speaker: the loudest, held through pauses, not stolen mid-sente
 });
 
 test("timers: a name set again replaces its timer; clearAll stops every one", () => {
-  mock.timers.enable({ apis: ["setTimeout"] });
+  enableTimers();
   try {
     const timers = new Timers();
     const ran = [];

@@ -164,6 +164,8 @@ export class WebRTCCall {
     /** @type {CallDevices} the devices in use, by kind */
     this.devices = { audioinput: null, videoinput: null };
     this.speakers = new SpeakerDetector(this);
+    /** Local tracks whose end (an unplugged device) is handled. @type {WeakSet<MediaStreamTrack>} */
+    this.watchedTracks = new WeakSet();
     /** @type {string | null} */
     this.activeSpeakerId = null;
     /** @type {TrackSource | null} */
@@ -837,8 +839,8 @@ export class WebRTCCall {
   /** A device unplugged (its track ends): fall back to the default device of its kind, or go on without. */
   watchLocalTracks() {
     for (const track of this.localStream?.getTracks() ?? []) {
-      if (/** @type {any} */ (track).watched) continue;
-      /** @type {any} */ (track).watched = true;
+      if (this.watchedTracks.has(track)) continue;
+      this.watchedTracks.add(track);
       track.addEventListener("ended", () => {
         if (!this.active || !this.localStream?.getTracks().includes(track)) return;
         const kind = track.kind === "audio" ? "audioinput" : "videoinput";
