@@ -515,9 +515,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             media = media_of(message["media"]) if "media" in message else None
             if grant is not None and grant.user_id is not None:
                 user_id = grant.user_id
-            # A peer with a role (a recorder, an agent) is the site's own: it names itself.
-            if user_id is not None and (grant is None or grant.role is None):
-                self.vouched = await self.vouched_metadata(user_id)
+            # Per join, like the user: a token's user vouches for the join that carried it only. A peer with a role
+            # (a recorder, an agent) is the site's own: it names itself.
+            vouching = user_id is not None and (grant is None or grant.role is None)
+            self.vouched = await self.vouched_metadata(user_id) if vouching else {}
             if "resume" in message and await self.resume_peer(room_id, message["resume"]):
                 metrics.JOINS.labels("joined").inc()
                 metrics.JOIN_LATENCY.observe(time.monotonic() - started)

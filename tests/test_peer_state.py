@@ -213,3 +213,15 @@ async def test_kick_with_ban_over_rest(async_client: Any, connect: Connect, room
     again = await connect(as_user(user))
     assert (await join_reply(again, room_id))["code"] == "forbidden"
 
+
+
+async def test_a_token_users_name_is_for_the_join_that_carried_it(connect: Connect, room_id: str) -> None:
+    user = await User.objects.acreate_user("tess", first_name="Tess")
+    token, _ = issue_room_token(room_id, user.pk)
+    socket = await connect()
+    joined = await socket.join(room_id, token=token, metadata={"name": "x"})
+    assert joined["metadata"][socket.peer_id] == {"name": "Tess"}
+    await socket.send(t="leave")
+    # The same socket joins again without the token: an anonymous peer, named as it says.
+    again = await socket.join(room_id, metadata={"name": "Anonymous now"})
+    assert again["metadata"][socket.peer_id] == {"name": "Anonymous now"}

@@ -278,3 +278,30 @@ def test_a_reload_rejoins_under_the_same_name(open_page: OpenPage, room_id: str)
     ada.locator("#prejoin").wait_for(state="visible")
     assert ada.evaluate("(room) => sessionStorage.getItem(`rtc-demo.in-call.${room}`)", room_id) is None
     assert ada.evaluate("window.call.state") == "idle"
+
+
+def test_a_chat_page_and_a_video_page_of_one_room_talk(open_page: OpenPage, room_id: str) -> None:
+    video, chat = open_page(f"/call/{room_id}/"), open_page(f"/chat/{room_id}/")
+    enter(video, "Vera")
+    enter(chat, "Chad")
+    wait_connected(video, chat)
+    c = peer_id(chat)
+    # Not a black tile: one that says who it is and that it is chat only.
+    chat_tile = video.locator(f"{tile(video, c)}.chat-only")
+    chat_tile.wait_for()
+    assert "Chad · chat only" in chat_tile.inner_text()
+    # Messages cross both ways, with names.
+    chat.fill("#message", "hello from the chat page")
+    chat.click("#send")
+    video.locator("#messages li", has_text="hello from the chat page").wait_for()
+    assert "Chad" in video.locator("#messages li", has_text="hello from the chat page").inner_text()
+    video.fill("#message", "hello from the call page")
+    video.click("#send")
+    chat.locator("#messages li", has_text="hello from the call page").wait_for()
+    assert "Vera" in chat.locator("#messages li", has_text="hello from the call page").inner_text()
+    # Whoever records, every page says so.
+    assert chat.locator("#recording-indicator").is_hidden()
+    video.click("#record")
+    chat.locator("#recording-indicator").wait_for(state="visible")
+    video.click("#record")
+    chat.locator("#recording-indicator").wait_for(state="hidden")
