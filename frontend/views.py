@@ -10,11 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
-from signaling import moderation
+from frontend.conf import conf
+from signaling import live
 from signaling.protocol import is_valid_room_id
-from signaling.registry import RegistryUnavailable, get_registry
 
-SIGNAL_PATH = "/api/call/signal"
 #: Stored rooms the lobby lists, newest first (live rooms are always listed).
 LOBBY_ROOMS = 50
 PAGES = {"video": "frontend:call", "chat": "frontend:chat"}
@@ -42,26 +41,26 @@ def lobby_rooms(user: Any) -> tuple[list[LobbyRoom], bool]:
     only.
     """
     try:
-        live = get_registry().live_rooms()
+        counts = live.live_rooms()
         live_known = True
-    except RegistryUnavailable:
-        live, live_known = {}, False
+    except live.LiveRoomsUnavailable:
+        counts, live_known = {}, False
     rooms: dict[str, LobbyRoom] = {}
-    default_capacity = moderation.default_capacity()[0]
+    default_capacity = live.default_capacity()[0]
     lists_every_room = bool(getattr(user, "is_staff", False))
     if apps.is_installed("rooms"):
         from rooms.permissions import has_staff_permission, rooms_listed_to
 
         lists_every_room = has_staff_permission(user, "rooms.view_room")
         listed = rooms_listed_to(user)
-        stored = list(listed.filter(pk__in=list(live)))
-        stored += list(listed.exclude(pk__in=list(live))[:LOBBY_ROOMS])
+        stored = list(listed.filter(pk__in=list(counts)))
+        stored += list(listed.exclude(pk__in=list(counts))[:LOBBY_ROOMS])
         for room in stored:
             rooms[room.pk] = LobbyRoom(
-                room.pk, room.name, live.get(room.pk, 0), room.max_peers or default_capacity, room.is_open
+                room.pk, room.name, counts.get(room.pk, 0), room.max_peers or default_capacity, room.is_open
             )
     if lists_every_room:
-        for room_id, count in live.items():
+        for room_id, count in counts.items():
             rooms.setdefault(room_id, LobbyRoom(room_id, "", count, default_capacity, True))
     ordered = sorted(rooms.values(), key=lambda room: -room.live_peers)
     return ordered, live_known
@@ -99,7 +98,7 @@ def lobby_rooms_json(request: HttpRequest) -> JsonResponse:
 def _room_page(request: HttpRequest, template: str, room_id: str) -> HttpResponse:
     if not is_valid_room_id(room_id):
         raise Http404("No such room")
-    return render(request, template, {"room_id": room_id, "signal_path": SIGNAL_PATH})
+    return render(request, template, {"room_id": room_id, "signal_path": conf.SIGNAL_PATH})
 
 
 def call(request: HttpRequest, room_id: str) -> HttpResponse:

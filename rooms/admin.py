@@ -21,8 +21,7 @@ from rooms.conf import conf
 from rooms.logqueries import CappedCountPaginator, rooms_matching
 from rooms.models import PeerSession, Recording, Room, RoomBan, RoomEvent
 from rooms.uploads import delete_recording
-from signaling import moderation
-from signaling.registry import RegistryUnavailable, get_registry
+from signaling import live
 
 UNAVAILABLE = "Live peer counts are unavailable: the signaling registry cannot be reached."
 
@@ -40,11 +39,11 @@ class LiveFilter(admin.SimpleListFilter):
         if self.value() not in ("yes", "no"):
             return None
         try:
-            live = list(get_registry().live_rooms())
-        except RegistryUnavailable:
+            occupied = list(live.live_rooms())
+        except live.LiveRoomsUnavailable:
             messages.warning(request, UNAVAILABLE)
             return queryset.none()
-        return queryset.filter(pk__in=live) if self.value() == "yes" else queryset.exclude(pk__in=live)
+        return queryset.filter(pk__in=occupied) if self.value() == "yes" else queryset.exclude(pk__in=occupied)
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -129,8 +128,8 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             room.is_open = False
             room.save(update_fields=["is_open", "updated_at"])
             try:
-                ended += async_to_sync(moderation.close_room)(room.pk)
-            except RegistryUnavailable:
+                ended += async_to_sync(live.close_room)(room.pk)
+            except live.LiveRoomsUnavailable:
                 messages.error(request, f"Room {room.pk} is closed to new joins, but its live peers could not be "
                                         "reached: the signaling registry is unavailable.")
         messages.success(request, f"Closed {len(rooms)} room(s); {ended} peer(s) were in them.")
@@ -154,7 +153,7 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             try:
                 if server_recording.start_recording(room.pk):
                     started.append(room.pk)
-            except RegistryUnavailable:
+            except live.LiveRoomsUnavailable:
                 messages.error(request, UNAVAILABLE)
                 return
         messages.success(request, f"Recording started in {len(started)} room(s): a recording per peer appears under "
@@ -166,7 +165,7 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for room in queryset:
             try:
                 stopped += async_to_sync(server_recording.stop_recording)(room.pk)
-            except RegistryUnavailable:
+            except live.LiveRoomsUnavailable:
                 messages.error(request, UNAVAILABLE)
                 return
         messages.success(request, f"Stopped {stopped} recording(s); their files are saved under Recordings.")
@@ -177,8 +176,8 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         super().save_model(request, obj, form, change)
         if change and "is_open" in form.changed_data and not obj.is_open:
             try:
-                ended = async_to_sync(moderation.close_room)(obj.pk)
-            except RegistryUnavailable:
+                ended = async_to_sync(live.close_room)(obj.pk)
+            except live.LiveRoomsUnavailable:
                 messages.error(request, "The room is closed to new joins, but its live peers could not be reached.")
             else:
                 messages.info(request, f"The room is closed: {ended} live peer(s) were disconnected.")
@@ -192,8 +191,8 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         # One registry query for the whole page rather than one per row.
         rooms = list(changelist.result_list)
         try:
-            counts: dict[str, int | None] = dict(get_registry().occupancy(room.pk for room in rooms))
-        except RegistryUnavailable:
+            counts: dict[str, int | None] = dict(live.occupancy(room.pk for room in rooms))
+        except live.LiveRoomsUnavailable:
             messages.warning(request, UNAVAILABLE)
             counts = {}
         for room in rooms:
@@ -208,8 +207,8 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             count = 0
         else:
             try:
-                count = get_registry().occupancy([room.pk]).get(room.pk, 0)
-            except RegistryUnavailable:
+                count = live.occupancy([room.pk]).get(room.pk, 0)
+            except live.LiveRoomsUnavailable:
                 count = None
         return "unavailable" if count is None else str(count)
 
@@ -218,7 +217,7 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """The capacity joins meet, and where it comes from (an empty max_peers is not "no limit")."""
         if room.max_peers:
             return f"{room.max_peers} (this room's max peers)"
-        value, source = moderation.default_capacity()
+        value, source = live.default_capacity()
         return f"{value} (default: {source})"
 
     @admin.display(description="in the room now")
@@ -228,8 +227,8 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if not room.pk:
             return "-"
         try:
-            peers = sorted(moderation.room_members(room.pk))
-        except RegistryUnavailable:
+            peers = sorted(live.room_members(room.pk))
+        except live.LiveRoomsUnavailable:
             return "unavailable (the signaling registry cannot be reached)"
         if not peers:
             return "nobody"
@@ -285,13 +284,13 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 messages.success(
                     request, f"Kicked {peer_id} and banned {ban.user} until {ban.until:%Y-%m-%d %H:%M} UTC."
                 )
-            elif async_to_sync(moderation.kick)(room.pk, peer_id):
+            elif async_to_sync(live.kick)(room.pk, peer_id):
                 messages.success(request, f"Kicked {peer_id}.")
             else:
                 messages.warning(request, f"{peer_id} is not in the room any more.")
         except (ValueError, CannotBan) as error:
             messages.error(request, str(error) if isinstance(error, CannotBan) else "Choose how long the ban lasts.")
-        except RegistryUnavailable:
+        except live.LiveRoomsUnavailable:
             messages.error(request, "The signaling registry cannot be reached: nobody was kicked.")
         return change_page
 
@@ -408,8 +407,8 @@ class PeerSessionAdmin(LogAdmin):
         kicked = 0
         for room_id, peer_id in queryset.filter(left_at__isnull=True).values_list("room_id", "peer_id"):
             try:
-                kicked += async_to_sync(moderation.kick)(room_id, peer_id)
-            except RegistryUnavailable:
+                kicked += async_to_sync(live.kick)(room_id, peer_id)
+            except live.LiveRoomsUnavailable:
                 messages.error(request, "The signaling registry cannot be reached: nobody was kicked.")
                 return
         messages.success(request, f"Kicked {kicked} peer(s).")

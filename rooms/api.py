@@ -43,10 +43,9 @@ from rooms.serializers import (
     RoomTokenRequestSerializer,
     RoomTokenSerializer,
 )
-from signaling import moderation
+from signaling import live
 from signaling.policy import Access
 from signaling.protocol import ROOM_ID_PATTERN, PeerRole
-from signaling.registry import RegistryUnavailable, get_registry
 from signaling.tokens import issue_room_token
 
 
@@ -108,15 +107,15 @@ def query_datetime(request: Request, name: str) -> datetime | None:
 def live_counts(room_ids: list[str]) -> dict[str, int] | None:
     """Live peers of each room; None when the registry cannot be reached (the listing still answers)."""
     try:
-        return get_registry().occupancy(room_ids)
-    except RegistryUnavailable:
+        return live.occupancy(room_ids)
+    except live.LiveRoomsUnavailable:
         return None
 
 
 def run_moderation(function: Any, *args: Any) -> Any:
     try:
         return async_to_sync(function)(*args)
-    except RegistryUnavailable as error:
+    except live.LiveRoomsUnavailable as error:
         raise RegistryUnreachable() from error
 
 
@@ -173,15 +172,15 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
             raise ValidationError({"min_peers": "Use a whole number of peers."})
         if occupied is not None or min_peers:
             try:
-                live = get_registry().live_rooms()
-            except RegistryUnavailable as error:
+                counts = live.live_rooms()
+            except live.LiveRoomsUnavailable as error:
                 raise RegistryUnreachable() from error
             if occupied is True:
-                rooms = rooms.filter(pk__in=list(live))
+                rooms = rooms.filter(pk__in=list(counts))
             elif occupied is False:
-                rooms = rooms.exclude(pk__in=list(live))
+                rooms = rooms.exclude(pk__in=list(counts))
             if min_peers:
-                rooms = rooms.filter(pk__in=[room_id for room_id, count in live.items() if count >= min_peers])
+                rooms = rooms.filter(pk__in=[room_id for room_id, count in counts.items() if count >= min_peers])
         return rooms
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -204,8 +203,8 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         context = self.get_serializer_context()
         if has_staff_permission(request.user, "rooms.view_peersession"):
             try:
-                context["peers"] = sorted(moderation.room_members(room.pk))
-            except RegistryUnavailable:
+                context["peers"] = sorted(live.room_members(room.pk))
+            except live.LiveRoomsUnavailable:
                 context["peers"] = None
         return Response(RoomDetailSerializer(room, context=context).data)
 
@@ -220,10 +219,10 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         # A room someone set up through the API is a stored room from now on.
         room = serializer.save(ad_hoc=False)
         if was_open and not room.is_open:
-            run_moderation(moderation.close_room, room.pk)
+            run_moderation(live.close_room, room.pk)
 
     def perform_destroy(self, instance: Room) -> None:
-        run_moderation(moderation.close_room, instance.pk)
+        run_moderation(live.close_room, instance.pk)
         instance.delete()
 
     @extend_schema(request=None, responses=CloseResultSerializer)
@@ -233,7 +232,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         room = self.get_object()
         room.is_open = False
         room.save(update_fields=["is_open", "updated_at"])
-        closed = run_moderation(moderation.close_room, room.pk)
+        closed = run_moderation(live.close_room, room.pk)
         return Response({"closed_peers": closed})
 
     @extend_schema(request=None, responses=RoomSerializer)
@@ -256,14 +255,14 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         peer_id = body.validated_data["peer_id"]
         minutes = body.validated_data.get("ban_minutes")
         if minutes is None:
-            if not run_moderation(moderation.kick, room.pk, peer_id):
+            if not run_moderation(live.kick, room.pk, peer_id):
                 raise NotFound("No such peer in this room.")
             return Response({"kicked": True})
         try:
             ban = ban_peer(room, peer_id, minutes, by=request.user, reason=body.validated_data["reason"])
         except CannotBan as error:
             raise ValidationError({"ban_minutes": str(error)}) from None
-        except RegistryUnavailable as error:
+        except live.LiveRoomsUnavailable as error:
             raise RegistryUnreachable() from error
         return Response({"kicked": True, "banned_until": ban.until})
 
@@ -306,7 +305,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
             raise RecordingUnavailable()
         try:
             started = server_recording.start_recording(room.pk)
-        except RegistryUnavailable as error:
+        except live.LiveRoomsUnavailable as error:
             raise RegistryUnreachable() from error
         if not started:
             raise Conflict("This room is being recorded already.")

@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from rooms.models import PeerSession, Room, RoomBan
-from signaling import moderation
+from signaling import live
 
 #: The ban durations the admin offers, in minutes (the REST API takes any whole number up to a year).
 BAN_CHOICES = ((15, "15 minutes"), (60, "1 hour"), (24 * 60, "1 day"), (7 * 24 * 60, "1 week"))
@@ -27,7 +27,7 @@ class CannotBan(Exception):
 
 def ban_peer(room: Room, peer_id: str, minutes: int, by: Any = None, reason: str = "") -> RoomBan:
     """Ban the user behind ``peer_id`` from ``room`` for ``minutes`` and kick the peer (if it is still there).
-    Raises :class:`CannotBan` for a peer with no user, ``RegistryUnavailable`` when the kick cannot be made (the
+    Raises :class:`CannotBan` for a peer with no user, ``live.LiveRoomsUnavailable`` when the kick cannot be made (the
     ban stands: the user's next join is refused)."""
     session = PeerSession.objects.filter(peer_id=peer_id, room=room).select_related("user").first()
     if session is None:
@@ -39,5 +39,5 @@ def ban_peer(room: Room, peer_id: str, minutes: int, by: Any = None, reason: str
         created_by=by if getattr(by, "is_authenticated", False) else None,
     )
     # After the ban is stored: the kick makes every worker read the room's rules again, bans included.
-    async_to_sync(moderation.kick)(room.pk, peer_id)
+    async_to_sync(live.kick)(room.pk, peer_id)
     return ban

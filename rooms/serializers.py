@@ -12,7 +12,7 @@ from rooms.conf import conf
 from rooms.models import PeerSession, Recording, Room, RoomEvent
 from rooms.permissions import rooms_visible_to
 from rooms.uploads import declared_container
-from signaling import moderation
+from signaling import live
 from signaling.protocol import PeerRole
 
 
@@ -37,7 +37,7 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
         return None if counts is None else counts.get(room.pk, 0)
 
     def get_effective_max_peers(self, room: Room) -> int:
-        return room.max_peers or moderation.default_capacity()[0]
+        return room.max_peers or live.default_capacity()[0]
 
     def validate_id(self, value: str) -> str:
         if self.instance is not None and value != self.instance.pk:

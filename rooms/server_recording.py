@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from rooms.models import Recording
 from rooms.uploads import COPY_CHUNK, final_name
-from signaling import moderation
+from signaling import live
 from signaling.conf import conf
 from signaling.protocol import PeerRole, role_of
 from signaling.tokens import issue_room_token
@@ -83,7 +83,7 @@ async def record_room(room_id: str, url: str | None = None, empty_for: float = 3
 
 def recorders_in(room_id: str) -> list[str]:
     """The recorder peers in the room now (any worker's)."""
-    return [peer_id for peer_id in moderation.room_members(room_id) if role_of(peer_id) == PeerRole.RECORDER]
+    return [peer_id for peer_id in live.room_members(room_id) if role_of(peer_id) == PeerRole.RECORDER]
 
 
 def can_record() -> bool:
@@ -92,7 +92,7 @@ def can_record() -> bool:
 
 
 def start_recording(room_id: str) -> bool:
-    """Start recording the room unless a recorder is in it already (then False). Raises RegistryUnavailable."""
+    """Start recording the room unless a recorder is in it already (then False). Raises live.LiveRoomsUnavailable."""
     if recorders_in(room_id):
         return False
     start_recorder_process(room_id)
@@ -114,5 +114,5 @@ async def stop_recording(room_id: str) -> int:
     worker holds it); each saves what it recorded. Returns how many were stopped."""
     stopped = 0
     for peer_id in await sync_to_async(recorders_in)(room_id):
-        stopped += await moderation.kick(room_id, peer_id)
+        stopped += await live.kick(room_id, peer_id)
     return stopped

@@ -38,7 +38,6 @@ from signaling.events import (
     RoomCreated,
     RoomDestroyed,
     get_dispatcher,
-    register_endpoint,
 )
 from signaling.ice import ice_servers_for
 from signaling.metadata import (
@@ -52,6 +51,7 @@ from signaling.metadata import (
     states_fields,
     vouched_metadata,
 )
+from signaling.mounts import register_mount
 from signaling.origin import allowed_hosts, is_origin_allowed
 from signaling.policy import Access, RoomPolicy, get_room_resolver
 from signaling.protocol import (
@@ -185,7 +185,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     max_peers: int | None = None
     #: The seed's server callbacks.
     callbacks: Callbacks = Callbacks()
-    #: Which ``as_asgi()`` mount this is (set by ``as_asgi``; see ``signaling.events.endpoint``).
+    #: Which ``as_asgi()`` mount this is (set by ``as_asgi``; see ``signaling.mounts``).
     mount: int = -1
 
     #: Client message ``t`` -> handler method. A table, not getattr, so no client frame can name a method.
@@ -236,7 +236,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             initkwargs["callbacks"] = Callbacks.coerce(initkwargs["callbacks"])
         # Build one instance now, so that bad options fail when the URLconf loads, not on the first call.
         instance = cls(**initkwargs)
-        initkwargs["mount"] = register_endpoint(cls, instance.callbacks, instance.max_peers)
+        initkwargs["mount"] = register_mount(cls, instance.callbacks, instance.max_peers)
         return super().as_asgi(**initkwargs)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -224,35 +224,6 @@ async def _send_signal(event: Event, sender: type) -> None:
             )
 
 
-# Mounts of consumers, numbered in the order the URLconf creates them. Every worker loads the same URLconf, so a
-# number stored with a peer in a shared registry names the same mount on any worker: the one that cleans up
-# after a dead worker calls the callbacks that peer's endpoint was mounted with.
-_endpoints: list[tuple[type, Callbacks]] = []
-# The max_peers option of each mount (None: SIGNALING["MAX_PEERS"]).
-_endpoint_max_peers: list[int | None] = []
-
-
-def register_endpoint(sender: type, callbacks: Callbacks, max_peers: int | None = None) -> int:
-    """Number one ``as_asgi()`` mount."""
-    _endpoints.append((sender, callbacks))
-    _endpoint_max_peers.append(max_peers)
-    return len(_endpoints) - 1
-
-
-def endpoint_max_peers() -> set[int | None]:
-    """The ``max_peers`` options of the mounts this process loaded (empty before its URLconf is loaded)."""
-    return set(_endpoint_max_peers)
-
-
-def endpoint(mount: int) -> tuple[type, Callbacks]:
-    """The consumer class and callbacks of a mount; the plain consumer and no callbacks if it is unknown here."""
-    if 0 <= mount < len(_endpoints):
-        return _endpoints[mount]
-    from signaling.consumer import SignalingConsumer
-
-    return SignalingConsumer, Callbacks()
-
-
 _dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventDispatcher] = (
     weakref.WeakKeyDictionary()
 )

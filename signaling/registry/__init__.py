@@ -21,8 +21,9 @@ from django.utils.module_loading import import_string
 
 from signaling import metrics
 from signaling.conf import conf
-from signaling.events import PeerLeft, RoomDestroyed, endpoint, get_dispatcher
+from signaling.events import PeerLeft, RoomDestroyed, get_dispatcher
 from signaling.metadata import PeerState
+from signaling.mounts import mount_of
 from signaling.policy import get_room_resolver
 from signaling.transport import SocketClosed
 
@@ -37,7 +38,7 @@ class PeerHandle(Protocol):
 
     @property
     def mount(self) -> int:
-        """Which ``as_asgi()`` mount the peer came through (see ``signaling.events.endpoint``)."""
+        """Which ``as_asgi()`` mount the peer came through (see ``signaling.mounts``)."""
         ...
 
     async def deliver(self, frame: str) -> None:
@@ -174,7 +175,8 @@ class RoomRegistry(abc.ABC):
 def send_departure_events(room_id: str, peer_id: str, reason: str, mount: int, destroyed: bool, at: Any) -> None:
     """The lifecycle events of a departure that no consumer saw (a parked peer's expiry, a dead worker's peer),
     sent with the callbacks of the mount the peer came through."""
-    sender, callbacks = endpoint(mount)
+    endpoint = mount_of(mount)
+    sender, callbacks = endpoint.consumer_class, endpoint.callbacks
     dispatcher = get_dispatcher()
     dispatcher.emit(PeerLeft(room_id=room_id, peer_id=peer_id, reason=reason, at=at), callbacks, sender)
     if destroyed:

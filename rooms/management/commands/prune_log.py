@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from rooms import retention
 from rooms.conf import conf
-from signaling.registry import RegistryUnavailable, get_registry
+from signaling import live
 
 
 class Command(BaseCommand):
@@ -41,11 +41,11 @@ class Command(BaseCommand):
         archive = retention.Archive(options["archive"]) if options["archive"] and not options["dry_run"] else None
         now = timezone.now()
         verb = "Would remove" if options["dry_run"] else "Removed"
-        live: list[str] = []
+        occupied: list[str] = []
         if room_days is not None:
             try:
-                live = list(get_registry().live_rooms())
-            except RegistryUnavailable as error:
+                occupied = list(live.live_rooms())
+            except live.LiveRoomsUnavailable as error:
                 raise CommandError("The signaling registry cannot be reached, so live rooms cannot be told apart; "
                                    "nothing was removed.") from error
 
@@ -68,7 +68,7 @@ class Command(BaseCommand):
             self.stdout.write("Ad-hoc rooms are kept forever (ROOMS['AD_HOC_ROOM_RETENTION_DAYS'] is None).")
         else:
             cutoff = now - timedelta(days=room_days)
-            rooms = retention.quiet_ad_hoc_rooms(cutoff, live)
+            rooms = retention.quiet_ad_hoc_rooms(cutoff, occupied)
             removed = rooms.count() if options["dry_run"] else retention.remove_rooms_in_batches(
                 rooms, max(1, batch_size // 10), archive)
             self.stdout.write(f"{verb} {removed} ad-hoc room(s) quiet since {cutoff:%Y-%m-%d %H:%M}.")

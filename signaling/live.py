@@ -1,0 +1,63 @@
+"""Live rooms, for the rest of the site: what the signaling endpoint knows now, and what may be done to its rooms.
+
+This is the one way in for the ``rooms`` and ``frontend`` apps and for your own code; none of them reaches into
+the registry. Every function works wherever the members' sockets are (this worker or another, with the Redis
+registry) and raises :class:`LiveRoomsUnavailable` when the shared registry cannot be reached.
+
+Moderation: a member whose stay is ended is told why (``closed``), its room hears ``peer-left`` with the reason,
+and its socket is closed (4010 kicked, 4011 room closed). Closing a room here ends the stay of its members;
+refusing the joins that follow is the job of the room's stored rules (``rooms``: ``Room.is_open``), which every
+worker re-reads at once. A kick makes every worker re-read them too (a ban may have come with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from signaling.conf import conf
+from signaling.mounts import mounted_max_peers
+from signaling.protocol import LeaveReason
+from signaling.registry import RegistryUnavailable, get_registry
+
+#: Raised when the shared registry cannot be reached: live counts, members and moderation are unavailable.
+LiveRoomsUnavailable = RegistryUnavailable
+
+__all__ = [
+    "LiveRoomsUnavailable", "close_room", "default_capacity", "kick", "live_rooms", "occupancy", "room_members",
+]
+
+
+def occupancy(room_ids: Iterable[str]) -> dict[str, int]:
+    """Peers in each of these rooms now (0 for a room nobody is in); one registry round trip for them all."""
+    return get_registry().occupancy(room_ids)
+
+
+def live_rooms() -> dict[str, int]:
+    """Every room with peers in it now, with their count."""
+    return get_registry().live_rooms()
+
+
+def room_members(room_id: str) -> list[str]:
+    """The peer ids in a room now."""
+    return get_registry().members(room_id)
+
+
+async def kick(room_id: str, peer_id: str) -> bool:
+    """End one peer's stay in a room; False when it is not a member (any more)."""
+    return await get_registry().evict(room_id, peer_id, LeaveReason.KICKED) > 0
+
+
+async def close_room(room_id: str) -> int:
+    """End the stay of every member of a room; returns how many there were."""
+    return await get_registry().evict(room_id, None, LeaveReason.ROOM_CLOSED)
+
+
+def default_capacity() -> tuple[int, str]:
+    """How many peers a room without a capacity of its own admits, and where that number comes from: the
+    endpoint's ``as_asgi(max_peers=...)`` when every mount sets the same one, else ``SIGNALING["MAX_PEERS"]``."""
+    mounted = mounted_max_peers()
+    if len(mounted) == 1 and None not in mounted:
+        value = next(iter(mounted))
+        assert value is not None
+        return value, "the endpoint's max_peers"
+    return conf.MAX_PEERS, "SIGNALING['MAX_PEERS']"
