@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import load
-from tests.servers import ROOT, DaphneProcess, RedisProcess
+from rtcsite.servers import ROOT, DaphneProcess, RedisProcess
 
 SIGNAL_PATH = "/api/call/signal"
 BARE = "bench.bare:application"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from tests.servers import ROOT, DaphneProcess
+from rtcsite.servers import ROOT, DaphneProcess
 
 CHROMIUM_ARGS = ["--use-fake-device-for-media-stream=fps=30", "--use-fake-ui-for-media-stream", "--no-sandbox",
                  "--disable-gpu", "--autoplay-policy=no-user-gesture-required"]

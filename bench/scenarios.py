@@ -36,7 +36,7 @@ import redis as redis_client
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from tests.servers import (
+from rtcsite.servers import (
     ROOT,
     DaphneProcess,
     NginxProcess,

@@ -12,10 +12,10 @@ from channels.testing import WebsocketCommunicator
 
 from rooms.recorder import get_recorder
 from rooms.resolver import ModelRoomResolver
+from rtcsite.servers import DaphneProcess, RedisProcess
 from signaling.consumer import SignalingConsumer
 from signaling.events import get_dispatcher
 from signaling.registry import get_registry
-from tests.servers import DaphneProcess, RedisProcess
 
 
 class Peer:

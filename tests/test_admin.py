@@ -133,7 +133,7 @@ def test_event_list_filters_by_kind_and_time(admin_client: Client, live_room: Ro
 
 
 def test_room_pages_survive_an_unreachable_registry(admin_client: Client, settings: Any, live_room: Room) -> None:
-    from tests.servers import free_port
+    from rtcsite.servers import free_port
 
     # A Redis registry pointed at a port where nothing listens.
     settings.SIGNALING = {**settings.SIGNALING, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}

@@ -12,7 +12,7 @@ from django.db import connection
 from websockets.asyncio.client import connect
 
 from rooms.models import PeerSession, Room, RoomEvent
-from tests.servers import DaphneProcess
+from rtcsite.servers import DaphneProcess
 from tests.wsclient import eventually, offer_and_answer, receive, send
 
 pytestmark = pytest.mark.django_db(transaction=True)

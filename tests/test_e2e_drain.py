@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.servers import DaphneProcess, wait_for_port
+from rtcsite.servers import DaphneProcess, wait_for_port
 from tests.test_e2e_workers import PREFIX, Stack, join, running_stack, sockets_on_workers
 from tests.wsclient import eventually, receive, send
 

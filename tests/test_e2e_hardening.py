@@ -19,8 +19,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from rooms.models import PeerSession
+from rtcsite.servers import DaphneProcess, RedisProcess
 from tests.rawsocket import RawSocket, close, text
-from tests.servers import DaphneProcess, RedisProcess
 from tests.wsclient import eventually, receive, send
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
+from rtcsite.servers import ROOT, DaphneProcess, free_port, wait_for_port
 from signaling.peer import (
     DataChannelMessage,
     DataChannelOpen,
@@ -28,7 +29,6 @@ from signaling.peer import (
     WebRTCCall,
     WebRTCCallError,
 )
-from tests.servers import ROOT, DaphneProcess, free_port, wait_for_port
 from tests.test_e2e_workers import PREFIX, Stack, running_stack
 from tests.wsclient import eventually, receive, send
 

@@ -27,7 +27,7 @@ import redis as redis_client
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess
+from rtcsite.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess
 from tests.wsclient import eventually, offer_and_answer, receive, send
 
 SIGNAL_PATH = "/api/call/signal"

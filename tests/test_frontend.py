@@ -11,8 +11,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from rooms.models import Room
+from rtcsite.servers import free_port
 from tests.conftest import seated
-from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from rooms.models import PeerSession, Recording, Room, RoomEvent
-from tests.servers import ROOT
+from rtcsite.servers import ROOT
 
 pytestmark = pytest.mark.django_db
 

@@ -28,8 +28,8 @@ from bench.scale_data import BUSY_ROOM, QUIET_ROOM, Volume, load
 from rooms.logqueries import rooms_matching
 from rooms.models import PeerSession, Room, RoomEvent
 from rooms.pagination import EventCursorPagination
+from rtcsite.servers import ROOT, PostgresDatabase
 from tests.routing import using_database
-from tests.servers import ROOT, PostgresDatabase
 
 pytestmark = pytest.mark.django_db(databases=["default", "postgres"])
 

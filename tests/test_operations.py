@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.test import AsyncClient, Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from rtcsite.servers import RedisProcess, free_port
 from signaling.drain import start_draining, stop_draining
 from tests.conftest import Connect, settle
-from tests.servers import RedisProcess, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,10 +16,10 @@ import pytest
 import redis as redis_client
 from asgiref.sync import sync_to_async
 
+from rtcsite.servers import RedisProcess, SentinelCluster
 from signaling import signals
 from signaling.registry import RegistryUnavailable, RoomFull
 from signaling.registry.redis import Member, RedisRegistry, RoomView, _announce_to
-from tests.servers import RedisProcess, SentinelCluster
 
 WORKER_TIMEOUT = 1.0
 

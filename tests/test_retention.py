@@ -116,7 +116,7 @@ def test_bad_arguments_are_refused_before_anything_goes(log: dict[str, set[Any]]
 
 
 def test_an_unreachable_registry_removes_nothing(log: dict[str, set[Any]], settings: Any) -> None:
-    from tests.servers import free_port
+    from rtcsite.servers import free_port
 
     settings.SIGNALING = {**settings.SIGNALING, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
     before = remaining()

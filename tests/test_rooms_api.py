@@ -13,9 +13,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from rooms.models import Room, RoomEvent
+from rtcsite.servers import free_port
 from signaling.tokens import read_room_token
 from tests.conftest import seated
-from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 

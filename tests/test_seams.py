@@ -73,3 +73,12 @@ def test_unknown_frontend_keys_and_a_non_dict_are_reported(settings: object) -> 
     assert [error.id for error in check_settings()] == ["frontend.E001"]
     settings.FRONTEND = {"SIGNAL_PATH": "wss://calls.example.com/signal"}  # type: ignore[attr-defined]
     assert check_settings() == []
+
+
+def test_the_benchmarks_do_not_import_the_tests() -> None:
+    # They share the reference project's server helpers (rtcsite.servers) with the tests instead.
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if m == "tests" or m.startswith("tests."))
+        for path in (ROOT / "bench").rglob("*.py")
+    }
+    assert {path: modules for path, modules in offenders.items() if modules} == {}

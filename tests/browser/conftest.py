@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from tests.servers import ROOT, DaphneProcess
+from rtcsite.servers import ROOT, DaphneProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page
 
+from rtcsite.servers import TcpProxy
 from tests.browser.conftest import OpenPage, Site, join, peer_id, record_messages, wait_connected
-from tests.servers import TcpProxy
 
 # Lifecycle callbacks of the page's call, kept in window.events as short strings.
 RECORD_EVENTS = """() => {

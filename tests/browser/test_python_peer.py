@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page
 
+from rtcsite.servers import ROOT
 from signaling.peer import (
     DataChannelMessage,
     DataChannelOpen,
@@ -27,7 +28,6 @@ from signaling.peer import (
     WebRTCCallError,
 )
 from tests.browser.conftest import OpenPage, Site, join, record_messages
-from tests.servers import ROOT
 
 T = TypeVar("T")
 WIDTH, HEIGHT = 320, 240

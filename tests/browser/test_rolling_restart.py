@@ -15,9 +15,9 @@ from contextlib import ExitStack
 import pytest
 from playwright.sync_api import Page
 
+from rtcsite.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess, wait_for_port
 from tests.browser.conftest import OpenPage, join, peer_id, wait_connected
 from tests.browser.test_mesh_and_reconnect import RECORD_EVENTS
-from tests.servers import ROOT, DaphneProcess, NginxProcess, PostgresDatabase, RedisProcess, wait_for_port
 
 DRAIN_SECONDS = 3.0
 

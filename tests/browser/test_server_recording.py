@@ -15,8 +15,8 @@ import urllib.request
 import av
 import numpy as np
 
+from rtcsite.servers import ROOT
 from tests.browser.conftest import OpenPage, Site, join, peer_id, wait_connected
-from tests.servers import ROOT
 
 
 def api(site: Site, path: str) -> bytes:

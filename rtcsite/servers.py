@@ -1,4 +1,5 @@
-"""Real server processes for end-to-end tests: daphne running the reference project on a free port."""
+"""Real server processes of the reference project, for the end-to-end tests and the benchmarks alike: daphne running
+rtcsite on a free port, Redis, Sentinel, nginx and PostgreSQL databases of their own."""
 
 from __future__ import annotations
 
@@ -211,7 +212,8 @@ class SentinelCluster:
         import redis
 
         sentinel = redis.Redis(port=self.sentinel_ports[0], decode_responses=True, socket_timeout=2)
-        return int(sentinel.execute_command("SENTINEL", "get-master-addr-by-name", self.MASTER)[1])
+        address = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", self.MASTER)  # type: ignore[no-untyped-call]
+        return int(address[1])
 
     def kill_master(self) -> None:
         self.master.stop()
