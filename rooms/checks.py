@@ -64,3 +64,25 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             errors.append(Error(f"ROOMS['{name}'] must be a number of days (0 or more) or None, not {value!r}.",
                                 id="rooms.E004"))
     return errors
+
+
+@register(Tags.compatibility)
+def check_api_extra(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The REST API (``rooms.urls``) needs Django REST framework and drf-spectacular: the ``api`` extra."""
+    from django.conf import settings
+
+    from signaling.checks import missing_modules
+
+    missing = missing_modules("rest_framework", "drf_spectacular")
+    if not missing:
+        return []
+    installed = [name for name in ("rest_framework", "drf_spectacular") if name in settings.INSTALLED_APPS]
+    return [
+        Warning(
+            f"The rooms REST API (rooms.urls) needs {', '.join(missing)}, which is not installed"
+            + (f" (yet {', '.join(installed)} is in INSTALLED_APPS)." if installed else "."),
+            hint="Install the api extra: pip install 'django-rtc-signaling[api]', or leave rooms.urls out of your "
+            "URLconf (the models, the recorder and the admin work without it).",
+            id="rooms.W002",
+        )
+    ]

@@ -108,7 +108,8 @@ class RecordingViewSet(
         do not match the declared SHA-256)."""
         recording = self.get_object()
         offset = upload_offset(request)
-        data = request.data
+        # DRF types request.data as a dict; the chunk parsers hand over the raw bytes.
+        data: object = request.data
         if not isinstance(data, bytes):
             raise ParseError("Send the chunk's bytes as application/offset+octet-stream.")
         try:

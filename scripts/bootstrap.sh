@@ -51,7 +51,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 if [ "$want_test" = 1 ]; then
-    "${pip[@]}" -r requirements.txt -e '.[test,peer]'
+    "${pip[@]}" -r requirements.txt -e '.[all,test]'
 else
     "${pip[@]}" -r requirements.txt
 fi

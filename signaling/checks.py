@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from collections.abc import Mapping, Sequence
 from numbers import Real
@@ -186,6 +187,11 @@ def _check_ice(values: Mapping[str, Any]) -> list[CheckMessage]:
     return errors
 
 
+def missing_modules(*names: str) -> list[str]:
+    """Which of these top-level modules cannot be imported here (an extra that is not installed)."""
+    return [name for name in names if importlib.util.find_spec(name) is None]
+
+
 def _check_combinations() -> list[CheckMessage]:
     from signaling.policy import get_room_resolver
     from signaling.registry import IN_PROCESS_REGISTRY, REDIS_REGISTRY, registry_path
@@ -203,6 +209,15 @@ def _check_combinations() -> list[CheckMessage]:
     if registry_path() == REDIS_REGISTRY and not conf.REDIS_URL:
         messages.append(
             Error("The Redis registry is selected but SIGNALING['REDIS_URL'] is not set.", id="signaling.E007")
+        )
+    if registry_path() == REDIS_REGISTRY and missing_modules("channels_redis", "redis"):
+        messages.append(
+            Error(
+                "The Redis registry is selected (SIGNALING['REDIS_URL'] or REGISTRY) but "
+                f"{', '.join(missing_modules('channels_redis', 'redis'))} is not installed.",
+                hint="Install the redis extra: pip install 'django-rtc-signaling[redis]'.",
+                id="signaling.E010",
+            )
         )
     if registry_path() == IN_PROCESS_REGISTRY and layer and "InMemoryChannelLayer" not in layer:
         messages.append(

@@ -108,3 +108,30 @@ def test_checks_run_from_manage_py(settings: Any) -> None:
     settings.SIGNALING = {"MAX_PEERS": 0}
     with pytest.raises(SystemCheckError, match="signaling.E003"):
         call_command("check")
+
+
+def without_modules(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Make these modules look uninstalled to the checks (an extra that is not installed)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in names else real(name, *a))
+
+
+def test_the_redis_registry_without_its_extra_is_explained(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "signaling.E010" not in ids(settings, REDIS_URL="redis://127.0.0.1:6379/0", ROOM_RESOLVER=MODEL_RESOLVER)
+    without_modules(monkeypatch, "channels_redis")
+    settings.SIGNALING = {"REDIS_URL": "redis://127.0.0.1:6379/0", "ROOM_RESOLVER": MODEL_RESOLVER}
+    (error,) = [m for m in check_settings() if m.id == "signaling.E010"]
+    assert "channels_redis" in error.msg and "[redis]" in (error.hint or "")
+    # The in-process registry needs no extra.
+    assert "signaling.E010" not in ids(settings, ROOM_RESOLVER=MODEL_RESOLVER)
+
+
+def test_the_rest_api_without_the_api_extra_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rooms.checks import check_api_extra
+
+    assert check_api_extra() == []
+    without_modules(monkeypatch, "drf_spectacular")
+    (warning,) = check_api_extra()
+    assert warning.id == "rooms.W002" and "drf_spectacular" in warning.msg and "[api]" in (warning.hint or "")

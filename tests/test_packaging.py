@@ -24,3 +24,15 @@ def test_wheel_carries_the_apps(tmp_path: Path) -> None:
     missing = [path for path in tracked if path not in names]
     assert not missing, f"left out of the wheel: {missing}"
     assert not any(name.startswith(("tests/", "rtcsite/", "bench/")) for name in names)
+    # One version, read from signaling.__version__; the extras people deploy with; typed.
+    from signaling import __version__
+
+    (metadata_name,) = [name for name in names if name.endswith(".dist-info/METADATA")]
+    metadata = zipfile.ZipFile(wheel).read(metadata_name).decode()
+    assert f"\nVersion: {__version__}\n" in metadata
+    extras = {line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Provides-Extra: ")}
+    assert {"redis", "api", "daphne", "peer", "all"} <= extras
+    assert "Classifier: Typing :: Typed" in metadata
+    # The endpoint alone needs Django and Channels, not the REST API, Redis or an ASGI server.
+    required = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: ") and "extra ==" not in line]
+    assert not [line for line in required if any(name in line for name in ("djangorestframework", "daphne", "redis"))]

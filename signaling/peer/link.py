@@ -37,6 +37,12 @@ from aiortc.sdp import candidate_from_sdp
 from signaling.peer.errors import WebRTCCallError
 from signaling.peer.media import SharedSource, TrackFeed
 
+
+def sender_track(transceiver: RTCRtpTransceiver) -> MediaStreamTrack | None:
+    """The track a transceiver sends (aiortc types it as always set; a transceiver of a remote offer has none)."""
+    track: MediaStreamTrack | None = transceiver.sender.track
+    return track
+
 logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
@@ -284,7 +290,8 @@ class PeerLink:
             await self._offer()
 
     def _is_ice_restart(self, sdp: str) -> bool:
-        current = self.pc.remoteDescription
+        # aiortc types it as always set; it is None before the first remote description.
+        current: RTCSessionDescription | None = self.pc.remoteDescription
         if current is None:
             return False
         return ice_ufrags(sdp) != ice_ufrags(current.sdp)
@@ -329,7 +336,7 @@ class PeerLink:
             if source in self._sent:
                 continue
             transceiver = next((t for t in self.pc.getTransceivers()
-                                if t.kind == source.kind and t.sender.track is None and not t.stopped), None)
+                                if t.kind == source.kind and sender_track(t) is None and not t.stopped), None)
             if transceiver is None:
                 unmatched.append(source)
                 continue
