@@ -30,7 +30,7 @@ BARE = "bench.bare:application"
 
 def raise_file_limit() -> None:
     # 10,000 peers are 10,000 sockets on each side; daphne inherits this limit.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 

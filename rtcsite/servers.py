@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -121,20 +122,25 @@ def free_port() -> int:
 
 
 class RedisProcess:
-    """A ``redis-server`` of the test's own on a free port, keeping nothing on disk; it can be restarted."""
+    """A ``redis-server`` of the test's own on a free port, keeping nothing on disk; it can be restarted.
+
+    Each start runs in a new empty directory of its own: a Redis started where a ``dump.rdb`` lies loads it (a
+    replica's full sync writes one where it runs), and state of an earlier run would leak into this one."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.directory: Path | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisProcess:
+        self.directory = Path(tempfile.mkdtemp(prefix="redis-"))
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--loglevel", "warning"],
+             "--dir", str(self.directory), "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -152,6 +158,9 @@ class RedisProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
 
     def restart(self, down_for: float = 0.0) -> None:
         """Kill and start again on the same port: everything Redis held is gone."""
@@ -191,8 +200,9 @@ class SentinelCluster:
 
     def start(self) -> SentinelCluster:
         self.master.start()
+        # In a directory of its own: its full sync writes a dump.rdb where it runs.
         self._redis_server("--port", str(self.replica_port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                           "no", "--replicaof", "127.0.0.1", str(self.master.port))
+                           "no", "--dir", str(self.directory), "--replicaof", "127.0.0.1", str(self.master.port))
         wait_for_port(self.replica_port)
         for port in self.sentinel_ports:
             config = self.directory / f"sentinel-{port}.conf"
@@ -224,6 +234,7 @@ class SentinelCluster:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> SentinelCluster:
         return self.start()

@@ -23,6 +23,6 @@ class SessionAuthMiddleware(AuthMiddleware):
         await super().resolve_scope(scope)
 
 
-def AuthMiddlewareStack(inner: Any) -> Any:  # noqa: N802 (Channels' name, a drop-in replacement)
+def AuthMiddlewareStack(inner: Any) -> Any:
     """Cookies, session and user in the scope, like ``channels.auth.AuthMiddlewareStack``."""
     return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(inner)))

@@ -60,8 +60,12 @@ from signaling.protocol import (
     PARKING_CLOSE_CODES,
     CloseCode,
     ErrorCode,
+    JoinedFrame,
     LeaveReason,
     PeerRole,
+    PongFrame,
+    RelayedIceFrame,
+    RelayedSdpFrame,
     SignalingError,
     candidate_of,
     closed_frame,
@@ -119,8 +123,18 @@ class LocalPeer:
     """
 
     __slots__ = (
-        "peer_id", "room_id", "mount", "max_peers", "_send", "_end", "_evict", "_replaced", "_overflow", "_pending",
-        "_pending_bytes", "_pending_limit",
+        "_end",
+        "_evict",
+        "_overflow",
+        "_pending",
+        "_pending_bytes",
+        "_pending_limit",
+        "_replaced",
+        "_send",
+        "max_peers",
+        "mount",
+        "peer_id",
+        "room_id",
     )
 
     def __init__(
@@ -587,7 +601,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         return vouched
 
     async def send_joined(self, peer: LocalPeer, peers: list[str], states: dict[str, PeerState]) -> None:
-        joined: dict[str, Any] = {
+        # Extensions: every member's metadata and media state (ours included), as of this join.
+        members = {*peers, peer.peer_id}
+        fields = states_fields({peer_id: state for peer_id, state in states.items() if peer_id in members})
+        joined: JoinedFrame = {
             "t": "joined",
             "peerId": peer.peer_id,
             "roomId": peer.room_id,
@@ -596,9 +613,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             "resume": resume.resume_token(peer.room_id, peer.peer_id),
             # Extensions: the peers here that are not participants (recorders, agents), and our own role.
             "roles": {peer_id: role for peer_id in peers if (role := role_of(peer_id)) is not None},
-            # Extensions: every member's metadata and media state (ours included), as of this join.
-            **states_fields({peer_id: state for peer_id, state in states.items() if peer_id in peers or
-                             peer_id == peer.peer_id}),
+            "metadata": fields["metadata"],
+            "media": fields["media"],
         }
         own_role = role_of(peer.peer_id)
         if own_role is not None:
@@ -714,15 +730,17 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def handle_sdp(self, message: dict[str, Any]) -> None:
         peer = self.speaking_peer()
-        payload = {"t": "sdp", "from": peer.peer_id, "description": description_of(message)}
+        payload: RelayedSdpFrame = {"t": "sdp", "from": peer.peer_id, "description": description_of(message)}
         await self.relay(peer, "sdp", recipient_of(message), payload)
 
     async def handle_ice(self, message: dict[str, Any]) -> None:
         peer = self.speaking_peer()
-        payload = {"t": "ice", "from": peer.peer_id, "candidate": candidate_of(message)}
+        payload: RelayedIceFrame = {"t": "ice", "from": peer.peer_id, "candidate": candidate_of(message)}
         await self.relay(peer, "ice", recipient_of(message), payload)
 
-    async def relay(self, peer: LocalPeer, kind: str, to: str | None, payload: dict[str, Any]) -> None:
+    async def relay(
+        self, peer: LocalPeer, kind: str, to: str | None, payload: RelayedSdpFrame | RelayedIceFrame
+    ) -> None:
         await self.registry.relay(peer.room_id, peer.peer_id, to, encode(payload))
         if self.callbacks.on_message is not None or signals.message_relayed.has_listeners(type(self)):
             self.emit(
@@ -731,7 +749,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def handle_ping(self, message: dict[str, Any]) -> None:
         ts = ping_timestamp_of(message)
-        await self.send_frame(encode({"t": "pong"} if ts is None else {"t": "pong", "ts": ts}))
+        pong: PongFrame = {"t": "pong"} if ts is None else {"t": "pong", "ts": ts}
+        await self.send_frame(encode(pong))
 
     def speaking_peer(self) -> LocalPeer:
         """Whom this socket's relayed frames come from: its peer, or the one a drain parked while the client has

@@ -70,8 +70,9 @@ def track(connection: Drainable) -> None:
     _connections.add(connection)
 
 
-async def drain(timeout: float, stop_accepting: Callable[[], object] | None = None) -> int:
-    """Drain this worker (see the module's documentation); returns how many connections were closed."""
+async def drain(seconds: float, stop_accepting: Callable[[], object] | None = None) -> int:
+    """Drain this worker within ``seconds`` (see the module's documentation); returns how many connections were
+    closed."""
     from signaling import signals
     from signaling.registry import get_registry
 
@@ -82,10 +83,10 @@ async def drain(timeout: float, stop_accepting: Callable[[], object] | None = No
     # Only this event loop's open connections (a process runs one loop under daphne; tests run several).
     connections = [c for c in list(_connections) if c.is_open and c.loop is loop]
     logger.warning("Draining: parking the peers of %d connections and closing them (1012)", len(connections))
-    deadline = loop.time() + timeout
+    deadline = loop.time() + seconds
     if connections:
         # Each closes on its own, in parallel: one slow socket holds up no other.
-        await asyncio.wait([loop.create_task(c.drain()) for c in connections], timeout=max(0.1, timeout / 2))
+        await asyncio.wait([loop.create_task(c.drain()) for c in connections], timeout=max(0.1, seconds / 2))
         # Their disconnects arrive as the clients answer the close; wait for those, within the time left.
         waiting = [loop.create_task(c.finished.wait()) for c in connections]
         await asyncio.wait(waiting, timeout=max(0.1, deadline - loop.time()))

@@ -16,7 +16,7 @@ from typing import Any
 from django.utils.module_loading import import_string
 
 from signaling.conf import conf
-from signaling.protocol import ErrorCode, SignalingError, encode
+from signaling.protocol import ErrorCode, PeerUpdatedFrame, SignalingError, encode
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def states_fields(states: dict[str, PeerState]) -> dict[str, Any]:
 
 
 def peer_updated_frame(peer_id: str, metadata: dict[str, Any] | None, media: dict[str, bool] | None) -> str:
-    frame: dict[str, Any] = {"t": "peer-updated", "peerId": peer_id}
+    frame: PeerUpdatedFrame = {"t": "peer-updated", "peerId": peer_id}
     if metadata is not None:
         frame["metadata"] = metadata
     if media is not None:

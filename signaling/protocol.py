@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class ErrorCode(StrEnum):
@@ -83,7 +84,8 @@ class SignalingError(Exception):
         self.message = message
 
     def frame(self) -> str:
-        return encode({"t": "error", "code": self.code.value, "message": self.message})
+        frame: ErrorFrame = {"t": "error", "code": self.code.value, "message": self.message}
+        return encode(frame)
 
 
 # The seed's texts, verbatim: clients written for the seed's server may match on them.
@@ -103,7 +105,73 @@ DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def encode(message: dict[str, Any]) -> str:
+# The frames the server sends (docs/protocol.md), one TypedDict each: the seed's core fields are required, our
+# extensions NotRequired where a frame may go without them. Built only through these types.
+
+
+class JoinedFrame(TypedDict):
+    t: Literal["joined"]
+    peerId: str
+    roomId: str
+    peers: list[str]
+    maxPeers: int
+    resume: str
+    roles: dict[str, str]
+    metadata: dict[str, dict[str, Any]]
+    media: dict[str, dict[str, bool]]
+    role: NotRequired[str]
+    iceServers: NotRequired[list[dict[str, Any]]]
+
+
+class PeerJoinedFrame(TypedDict):
+    t: Literal["peer-joined"]
+    peerId: str
+    role: NotRequired[str]
+    metadata: NotRequired[dict[str, Any]]
+    media: NotRequired[dict[str, bool]]
+
+
+class PeerLeftFrame(TypedDict):
+    t: Literal["peer-left"]
+    peerId: str
+    reason: str
+
+
+class PeerUpdatedFrame(TypedDict):
+    t: Literal["peer-updated"]
+    peerId: str
+    metadata: NotRequired[dict[str, Any]]
+    media: NotRequired[dict[str, bool]]
+
+
+# "from" is a Python keyword: these two are spelled in the functional syntax.
+RelayedSdpFrame = TypedDict("RelayedSdpFrame", {"t": Literal["sdp"], "from": str, "description": dict[str, Any]})
+RelayedIceFrame = TypedDict("RelayedIceFrame", {"t": Literal["ice"], "from": str, "candidate": dict[str, Any]})
+
+
+class ErrorFrame(TypedDict):
+    t: Literal["error"]
+    code: str
+    message: str
+
+
+class PongFrame(TypedDict):
+    t: Literal["pong"]
+    ts: NotRequired[int | float]
+
+
+class ClosedFrame(TypedDict):
+    t: Literal["closed"]
+    reason: str
+
+
+ServerFrame = (
+    JoinedFrame | PeerJoinedFrame | PeerLeftFrame | PeerUpdatedFrame | RelayedSdpFrame | RelayedIceFrame | ErrorFrame
+    | PongFrame | ClosedFrame
+)
+
+
+def encode(message: ServerFrame | Mapping[str, Any]) -> str:
     """Serialize one outgoing message as a compact JSON text frame."""
     return _encoder.encode(message)
 
@@ -136,21 +204,25 @@ def role_of(peer_id: str) -> str | None:
 
 def peer_joined_frame(peer_id: str, state: dict[str, Any] | None = None) -> str:
     """``peer-joined``, with the newcomer's role, metadata and media state when it has them."""
-    frame: dict[str, Any] = {"t": "peer-joined", "peerId": peer_id}
+    frame: PeerJoinedFrame = {"t": "peer-joined", "peerId": peer_id}
     role = role_of(peer_id)
     if role is not None:
         frame["role"] = role
-    if state:
-        frame.update(state)
+    if state and "metadata" in state:
+        frame["metadata"] = state["metadata"]
+    if state and "media" in state:
+        frame["media"] = state["media"]
     return encode(frame)
 
 
 def peer_left_frame(peer_id: str, reason: str) -> str:
-    return encode({"t": "peer-left", "peerId": peer_id, "reason": reason})
+    frame: PeerLeftFrame = {"t": "peer-left", "peerId": peer_id, "reason": reason}
+    return encode(frame)
 
 
 def closed_frame(reason: str) -> str:
-    return encode({"t": "closed", "reason": reason})
+    frame: ClosedFrame = {"t": "closed", "reason": reason}
+    return encode(frame)
 
 
 def room_full_message(max_peers: int) -> str:

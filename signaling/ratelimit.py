@@ -8,7 +8,7 @@ import time
 class TokenBucket:
     """Allows ``burst`` events at once and ``rate`` per second sustained."""
 
-    __slots__ = ("rate", "burst", "_tokens", "_updated")
+    __slots__ = ("_tokens", "_updated", "burst", "rate")
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate

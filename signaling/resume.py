@@ -51,7 +51,7 @@ class ParkedPeer:
     ``max_frames`` frames and ``max_bytes`` characters. A peer that would need more leaves at once (reason
     ``disconnect``): a resume that silently missed an offer or a candidate would be worse than a clean new join."""
 
-    __slots__ = ("peer_id", "room_id", "mount", "frames", "_evict", "_size", "_max_frames", "_max_bytes", "_leaving")
+    __slots__ = ("_evict", "_leaving", "_max_bytes", "_max_frames", "_size", "frames", "mount", "peer_id", "room_id")
 
     def __init__(
         self, peer_id: str, room_id: str, mount: int,

@@ -14,7 +14,7 @@ OFFER = {"type": "offer", "sdp": "v=0"}
 
 
 @pytest.mark.parametrize(
-    "text, code, message",
+    ("text", "code", "message"),
     [
         ("{not json", "invalid-json", "Invalid JSON"),
         ("", "invalid-json", "Invalid JSON"),
@@ -50,7 +50,7 @@ async def test_bad_frame_before_join(connect: Connect, text: str, code: str, mes
 
 
 @pytest.mark.parametrize(
-    "message, code, text",
+    ("message", "code", "text"),
     [
         ({"t": "sdp"}, "invalid-message", "Missing or invalid description"),
         ({"t": "sdp", "description": "offer"}, "invalid-message", "Missing or invalid description"),

@@ -60,7 +60,8 @@ async def test_every_callback_is_called_in_order(connect: Connect, room_id: str,
     await settle()
 
     error_call = next(call for call in calls if call[0] == "on_error")
-    assert isinstance(error_call[1], SignalingError) and error_call[1].code == "unknown-type"
+    assert isinstance(error_call[1], SignalingError)
+    assert error_call[1].code == "unknown-type"
     assert error_call[2:] == (bob.peer_id, room_id)
     assert [call for call in calls if call[0] != "on_error"] == [
         ("on_room_created", room_id),

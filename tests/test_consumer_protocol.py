@@ -140,7 +140,8 @@ async def test_leave_keeps_the_socket_and_allows_a_new_join(connect: Connect, ro
     await bob.send(t="ice", candidate={"candidate": "c"})
     await bob.expect_error("not-in-room", "Not in a room")
     rejoined = await bob.join(room_id)
-    assert rejoined["peerId"] != first_id and rejoined["peers"] == [alice.peer_id]
+    assert rejoined["peerId"] != first_id
+    assert rejoined["peers"] == [alice.peer_id]
     assert await alice.receive() == {"t": "peer-joined", "peerId": rejoined["peerId"]}
 
 
@@ -190,7 +191,7 @@ async def test_settings_default_capacity(connect: Connect, room_id: str, setting
 
 
 @pytest.mark.parametrize(
-    "options, error",
+    ("options", "error"),
     [
         ({"max_peers": 0}, ValueError),
         ({"max_peers": "4"}, ValueError),

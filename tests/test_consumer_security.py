@@ -51,7 +51,7 @@ async def test_missing_origin_is_not_a_browser_and_is_served(connect: Connect, s
 
 
 @pytest.mark.parametrize(
-    "origin, extra, hosts, allowed",
+    ("origin", "extra", "hosts", "allowed"),
     [
         ("https://a.example.com", [], ["a.example.com"], True),
         ("https://a.example.com:8443", [], ["a.example.com"], True),
@@ -73,7 +73,7 @@ def test_origin_rules(origin: str, extra: list[str], hosts: list[str], allowed: 
 
 
 @pytest.mark.parametrize(
-    "origin, host, allowed",
+    ("origin", "host", "allowed"),
     [
         ("https://calls.example.com", "calls.example.com", True),
         ("http://calls.example.com:8000", "calls.example.com:8000", True),
@@ -143,10 +143,12 @@ def test_token_bucket_refills_at_its_rate() -> None:
 
     bucket = TokenBucket(rate=10, burst=2)
     start = bucket._updated
-    assert bucket.allow(start) and bucket.allow(start)
+    assert bucket.allow(start)
+    assert bucket.allow(start)
     assert not bucket.allow(start)
     assert not bucket.allow(start + 0.05)  # half a token
     assert bucket.allow(start + 0.15)  # one and a half
     assert not bucket.allow(start + 0.15)
-    assert bucket.allow(start + 10) and bucket.allow(start + 10)  # never more than the burst
+    assert bucket.allow(start + 10)
+    assert bucket.allow(start + 10)
     assert not bucket.allow(start + 10)

@@ -36,11 +36,16 @@ async def restart_with_sigterm(stack: Stack, process: DaphneProcess, clients: li
     assert process.process is not None
     os.kill(process.pid, signal.SIGTERM)
     started = time.monotonic()
+
+    async def read_until_closed(client: ClientConnection) -> None:
+        while True:
+            await asyncio.wait_for(client.recv(), DRAIN_SECONDS + 2)
+
     for client in clients:
         with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await asyncio.wait_for(client.recv(), DRAIN_SECONDS + 2)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+            await read_until_closed(client)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1012
         assert time.monotonic() - started < DRAIN_SECONDS
     await asyncio.to_thread(process.process.wait, DRAIN_SECONDS + 10)
     exited = time.monotonic() - started
@@ -78,7 +83,9 @@ async def test_a_rolling_restart_is_invisible_to_the_call(stack: Stack) -> None:
             socket = await connect(stack.url(room))
             await send(socket, t="join", roomId=room, resume=tokens[peer])
             answer = await receive(socket)
-            assert answer["t"] == "joined" and answer["peerId"] == peer and answer["peers"] == [partner[peer]]
+            assert answer["t"] == "joined"
+            assert answer["peerId"] == peer
+            assert answer["peers"] == [partner[peer]]
             print(f"  {peer}: back in the room {time.monotonic() - back_started:.3f} s after reconnecting")
             if peer in kept:
                 assert await receive(socket) == {"t": "ice", "from": partner[peer],
@@ -103,8 +110,13 @@ async def test_a_rolling_restart_is_invisible_to_the_call(stack: Stack) -> None:
 async def test_readyz_and_the_metrics_of_a_worker(stack: Stack) -> None:
     import urllib.request
 
+    def fetch(url: str) -> tuple[int, bytes]:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+
     worker = stack.workers[0]
-    with urllib.request.urlopen(worker.http_url + "/readyz", timeout=5) as response:
-        assert response.status == 200 and json.loads(response.read()) == {"ready": True, "problems": []}
-    with urllib.request.urlopen(worker.http_url + "/metrics", timeout=5) as response:
-        assert b"signaling_joins_total" in response.read()
+    status, body = await asyncio.to_thread(fetch, worker.http_url + "/readyz")
+    assert status == 200
+    assert json.loads(body) == {"ready": True, "problems": []}
+    _, body = await asyncio.to_thread(fetch, worker.http_url + "/metrics")
+    assert b"signaling_joins_total" in body

@@ -66,7 +66,7 @@ async def assert_room_takes_two(server: DaphneProcess, room_id: str) -> None:
     async with connect(server.ws_url + SIGNAL_PATH) as a, connect(server.ws_url + SIGNAL_PATH) as b:
         await send(a, t="join", roomId=room_id)
         joined = await receive(a)
-        assert joined["t"] == "joined" and joined["peers"] == [], joined
+        assert (joined["t"], joined["peers"]) == ("joined", []), joined
         await send(b, t="join", roomId=room_id)
         assert (await receive(b))["t"] == "joined"
 

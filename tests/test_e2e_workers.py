@@ -146,7 +146,8 @@ async def test_peers_on_different_workers_complete_the_seed_protocol(stack: Stac
     b = joined_b["peerId"]
     assert joined_b["peers"] == [a]
     assert await receive(alice) == {"t": "peer-joined", "peerId": b}
-    assert stack.worker_of(room, a) == worker_a and stack.worker_of(room, b) == worker_b
+    assert stack.worker_of(room, a) == worker_a
+    assert stack.worker_of(room, b) == worker_b
 
     await offer_and_answer(bob, b, alice, a)
     for index in range(20):
@@ -224,7 +225,8 @@ async def test_forty_joins_over_three_workers_admit_exactly_four(stack: Stack) -
         answers = await asyncio.gather(*(receive(socket) for socket in sockets))
         assert sum(answer["t"] == "joined" for answer in answers) == 4
         refused = [answer for answer in answers if answer["t"] == "error"]
-        assert len(refused) == 36 and {answer["code"] for answer in refused} == {"room-full"}
+        assert len(refused) == 36
+        assert {answer["code"] for answer in refused} == {"room-full"}
         assert stack.store().hlen(f"{PREFIX}:room:{room}") == 4
     finally:
         for socket in sockets:
@@ -244,7 +246,7 @@ def staff_request(stack: Stack, method: str, path: str, body: dict[str, Any] | N
 
 
 async def test_staff_kick_through_rest_reaches_both_workers_within_a_second(stack: Stack) -> None:
-    (alice, worker_a), (bob, worker_b) = await sockets_on_workers(stack, 2, 2)
+    (alice, _worker_a), (bob, _worker_b) = await sockets_on_workers(stack, 2, 2)
     room = f"moderated-{time.time_ns()}"
     a = (await join(alice, room))["peerId"]
     b = (await join(bob, room))["peerId"]
@@ -264,7 +266,8 @@ async def test_staff_kick_through_rest_reaches_both_workers_within_a_second(stac
     assert await receive(bob) == {"t": "closed", "reason": "kicked"}
     with pytest.raises(ConnectionClosed) as closed:
         await bob.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4010
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4010
     assert await receive(alice) == {"t": "peer-left", "peerId": b, "reason": "kicked"}
     elapsed = time.monotonic() - started
     print(f"REST kick to both sockets closed and told: {elapsed * 1000:.0f} ms")
@@ -320,7 +323,7 @@ async def test_redis_restart_mid_call(stack: Stack) -> None:
 async def test_killed_workers_peer_resumes_on_another_worker_unseen(stack: Stack) -> None:
     """SIGKILL: the socket drops, the client comes back through nginx to a live worker with its resume token, long
     before the dead worker is reaped; its place moves there under the same id and the room sees nothing."""
-    (alice, worker_a), (bob, worker_b) = await sockets_on_workers(stack, 2, 2)
+    (alice, worker_a), (bob, _worker_b) = await sockets_on_workers(stack, 2, 2)
     room = f"moved-{time.time_ns()}"
     joined = await join(alice, room)
     a = joined["peerId"]
@@ -334,7 +337,9 @@ async def test_killed_workers_peer_resumes_on_another_worker_unseen(stack: Stack
     again = await connect(stack.url(room))
     await send(again, t="join", roomId=room, resume=joined["resume"])
     resumed = await receive(again)
-    assert resumed["t"] == "joined" and resumed["peerId"] == a and resumed["peers"] == [b]
+    assert resumed["t"] == "joined"
+    assert resumed["peerId"] == a
+    assert resumed["peers"] == [b]
     back = time.monotonic() - killed
     print(f"resumed on another worker {back:.2f} s after SIGKILL")
     assert back < 3
@@ -354,7 +359,7 @@ async def test_killed_workers_peer_resumes_on_another_worker_unseen(stack: Stack
 
 
 async def test_killed_worker_peers_leave_with_timeout(stack: Stack) -> None:
-    (alice, worker_a), (bob, worker_b) = await sockets_on_workers(stack, 2, 2)
+    (alice, worker_a), (bob, _worker_b) = await sockets_on_workers(stack, 2, 2)
     room = f"crash-{time.time_ns()}"
     a = (await join(alice, room))["peerId"]
     b = (await join(bob, room))["peerId"]

@@ -37,13 +37,16 @@ def test_lobby_lists_live_rooms_first_with_counts(client: Client, live_peers: No
     client.force_login(staff)
     html = client.get("/").content.decode()
     assert rows(html) == ["standup", "hallway", "archive"]
-    assert "Daily standup" in html and '<td class="live">2 / 4<span class="full-label" hidden> · full</span>' in html
+    assert "Daily standup" in html
+    assert '<td class="live">2 / 4<span class="full-label" hidden> · full</span>' in html
     # An ad-hoc room has no capacity stored: the endpoint's default (2) is what joins meet.
     assert '<td class="live">1 / 2<span class="full-label" hidden> · full</span>' in html
     # A closed room is listed, without links to join it.
     archive = html.split('<tr data-room="archive"')[1].split("</tr>")[0]
-    assert "(closed)" in archive and "/call/archive/" not in archive
-    assert 'href="/call/standup/"' in html and 'href="/chat/hallway/"' in html
+    assert "(closed)" in archive
+    assert "/call/archive/" not in archive
+    assert 'href="/call/standup/"' in html
+    assert 'href="/chat/hallway/"' in html
 
 
 def test_lobby_is_no_billboard_for_strangers(client: Client, live_peers: None) -> None:
@@ -54,8 +57,10 @@ def test_lobby_is_no_billboard_for_strangers(client: Client, live_peers: None) -
     Room.objects.create(id="secret-board", name="Board meeting", access="token")
     html = client.get("/").content.decode()
     assert rows(html) == ["standup"]
-    assert "hallway" not in html and "buy-cheap-pills" not in html
-    assert "secret-board" not in html and "Board meeting" not in html
+    assert "hallway" not in html
+    assert "buy-cheap-pills" not in html
+    assert "secret-board" not in html
+    assert "Board meeting" not in html
 
 
 def test_lobby_without_rooms_invites_to_enter_one(client: Client) -> None:
@@ -67,9 +72,11 @@ def test_lobby_without_rooms_invites_to_enter_one(client: Client) -> None:
 @pytest.mark.parametrize(("kind", "path"), [("video", "/call/team.sync_1/"), ("chat", "/chat/team.sync_1/")])
 def test_entering_a_room_goes_to_its_page(client: Client, kind: str, path: str) -> None:
     response = client.get("/", {"room": " team.sync_1 ", "kind": kind})
-    assert response.status_code == 302 and response["Location"] == path
+    assert response.status_code == 302
+    assert response["Location"] == path
     page = client.get(path).content.decode()
-    assert 'data-room="team.sync_1"' in page and 'data-signal="/api/call/signal"' in page
+    assert 'data-room="team.sync_1"' in page
+    assert 'data-signal="/api/call/signal"' in page
 
 
 @pytest.mark.parametrize(("room", "kind"), [("a/b", "video"), ("", "video"), ("x" * 129, "chat"), ("ok", "sms")])
@@ -101,4 +108,5 @@ def test_lobby_rooms_json_gives_live_occupancy_and_fullness(client: Client, live
     assert data["live_known"] is True
     by_id = {room["id"]: room for room in data["rooms"]}
     assert by_id["standup"] == {"id": "standup", "live_peers": 2, "max_peers": 2, "is_open": True, "is_full": True}
-    assert by_id["hallway"]["max_peers"] == 2 and by_id["hallway"]["is_full"] is False
+    assert by_id["hallway"]["max_peers"] == 2
+    assert by_id["hallway"]["is_full"] is False

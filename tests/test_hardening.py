@@ -170,7 +170,7 @@ async def test_unencodable_strings_are_refused_at_the_door(connect: Connect, roo
     for frame in frames_carrying(bad, room_id, alice.peer_id or ""):
         await bob.send_text(frame)
         error = await bob.receive()
-        assert error["t"] == "error" and error["code"] == "invalid-message", (frame, error)
+        assert (error["t"], error["code"]) == ("error", "invalid-message"), (frame, error)
         # The error itself is always encodable: the client gets it, nothing raises on the way out.
         json.dumps(error, ensure_ascii=False).encode()
     await alice.assert_silent()
@@ -374,7 +374,8 @@ async def test_one_bad_record_never_costs_the_others_their_place_in_the_log(room
                                          "at": now + timedelta(seconds=1)}))
     await recorder.flush()
     session = await PeerSession.objects.aget(peer_id="peer-good")
-    assert session.left_at is not None and session.leave_reason == "leave"
+    assert session.left_at is not None
+    assert session.leave_reason == "leave"
     kinds = [kind async for kind in RoomEvent.objects.filter(room_id=room_id).values_list("kind", flat=True)]
     assert sorted(kinds) == sorted([Kind.ROOM_CREATED, Kind.PEER_JOINED, Kind.PEER_LEFT])
 

@@ -101,7 +101,8 @@ def admin_urls() -> list[str]:
     staff = User.objects.get(username="log-admin")
     quiet_peer = PeerSession.objects.filter(room_id=QUIET_ROOM).values_list("peer_id", flat=True).first()
     session = PeerSession.objects.exclude(user=None).exclude(client_address=None).order_by("-id").first()
-    assert session is not None and session.user is not None
+    assert session is not None
+    assert session.user is not None
     quiet_day = PeerSession.objects.filter(room_id=QUIET_ROOM).values_list("joined_at", flat=True).first()
     assert quiet_day is not None
     urls = [f"/admin/rooms/room/{QUIET_ROOM}/change/", f"/admin/rooms/room/{BUSY_ROOM}/change/"]
@@ -232,6 +233,7 @@ def test_the_index_migration_builds_and_drops_concurrently() -> None:
     ddl = [sql for sql in result["sql"] if sql.upper().startswith(("CREATE INDEX", "DROP INDEX"))]
     created = [sql for sql in ddl if sql.upper().startswith("CREATE INDEX")]
     dropped = [sql for sql in ddl if sql.upper().startswith("DROP INDEX")]
-    assert len(created) == 9 and len(dropped) >= 6, ddl
+    assert len(created) == 9, ddl
+    assert len(dropped) >= 6, ddl
     assert all("CONCURRENTLY" in sql.upper() for sql in ddl), ddl
     assert result["invalid"] == 0

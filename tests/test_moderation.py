@@ -27,7 +27,8 @@ async def test_kick_closes_the_socket_and_tells_the_room(connect: Connect, room_
     assert moderation.room_members(room_id) == [alice.peer_id]
     await settle()
     session = await PeerSession.objects.aget(peer_id=bob.peer_id)
-    assert session.leave_reason == "kicked" and session.left_at is not None
+    assert session.leave_reason == "kicked"
+    assert session.left_at is not None
     assert await RoomEvent.objects.filter(peer_id=bob.peer_id, kind="peer_left").acount() == 1
 
 
@@ -77,4 +78,5 @@ async def test_kicking_a_peer_waiting_to_resume_ends_its_stay(connect: Connect, 
     again = await connect()
     await again.send(t="join", roomId=room_id, resume=joined["resume"])
     fresh = await again.receive()
-    assert fresh["t"] == "joined" and fresh["peerId"] != bob.peer_id
+    assert fresh["t"] == "joined"
+    assert fresh["peerId"] != bob.peer_id

@@ -73,7 +73,8 @@ async def test_a_departed_peers_state_is_forgotten(connect: Connect, room_id: st
     await bob.send(t="leave")
     again = await connect()
     joined = await again.join(room_id)
-    assert joined["metadata"] == {} and joined["media"] == {}
+    assert joined["metadata"] == {}
+    assert joined["media"] == {}
     await again.send(t="leave")
     await settle()
     if registry_kind == "redis":
@@ -164,7 +165,8 @@ async def test_a_banned_user_is_refused_until_the_ban_ends(connect: Connect, roo
     await RoomBan.objects.acreate(room=room, user=user, until=until)
     mallory = await connect(as_user(user))
     refused = await join_reply(mallory, room_id)
-    assert refused["t"] == "error" and refused["code"] == "forbidden"
+    assert refused["t"] == "error"
+    assert refused["code"] == "forbidden"
     assert refused["message"].startswith("You are banned from this room until ")
     # The same user with a room token is the same user.
     token, _ = issue_room_token(room_id, user.pk)
@@ -207,7 +209,8 @@ async def test_kick_with_ban_over_rest(async_client: Any, connect: Connect, room
         f"/api/rooms/{room_id}/kick/", {"peer_id": eve.peer_id, "ban_minutes": 10}, content_type="application/json"
     )
     assert response.status_code == 200, response.content
-    assert response.json()["kicked"] is True and response.json()["banned_until"]
+    assert response.json()["kicked"] is True
+    assert response.json()["banned_until"]
     assert await eve.receive() == {"t": "closed", "reason": "kicked"}
     assert await eve.receive_close() == 4010
     again = await connect(as_user(user))

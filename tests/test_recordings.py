@@ -69,11 +69,15 @@ def upload(client: APIClient, data: bytes, chunk: int = 100_000, **fields: Any) 
 
 def test_chunked_upload_completes_and_downloads_byte_identical(client: APIClient, room: Room, media: Path) -> None:
     done = upload(client, WEBM).json()
-    assert done["status"] == "complete" and done["received"] == len(WEBM) and done["completed_at"]
-    assert done["owner"] == "uploader" and done["download_url"].endswith(f"/api/recordings/{done['id']}/download")
+    assert done["status"] == "complete"
+    assert done["received"] == len(WEBM)
+    assert done["completed_at"]
+    assert done["owner"] == "uploader"
+    assert done["download_url"].endswith(f"/api/recordings/{done['id']}/download")
     download = client.get(f"/api/recordings/{done['id']}/download")
     body = b"".join(download.streaming_content)
-    assert download.status_code == 200 and hashlib.sha256(body).hexdigest() == done["sha256"]
+    assert download.status_code == 200
+    assert hashlib.sha256(body).hexdigest() == done["sha256"]
     assert download["Content-Disposition"] == 'attachment; filename="call.webm"'
     # Stored under a name of the server's, the parts gone.
     recording = Recording.objects.get(pk=done["id"])
@@ -89,7 +93,9 @@ def test_upload_cut_off_halfway_resumes_and_completes_identical(client: APIClien
     again = APIClient()
     again.force_authenticate(user)
     status = again.get(f"/api/recordings/{created['id']}/").json()
-    assert status["received"] == half and status["status"] == "uploading" and status["download_url"] is None
+    assert status["received"] == half
+    assert status["status"] == "uploading"
+    assert status["download_url"] is None
     assert again.get(f"/api/recordings/{created['id']}/download").status_code == 404
     finished = put(again, created["id"], status["received"], WEBM[half:]).json()
     assert finished["status"] == "complete"
@@ -102,14 +108,16 @@ def test_chunk_at_the_wrong_offset_is_a_conflict(client: APIClient, room: Room) 
     assert put(client, created["id"], 0, WEBM[:1000]).status_code == 200
     for offset in (0, 500, 2000):
         response = put(client, created["id"], offset, WEBM[offset:offset + 10])
-        assert response.status_code == 409 and response.json()["received"] == 1000
+        assert response.status_code == 409
+        assert response.json()["received"] == 1000
     assert Recording.objects.get(pk=created["id"]).received == 1000
 
 
 def test_declared_size_over_the_limit_is_refused(client: APIClient, room: Room, settings: Any) -> None:
     settings.ROOMS = {"RECORDING_MAX_BYTES": 100_000}
     response = start(client)
-    assert response.status_code == 413 and "100000 bytes" in response.json()["detail"]
+    assert response.status_code == 413
+    assert "100000 bytes" in response.json()["detail"]
     assert not Recording.objects.exists()
 
 
@@ -118,10 +126,12 @@ def test_chunk_past_the_declared_size_or_the_chunk_limit_is_refused(
 ) -> None:
     created = start(client, WEBM[:5000]).json()
     response = put(client, created["id"], 0, WEBM[:6000])
-    assert response.status_code == 413 and response.json()["received"] == 0
+    assert response.status_code == 413
+    assert response.json()["received"] == 0
     settings.ROOMS = {"RECORDING_CHUNK_MAX_BYTES": 1000}
     response = put(client, created["id"], 0, WEBM[:1001])
-    assert response.status_code == 413 and "at most 1000 bytes" in response.json()["detail"]
+    assert response.status_code == 413
+    assert "at most 1000 bytes" in response.json()["detail"]
     assert Recording.objects.get(pk=created["id"]).received == 0
 
 
@@ -138,7 +148,8 @@ def test_bytes_that_are_not_the_declared_media_are_refused(
 ) -> None:
     created = start(client, data, mime_type=mime_type).json()
     response = put(client, created["id"], 0, data)
-    assert response.status_code == 415 and message in response.json()["detail"]
+    assert response.status_code == 415
+    assert message in response.json()["detail"]
     assert Recording.objects.get(pk=created["id"]).received == 0
 
 
@@ -150,15 +161,18 @@ def test_media_check_also_runs_on_the_joined_file(client: APIClient, room: Room)
     response = put(client, created["id"], 5, data[5:])
     assert response.status_code == 415
     recording = Recording.objects.get(pk=created["id"])
-    assert recording.status == "failed" and not recording.file
+    assert recording.status == "failed"
+    assert not recording.file
 
 
 def test_checksum_mismatch_fails_the_upload_and_stores_nothing(client: APIClient, room: Room, media: Path) -> None:
     created = start(client, sha256=hashlib.sha256(b"something else").hexdigest()).json()
     response = put(client, created["id"], 0, WEBM)
-    assert response.status_code == 422 and "SHA-256" in response.json()["detail"]
+    assert response.status_code == 422
+    assert "SHA-256" in response.json()["detail"]
     recording = Recording.objects.get(pk=created["id"])
-    assert recording.status == "failed" and not recording.file
+    assert recording.status == "failed"
+    assert not recording.file
     assert [p for p in media.rglob("*") if p.is_file()] == []
     assert client.get(f"/api/recordings/{created['id']}/download").status_code == 404
     assert put(client, created["id"], len(WEBM), b"x").status_code == 409
@@ -179,14 +193,16 @@ def test_checksum_mismatch_fails_the_upload_and_stores_nothing(client: APIClient
 )
 def test_bad_recording_fields_are_refused(client: APIClient, room: Room, fields: dict[str, Any], field: str) -> None:
     response = start(client, **fields)
-    assert response.status_code == 400 and field in response.json()
+    assert response.status_code == 400
+    assert field in response.json()
     assert not Recording.objects.exists()
 
 
 def test_recording_for_a_room_the_caller_may_not_see(client: APIClient) -> None:
     Room.objects.create(id="recorded-room", access="token")
     response = start(client)
-    assert response.status_code == 400 and response.json() == {"room": ["No such room."]}
+    assert response.status_code == 400
+    assert response.json() == {"room": ["No such room."]}
 
 
 def test_writes_need_a_user_and_csrf(room: Room, user: User) -> None:
@@ -194,7 +210,8 @@ def test_writes_need_a_user_and_csrf(room: Room, user: User) -> None:
     session = APIClient(enforce_csrf_checks=True)
     assert session.login(username="uploader", password="pw")
     response = start(session)
-    assert response.status_code == 403 and "CSRF" in response.json()["detail"]
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
     assert not Recording.objects.exists()
 
 
@@ -202,7 +219,8 @@ def test_missing_offset_or_wrong_body_type(client: APIClient, room: Room) -> Non
     created = start(client).json()
     response = client.generic("PUT", f"/api/recordings/{created['id']}/content", WEBM[:100],
                               content_type="application/offset+octet-stream")
-    assert response.status_code == 400 and "Upload-Offset" in response.json()
+    assert response.status_code == 400
+    assert "Upload-Offset" in response.json()
     assert put(client, created["id"], 0, b'{"a": 1}', content_type="application/json").status_code == 415
 
 
@@ -228,7 +246,8 @@ def test_recordings_are_their_owners_and_staffs(client: APIClient, room: Room, m
     assert [r["id"] for r in listed["results"]] == [mine["id"]]
     assert client.get("/api/recordings/", {"status": "lost"}).status_code == 400
     assert client.delete(f"/api/recordings/{mine['id']}/").status_code == 204
-    assert not Recording.objects.exists() and [p for p in media.rglob("*") if p.is_file()] == []
+    assert not Recording.objects.exists()
+    assert [p for p in media.rglob("*") if p.is_file()] == []
 
 
 def test_admin_lists_recordings_with_a_download_link(client: APIClient, room: Room) -> None:
@@ -236,7 +255,9 @@ def test_admin_lists_recordings_with_a_download_link(client: APIClient, room: Ro
     admin = APIClient()
     admin.force_login(User.objects.create_superuser("root", "root@example.test", "pw"))
     page = admin.get("/admin/rooms/recording/").content.decode()
-    assert "call.webm" in page and "uploader" in page and "293.0\xa0KB" in page
+    assert "call.webm" in page
+    assert "uploader" in page
+    assert "293.0\xa0KB" in page
     assert f'href="/api/recordings/{done["id"]}/download"' in page
     body = b"".join(admin.get(f"/api/recordings/{done['id']}/download").streaming_content)
     assert body == WEBM
@@ -247,4 +268,5 @@ def test_malformed_offset_is_a_clear_400(client: APIClient, room: Room, offset: 
     created = start(client).json()
     response = client.generic("PUT", f"/api/recordings/{created['id']}/content", WEBM[:100],
                               content_type="application/offset+octet-stream", HTTP_UPLOAD_OFFSET=offset)
-    assert response.status_code == 400 and "Upload-Offset" in response.json()
+    assert response.status_code == 400
+    assert "Upload-Offset" in response.json()

@@ -92,16 +92,19 @@ async def test_peers_on_two_workers_see_each_other_and_exchange_messages(workers
     one, two = workers(), workers()
     alice, bob = Inbox(), Inbox()
     first = await one.join("r", alice, 4)
-    assert first.peers == [] and first.room_created
+    assert first.peers == []
+    assert first.room_created
     second = await two.join("r", bob, 4)
-    assert second.peers == [alice.peer_id] and not second.room_created
+    assert second.peers == [alice.peer_id]
+    assert not second.room_created
     assert await alice.next() == {"t": "peer-joined", "peerId": bob.peer_id}
 
     assert await two.relay("r", bob.peer_id, alice.peer_id, '{"t": "sdp", "n": 1}') == 1
     assert await alice.next() == {"t": "sdp", "n": 1}
     assert await one.relay("r", alice.peer_id, None, '{"t": "ice", "n": 2}') == 1
     assert await bob.next() == {"t": "ice", "n": 2}
-    assert await alice.silent() and await bob.silent()
+    assert await alice.silent()
+    assert await bob.silent()
 
 
 async def test_broadcast_reaches_every_worker_once(workers: Any) -> None:
@@ -143,7 +146,9 @@ async def test_messages_never_cross_rooms_or_reach_strangers(workers: Any) -> No
     assert await two.relay("r2", eve.peer_id, None, "{}") == 0
     assert await two.relay("r1", bob.peer_id, "nobody", "{}") == 0
     assert await two.relay("r1", bob.peer_id, bob.peer_id, "{}") == 0
-    assert await alice.silent() and await bob.silent() and await eve.silent()
+    assert await alice.silent()
+    assert await bob.silent()
+    assert await eve.silent()
 
 
 async def test_leave_is_announced_and_empties_redis(workers: Any, redis_server: RedisProcess, prefix: str) -> None:
@@ -170,16 +175,19 @@ async def test_capacity_holds_across_three_workers(workers: Any) -> None:
         await registry.worker().start()
     peers = [Inbox() for _ in range(40)]
 
+    refusals: list[int] = []
+
     async def attempt(index: int) -> bool:
         try:
             await registries[index % 3].join("crowded", peers[index], 4)
         except RoomFull as full:
-            assert full.max_peers == 4
+            refusals.append(full.max_peers)
             return False
         return True
 
     admitted = await asyncio.gather(*(attempt(index) for index in range(40)))
     assert sum(admitted) == 4
+    assert refusals == [4] * 36
     assert await sync_to_async(registries[0].occupancy)(["crowded"]) == {"crowded": 4}
 
 
@@ -312,7 +320,8 @@ async def test_announcements_wait_for_the_members_own_join() -> None:
     member = Member(peer, "r")
     await _announce_to(member, 5, '{"t": "peer-joined", "peerId": "early"}')
     await _announce_to(member, 9, '{"t": "peer-joined", "peerId": "late"}')
-    assert member.stash and peer.frames.empty()
+    assert member.stash
+    assert peer.frames.empty()
     member.version = 7
     await _announce_to(member, 6, '{"t": "peer-left", "peerId": "before"}')
     await _announce_to(member, 8, '{"t": "peer-left", "peerId": "after"}')
@@ -334,7 +343,9 @@ async def test_moderation_reaches_members_on_every_worker(workers: Callable[[], 
         if bob.evicted:
             break
         await asyncio.sleep(0.02)
-    assert bob.evicted == ["kicked"] and alice.evicted == [] and carol.evicted == []
+    assert bob.evicted == ["kicked"]
+    assert alice.evicted == []
+    assert carol.evicted == []
     assert await moderator.evict("moderated", "nobody", "kicked") == 0
 
     assert await moderator.evict("moderated", None, "room-closed") == 3
@@ -342,7 +353,8 @@ async def test_moderation_reaches_members_on_every_worker(workers: Callable[[], 
         if alice.evicted and len(carol.evicted) == 1:
             break
         await asyncio.sleep(0.02)
-    assert alice.evicted == ["room-closed"] and carol.evicted == ["room-closed"]
+    assert alice.evicted == ["room-closed"]
+    assert carol.evicted == ["room-closed"]
 
 
 async def test_one_unserializable_message_never_costs_a_batch(workers: Callable[[], RedisRegistry]) -> None:
@@ -354,7 +366,8 @@ async def test_one_unserializable_message_never_costs_a_batch(workers: Callable[
     await two.join("quiet", bob, 4)
     await one.join("other", carol, 4)
     await two.join("other", dave, 4)
-    assert (await alice.next())["t"] == "peer-joined" and (await carol.next())["t"] == "peer-joined"
+    assert (await alice.next())["t"] == "peer-joined"
+    assert (await carol.next())["t"] == "peer-joined"
     for n in range(30):
         await two.relay("other", dave.peer_id, carol.peer_id, json.dumps({"t": "ice", "n": n}))
         if n == 10:
@@ -380,7 +393,8 @@ async def test_the_outbox_to_a_worker_is_bounded_in_bytes(
     for _ in range(10):  # posted without yielding: nothing is flushed meanwhile
         worker._post(one.worker().channel, {"r": "r", "to": alice.peer_id, "f": frame})
     outbox = worker.outboxes[one.worker().channel]
-    assert outbox.size <= 10_000 and len(outbox.items) == 3
+    assert outbox.size <= 10_000
+    assert len(outbox.items) == 3
     assert [len((await alice.next())["sdp"]) for _ in range(3)] == [3000] * 3
     assert await alice.silent()
 
@@ -415,7 +429,9 @@ async def test_a_parked_peer_resumes_on_another_worker_with_what_it_missed(
     await one.relay("r", alice.peer_id, None, json.dumps({"t": "ice", "n": 3}))
     back = Inbox(bob.peer_id)
     resumed = await three.resume("r", bob.peer_id, back)
-    assert resumed is not None and resumed.peers == [alice.peer_id] and resumed.from_other_worker
+    assert resumed is not None
+    assert resumed.peers == [alice.peer_id]
+    assert resumed.from_other_worker
     assert [(await back.next())["n"] for _ in range(4)] == [0, 1, 2, 3]
     # Nothing announced; the call goes on both ways through the new worker.
     assert await alice.silent()
@@ -425,7 +441,8 @@ async def test_a_parked_peer_resumes_on_another_worker_with_what_it_missed(
     assert (await alice.next())["n"] == 5
     store = redis_of(redis_server)
     assert store.hget(f"{prefix}:room:r", bob.peer_id).startswith(three.worker().channel + "|")
-    assert not store.exists(f"{prefix}:kept:r:{bob.peer_id}") and not store.zcard(f"{prefix}:parked")
+    assert not store.exists(f"{prefix}:kept:r:{bob.peer_id}")
+    assert not store.zcard(f"{prefix}:parked")
     # Once resumed, the parked place cannot be resumed "again" from its old token's state: the place is live.
     await three.leave("r", bob.peer_id, "leave")
     assert await alice.next() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "leave"}
@@ -435,7 +452,7 @@ async def test_a_parked_peer_resumes_on_another_worker_with_what_it_missed(
 async def test_racing_resumes_leave_exactly_one_holder(
     workers: Callable[[], RedisRegistry], redis_server: RedisProcess, prefix: str
 ) -> None:
-    one, two, alice, bob = await bob_parked(workers, 2)
+    one, _two, alice, bob = await bob_parked(workers, 2)
     three = workers()
     await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "ice", "n": 1}')
     store = redis_of(redis_server)
@@ -455,7 +472,8 @@ async def test_racing_resumes_leave_exactly_one_holder(
     assert first.replaced_count + second.replaced_count == 1
     holder = second if first.replaced_count else first
     kept = [inbox for inbox in (first, second) if not inbox.frames.empty()]
-    assert len(kept) == 1 and (await kept[0].next())["n"] == 1
+    assert len(kept) == 1
+    assert (await kept[0].next())["n"] == 1
     assert await alice.silent()
     await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "ice", "n": 2}')
     assert (await holder.next())["n"] == 2
@@ -472,12 +490,14 @@ async def test_a_live_peer_taken_over_from_another_worker_is_closed_unannounced(
     await alice.next()
     moved = Inbox(bob.peer_id)
     resumed = await two.resume("r", bob.peer_id, moved)
-    assert resumed is not None and resumed.from_other_worker
+    assert resumed is not None
+    assert resumed.from_other_worker
     for _ in range(50):
         if bob.replaced_count:
             break
         await asyncio.sleep(0.05)
-    assert bob.replaced_count == 1 and bob.peer_id not in one.worker().local
+    assert bob.replaced_count == 1
+    assert bob.peer_id not in one.worker().local
     assert await alice.silent()
     await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "ice", "n": 7}')
     assert (await moved.next())["n"] == 7

@@ -27,8 +27,10 @@ async def test_dropped_peer_resumes_unseen_and_gets_what_it_missed(connect: Conn
     again = await connect()
     await again.send(t="join", roomId=room_id, resume=joined["resume"])
     resumed = await again.receive()
-    assert resumed["t"] == "joined" and resumed["peerId"] == bob.peer_id
-    assert resumed["peers"] == [alice.peer_id] and resumed["maxPeers"] == 2
+    assert resumed["t"] == "joined"
+    assert resumed["peerId"] == bob.peer_id
+    assert resumed["peers"] == [alice.peer_id]
+    assert resumed["maxPeers"] == 2
     assert [(await again.receive())["candidate"]["candidate"] for _ in range(2)] == ["while-away-1", "while-away-2"]
     await alice.assert_silent()  # neither peer-left nor peer-joined
     # The call goes on both ways under the old id.
@@ -54,11 +56,13 @@ async def test_after_the_grace_period_the_peer_has_left(connect: Connect, room_i
     again = await connect()
     await again.send(t="join", roomId=room_id, resume=joined["resume"])
     fresh = await again.receive()
-    assert fresh["t"] == "joined" and fresh["peerId"] != bob.peer_id
+    assert fresh["t"] == "joined"
+    assert fresh["peerId"] != bob.peer_id
     assert await alice.receive() == {"t": "peer-joined", "peerId": fresh["peerId"]}
     await settle()
     session = await PeerSession.objects.aget(peer_id=bob.peer_id)
-    assert session.leave_reason == "disconnect" and session.left_at is not None
+    assert session.leave_reason == "disconnect"
+    assert session.left_at is not None
 
 
 @pytest.mark.parametrize("token", ["not-a-token", "", 42, None])
@@ -86,7 +90,8 @@ async def test_token_of_another_room_or_peer_resumes_nothing(connect: Connect, r
         newcomer = await connect()
         await newcomer.send(t="join", roomId=room_id, resume=token)
         answer = await newcomer.receive()
-        assert answer["t"] == "joined" and answer["peerId"] != bob.peer_id
+        assert answer["t"] == "joined"
+        assert answer["peerId"] != bob.peer_id
         assert (await alice.receive())["t"] == "peer-joined"
 
 
@@ -120,7 +125,9 @@ async def test_a_resume_takes_over_a_socket_that_still_looks_open(connect: Conne
     again = await connect()
     await again.send(t="join", roomId=room_id, resume=joined["resume"])
     resumed = await again.receive()
-    assert resumed["t"] == "joined" and resumed["peerId"] == bob.peer_id and resumed["peers"] == [alice.peer_id]
+    assert resumed["t"] == "joined"
+    assert resumed["peerId"] == bob.peer_id
+    assert resumed["peers"] == [alice.peer_id]
     assert await bob.receive_close() == 4014
     bob.closed = True
     await alice.assert_silent(0.3)

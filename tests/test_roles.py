@@ -33,10 +33,13 @@ async def test_a_recorder_takes_an_extra_seat_and_every_member_learns_its_role(
     token, _ = issue_room_token(room_id, None, PeerRole.RECORDER)
     await recorder.send(t="join", roomId=room_id, token=token)
     joined_r = await recorder.receive()
-    assert joined_r["t"] == "joined" and joined_r["role"] == "recorder"
+    assert joined_r["t"] == "joined"
+    assert joined_r["role"] == "recorder"
     r = joined_r["peerId"]
-    assert role_of(r) == "recorder" and r.startswith("peer.recorder.")
-    assert sorted(joined_r["peers"]) == sorted([a, joined_b["peerId"]]) and joined_r["roles"] == {}
+    assert role_of(r) == "recorder"
+    assert r.startswith("peer.recorder.")
+    assert sorted(joined_r["peers"]) == sorted([a, joined_b["peerId"]])
+    assert joined_r["roles"] == {}
     for member in (alice, bob):
         assert await member.receive() == {"t": "peer-joined", "peerId": r, "role": "recorder"}
 
@@ -54,7 +57,8 @@ async def test_a_recorder_takes_an_extra_seat_and_every_member_learns_its_role(
     await alice.send(t="leave")
     await carol.send(t="join", roomId=room_id)
     joined_c = await carol.receive()
-    assert joined_c["t"] == "joined" and joined_c["roles"] == {r: "recorder"}
+    assert joined_c["t"] == "joined"
+    assert joined_c["roles"] == {r: "recorder"}
     assert "role" not in joined_c
 
 
@@ -77,7 +81,9 @@ def test_a_token_with_an_unknown_role_is_no_token(settings: Any) -> None:
     assert read_room_token(forged) is None
     token, _ = issue_room_token("room", 7, PeerRole.AGENT)
     grant = read_room_token(token)
-    assert grant is not None and grant.role is PeerRole.AGENT and grant.user_id == 7
+    assert grant is not None
+    assert grant.role is PeerRole.AGENT
+    assert grant.user_id == 7
 
 
 @pytest.mark.parametrize("role", ["recorder", "agent"])
@@ -87,7 +93,8 @@ def test_only_staff_may_mint_a_token_with_a_role(role: str) -> None:
     client = APIClient()
     client.force_authenticate(visitor)
     refused = client.post("/api/rooms/staffed/token", {"role": role}, format="json")
-    assert refused.status_code == 403 and "staff" in refused.json()["detail"]
+    assert refused.status_code == 403
+    assert "staff" in refused.json()["detail"]
     assert APIClient().post("/api/rooms/staffed/token", {"role": role}, format="json").status_code in (401, 403)
     # An ordinary token stays anybody's to have.
     assert client.post("/api/rooms/staffed/token").json()["role"] is None
@@ -96,9 +103,12 @@ def test_only_staff_may_mint_a_token_with_a_role(role: str) -> None:
     staff.user_permissions.add(Permission.objects.get(codename="change_room"))
     client.force_authenticate(staff)
     minted = client.post("/api/rooms/staffed/token", {"role": role}, format="json")
-    assert minted.status_code == 201 and minted.json()["role"] == role
+    assert minted.status_code == 201
+    assert minted.json()["role"] == role
     grant = read_room_token(minted.json()["token"])
-    assert grant is not None and grant.role == role and grant.user_id == staff.pk
+    assert grant is not None
+    assert grant.role == role
+    assert grant.user_id == staff.pk
     assert client.post("/api/rooms/staffed/token", {"role": "emperor"}, format="json").status_code == 400
 
 
@@ -114,4 +124,6 @@ def test_recording_without_the_peer_extra_is_a_clear_503(monkeypatch: pytest.Mon
     started: list[str] = []
     monkeypatch.setattr(server_recording, "start_recorder_process", started.append)
     response = client.post("/api/rooms/unrecordable/record")
-    assert response.status_code == 503 and "peer extra" in response.json()["detail"] and started == []
+    assert response.status_code == 503
+    assert "peer extra" in response.json()["detail"]
+    assert started == []

@@ -118,7 +118,8 @@ async def test_lifecycle_is_recorded(connect: Connect, room_id: str) -> None:
     await settle()
 
     room = await Room.objects.aget(id=room_id)
-    assert room.is_open and room.max_peers is None
+    assert room.is_open
+    assert room.max_peers is None
     sessions = {s.peer_id: s async for s in PeerSession.objects.filter(room=room)}
     assert set(sessions) == {alice.peer_id, bob.peer_id}
     assert sessions[alice.peer_id].leave_reason == "disconnect"
@@ -138,9 +139,11 @@ async def test_lifecycle_is_recorded(connect: Connect, room_id: str) -> None:
         ("room_destroyed", ""),
     ]
     rejected = events[3].detail
-    assert rejected["code"] == "room-full" and rejected["message"] == "Room is full (max 2 peers)"
+    assert rejected["code"] == "room-full"
+    assert rejected["message"] == "Room is full (max 2 peers)"
     invalid = await RoomEvent.objects.aget(kind="join_rejected", room__isnull=True)
-    assert invalid.detail["room_id"] == "bad/room" and invalid.detail["code"] == "invalid-room"
+    assert invalid.detail["room_id"] == "bad/room"
+    assert invalid.detail["code"] == "invalid-room"
     assert not await Room.objects.filter(id="bad/room").aexists()
 
 

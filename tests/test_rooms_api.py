@@ -57,7 +57,10 @@ def ids(response: Any) -> list[str]:
 def test_list_is_paginated_with_live_counts(rooms: None) -> None:
     response = APIClient().get("/api/rooms/", {"page_size": 2})
     body = response.json()
-    assert response.status_code == 200 and body["count"] == 4 and len(body["results"]) == 2 and body["next"]
+    assert response.status_code == 200
+    assert body["count"] == 4
+    assert len(body["results"]) == 2
+    assert body["next"]
     everything = APIClient().get("/api/rooms/").json()["results"]
     counts = {room["id"]: room["live_peers"] for room in everything}
     assert counts == {"busy": 3, "quiet": 1, "empty": 0, "shut": 0}  # "secret" is token-only: not listed
@@ -86,29 +89,35 @@ def test_list_filters(rooms: None, query: dict[str, str], expected: list[str]) -
                                               ({"min_peers": "\u00b2"}, "min_peers")])
 def test_bad_filters_are_a_clear_400(rooms: None, query: dict[str, str], field: str) -> None:
     response = APIClient().get("/api/rooms/", query)
-    assert response.status_code == 400 and field in response.json()
+    assert response.status_code == 400
+    assert field in response.json()
 
 
 def test_detail_shows_peers_to_staff_only(rooms: None, staff: APIClient) -> None:
     detail = staff.get("/api/rooms/busy/").json()
-    assert detail["live_peers"] == 3 and detail["peers"] == ["b1", "b2", "b3"]
+    assert detail["live_peers"] == 3
+    assert detail["peers"] == ["b1", "b2", "b3"]
     public = APIClient().get("/api/rooms/busy/").json()
-    assert public["live_peers"] == 3 and public["peers"] is None
+    assert public["live_peers"] == 3
+    assert public["peers"] is None
     assert APIClient().get("/api/rooms/secret/").status_code == 404
     assert staff.get("/api/rooms/secret/").status_code == 200
 
 
 def test_unknown_room_is_a_json_404(rooms: None) -> None:
     response = APIClient().get("/api/rooms/no-such-room/")
-    assert response.status_code == 404 and response.json() == {"detail": "No Room matches the given query."}
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No Room matches the given query."}
 
 
 def test_staff_create_update_and_delete(staff: APIClient) -> None:
     created = staff.post("/api/rooms/", {"id": "team.sync", "name": "Team", "max_peers": 6}, format="json")
-    assert created.status_code == 201 and created.json()["live_peers"] == 0
+    assert created.status_code == 201
+    assert created.json()["live_peers"] == 0
     assert Room.objects.get(pk="team.sync").max_peers == 6
     changed = staff.patch("/api/rooms/team.sync/", {"name": "Team sync", "access": "authenticated"}, format="json")
-    assert changed.status_code == 200 and changed.json()["access"] == "authenticated"
+    assert changed.status_code == 200
+    assert changed.json()["access"] == "authenticated"
     assert staff.patch("/api/rooms/team.sync/", {"id": "other"}, format="json").status_code == 400
     assert staff.delete("/api/rooms/team.sync/").status_code == 204
     assert not Room.objects.filter(pk="team.sync").exists()
@@ -126,7 +135,8 @@ def test_staff_create_update_and_delete(staff: APIClient) -> None:
 )
 def test_bad_room_is_refused_and_nothing_stored(staff: APIClient, body: dict[str, Any], field: str) -> None:
     response = staff.post("/api/rooms/", body, format="json")
-    assert response.status_code == 400 and field in response.json()
+    assert response.status_code == 400
+    assert field in response.json()
     assert not Room.objects.exists()
 
 
@@ -138,7 +148,8 @@ def test_writes_need_staff(rooms: None, member: tuple[APIClient, User]) -> None:
     assert client.post("/api/rooms/busy/kick/", {"peer_id": "b1"}, format="json").status_code == 403
     assert client.delete("/api/rooms/busy/").status_code == 403
     assert client.get("/api/rooms/busy/events/").status_code == 403
-    assert Room.objects.get(pk="busy").is_open and not Room.objects.filter(pk="x").exists()
+    assert Room.objects.get(pk="busy").is_open
+    assert not Room.objects.filter(pk="x").exists()
 
 
 def test_session_writes_need_csrf(rooms: None) -> None:
@@ -146,7 +157,8 @@ def test_session_writes_need_csrf(rooms: None) -> None:
     client = APIClient(enforce_csrf_checks=True)
     assert client.login(username="admin", password="pw")
     response = client.post("/api/rooms/", {"id": "no-csrf"}, format="json")
-    assert response.status_code == 403 and "CSRF" in response.json()["detail"]
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
     assert not Room.objects.filter(pk="no-csrf").exists()
 
 
@@ -157,13 +169,17 @@ def test_token_for_each_kind_of_room(rooms: None, member: tuple[APIClient, User]
     anonymous = APIClient().post("/api/rooms/quiet/token")
     assert anonymous.status_code == 201
     grant = read_room_token(anonymous.json()["token"])
-    assert grant is not None and grant.room_id == "quiet" and grant.user_id is None
+    assert grant is not None
+    assert grant.room_id == "quiet"
+    assert grant.user_id is None
     # Members-only room: logged in, and the token names the user.
     assert APIClient().post("/api/rooms/members/token").status_code in (401, 403)
     issued = client.post("/api/rooms/members/token/")
     assert issued.status_code == 201
     grant = read_room_token(issued.json()["token"])
-    assert grant is not None and grant.user_id == user.pk and issued.json()["room_id"] == "members"
+    assert grant is not None
+    assert grant.user_id == user.pk
+    assert issued.json()["room_id"] == "members"
     # Token-only room: only its allowed users (and staff).
     assert client.post("/api/rooms/secret/token").status_code == 404
     Room.objects.get(pk="secret").allowed_users.add(user)
@@ -186,7 +202,8 @@ def test_events_are_paginated_and_filtered(rooms: None, staff: APIClient) -> Non
     url: str | None = "/api/rooms/busy/events/?page_size=2"
     while url:
         page = staff.get(url).json()
-        assert "count" not in page and len(page["results"]) <= 2
+        assert "count" not in page
+        assert len(page["results"]) <= 2
         seen += [event["id"] for event in page["results"]]
         url = page["next"]
     assert seen == newest_first
@@ -207,7 +224,8 @@ def test_events_are_paginated_and_filtered(rooms: None, staff: APIClient) -> Non
                                     base64.b64encode(b"o=99999999999999999999&p=2026-01-01").decode()])
 def test_a_bad_events_cursor_is_a_clear_404(rooms: None, staff: APIClient, cursor: str) -> None:
     response = staff.get("/api/rooms/busy/events/", {"cursor": cursor})
-    assert response.status_code == 404 and response.json() == {"detail": "Invalid cursor"}
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Invalid cursor"}
 
 
 def test_listing_survives_an_unreachable_registry(rooms: None, settings: Any) -> None:
@@ -217,7 +235,8 @@ def test_listing_survives_an_unreachable_registry(rooms: None, settings: Any) ->
     assert {room["live_peers"] for room in response.json()["results"]} == {None}
     # Filtering on occupancy needs the registry: a clear 503 rather than a wrong answer.
     unavailable = APIClient().get("/api/rooms/", {"occupied": "true"})
-    assert unavailable.status_code == 503 and "registry" in unavailable.json()["detail"]
+    assert unavailable.status_code == 503
+    assert "registry" in unavailable.json()["detail"]
 
 
 def test_scripts_authenticate_with_a_token_that_costs_no_password_hash(rooms: None) -> None:
@@ -235,11 +254,13 @@ def test_scripts_authenticate_with_a_token_that_costs_no_password_hash(rooms: No
     script = APIClient()
     with mock.patch.object(hashers, "check_password", wraps=hashers.check_password) as hashed:
         response = script.get("/api/rooms/busy/events/", HTTP_AUTHORIZATION=f"Token {key}")
-        assert response.status_code == 200 and "results" in response.json()
+        assert response.status_code == 200
+        assert "results" in response.json()
         assert not hashed.called
     # A wrong or missing token: 401 naming the token scheme.
     wrong = script.get("/api/rooms/busy/events/", HTTP_AUTHORIZATION="Token not-a-key")
-    assert wrong.status_code == 401 and wrong.json() == {"detail": "Invalid token."}
+    assert wrong.status_code == 401
+    assert wrong.json() == {"detail": "Invalid token."}
     assert wrong.headers["WWW-Authenticate"] == "Token"
     assert script.get("/api/rooms/busy/events/").status_code == 401
 

@@ -63,7 +63,8 @@ def test_the_demo_pages_open_their_socket_at_the_configured_path(client: Client,
 def test_a_bad_signal_path_is_a_system_check_error(settings: object, value: object, check_id: str) -> None:
     settings.FRONTEND = {"SIGNAL_PATH": value}  # type: ignore[attr-defined]
     errors = check_settings()
-    assert [error.id for error in errors] == [check_id] and all(isinstance(e, Error) for e in errors)
+    assert [error.id for error in errors] == [check_id]
+    assert all(isinstance(e, Error) for e in errors)
 
 
 def test_unknown_frontend_keys_and_a_non_dict_are_reported(settings: object) -> None:

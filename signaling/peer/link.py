@@ -139,6 +139,8 @@ class PeerLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ice_restarts = 0
         self._disconnected: asyncio.TimerHandle | None = None
+        # Set while the current connection is connected: what waits for it awaits this, no polling.
+        self._connected = asyncio.Event()
         self.pc = self._new_connection()
         self._spawn(self._apply_incoming())
 
@@ -146,6 +148,7 @@ class PeerLink:
 
     def _new_connection(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(ice_configuration(self.ice_servers))
+        self._connected.clear()
         self._sent: set[SharedSource] = set()
         self._own_sources: list[SharedSource] = getattr(self, "_own_sources", [])
         pc.on("track", lambda track: self._on_track(pc, track))
@@ -206,7 +209,7 @@ class PeerLink:
             self._prefer_codecs()
             await self.pc.setLocalDescription(await self.pc.createOffer())
             self._send_description()
-        except Exception as error:  # noqa: BLE001 - reported as the browser client reports it
+        except Exception as error:
             self._fail("negotiation-failed", f"Could not create an offer for peer {self.remote_id}: {error}")
         finally:
             self.making_offer = False
@@ -231,7 +234,7 @@ class PeerLink:
                 return
             try:
                 await operation()
-            except Exception as error:  # noqa: BLE001 - a peer's garbage spoils that peer's link only
+            except Exception as error:
                 self._fail("negotiation-failed",
                            f"Could not apply the description of peer {self.remote_id}: {error}")
 
@@ -275,8 +278,7 @@ class PeerLink:
         self._spawn(self._offer_when_connected([source]))
 
     async def _offer_when_connected(self, sources: list[SharedSource]) -> None:
-        while not self.closed and self.pc.connectionState != "connected":
-            await asyncio.sleep(0.05)
+        await self._connected.wait()  # cancelled with the link's other tasks if it closes first
         self._incoming.put_nowait(lambda: self._offer_tracks(sources))
 
     async def _offer_tracks(self, sources: list[SharedSource]) -> None:
@@ -385,8 +387,7 @@ class PeerLink:
 
     async def _complete_channels(self) -> None:
         """The answering side opens, once connected, the configured labels the initiator did not open."""
-        while not self.closed and self.pc.connectionState != "connected":
-            await asyncio.sleep(0.1)
+        await self._connected.wait()  # cancelled with the link's other tasks if it closes first
         await asyncio.sleep(1.0)  # the initiator's channels announce themselves first
         for config in self.channel_configs():
             if config.label not in self.channels and not self.closed:
@@ -423,6 +424,10 @@ class PeerLink:
         if self._disconnected is not None:
             self._disconnected.cancel()
             self._disconnected = None
+        if state == "connected":
+            self._connected.set()
+        else:
+            self._connected.clear()
         if state == "connected":
             self.ice_restarts = 0
         elif state == "failed":

@@ -325,7 +325,7 @@ class RoomView:
 class Member:
     """A peer on this worker, as its worker's registry keeps it."""
 
-    __slots__ = ("handle", "room_id", "version", "stash", "state")
+    __slots__ = ("handle", "room_id", "stash", "state", "version")
 
     def __init__(self, handle: PeerHandle, room_id: str, state: PeerState | None = None) -> None:
         self.handle = handle
@@ -361,7 +361,7 @@ class _Collector:
 class Outbox:
     """What waits to be published to one other worker, bounded in characters of frames (``size``)."""
 
-    __slots__ = ("items", "task", "size")
+    __slots__ = ("items", "size", "task")
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []

@@ -42,7 +42,8 @@ def test_data_only_call_exchanges_string_json_and_binary_both_ways(open_page: Op
     ]
     got = alice.evaluate("window.received")
     assert got[:2] == [[b, "chat", "hello alice"], [b, "chat", '{"ok":true}']]
-    assert got[2][:2] == [b, "file"] and got[2][2] == [7] * 70000
+    assert got[2][:2] == [b, "file"]
+    assert got[2][2] == [7] * 70000
 
     # The page's own chat form goes over the same channel.
     alice.fill("#message", "typed by a person")
@@ -139,7 +140,7 @@ FAKE_STATE = """([peer, state]) => {
 
 
 def test_a_path_that_stays_disconnected_is_restarted_after_the_grace(open_page: OpenPage, room_id: str) -> None:
-    alice, bob, _, b = connected_pair(open_page, f"/chat/{room_id}/")
+    alice, _bob, _, b = connected_pair(open_page, f"/chat/{room_id}/")
     alice.evaluate(
         """() => { window.restarts = []; const callbacks = window.call.options.callbacks ?? {};
                    window.call.setOptions({ ...window.call.options, callbacks: { ...callbacks,

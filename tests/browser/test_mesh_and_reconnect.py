@@ -94,7 +94,8 @@ def test_forced_signaling_drop_reconnects_and_resumes(open_page: OpenPage, proxy
         events = page.evaluate("window.events")
         assert events == [f"joined:{other}", "reconnecting:1", "reconnected"], events
         # The same peer ids, the same peer connection: the others never saw us leave.
-        assert peer_id(page) == me and page.evaluate("window.call.remotePeerIds") == [other]
+        assert peer_id(page) == me
+        assert page.evaluate("window.call.remotePeerIds") == [other]
         assert page.evaluate("window.call.links.values().next().value.pc === window.connectionBefore")
         assert page.evaluate("window.call.getSnapshot().reconnectAttempt") == 0
 
@@ -144,7 +145,8 @@ def test_reconnect_delays_grow_with_jitter_up_to_a_cap(open_page: OpenPage) -> N
     )
     spread = backoff(page, "Array.from({ length: 200 }, () => reconnectDelay(3))")
     assert isinstance(spread, list)
-    assert all(1000 <= delay <= 2000 for delay in spread) and len(set(spread)) > 150
+    assert all(1000 <= delay <= 2000 for delay in spread)
+    assert len(set(spread)) > 150
     assert backoff(page, "(() => { try { reconnectDelay(0); } catch (e) { return e.name; } })()") == "RangeError"
 
 
@@ -173,4 +175,5 @@ def test_kicked_page_ends_its_call_and_does_not_come_back(open_page: OpenPage, s
     bob.clock.install()
     bob.clock.fast_forward(60_000)
     assert bob.evaluate("window.events.filter((e) => e.startsWith('reconnecting'))") == []
-    assert alice.evaluate("window.call.remotePeerIds") == [] and alice.evaluate("window.call.state") == "signaling"
+    assert alice.evaluate("window.call.remotePeerIds") == []
+    assert alice.evaluate("window.call.state") == "signaling"

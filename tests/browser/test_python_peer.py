@@ -128,7 +128,8 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
         return call, collector
 
     call, collector = peer_loop.run(start())
-    assert call.peer_id and call.remote_peer_ids == [browser_id]
+    assert call.peer_id
+    assert call.remote_peer_ids == [browser_id]
     python_id = call.peer_id
     for label in ("chat", "file"):
         page.wait_for_function("([id, label]) => window.call.getDataChannelState(id, label) === 'open'",
@@ -152,7 +153,8 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
     received = peer_loop.run(three_messages())
     assert [(m.peer_id, m.label) for m in received] == [(browser_id, "chat"), (browser_id, "chat"),
                                                          (browser_id, "file")]
-    assert received[0].data == "hello python" and json.loads(received[1].data) == {"n": 1, "s": "é"}
+    assert received[0].data == "hello python"
+    assert json.loads(received[1].data) == {"n": 1, "s": "é"}
     assert received[2].data == bytes([9]) * 70000
 
     # Python -> browser: the same three.
@@ -163,16 +165,18 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
     assert peer_loop.run(send()) == [1, True, 1]
     page.wait_for_function("window.received.length === 3")
     got = page.evaluate("window.received")
-    assert got[0] == [python_id, "chat", "hello browser"] and got[1] == [python_id, "chat", '{"ok": true}']
-    assert got[2][:2] == [python_id, "file"] and bytes(got[2][2]) == bytes(range(256)) * 273 + bytes(112)
+    assert got[0] == [python_id, "chat", "hello browser"]
+    assert got[1] == [python_id, "chat", '{"ok": true}']
+    assert got[2][:2] == [python_id, "file"]
+    assert bytes(got[2][2]) == bytes(range(256)) * 273 + bytes(112)
 
     # The Python peer's pattern arrives in the page and decodes as drawn.
     page.wait_for_function("(id) => window.call.remoteStreams.get(id)?.getVideoTracks().length > 0", arg=python_id)
     colours = page_frame_colours(page, python_id)
     assert colours["size"] == [WIDTH, HEIGHT]
     (red, green, blue), (red2, green2, blue2) = colours["left"], colours["right"]
-    assert red > 180 and green < 70 and blue < 70, colours
-    assert blue2 > 180 and red2 < 70 and green2 < 70, colours
+    assert (red > 180, green < 70, blue < 70) == (True, True, True), colours
+    assert (blue2 > 180, red2 < 70, green2 < 70) == (True, True, True), colours
 
     # The page's fake camera and microphone arrive at the Python peer as frames.
     async def media() -> tuple[tuple[int, int], int]:
@@ -201,19 +205,29 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
         return await webm.stop(), await ogg.stop(), await mp4.stop()
 
     webm, ogg, mp4 = peer_loop.run(record())
-    assert webm.has_video and webm.has_audio and webm.duration > 2 and (webm.width, webm.height) == (640, 480)
+    assert webm.has_video
+    assert webm.has_audio
+    assert webm.duration > 2
+    assert (webm.width, webm.height) == (640, 480)
     with av.open(str(tmp_path / "page.webm")) as container:
         frames = list(container.decode(video=0))
-    assert len(frames) > 30 and {(f.width, f.height) for f in frames} == {(640, 480)}
+    assert len(frames) > 30
+    assert {(f.width, f.height) for f in frames} == {(640, 480)}
     with av.open(str(tmp_path / "page.ogg")) as container:
         assert not container.streams.video
         audio = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=0)])
-    assert ogg.has_audio and not ogg.has_video and audio.size > 48000 and np.abs(audio).max() > 0.01
-    assert mp4.has_video and mp4.has_audio and mp4.duration > 2
+    assert ogg.has_audio
+    assert not ogg.has_video
+    assert audio.size > 48000
+    assert np.abs(audio).max() > 0.01
+    assert mp4.has_video
+    assert mp4.has_audio
+    assert mp4.duration > 2
     with av.open(str(tmp_path / "page.mp4")) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         mp4_frames = list(container.decode(video=0))
-    assert len(mp4_frames) > 30 and {(f.width, f.height) for f in mp4_frames} == {(640, 480)}
+    assert len(mp4_frames) > 30
+    assert {(f.width, f.height) for f in mp4_frames} == {(640, 480)}
     with av.open(str(tmp_path / "page.mp4")) as container:
         assert sum(f.samples for f in container.decode(audio=0)) > 48000
     with pytest.raises(ValueError, match="avi"):
@@ -292,7 +306,8 @@ def test_a_recorder_in_a_full_room_shows_the_recording_indicator(
         return recorder
 
     recorder = peer_loop.run(recorder_joins())
-    assert recorder.peer_id and recorder.peer_id.startswith("peer.recorder.")
+    assert recorder.peer_id
+    assert recorder.peer_id.startswith("peer.recorder.")
     indicator = page.locator("#recording-indicator")
     indicator.wait_for(state="visible")
     assert indicator.text_content() == "● Recording"

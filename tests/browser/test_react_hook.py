@@ -23,7 +23,9 @@ def test_hook_survives_rerenders_with_inline_options(open_page: OpenPage, room_i
         page.wait_for_function("document.getElementById('state').textContent === 'connected'")
     a = alice.text_content("#peer")
     b = bob.text_content("#peer")
-    assert a and b and a != b
+    assert a
+    assert b
+    assert a != b
     assert alice.text_content("#peers") == b
     local_stream = alice.evaluate("window.hook.localStream.id")
     ticks = int(alice.text_content("#tick") or 0)
@@ -33,7 +35,8 @@ def test_hook_survives_rerenders_with_inline_options(open_page: OpenPage, room_i
     for page, me, other in ((alice, a, b), (bob, b, a)):
         assert page.evaluate("window.renders") > 50
         assert page.text_content("#state") == "connected"
-        assert page.text_content("#peer") == me and page.text_content("#peers") == other
+        assert page.text_content("#peer") == me
+        assert page.text_content("#peers") == other
         # StrictMode mounted twice, yet one peer connection for the one remote peer, ever.
         assert page.evaluate("window.peerConnections") == 1
     assert alice.evaluate("window.hook.localStream.id") == local_stream
@@ -45,7 +48,9 @@ def test_hook_survives_rerenders_with_inline_options(open_page: OpenPage, room_i
     bob.evaluate("window.hook.sendString('chat', 'from a re-rendering component')")
     alice.wait_for_function("window.received.length === 1")
     message = alice.evaluate("window.received[0]")
-    assert message["from"] == b and message["label"] == "chat" and message["data"] == "from a re-rendering component"
+    assert message["from"] == b
+    assert message["label"] == "chat"
+    assert message["data"] == "from a re-rendering component"
     assert message["tick"] >= sent_at - 5
     assert bob.evaluate(f"window.hook.getDataChannelState({a!r}, 'chat')") == "open"
     assert alice.evaluate(f"window.hook.remoteStreams.get({b!r}).getVideoTracks().length") == 1

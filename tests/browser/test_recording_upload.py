@@ -55,16 +55,21 @@ def test_recording_uploads_with_progress_and_downloads_identical(open_page: Open
     alice = start_call(open_page, site, room_id)
     outcome: dict[str, Any] = alice.evaluate(RECORD_AND_UPLOAD, [room_id, 2500, 32 * 1024])
     size, progress, recording = outcome["size"], outcome["progress"], outcome["recording"]
-    assert size > 50_000 and recording["status"] == "complete" and recording["size"] == size
+    assert size > 50_000
+    assert recording["status"] == "complete"
+    assert recording["size"] == size
     assert recording["sha256"] == outcome["sha256"] == outcome["downloadedSha256"]
     # Progress: many events, never backwards, ending at the whole size.
     sent = [event[0] for event in progress]
-    assert len(progress) >= size // (32 * 1024) and sent == sorted(sent) and progress[-1] == [size, size]
+    assert len(progress) >= size // (32 * 1024)
+    assert sent == sorted(sent)
+    assert progress[-1] == [size, size]
 
     # The admin lists it, and its download link gives the same bytes.
     alice.goto(f"{site.url}/admin/rooms/recording/")
     link = alice.locator(f"a[href$='/api/recordings/{recording['id']}/download']")
-    assert link.count() == 1 and "recording.webm" in alice.content()
+    assert link.count() == 1
+    assert "recording.webm" in alice.content()
     href = link.get_attribute("href")
     same = alice.evaluate(
         """async (href) => [...new Uint8Array(await crypto.subtle.digest('SHA-256',
@@ -99,7 +104,8 @@ def test_upload_cut_off_midway_resumes_and_completes_identical(open_page: OpenPa
     # Each chunk's offset went up by one chunk, except where a cut chunk was sent again (the 5th) or found
     # stored (after the 3rd, the next offset moved on).
     offsets = [int(offset) for offset in puts]
-    assert offsets[3] == offsets[2] + 16 * 1024 and offsets[5] == offsets[4]
+    assert offsets[3] == offsets[2] + 16 * 1024
+    assert offsets[5] == offsets[4]
     assert len(offsets) == -(-outcome["size"] // (16 * 1024)) + 1
 
 

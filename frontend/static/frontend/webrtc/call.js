@@ -18,6 +18,7 @@ import { UserMediaSource, sourceOf } from "./sources.js";
 /** @typedef {import('./types.js').RecordingHandle} RecordingHandle */
 /** @typedef {import('./types.js').TrackSource} TrackSource */
 /** @typedef {import('./types.js').PeerMediaState} PeerMediaState */
+/** @typedef {import('./types.js').ServerMessage} ServerMessage */
 /** @typedef {import('./types.js').MediaDevices} CallDevices */
 
 /** Used when neither the options nor the server name ICE servers. */
@@ -377,7 +378,7 @@ export class WebRTCCall {
       autoReconnect: this.options.autoReconnect,
       maxReconnectAttempts: this.options.maxReconnectAttempts,
       events: {
-        onMessage: (message) => this.onSignal(message),
+        onMessage: (message) => this.onSignal(/** @type {ServerMessage} */ (message)),
         onStateChange: (state) => {
           if (state !== "joined") this.joined = false;
           this.update();
@@ -450,7 +451,11 @@ export class WebRTCCall {
 
   // --- Signaling messages --------------------------------------------------------------------------------------
 
-  /** @param {Record<string, any>} message */
+  /**
+   * One frame of the server. Typed as the protocol says it is; checked as what it may be (any client can be the
+   * other end of a relay, so nothing in a frame is trusted to have the declared type).
+   * @param {ServerMessage} message
+   */
   onSignal(message) {
     switch (message.t) {
       case "joined":

@@ -36,6 +36,27 @@
  */
 
 /**
+ * The frames a server sends (docs/protocol.md), as a union on `t`: a `switch (message.t)` narrows to one. Every
+ * field of the seed's core is required; our extensions are optional (a server of the seed's protocol sends none),
+ * and a client must ignore frames and fields it does not know.
+ * @typedef {{ t: "joined", peerId: string, roomId: string, peers: string[], maxPeers?: number, resume?: string,
+ *   iceServers?: RTCIceServer[], roles?: Record<string, string>, role?: string,
+ *   metadata?: Record<string, Record<string, unknown>>, media?: Record<string, Partial<PeerMediaState>> }} JoinedMessage
+ * @typedef {{ t: "peer-joined", peerId: string, role?: string, metadata?: Record<string, unknown>,
+ *   media?: Partial<PeerMediaState> }} PeerJoinedMessage
+ * @typedef {{ t: "peer-left", peerId: string, reason?: string }} PeerLeftMessage
+ * @typedef {{ t: "peer-updated", peerId: string, metadata?: Record<string, unknown>,
+ *   media?: Partial<PeerMediaState> }} PeerUpdatedMessage
+ * @typedef {{ t: "sdp", from: string, description: RTCSessionDescriptionInit }} SdpMessage
+ * @typedef {{ t: "ice", from: string, candidate: RTCIceCandidateInit }} IceMessage
+ * @typedef {{ t: "error", message: string, code?: string }} ErrorMessage
+ * @typedef {{ t: "pong", ts?: number }} PongMessage
+ * @typedef {{ t: "closed", reason: string }} ClosedMessage
+ * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | PeerUpdatedMessage | SdpMessage | IceMessage
+ *   | ErrorMessage | PongMessage | ClosedMessage} ServerMessage
+ */
+
+/**
  * @typedef {object} DataChannelConfig
  * @property {string} label
  * @property {boolean} [ordered]
