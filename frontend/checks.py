@@ -5,24 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error
 
 from frontend.conf import DEFAULTS
+from signaling.settings_dict import settings_check
 
 _URL_SCHEMES = ("ws://", "wss://", "http://", "https://")
 
 
-@register(Tags.compatibility)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    user_settings = getattr(settings, "FRONTEND", {})
-    if not isinstance(user_settings, Mapping):
-        return [Error("FRONTEND must be a dict.", id="frontend.E001")]
+@settings_check("FRONTEND", DEFAULTS, "frontend")
+def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    unknown = sorted(set(user_settings) - set(DEFAULTS))
-    if unknown:
-        errors.append(Error(f"FRONTEND has unknown keys: {', '.join(unknown)}.",
-                            hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.", id="frontend.E002"))
     path = user_settings.get("SIGNAL_PATH", DEFAULTS["SIGNAL_PATH"])
     if not isinstance(path, str) or not (path.startswith("/") or path.startswith(_URL_SCHEMES)):
         errors.append(Error(

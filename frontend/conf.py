@@ -7,10 +7,9 @@ Set only what you change::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
+from signaling.settings_dict import SettingsDict
 
 DEFAULTS: dict[str, Any] = {
     # Where the pages' browser client opens its socket: the path the site mounts SignalingConsumer at (a path
@@ -19,17 +18,15 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class FrontendSettings:
+class FrontendSettings(SettingsDict):
     """Typed accessors for ``settings.FRONTEND``; each falls back to its entry in ``DEFAULTS``."""
 
-    @property
-    def user_settings(self) -> Mapping[str, Any]:
-        value = getattr(settings, "FRONTEND", None)
-        return value if isinstance(value, Mapping) else {}
+    setting = "FRONTEND"
+    defaults = DEFAULTS
 
     @property
     def SIGNAL_PATH(self) -> str:
-        return str(self.user_settings.get("SIGNAL_PATH", DEFAULTS["SIGNAL_PATH"]))
+        return str(self._get("SIGNAL_PATH"))
 
 
 conf = FrontendSettings()

@@ -9,7 +9,9 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from rooms.conf import DEFAULTS
 from signaling.conf import conf
+from signaling.settings_dict import settings_check
 
 
 @register(Tags.compatibility)
@@ -39,21 +41,10 @@ _POSITIVE_INTEGERS = (
 _DAYS_OR_NONE = ("LOG_RETENTION_DAYS", "AD_HOC_ROOM_RETENTION_DAYS")
 
 
-@register(Tags.compatibility)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+@settings_check("ROOMS", DEFAULTS, "rooms")
+def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
     """The ``ROOMS`` dict: one check id per kind of problem."""
-    from django.conf import settings
-
-    from rooms.conf import DEFAULTS
-
-    user_settings = getattr(settings, "ROOMS", {})
-    if not isinstance(user_settings, Mapping):
-        return [Error("ROOMS must be a dict.", id="rooms.E001")]
     errors: list[CheckMessage] = []
-    unknown = sorted(set(user_settings) - set(DEFAULTS))
-    if unknown:
-        errors.append(Error(f"ROOMS has unknown keys: {', '.join(unknown)}.", id="rooms.E002",
-                            hint=f"Known keys: {', '.join(sorted(DEFAULTS))}."))
     for name in _POSITIVE_INTEGERS:
         value = user_settings.get(name, DEFAULTS[name])
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -7,10 +7,9 @@ Set only what you change::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
+from signaling.settings_dict import SettingsDict
 
 DEFAULTS: dict[str, Any] = {
     # Largest recording an upload may declare, in bytes.
@@ -37,12 +36,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class RoomsSettings:
+class RoomsSettings(SettingsDict):
     """Typed accessors for ``settings.ROOMS``; each falls back to its entry in ``DEFAULTS``."""
 
-    def _get(self, name: str) -> Any:
-        value = getattr(settings, "ROOMS", None)
-        return (value if isinstance(value, Mapping) else {}).get(name, DEFAULTS[name])
+    setting = "ROOMS"
+    defaults = DEFAULTS
 
     @property
     def RECORDING_MAX_BYTES(self) -> int:

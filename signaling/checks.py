@@ -9,11 +9,12 @@ from numbers import Real
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Warning
 from django.utils.module_loading import import_string
 
 from signaling.conf import DEFAULTS, conf
 from signaling.origin import normalize_origin
+from signaling.settings_dict import settings_check
 
 # Daphne refuses WebSocket messages above this by default (--websocket_max_message_size).
 DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
@@ -28,21 +29,9 @@ _POSITIVE_INTEGERS = (
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
 
-@register(Tags.compatibility)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    user_settings = getattr(settings, "SIGNALING", {})
-    if not isinstance(user_settings, Mapping):
-        return [Error("SIGNALING must be a dict.", id="signaling.E001")]
+@settings_check("SIGNALING", DEFAULTS, "signaling")
+def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    unknown = sorted(set(user_settings) - set(DEFAULTS))
-    if unknown:
-        errors.append(
-            Error(
-                f"SIGNALING has unknown keys: {', '.join(unknown)}.",
-                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
-                id="signaling.E002",
-            )
-        )
     values = {**DEFAULTS, **user_settings}
     for name in _POSITIVE_INTEGERS:
         value = values[name]

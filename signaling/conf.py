@@ -10,11 +10,11 @@ once, when it opens. ``signaling.checks`` reports unknown keys and values of the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
-from django.conf import settings
+from signaling.settings_dict import SettingsDict
 
 DEFAULTS: dict[str, Any] = {
     # Peers a room admits unless the consumer's ``max_peers`` or a stored room says otherwise.
@@ -90,16 +90,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SignalingSettings:
+class SignalingSettings(SettingsDict):
     """Typed accessors for ``settings.SIGNALING``; each falls back to its entry in ``DEFAULTS``."""
 
-    @property
-    def user_settings(self) -> Mapping[str, Any]:
-        value = getattr(settings, "SIGNALING", None)
-        return value if isinstance(value, Mapping) else {}
-
-    def _get(self, name: str) -> Any:
-        return self.user_settings.get(name, DEFAULTS[name])
+    setting = "SIGNALING"
+    defaults = DEFAULTS
 
     @property
     def EXTRA_SEATS(self) -> int:

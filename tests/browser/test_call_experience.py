@@ -25,6 +25,16 @@ def enter(page: Page, name: str) -> None:
     page.wait_for_function("window.call.peerId !== null")
 
 
+def named_pair(open_page: OpenPage, first: str, second: str | None = None,
+               names: tuple[str, str] = ("Ada", "Bob")) -> tuple[Page, Page]:
+    """Two pages (paths of the site) that entered under these names and are connected to each other."""
+    pages = open_page(first), open_page(second or first)
+    for page, name in zip(pages, names, strict=True):
+        enter(page, name)
+    wait_connected(*pages)
+    return pages
+
+
 def tile(page: Page, peer: str) -> str:
     return f"figure.remote[data-peer='{peer}']"
 
@@ -94,10 +104,7 @@ def test_names_badges_and_the_active_speaker(open_page: OpenPage, room_id: str, 
 
 def test_a_seed_client_keeps_working_beside_two_of_ours(open_page: OpenPage, room_id: str, site: Site) -> None:
     site.create_room(room_id, 4)
-    ada, bob = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
-    enter(ada, "Ada")
-    enter(bob, "Bob")
-    wait_connected(ada, bob)
+    ada, bob = named_pair(open_page, f"/call/{room_id}/")
     seed = open_page(f"/static/seed_client.html?room={room_id}")
     seed.wait_for_function("window.seed && window.seed.myId !== null")
     seed_id = seed.evaluate("window.seed.myId")
@@ -114,10 +121,7 @@ def test_a_seed_client_keeps_working_beside_two_of_ours(open_page: OpenPage, roo
 
 
 def test_device_switch_keeps_video_flowing_without_renegotiation(open_page: OpenPage, room_id: str) -> None:
-    ada, bob = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
-    enter(ada, "Ada")
-    enter(bob, "Bob")
-    wait_connected(ada, bob)
+    ada, bob = named_pair(open_page, f"/call/{room_id}/")
     a = peer_id(ada)
     frames = (
         "(peer) => window.call.links.get(peer).pc.getStats().then((s) => { let n = 0; s.forEach((r) => {"
@@ -217,10 +221,7 @@ RECEIVED_DIGEST = """async () => {
 
 
 def test_a_20_mb_file_crosses_the_chat_intact_with_monotonic_progress(open_page: OpenPage, room_id: str) -> None:
-    ada, bob = open_page(f"/chat/{room_id}/"), open_page(f"/chat/{room_id}/")
-    enter(ada, "Ada")
-    enter(bob, "Bob")
-    wait_connected(ada, bob)
+    ada, bob = named_pair(open_page, f"/chat/{room_id}/")
     payload = os.urandom(20 * 1024 * 1024)
     bob.evaluate(SAMPLE_PROGRESS)
     ada.set_input_files("#file", {"name": "big.bin", "mimeType": "application/octet-stream", "buffer": payload})
@@ -268,10 +269,7 @@ def test_demo_recording_has_a_timer_and_uploads_its_duration(open_page: OpenPage
 
 
 def test_a_reload_rejoins_under_the_same_name(open_page: OpenPage, room_id: str) -> None:
-    ada, bob = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
-    enter(ada, "Ada")
-    enter(bob, "Bob")
-    wait_connected(ada, bob)
+    ada, bob = named_pair(open_page, f"/call/{room_id}/")
     ada.reload()
     # No click: the page was in the call, so it joins again at once, under the name it remembered.
     ada.wait_for_function("window.call.peerId !== null")
@@ -286,10 +284,7 @@ def test_a_reload_rejoins_under_the_same_name(open_page: OpenPage, room_id: str)
 
 
 def test_a_chat_page_and_a_video_page_of_one_room_talk(open_page: OpenPage, room_id: str) -> None:
-    video, chat = open_page(f"/call/{room_id}/"), open_page(f"/chat/{room_id}/")
-    enter(video, "Vera")
-    enter(chat, "Chad")
-    wait_connected(video, chat)
+    video, chat = named_pair(open_page, f"/call/{room_id}/", f"/chat/{room_id}/", names=("Vera", "Chad"))
     c = peer_id(chat)
     # Not a black tile: one that says who it is and that it is chat only.
     chat_tile = video.locator(f"{tile(video, c)}.chat-only")
