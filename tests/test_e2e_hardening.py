@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SIGNAL_PATH = "/api/call/signal"
 MiB = 1024 * 1024
-# Small enough that the tests reach them quickly; the defaults are documented in the README.
+# Small enough that the tests reach them quickly; the defaults are documented in docs/limits.md.
 LIMITS = {"RESUME_GRACE": 1.0, "OUTBOUND_BUFFER_BYTES": MiB, "PARKED_BUFFER_BYTES": 256 * 1024,
           "MAX_SOCKETS_PER_ADDRESS": 64, "JOIN_BURST_PER_ADDRESS": 10_000, "JOIN_RATE_PER_ADDRESS": 1_000.0,
           "ROOM_CREATION_BURST_PER_ADDRESS": 10_000, "ROOM_CREATION_RATE_PER_ADDRESS": 1_000.0,

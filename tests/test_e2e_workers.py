@@ -333,7 +333,7 @@ async def test_killed_workers_peer_resumes_on_another_worker_unseen(stack: Stack
     killed = time.monotonic()
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(alice.recv(), 5)
-    # (What bob sent her meanwhile went to the dead worker's channel and is lost with it: see the README.)
+    # (What bob sent her meanwhile went to the dead worker's channel and is lost with it: see docs/deployment.md.)
     again = await connect(stack.url(room))
     await send(again, t="join", roomId=room, resume=joined["resume"])
     resumed = await receive(again)
