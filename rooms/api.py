@@ -184,10 +184,12 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         return rooms
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         room_id = self.kwargs.get(self.lookup_field)
         if room_id is not None:
             context["live_counts"] = live_counts([room_id])
+        # The serializer keeps this very dict: perform_create adds the new room's live count to it.
+        self.serializer_context = context
         return context
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -211,7 +213,7 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
     def perform_create(self, serializer: BaseSerializer[Room]) -> None:
         room = serializer.save()
         # A stored room may already be live (peers joined it ad hoc before it was stored).
-        serializer.context["live_counts"] = live_counts([room.pk])
+        self.serializer_context["live_counts"] = live_counts([room.pk])
 
     def perform_update(self, serializer: BaseSerializer[Room]) -> None:
         assert serializer.instance is not None

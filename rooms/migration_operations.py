@@ -8,6 +8,7 @@ and blocks all others while it waits. On PostgreSQL these operations build and d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import migrations
@@ -104,7 +105,8 @@ class DropFieldIndexConcurrently(migrations.AlterField):
         column = model._meta.get_field(self.name).column
         table = model._meta.db_table
         with schema_editor.connection.cursor() as cursor:
-            constraints: dict[str, dict[str, Any]] = schema_editor.connection.introspection.get_constraints(
+            # Typed per django-stubs release (dicts of Any, or of a TypedDict): read as plain mappings.
+            constraints: Mapping[str, Mapping[str, Any]] = schema_editor.connection.introspection.get_constraints(
                 cursor, table
             )
         for name, constraint in sorted(constraints.items()):
