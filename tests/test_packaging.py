@@ -36,3 +36,13 @@ def test_wheel_carries_the_apps(tmp_path: Path) -> None:
     # The endpoint alone needs Django and Channels, not the REST API, Redis or an ASGI server.
     required = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: ") and "extra ==" not in line]
     assert not [line for line in required if any(name in line for name in ("djangorestframework", "daphne", "redis"))]
+
+
+def test_the_npm_package_has_the_python_packages_version() -> None:
+    import json
+
+    from signaling import __version__
+
+    npm_version = json.loads((ROOT / "frontend/static/frontend/webrtc/package.json").read_text())["version"]
+    # PEP 440's 0.2.0.dev0 is semver's 0.2.0-dev.0: one release, one number.
+    assert npm_version == __version__.replace(".dev", "-dev.")

@@ -10,3 +10,16 @@ export { recordingMimeType } from "./recording.js";
 export { WebRTCCallError, signalingUrl } from "./signaling.js";
 export { CustomStreamSource, DisplayMediaSource, UserMediaSource, isTrackSource } from "./sources.js";
 export { UploadError, uploadRecording } from "./upload.js";
+
+// The public types, for TypeScript users of the npm package (`import type { WebRTCCallOptions } from ...`).
+/** @typedef {import('./types.js').WebRTCCallOptions} WebRTCCallOptions */
+/** @typedef {import('./types.js').WebRTCCallSnapshot} WebRTCCallSnapshot */
+/** @typedef {import('./types.js').WebRTCClientCallbacks} WebRTCClientCallbacks */
+/** @typedef {import('./types.js').WebRTCConnectionState} WebRTCConnectionState */
+/** @typedef {import('./types.js').SignalingConnectionState} SignalingConnectionState */
+/** @typedef {import('./types.js').PeerMediaState} PeerMediaState */
+/** @typedef {import('./types.js').ServerMessage} ServerMessage */
+/** @typedef {import('./types.js').DataChannelConfig} DataChannelConfig */
+/** @typedef {import('./types.js').ConnectionQualitySummary} ConnectionQualitySummary */
+/** @typedef {import('./types.js').RecordingHandle} RecordingHandle */
+/** @typedef {import('./types.js').TrackSource} TrackSource */

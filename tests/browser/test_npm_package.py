@@ -1,0 +1,68 @@
+"""The browser client as an npm package: `npm run client:pack` makes the tarball (the same ES modules the static
+files serve, with .d.ts generated from their JSDoc); it installs into a new Vite + React + TypeScript app, whose
+type check catches a misspelt option, whose build runs, and whose pages call each other through the Django server
+in Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+from playwright.sync_api import Browser
+
+from rtcsite.servers import ROOT
+from tests.browser.conftest import BUILD, Site
+
+APP = Path(__file__).resolve().parent / "vite_app"
+
+
+def npm(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["npm", *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=check)
+
+
+def test_the_npm_package_in_a_vite_react_typescript_app(browser: Browser, site: Site, tmp_path: Path) -> None:
+    packed = tmp_path / "pack"
+    packed.mkdir()
+    npm("run", "--silent", "client:pack", "--", str(packed), cwd=ROOT)
+    (tarball,) = packed.glob("django-rtc-client-*.tgz")
+    version = json.loads((ROOT / "frontend/static/frontend/webrtc/package.json").read_text())["version"]
+    assert tarball.name == f"django-rtc-client-{version}.tgz"
+
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    manifest = app / "package.json"
+    manifest.write_text(manifest.read_text().replace("__TARBALL__", str(tarball)))
+    npm("install", "--no-audit", "--no-fund", "--loglevel=error", cwd=app)
+    installed = app / "node_modules" / "django-rtc-client"
+    assert (installed / "types" / "react.d.ts").exists()
+    assert (installed / "call.js").exists()
+
+    # The hook's types hold: the app type-checks, and a misspelt option does not.
+    tsc = app / "node_modules" / ".bin" / "tsc"
+    subprocess.run([str(tsc), "--noEmit", "-p", "."], cwd=app, check=True, capture_output=True, text=True)
+    shutil.copy(app / "src" / "typo.tsx.txt", app / "src" / "typo.tsx")
+    typo = subprocess.run([str(tsc), "--noEmit", "-p", "."], cwd=app, capture_output=True, text=True)
+    assert typo.returncode != 0
+    assert "autoConect" in typo.stdout
+    (app / "src" / "typo.tsx").unlink()
+
+    out = BUILD / "vite_app"
+    vite = app / "node_modules" / ".bin" / "vite"
+    subprocess.run([str(vite), "build", "--base", "/static/vite_app/", "--outDir", str(out), "--emptyOutDir"],
+                   cwd=app, check=True, capture_output=True, text=True, timeout=300)
+
+    room = f"vite-{uuid.uuid4().hex[:8]}"
+    pages = []
+    for name in ("Ada", "Bob"):
+        page = browser.new_context().new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{site.url}/static/vite_app/index.html?room={room}&name={name}")
+        pages.append(page)
+    for page, other in zip(pages, ("Bob", "Ada"), strict=True):
+        page.wait_for_function("document.getElementById('state')?.textContent === 'connected'")
+        page.locator("#peers", has_text=other).wait_for()
+    for page in pages:
+        page.context.close()
