@@ -9,7 +9,7 @@ from numbers import Real
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from signaling.conf import DEFAULTS, conf
@@ -40,16 +40,16 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
     seats = values["EXTRA_SEATS"]
     if isinstance(seats, bool) or not isinstance(seats, int) or seats < 0:
         errors.append(Error(f"SIGNALING['EXTRA_SEATS'] must be a whole number (0 or more), not {seats!r}.",
-                            id="signaling.E003"))
+                            id="signaling.E011"))
     grace = values["RESUME_GRACE"]
     if isinstance(grace, bool) or not isinstance(grace, Real) or grace < 0:
-        errors.append(Error(f"SIGNALING['RESUME_GRACE'] must be a number of seconds, not {grace!r}.",
-                            id="signaling.E003"))
+        errors.append(Error(f"SIGNALING['RESUME_GRACE'] must be a number of seconds (0 or more), not {grace!r}.",
+                            id="signaling.E012"))
     for name in ("RATE_LIMIT_PER_SECOND", "WORKER_TIMEOUT", "JOIN_RATE_PER_ADDRESS", "ROOM_CREATION_RATE_PER_ADDRESS",
                  "DRAIN_SECONDS"):
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, Real) or value <= 0:
-            errors.append(Error(f"SIGNALING['{name}'] must be a positive number, not {value!r}.", id="signaling.E003"))
+            errors.append(Error(f"SIGNALING['{name}'] must be a positive number, not {value!r}.", id="signaling.E013"))
     url = values["REDIS_URL"]
     if url is not None and not (
         isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://"))
@@ -57,7 +57,7 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
         errors.append(
             Error(
                 f"SIGNALING['REDIS_URL'] must be a redis://, rediss://, unix:// or redis+sentinel:// URL, not {url!r}.",
-                id="signaling.E003",
+                id="signaling.E014",
             )
         )
     elif isinstance(url, str) and url.startswith("redis+sentinel://"):
@@ -66,19 +66,17 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
         try:
             parse_redis_url(url)
         except ValueError as error:
-            errors.append(Error(f"SIGNALING['REDIS_URL']: {error}", id="signaling.E003"))
+            errors.append(Error(f"SIGNALING['REDIS_URL']: {error}", id="signaling.E014"))
     peer_url = values["PEER_SIGNAL_URL"]
     if not isinstance(peer_url, str) or not peer_url.startswith(("ws://", "wss://", "http://", "https://")):
         errors.append(Error(f"SIGNALING['PEER_SIGNAL_URL'] must be a ws://, wss://, http:// or https:// URL, not "
-                            f"{peer_url!r}.", id="signaling.E003"))
+                            f"{peer_url!r}.", id="signaling.E015"))
     if not isinstance(values["REDIS_PREFIX"], str) or not values["REDIS_PREFIX"]:
-        errors.append(Error("SIGNALING['REDIS_PREFIX'] must be a non-empty string.", id="signaling.E003"))
+        errors.append(Error("SIGNALING['REDIS_PREFIX'] must be a non-empty string.", id="signaling.E016"))
     if not isinstance(values["ALLOW_AD_HOC_ROOMS"], bool):
-        errors.append(Error("SIGNALING['ALLOW_AD_HOC_ROOMS'] must be True or False.", id="signaling.E003"))
+        errors.append(Error("SIGNALING['ALLOW_AD_HOC_ROOMS'] must be True or False.", id="signaling.E017"))
     errors.extend(_check_classes(values))
-    errors.extend(_check_origins(values["ALLOWED_ORIGINS"]))
     errors.extend(_check_ice(values))
-    errors.extend(_check_metrics_addresses(values["METRICS_ALLOWED_ADDRESSES"]))
     if not errors:
         errors.extend(_check_combinations())
     return errors
@@ -106,6 +104,26 @@ def _check_classes(values: Mapping[str, Any]) -> list[CheckMessage]:
                 Error(f"SIGNALING['{name}'] {path!r} is not a subclass of {base.__qualname__}.", id="signaling.E004")
             )
     return errors
+
+
+@register(Tags.security)
+def check_access_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Who may open the endpoint and who may read its metrics: tagged security (``manage.py check --deploy``)."""
+    user_settings = getattr(settings, "SIGNALING", {})
+    if not isinstance(user_settings, Mapping):
+        return []  # signaling.E001 says it
+    values = {**DEFAULTS, **user_settings}
+    messages = [
+        *_check_origins(values["ALLOWED_ORIGINS"]), *_check_metrics_addresses(values["METRICS_ALLOWED_ADDRESSES"]),
+    ]
+    origins = values["ALLOWED_ORIGINS"]
+    if not messages and isinstance(origins, Sequence) and "*" in origins:
+        messages.append(Warning(
+            "SIGNALING['ALLOWED_ORIGINS'] contains \"*\": a page of any site may open signaling sockets to this one "
+            "with its visitors' cookies.",
+            hint="List the origins of your own front ends instead.", id="signaling.W003",
+        ))
+    return messages
 
 
 def _check_origins(origins: Any) -> list[CheckMessage]:

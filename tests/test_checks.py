@@ -8,7 +8,7 @@ import pytest
 
 from rooms.checks import check_resolver
 from rooms.checks import check_settings as check_rooms_settings
-from signaling.checks import check_settings
+from signaling.checks import check_access_settings, check_settings
 
 MODEL_RESOLVER = "rooms.resolver.ModelRoomResolver"
 
@@ -37,21 +37,28 @@ def test_unknown_key_is_named(settings: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
+    ("key", "value", "check_id"),
     [
-        ("MAX_PEERS", 0),
-        ("MAX_PEERS", "4"),
-        ("MAX_PEERS", True),
-        ("MAX_MESSAGE_BYTES", -1),
-        ("RATE_LIMIT_BURST", 1.5),
-        ("RATE_LIMIT_TOLERANCE", None),
-        ("RATE_LIMIT_PER_SECOND", 0),
-        ("RATE_LIMIT_PER_SECOND", "fast"),
-        ("ALLOW_AD_HOC_ROOMS", "no"),
+        ("MAX_PEERS", 0, "signaling.E003"),
+        ("MAX_PEERS", "4", "signaling.E003"),
+        ("MAX_PEERS", True, "signaling.E003"),
+        ("MAX_MESSAGE_BYTES", -1, "signaling.E003"),
+        ("RATE_LIMIT_BURST", 1.5, "signaling.E003"),
+        ("RATE_LIMIT_TOLERANCE", None, "signaling.E003"),
+        ("EXTRA_SEATS", -1, "signaling.E011"),
+        ("RESUME_GRACE", "10", "signaling.E012"),
+        ("RATE_LIMIT_PER_SECOND", 0, "signaling.E013"),
+        ("RATE_LIMIT_PER_SECOND", "fast", "signaling.E013"),
+        ("REDIS_URL", "http://redis", "signaling.E014"),
+        ("REDIS_URL", "redis+sentinel://h:1", "signaling.E014"),
+        ("PEER_SIGNAL_URL", "ftp://h/s", "signaling.E015"),
+        ("REDIS_PREFIX", "", "signaling.E016"),
+        ("ALLOW_AD_HOC_ROOMS", "no", "signaling.E017"),
     ],
 )
-def test_bad_values(settings: Any, key: str, value: Any) -> None:
-    assert ids(settings, **{key: value}) == ["signaling.E003"]
+def test_bad_values(settings: Any, key: str, value: Any, check_id: str) -> None:
+    # One id per kind of problem, as django-cors-headers numbers its checks.
+    assert ids(settings, **{key: value}) == [check_id]
 
 
 @pytest.mark.parametrize("key", ["REGISTRY", "ROOM_RESOLVER"])
@@ -62,7 +69,19 @@ def test_class_paths(settings: Any, key: str, path: str) -> None:
 
 @pytest.mark.parametrize("origins", ["https://a.example", ["https://a.example/path"], ["a.example"], [None]])
 def test_bad_origins(settings: Any, origins: Any) -> None:
-    assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, ALLOWED_ORIGINS=origins) == ["signaling.E005"]
+    settings.SIGNALING = {"ROOM_RESOLVER": MODEL_RESOLVER, "ALLOWED_ORIGINS": origins}
+    assert [m.id for m in check_access_settings()] == ["signaling.E005"]
+    # The settings check leaves them to the security one (`manage.py check --tag security`, `--deploy`).
+    assert "signaling.E005" not in ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, ALLOWED_ORIGINS=origins)
+
+
+def test_any_origin_is_a_security_warning(settings: Any) -> None:
+    from django.core.checks import registry
+
+    settings.SIGNALING = {"ROOM_RESOLVER": MODEL_RESOLVER, "ALLOWED_ORIGINS": ["*"]}
+    assert [m.id for m in check_access_settings()] == ["signaling.W003"]
+    assert "security" in registry.registry.tags_available()
+    assert check_access_settings in registry.registry.get_checks() and "security" in check_access_settings.tags
 
 
 def test_no_room_can_ever_be_joined(settings: Any) -> None:
