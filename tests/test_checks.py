@@ -81,7 +81,8 @@ def test_any_origin_is_a_security_warning(settings: Any) -> None:
     settings.SIGNALING = {"ROOM_RESOLVER": MODEL_RESOLVER, "ALLOWED_ORIGINS": ["*"]}
     assert [m.id for m in check_access_settings()] == ["signaling.W003"]
     assert "security" in registry.registry.tags_available()
-    assert check_access_settings in registry.registry.get_checks() and "security" in check_access_settings.tags
+    assert check_access_settings in registry.registry.get_checks()
+    assert "security" in check_access_settings.tags
 
 
 def test_no_room_can_ever_be_joined(settings: Any) -> None:

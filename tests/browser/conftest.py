@@ -128,6 +128,14 @@ def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Open
         context.close()
 
 
+def fresh_page(browser: Browser, url: str) -> Page:
+    """A page in a context of its own at a full URL (a server other than the site fixture's): close its context."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    return page
+
+
 @pytest.fixture
 def room_id() -> str:
     return f"browser-{uuid.uuid4().hex[:10]}"

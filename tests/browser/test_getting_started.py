@@ -13,6 +13,7 @@ from pathlib import Path
 from playwright.sync_api import Browser
 
 from rtcsite.servers import ROOT, free_port, wait_for_port
+from tests.browser.conftest import fresh_page
 
 GUIDE = ROOT / "docs" / "getting-started.md"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
@@ -70,9 +71,7 @@ def test_getting_started_word_for_word_gives_a_working_call(browser: Browser, tm
         room = f"hello-{uuid.uuid4().hex[:8]}"
         pages = []
         for name in ("Ada", "Bob"):
-            page = browser.new_context().new_page()
-            page.set_default_timeout(30_000)
-            page.goto(f"http://127.0.0.1:{port}/rtc/call/{room}/")
+            page = fresh_page(browser, f"http://127.0.0.1:{port}/rtc/call/{room}/")
             page.fill("#name", name)
             page.click("#join")
             pages.append(page)

@@ -14,7 +14,7 @@ from pathlib import Path
 from playwright.sync_api import Browser
 
 from rtcsite.servers import ROOT
-from tests.browser.conftest import BUILD, Site
+from tests.browser.conftest import BUILD, Site, fresh_page
 
 APP = Path(__file__).resolve().parent / "vite_app"
 
@@ -55,12 +55,8 @@ def test_the_npm_package_in_a_vite_react_typescript_app(browser: Browser, site: 
                    cwd=app, check=True, capture_output=True, text=True, timeout=300)
 
     room = f"vite-{uuid.uuid4().hex[:8]}"
-    pages = []
-    for name in ("Ada", "Bob"):
-        page = browser.new_context().new_page()
-        page.set_default_timeout(30_000)
-        page.goto(f"{site.url}/static/vite_app/index.html?room={room}&name={name}")
-        pages.append(page)
+    pages = [fresh_page(browser, f"{site.url}/static/vite_app/index.html?room={room}&name={name}")
+             for name in ("Ada", "Bob")]
     for page, other in zip(pages, ("Bob", "Ada"), strict=True):
         page.wait_for_function("document.getElementById('state')?.textContent === 'connected'")
         page.locator("#peers", has_text=other).wait_for()
