@@ -113,16 +113,23 @@ async def test_the_reported_ghosts_leave(server: DaphneProcess, room_id: str) ->
     assert_clean_log(server)
 
 
+async def raw_peer_beside(server: DaphneProcess, partner: ClientConnection, room_id: str) -> tuple[RawSocket, str]:
+    """``partner`` joins the room, then a peer on a raw socket (whose frames the test writes by hand) joins it too;
+    the raw socket and its peer id, once the partner has heard it arrive."""
+    await send(partner, t="join", roomId=room_id)
+    await receive(partner)
+    raw = RawSocket(server.port)
+    raw.write(text({"t": "join", "roomId": room_id}))
+    raw_id = raw.read_message()["peerId"]
+    assert (await receive(partner))["t"] == "peer-joined"
+    return raw, raw_id
+
+
 async def test_a_seed_client_hangup_without_a_code_is_a_departure(server: DaphneProcess, room_id: str) -> None:
     """The seed's client ends a call with ``ws.close()``: an empty close frame. The others must not wait out the
     resume grace for a peer that said goodbye."""
     async with connect(server.ws_url + SIGNAL_PATH) as alice:
-        await send(alice, t="join", roomId=room_id)
-        await receive(alice)
-        seed = RawSocket(server.port)
-        seed.write(text({"t": "join", "roomId": room_id}))
-        seed_id = seed.read_message()["peerId"]
-        assert (await receive(alice))["t"] == "peer-joined"
+        seed, seed_id = await raw_peer_beside(server, alice, room_id)
         started = time.monotonic()
         seed.write(close())
         assert await receive(alice, timeout=0.9) == {"t": "peer-left", "peerId": seed_id, "reason": "disconnect"}
@@ -182,12 +189,7 @@ async def test_parked_peers_hold_a_bounded_amount(server: DaphneProcess) -> None
     for n in range(20):
         room = f"parked-{n}-{time.monotonic_ns()}"
         partner = await connect(server.ws_url + SIGNAL_PATH)
-        await send(partner, t="join", roomId=room)
-        await receive(partner)
-        dropped = RawSocket(server.port)
-        dropped.write(text({"t": "join", "roomId": room}))
-        dropped_id = dropped.read_message()["peerId"]
-        assert (await receive(partner))["t"] == "peer-joined"
+        dropped, dropped_id = await raw_peer_beside(server, partner, room)
         dropped.abort()
         pairs.append((partner, dropped_id))
     for partner, dropped_id in pairs:

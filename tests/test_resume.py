@@ -8,9 +8,27 @@ import pytest
 
 from rooms.models import PeerSession, RoomEvent
 from signaling.resume import resume_token
-from tests.conftest import Connect, settle
+from tests.conftest import Connect, Peer, settle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("registry_kind")]
+
+
+async def resume_on_a_new_socket(connect: Connect, room_id: str, token: str) -> tuple[Peer, dict[str, Any]]:
+    """A new socket joins with a resume token; its `joined`."""
+    again = await connect()
+    await again.send(t="join", roomId=room_id, resume=token)
+    resumed = await again.receive()
+    assert resumed["t"] == "joined", resumed
+    return again, resumed
+
+
+async def two_in_room(connect: Connect, room_id: str) -> tuple[Peer, Peer]:
+    """Alice, then Bob, in the room; Alice has heard Bob arrive."""
+    alice, bob = await connect(), await connect()
+    await alice.join(room_id)
+    await bob.join(room_id)
+    await alice.receive()  # peer-joined
+    return alice, bob
 
 
 async def test_dropped_peer_resumes_unseen_and_gets_what_it_missed(connect: Connect, room_id: str) -> None:
@@ -24,10 +42,7 @@ async def test_dropped_peer_resumes_unseen_and_gets_what_it_missed(connect: Conn
     await alice.send(t="ice", to=bob.peer_id, candidate={"candidate": "while-away-1"})
     await alice.send(t="ice", candidate={"candidate": "while-away-2"})
 
-    again = await connect()
-    await again.send(t="join", roomId=room_id, resume=joined["resume"])
-    resumed = await again.receive()
-    assert resumed["t"] == "joined"
+    again, resumed = await resume_on_a_new_socket(connect, room_id, joined["resume"])
     assert resumed["peerId"] == bob.peer_id
     assert resumed["peers"] == [alice.peer_id]
     assert resumed["maxPeers"] == 2
@@ -67,10 +82,7 @@ async def test_after_the_grace_period_the_peer_has_left(connect: Connect, room_i
 
 @pytest.mark.parametrize("token", ["not-a-token", "", 42, None])
 async def test_bad_resume_token_is_an_ordinary_join(connect: Connect, room_id: str, token: object) -> None:
-    alice, bob = await connect(), await connect()
-    await alice.join(room_id)
-    await bob.join(room_id)
-    await alice.receive()
+    _, bob = await two_in_room(connect, room_id)
     await bob.drop()
     stranger = await connect()
     await stranger.send(t="join", roomId=room_id, resume=token)
@@ -81,10 +93,7 @@ async def test_bad_resume_token_is_an_ordinary_join(connect: Connect, room_id: s
 
 async def test_token_of_another_room_or_peer_resumes_nothing(connect: Connect, room_id: str, settings: Any) -> None:
     settings.SIGNALING = {**settings.SIGNALING, "MAX_PEERS": 4}
-    alice, bob = await connect(), await connect()
-    await alice.join(room_id)
-    await bob.join(room_id)
-    await alice.receive()
+    alice, bob = await two_in_room(connect, room_id)
     await bob.drop()
     for token in (resume_token(f"{room_id}-other", bob.peer_id or ""), resume_token(room_id, "someone-else")):
         newcomer = await connect()
@@ -96,20 +105,14 @@ async def test_token_of_another_room_or_peer_resumes_nothing(connect: Connect, r
 
 
 async def test_page_going_away_leaves_at_once(connect: Connect, room_id: str) -> None:
-    alice, bob = await connect(), await connect()
-    await alice.join(room_id)
-    await bob.join(room_id)
-    await alice.receive()
+    alice, bob = await two_in_room(connect, room_id)
     await bob.drop(code=1001)  # the page went away: no resume wanted
     assert await alice.receive() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "disconnect"}
 
 
 async def test_no_grace_means_no_parking(connect: Connect, room_id: str, settings: Any) -> None:
     settings.SIGNALING = {**settings.SIGNALING, "RESUME_GRACE": 0}
-    alice, bob = await connect(), await connect()
-    await alice.join(room_id)
-    await bob.join(room_id)
-    await alice.receive()
+    alice, bob = await two_in_room(connect, room_id)
     await bob.drop()
     assert await alice.receive() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "disconnect"}
 
@@ -122,10 +125,7 @@ async def test_a_resume_takes_over_a_socket_that_still_looks_open(connect: Conne
     await alice.join(room_id)
     joined = await bob.join(room_id)
     await alice.receive()
-    again = await connect()
-    await again.send(t="join", roomId=room_id, resume=joined["resume"])
-    resumed = await again.receive()
-    assert resumed["t"] == "joined"
+    again, resumed = await resume_on_a_new_socket(connect, room_id, joined["resume"])
     assert resumed["peerId"] == bob.peer_id
     assert resumed["peers"] == [alice.peer_id]
     assert await bob.receive_close() == 4014
