@@ -26,3 +26,20 @@ def test_every_page_of_docs_is_in_the_site() -> None:
     index = (ROOT / "docs" / "index.md").read_text()
     pages = {path.stem for path in (ROOT / "docs").glob("*.md")} - {"index"}
     assert {page for page in pages if f"\n{page}\n" not in index} == set()
+
+
+def test_the_python_examples_of_the_docs_are_python() -> None:
+    """Every ```python block of docs/ compiles (top-level await allowed: the Python peer's examples are async); the
+    getting-started ones also run, in tests/browser/test_getting_started.py, and the TypeScript ones type-check in
+    tests/browser/test_npm_package.py."""
+    import ast
+    import re
+
+    blocks = [
+        (path.name, code)
+        for path in sorted((ROOT / "docs").glob("*.md"))
+        for code in re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+    ]
+    assert len(blocks) >= 5
+    for name, code in blocks:
+        compile(code, name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)

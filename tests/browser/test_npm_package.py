@@ -6,6 +6,7 @@ in Chromium."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -17,6 +18,7 @@ from rtcsite.servers import ROOT
 from tests.browser.conftest import BUILD, Site, fresh_page
 
 APP = Path(__file__).resolve().parent / "vite_app"
+DOC_TSX = re.compile(r"```tsx\n(.*?)```", re.S)
 
 
 def npm(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -40,6 +42,11 @@ def test_the_npm_package_in_a_vite_react_typescript_app(browser: Browser, site: 
     assert (installed / "types" / "react.d.ts").exists()
     assert (installed / "call.js").exists()
 
+    # The docs' TypeScript examples are part of the app, so they are type-checked against the package as it ships.
+    examples = [code for path in sorted((ROOT / "docs").glob("*.md")) for code in DOC_TSX.findall(path.read_text())]
+    assert examples, "docs/ has TypeScript examples"
+    for number, code in enumerate(examples):
+        (app / "src" / f"doc_example_{number}.tsx").write_text(code)
     # The hook's types hold: the app type-checks, and a misspelt option does not.
     tsc = app / "node_modules" / ".bin" / "tsc"
     subprocess.run([str(tsc), "--noEmit", "-p", "."], cwd=app, check=True, capture_output=True, text=True)
