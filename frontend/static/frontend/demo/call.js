@@ -26,8 +26,6 @@ const roomId = app.dataset.room ?? "";
 /** Set while this tab is in the call: a reload joins again at once. */
 const IN_CALL_KEY = `rtc-demo.in-call.${roomId}`;
 
-/** @type {ChatPanel} */
-let chat;
 const call = new WebRTCCall({
   roomId,
   signalUrl: app.dataset.signal ?? "",
@@ -38,13 +36,9 @@ const call = new WebRTCCall({
       console.warn("call error:", error);
       alertUser(describeError(error));
     },
-    onJoined: () => chat.callbacks().onJoined(),
-    onPeerJoined: (peerId) => chat.callbacks().onPeerJoined(peerId),
-    onPeerLeft: (peerId, reason) => chat.callbacks().onPeerLeft(peerId, reason),
-    onDataChannelMessage: (from, label, data) => chat.callbacks().onDataChannelMessage(from, label, data),
   },
 });
-chat = new ChatPanel(call);
+const chat = new ChatPanel(call);
 // For the browser console.
 Object.assign(window, { call });
 

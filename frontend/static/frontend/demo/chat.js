@@ -8,8 +8,6 @@ const nameInput = /** @type {HTMLInputElement} */ ($("name"));
 nameInput.value = app.dataset.userName || rememberedName();
 nameInput.readOnly = Boolean(app.dataset.userName);
 
-/** @type {ChatPanel} */
-let chat;
 const call = new WebRTCCall({
   roomId: app.dataset.room ?? "",
   signalUrl: app.dataset.signal ?? "",
@@ -17,17 +15,13 @@ const call = new WebRTCCall({
   dataChannels: CHAT_CHANNELS,
   autoConnect: false,
   callbacks: {
-    onJoined: () => chat.callbacks().onJoined(),
-    onPeerJoined: (peerId) => chat.callbacks().onPeerJoined(peerId),
-    onPeerLeft: (peerId, reason) => chat.callbacks().onPeerLeft(peerId, reason),
-    onDataChannelMessage: (from, label, data) => chat.callbacks().onDataChannelMessage(from, label, data),
     onError: (error) => {
       console.warn("call error:", error);
       alertUser(describeError(error));
     },
   },
 });
-chat = new ChatPanel(call);
+const chat = new ChatPanel(call);
 // For the browser console.
 Object.assign(window, { call });
 

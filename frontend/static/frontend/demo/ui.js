@@ -151,7 +151,7 @@ export const CHAT_CHANNELS = [
  * The chat panel of a page: elements #messages, #send-form, #message, #send, #file.
  */
 export class ChatPanel {
-  /** @param {WebRTCCall} call */
+  /** @param {WebRTCCall} call its callbacks are extended with the panel's (joins, departures, messages) */
   constructor(call) {
     this.call = call;
     /** Whether our own join has been answered (peers listed by `joined` were there before us). */
@@ -173,9 +173,10 @@ export class ChatPanel {
       fileInput.value = "";
       if (file) void this.sendFile(file);
     });
+    call.setOptions({ ...call.options, callbacks: { ...call.options.callbacks, ...this.callbacks() } });
   }
 
-  /** The call's callbacks this panel needs (merge them into the call's). */
+  /** The call's callbacks this panel needs. */
   callbacks() {
     return {
       onJoined: () => {

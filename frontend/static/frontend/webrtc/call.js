@@ -141,7 +141,6 @@ export class WebRTCCall {
     /** Bumped by connect() and hangup(): async work of an older session stops when it sees a newer one. */
     this.session = 0;
     this.active = false;
-    this.joined = false;
     /** @type {string | null} */
     this.peerId = null;
     /** @type {string | null} */
@@ -209,6 +208,11 @@ export class WebRTCCall {
 
   get state() {
     return this.snapshot.state;
+  }
+
+  /** In the room: the signaling connection's `joined` has arrived (and no drop since). */
+  get joined() {
+    return this.connection?.state === "joined";
   }
 
   get remotePeerIds() {
@@ -379,10 +383,7 @@ export class WebRTCCall {
       maxReconnectAttempts: this.options.maxReconnectAttempts,
       events: {
         onMessage: (message) => this.onSignal(/** @type {ServerMessage} */ (message)),
-        onStateChange: (state) => {
-          if (state !== "joined") this.joined = false;
-          this.update();
-        },
+        onStateChange: () => this.update(),
         onReconnecting: (attempt) => {
           this.emit("onReconnecting", attempt);
           this.update();
@@ -422,7 +423,6 @@ export class WebRTCCall {
     this.peerMetadata = new Map();
     this.peerMedia = new Map();
     this.outbox = [];
-    this.joined = false;
     this.peerId = null;
     this.resumeToken = null;
     this.screenStream?.getTracks().forEach((track) => track.stop());
@@ -476,9 +476,6 @@ export class WebRTCCall {
             media: this.peerMedia.get(message.peerId) ?? null,
           });
           this.update();
-        } else if (message.peerId === this.peerId && isObject(message.metadata)) {
-          this.metadata = message.metadata;
-          this.update();
         }
         break;
       case "peer-left":
@@ -511,7 +508,6 @@ export class WebRTCCall {
       (/** @type {unknown} */ id) => typeof id === "string",
     ));
     const resumed = this.peerId !== null && message.peerId === this.peerId;
-    this.joined = true;
     const wasReconnecting = connection.joined();
     // Extension: which peers here are recorders or agents (a server of the seed's protocol sends none).
     /** @type {Map<string, string>} */
@@ -734,7 +730,7 @@ export class WebRTCCall {
    * @param {Record<string, unknown>} message
    */
   signal(message) {
-    if (this.joined && this.connection?.isJoined && this.connection.send(message)) return;
+    if (this.connection?.isJoined && this.connection.send(message)) return;
     if (this.outbox.length < MAX_OUTBOX) this.outbox.push(message);
   }
 
