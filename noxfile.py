@@ -1,8 +1,12 @@
-"""The test matrix: Django 5.2 LTS on Python 3.11 (the pins of requirements.txt) and the newest Django, 6.1, on the
-newest Python this machine has, 3.13. `./scripts/test.sh` runs both legs; `nox -s "tests-3.11"` runs one.
+"""The test matrix: Django 5.2 LTS on Python 3.11 and Django 6.1 on Python 3.13, each on a lock of every package
+the suite installs (requirements/, with hashes; refreshed by scripts/lock.sh). `./scripts/test.sh` runs both legs;
+`nox -s "tests-3.11"` runs one.
 
-Each leg has a virtualenv of its own under .nox/ (kept between runs), the project installed editable with every
-extra, and runs the whole suite with the arguments given after `--`.
+`nox -s latest` (not part of the test command) runs the suite on the newest releases that pyproject.toml's ranges
+admit, so that an upstream release that breaks us is seen before a lock refresh takes it in.
+
+Each session has a virtualenv of its own under .nox/ (kept between runs) and runs the whole suite with the
+arguments given after `--`.
 """
 
 from __future__ import annotations
@@ -12,25 +16,25 @@ import nox
 nox.options.reuse_existing_virtualenvs = True
 # A machine without Python 3.13 runs the first leg only; scripts/test.sh says so before it starts.
 nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["tests"]
 
-#: What the newest leg runs on, tested together (requirements.txt holds the first leg's).
-NEWEST = [
-    "Django==6.1.3",
-    "channels==4.3.2",
-    "daphne==4.2.3",
-    "channels-redis==4.3.0",
-    "djangorestframework==3.18.3",
-    "drf-spectacular==0.30.0",
-    "drf-spectacular-sidecar==2026.10.1",
-    "prometheus-client==0.26.0",
-    "psycopg[binary]==3.3.9",
-]
-LEGS = {"3.11": ["-r", "requirements.txt"], "3.13": NEWEST}
+#: Each leg's lock.
+LOCKS = {"3.11": "requirements/py3.11-django5.2.txt", "3.13": "requirements/py3.13-django6.1.txt"}
 
 
-@nox.session(python=list(LEGS))
+@nox.session(python=list(LOCKS))
 def tests(session: nox.Session) -> None:
-    """The whole suite on one leg of the matrix."""
+    """The whole suite on one leg of the matrix, on its lock."""
     assert session.python is not None
-    session.install(*LEGS[str(session.python)], "-e", ".[all,test]")
+    session.install("-r", LOCKS[str(session.python)])
+    # The project itself, with nothing more resolved (the lock has setuptools, its build backend).
+    session.install("--no-deps", "--no-build-isolation", "-e", ".")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python="3.13", reuse_venv=False)
+def latest(session: nox.Session) -> None:
+    """The whole suite on the newest releases within pyproject.toml's ranges (no lock)."""
+    session.install("--upgrade", "-r", "requirements/rtcsite.in", "-e", ".[all,test]")
+    session.run("python", "-m", "pip", "list", "--format=freeze")
     session.run("python", "-m", "pytest", *session.posargs)

@@ -49,11 +49,14 @@ python=$(command -v python3.11 || command -v python3)
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
+# Every package comes from a lock with hashes (requirements/, refreshed by scripts/lock.sh): a fresh machine gets
+# exactly what the suite last passed with. The project itself goes in editable, with nothing more resolved.
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 if [ "$want_test" = 1 ]; then
-    "${pip[@]}" -r requirements.txt -e '.[all,test]'
+    "${pip[@]}" -r requirements/py3.11-django5.2.txt
+    "${pip[@]}" --no-deps --no-build-isolation -e .
 else
-    "${pip[@]}" -r requirements.txt
+    "${pip[@]}" -r requirements/demo.txt
 fi
 if [ "$want_test" = 1 ]; then
     # TypeScript (checks the client's JSDoc types), esbuild and React (the React hook's test page).

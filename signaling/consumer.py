@@ -8,6 +8,7 @@ Mount it in one line, as the seed mounts ``webrtc()``::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
@@ -58,6 +59,7 @@ from signaling.protocol import (
     EVICTION_CLOSE_CODES,
     NOT_IN_A_ROOM,
     PARKING_CLOSE_CODES,
+    ROLE_PEER_PREFIX,
     CloseCode,
     ErrorCode,
     JoinedFrame,
@@ -82,7 +84,7 @@ from signaling.protocol import (
     unknown_type_message,
 )
 from signaling.ratelimit import TokenBucket
-from signaling.registry import RegistryUnavailable, RoomFull, get_registry
+from signaling.registry import JoinResult, RegistryUnavailable, RoomFull, get_registry
 from signaling.tokens import RoomGrant, read_room_token
 from signaling.transport import SocketClosed, socket_control, stop_accepting
 
@@ -131,6 +133,7 @@ class LocalPeer:
         "_pending_limit",
         "_replaced",
         "_send",
+        "client",
         "max_peers",
         "mount",
         "peer_id",
@@ -149,8 +152,10 @@ class LocalPeer:
         replaced: Callable[[], Awaitable[None]],
         overflow: Callable[[], None],
         pending_limit: int,
+        client: str = "",
     ) -> None:
         self.peer_id = peer_id
+        self.client = client
         self.room_id = room_id
         self.mount = mount
         self.max_peers = max_peers
@@ -391,6 +396,19 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("Leaving the room of a closed socket failed")
 
+    async def join_registry(self, room_id: str, peer: LocalPeer, seats: int, state: PeerState | None) -> JoinResult:
+        """Join; when the room is full and one of its seats is held for this same client's dropped connection
+        (parked, waiting for a resume that a client without resume never makes), that ghost leaves and the join
+        is tried once more."""
+        try:
+            return await self.registry.join(room_id, peer, seats, state)
+        except RoomFull:
+            role_peer = peer.peer_id.startswith(ROLE_PEER_PREFIX)
+            if not await self.registry.release_parked_seat(room_id, role_peer, peer.client):
+                raise
+        # Another join may take the released seat first: then this one is refused as full.
+        return await self.registry.join(room_id, peer, seats, state)
+
     async def park(self) -> bool:
         """Keep this dropped peer's place for the resume grace period; False if that is not possible here."""
         peer = self.require_peer()
@@ -533,19 +551,19 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # (a recorder, an agent) is the site's own: it names itself.
             vouching = user_id is not None and (grant is None or grant.role is None)
             self.vouched = await self.vouched_metadata(user_id) if vouching else {}
-            if "resume" in message and await self.resume_peer(room_id, message["resume"]):
+            if "resume" in message and await self.resume_peer(room_id, message["resume"], user_id):
                 metrics.JOINS.labels("joined").inc()
                 metrics.JOIN_LATENCY.observe(time.monotonic() - started)
                 return
             policy = await self.room_resolver.resolve(room_id)
             max_peers = self.room_capacity(policy, grant, user_id)
             role = grant.role if grant is not None else None
-            peer = self.local_peer(new_peer_id(role), room_id, self.mount, max_peers)
+            peer = self.local_peer(new_peer_id(role), room_id, self.mount, max_peers, self.client_key(user_id))
             # A peer with a role sits in one of the room's extra seats, never in a participant's.
             seats = conf.EXTRA_SEATS if role is not None else max_peers
             state = merged_state({}, metadata, media, self.vouched)
             try:
-                result = await self.registry.join(room_id, peer, seats, state)
+                result = await self.join_registry(room_id, peer, seats, state)
             except RoomFull as full:
                 raise SignalingError(ErrorCode.ROOM_FULL, room_full_message(full.max_peers)) from None
             except RegistryUnavailable:
@@ -624,7 +642,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             joined["iceServers"] = ice_servers
         await self.send_frame(encode(joined))
 
-    async def resume_peer(self, room_id: str, token: object) -> bool:
+    async def resume_peer(self, room_id: str, token: object, user_id: Any = None) -> bool:
         """Take back a peer's place under its old id, wherever it is held; False when there is none to take (the
         join then goes on as a new one)."""
         claimed = resume.read_resume_token(token)
@@ -633,7 +651,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             return False
         policy = await self.room_resolver.resolve(room_id)
         max_peers = (policy.max_peers if policy is not None else None) or self.default_max_peers
-        peer = self.local_peer(claimed[1], room_id, self.mount, max_peers)
+        peer = self.local_peer(claimed[1], room_id, self.mount, max_peers, self.client_key(user_id))
         # What was kept for the peer is delivered to it first, then whatever arrives from now on; all of it after
         # `joined` (the peer holds frames until it opens).
         resumed = await self.registry.resume(room_id, claimed[1], peer)
@@ -648,11 +666,19 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         metrics.RESUMES.labels("other_worker" if resumed.from_other_worker else "same_worker").inc()
         return True
 
-    def local_peer(self, peer_id: str, room_id: str, mount: int, max_peers: int) -> LocalPeer:
+    def local_peer(self, peer_id: str, room_id: str, mount: int, max_peers: int, client: str) -> LocalPeer:
         return LocalPeer(
             peer_id, room_id, mount, max_peers, self.send_frame, self.end, self.evict, self.replaced,
-            self.cut_off_slow_reader, self.max_outbound_bytes,
+            self.cut_off_slow_reader, self.max_outbound_bytes, client,
         )
+
+    def client_key(self, user_id: Any) -> str:
+        """Who this client is as far as the server can tell (``PeerHandle.client``): a digest of its address, its
+        user agent and its user; '' without an address."""
+        if self.client_address is None:
+            return ""
+        who = f"{self.client_address}\n{self.user_agent}\n{'' if user_id is None else user_id}"
+        return hashlib.blake2b(who.encode(), digest_size=12).hexdigest()
 
     def room_grant(self, room_id: str, token: object) -> RoomGrant | None:
         """What the join's room token grants; a token that is bad, expired or for another room is refused."""

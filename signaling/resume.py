@@ -51,14 +51,17 @@ class ParkedPeer:
     ``max_frames`` frames and ``max_bytes`` characters. A peer that would need more leaves at once (reason
     ``disconnect``): a resume that silently missed an offer or a candidate would be worse than a clean new join."""
 
-    __slots__ = ("_evict", "_leaving", "_max_bytes", "_max_frames", "_size", "frames", "mount", "peer_id", "room_id")
+    __slots__ = (
+        "_evict", "_leaving", "_max_bytes", "_max_frames", "_size", "client", "frames", "mount", "peer_id", "room_id",
+    )
 
     def __init__(
         self, peer_id: str, room_id: str, mount: int,
         evict: Callable[[str], Awaitable[None]] | None = None,
-        *, max_frames: int = MAX_PARKED_FRAMES, max_bytes: int = MAX_PARKED_BYTES,
+        *, max_frames: int = MAX_PARKED_FRAMES, max_bytes: int = MAX_PARKED_BYTES, client: str = "",
     ) -> None:
         self.peer_id = peer_id
+        self.client = client
         self.room_id = room_id
         self.mount = mount
         self.frames: list[str] = []

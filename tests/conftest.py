@@ -164,10 +164,13 @@ async def connect() -> AsyncIterator[Connect]:
     peers: list[Peer] = []
 
     async def open_peer(
-        app: Any = None, *, headers: list[tuple[bytes, bytes]] | None = None, **options: Any
+        app: Any = None, *, headers: list[tuple[bytes, bytes]] | None = None,
+        client: tuple[str, int] | None = None, **options: Any
     ) -> Peer:
         application = app or SignalingConsumer.as_asgi(**options)
         communicator = WebsocketCommunicator(application, "/api/call/signal", headers=headers)
+        if client is not None:
+            communicator.scope["client"] = client  # the address daphne would report
         connected, _ = await communicator.connect()
         assert connected
         peer = Peer(communicator)

@@ -31,6 +31,7 @@ class Inbox:
     """A peer as the registry sees it, keeping what it is sent."""
 
     mount = 0
+    client = ""
 
     def __init__(self, peer_id: str | None = None) -> None:
         self.peer_id = peer_id or uuid.uuid4().hex[:12]

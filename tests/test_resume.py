@@ -150,3 +150,56 @@ async def test_a_token_cannot_take_anyone_elses_place(connect: Connect, room_id:
         await intruder.expect_error("room-full")
     await alice.assert_silent()
     await bob.assert_still_serving()
+
+
+def from_client(address: str, user_agent: str) -> dict[str, Any]:
+    """Connection options of a socket from this address and browser."""
+    return {"client": (address, 50000), "headers": [(b"user-agent", user_agent.encode())]}
+
+
+async def test_a_client_without_resume_gets_the_seat_of_its_own_dropped_connection(
+    connect: Connect, room_id: str
+) -> None:
+    """The seed's client comes back from a dropped connection with a plain join, under a new id: in a full room
+    the seat its old connection still holds goes to it (the old one leaves), instead of a refusal it never
+    recovers from."""
+    alice = await connect(**from_client("10.0.0.1", "Browser A"))
+    bob = await connect(**from_client("10.0.0.2", "Browser B"))
+    await alice.join(room_id)
+    dropped = await bob.join(room_id)
+    await alice.receive()  # peer-joined
+    await bob.drop()
+    again = await connect(**from_client("10.0.0.2", "Browser B"))
+    joined = await again.join(room_id)
+    assert joined["peerId"] != bob.peer_id
+    assert joined["peers"] == [alice.peer_id]
+    assert await alice.receive() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "disconnect"}
+    assert await alice.receive() == {"t": "peer-joined", "peerId": joined["peerId"]}
+    await settle()
+    session = await PeerSession.objects.aget(peer_id=bob.peer_id)
+    assert session.leave_reason == "disconnect"
+    # The old connection's resume finds no place any more: it is an ordinary join, refused by the full room.
+    late = await connect(**from_client("10.0.0.2", "Browser B"))
+    await late.send(t="join", roomId=room_id, resume=dropped["resume"])
+    await late.expect_error("room-full")
+
+
+@pytest.mark.parametrize("stranger", [("10.0.0.3", "Browser B"), ("10.0.0.2", "Browser C"), (None, "Browser B")])
+async def test_a_strangers_join_finds_a_dropped_peers_seat_held(
+    connect: Connect, room_id: str, stranger: tuple[str | None, str]
+) -> None:
+    alice = await connect(**from_client("10.0.0.1", "Browser A"))
+    bob = await connect(**from_client("10.0.0.2", "Browser B"))
+    await alice.join(room_id)
+    dropped = await bob.join(room_id)
+    await alice.receive()
+    await bob.drop()
+    address, user_agent = stranger
+    options = from_client(address, user_agent) if address else {"headers": [(b"user-agent", user_agent.encode())]}
+    newcomer = await connect(**options)
+    await newcomer.send(t="join", roomId=room_id)
+    await newcomer.expect_error("room-full")
+    await alice.assert_silent(0.2)
+    # Bob's seat was kept for him.
+    _, resumed = await resume_on_a_new_socket(connect, room_id, dropped["resume"])
+    assert resumed["peerId"] == bob.peer_id

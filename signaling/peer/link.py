@@ -7,8 +7,9 @@ Where aiortc differs from a browser:
   ``ice`` messages of its own (it applies the browser's trickled ones);
 - it cannot roll back a local offer: when this side is the polite one of a pair and both offered at once, the
   connection is replaced by a fresh one that answers the other side's offer (the other side ignored ours);
-- it has no ``negotiationneeded`` event: this side offers when it starts a link it initiates, and answers every
-  offer;
+- it has no ``negotiationneeded`` event: this side offers when it starts a link it initiates, answers every
+  offer, and offers again (one offer at a time, each waiting for its answer) when it has tracks to add;
+- its later offers would renumber the codecs and header extensions already agreed: ``reoffer`` keeps them;
 - it cannot restart ICE on a live connection: a restart (ours or the other side's) moves the peer to a fresh
   connection, with new ICE credentials and a new DTLS transport, which browsers take as an ICE restart.
 """
@@ -36,6 +37,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from signaling.peer.errors import WebRTCCallError
 from signaling.peer.media import SharedSource, TrackFeed
+from signaling.peer.reoffer import adopt_offer, create_offer
 
 
 def sender_track(transceiver: RTCRtpTransceiver) -> MediaStreamTrack | None:
@@ -165,7 +167,7 @@ class PeerLink:
         for config in self.channel_configs():
             self._open_channel(config)
         # Whatever we do not send we still offer to receive, so the other side answers with its media at once.
-        sending = {source.kind for source in self.sources}
+        sending = {source.kind for source in self._sent}
         for kind in ("audio", "video"):
             if kind not in sending:
                 self.pc.addTransceiver(kind, direction="recvonly")
@@ -207,7 +209,9 @@ class PeerLink:
         try:
             self.making_offer = True
             self._prefer_codecs()
-            await self.pc.setLocalDescription(await self.pc.createOffer())
+            sdp = await create_offer(self.pc)
+            await self.pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            adopt_offer(self.pc, sdp)
             self._send_description()
         except Exception as error:
             self._fail("negotiation-failed", f"Could not create an offer for peer {self.remote_id}: {error}")
@@ -262,34 +266,45 @@ class PeerLink:
         if kind == "answer" and self.pc.signalingState != "have-local-offer":
             return  # an answer to an offer this connection no longer has
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
-        if kind == "offer":
-            unmatched = self._attach_tracks_to_offer()
-            self._prefer_codecs()
-            await self.pc.setLocalDescription(await self.pc.createAnswer())
-            self._send_description()
-            if unmatched:
-                # An answer cannot add media the offer had no line for: we offer it ourselves, once connected
-                # (aiortc starts the senders of a renegotiation only over a DTLS transport that is up).
-                self._spawn(self._offer_when_connected(unmatched))
+        if kind == "answer":
+            # Tracks that came while this offer waited for its answer go in the next one.
+            await self._renegotiate()
+            return
+        self._attach_tracks_to_offer()
+        self._prefer_codecs()
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._send_description()
+        if self._unsent():
+            # An answer cannot add media the offer had no line for: we offer it ourselves, once connected
+            # (aiortc starts the senders of a renegotiation only over a DTLS transport that is up).
+            self._spawn(self._renegotiate_when_connected())
 
     def send_track(self, source: SharedSource) -> None:
-        """Send one more track to this peer only (an echo of its own, say): offered once connected."""
+        """Send one more track to this peer only (an echo of its own, say): offered once connected, together with
+        any other track added meanwhile."""
         self._own_sources.append(source)
-        self._spawn(self._offer_when_connected([source]))
+        self._spawn(self._renegotiate_when_connected())
 
-    async def _offer_when_connected(self, sources: list[SharedSource]) -> None:
+    def _unsent(self) -> list[SharedSource]:
+        return [source for source in [*self.sources, *self._own_sources] if source not in self._sent]
+
+    async def _renegotiate_when_connected(self) -> None:
         await self._connected.wait()  # cancelled with the link's other tasks if it closes first
-        self._incoming.put_nowait(lambda: self._offer_tracks(sources))
+        self._incoming.put_nowait(self._renegotiate)
 
-    async def _offer_tracks(self, sources: list[SharedSource]) -> None:
-        added = False
-        for source in sources:
-            if source not in self._sent:
-                self.pc.addTrack(source.sender_track())
-                self._sent.add(source)
-                added = True
-        if added:
-            await self._offer()
+    async def _renegotiate(self) -> None:
+        """One offer with every track not sent yet. Only from a stable state over a connected transport: while an
+        offer of ours waits for its answer, the answer's arrival calls this again; before the connection is up,
+        ``_renegotiate_when_connected`` does."""
+        if self.closed or self.pc.signalingState != "stable" or not self._connected.is_set():
+            return
+        unsent = self._unsent()
+        if not unsent:
+            return
+        for source in unsent:
+            self.pc.addTrack(source.sender_track())  # on a transceiver of its kind that sends nothing, if any
+            self._sent.add(source)
+        await self._offer()
 
     def _is_ice_restart(self, sdp: str) -> bool:
         # aiortc types it as always set; it is None before the first remote description.
@@ -325,27 +340,21 @@ class PeerLink:
 
     def _add_tracks(self) -> None:
         """Our tracks on our own offer: each on a transceiver of its own."""
-        for source in self.sources:
-            if source not in self._sent:
-                self.pc.addTrack(source.sender_track())
-                self._sent.add(source)
+        for source in self._unsent():
+            self.pc.addTrack(source.sender_track())
+            self._sent.add(source)
 
-    def _attach_tracks_to_offer(self) -> list[SharedSource]:
+    def _attach_tracks_to_offer(self) -> None:
         """Our tracks on the transceivers the other side's offer made (one of their kind that sends nothing yet);
-        returns those for which the offer had no line."""
-        unmatched = []
-        for source in self.sources:
-            if source in self._sent:
-                continue
+        those for which the offer had no line stay unsent."""
+        for source in self._unsent():
             transceiver = next((t for t in self.pc.getTransceivers()
                                 if t.kind == source.kind and sender_track(t) is None and not t.stopped), None)
             if transceiver is None:
-                unmatched.append(source)
                 continue
             transceiver.sender.replaceTrack(source.sender_track())
             transceiver.direction = "sendrecv"
             self._sent.add(source)
-        return unmatched
 
     def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
         if pc is not self.pc or self.closed:

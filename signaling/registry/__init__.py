@@ -41,6 +41,12 @@ class PeerHandle(Protocol):
         """Which ``as_asgi()`` mount the peer came through (see ``signaling.mounts``)."""
         ...
 
+    @property
+    def client(self) -> str:
+        """Who the peer's client is, as far as the server can tell (a digest of its address, user agent and user;
+        '' when unknown): a parked seat of a full room goes to a new join of the same client only."""
+        ...
+
     async def deliver(self, frame: str) -> None:
         """Write a frame to the peer's socket."""
 
@@ -134,6 +140,14 @@ class RoomRegistry(abc.ABC):
         resume of the same peer, with no announcement. What was kept for a parked peer is delivered to ``new``
         first, in order; a live socket that held the place is told ``replaced``. None when ``peer_id`` is not a
         member of the room (any more)."""
+
+    @abc.abstractmethod
+    async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:
+        """A join of ``client`` found the room full: a parked member of that seat class (a peer with a role when
+        ``role_peer``, else a participant) whose client was the same leaves now (reason ``disconnect``, its
+        departure announced and recorded). A client that knows no resume (the seed's own) comes back from a
+        dropped connection under a new id, and would otherwise be refused by the seat of its own ghost; a
+        stranger still finds the seat held. False when no such member is parked (or ``client`` is '')."""
 
     @abc.abstractmethod
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:

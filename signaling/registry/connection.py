@@ -13,8 +13,9 @@ the promoted replica as soon as their connections to the old master break.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote
 
 import redis
@@ -64,6 +65,12 @@ def parse_redis_url(url: str) -> RedisTarget:
                        password=password)
 
 
+# redis-py's Sentinel classes carry annotations from redis 8 on and none before: seen through Callable[..., Any],
+# both type-check the same (a type: ignore would be unused on one and needed on the other).
+_ASYNC_SENTINEL: Callable[..., Any] = redis.asyncio.sentinel.Sentinel
+_SYNC_SENTINEL: Callable[..., Any] = redis.sentinel.Sentinel
+
+
 def async_client(target: RedisTarget, **options: Any) -> aioredis.Redis:
     """An asyncio client. For one Redis, commands beyond ``MAX_CONNECTIONS`` wait for a free connection (up to
     ``socket_timeout``) rather than fail: a burst (a drain parking every peer, a wave of joins) queues."""
@@ -71,10 +78,7 @@ def async_client(target: RedisTarget, **options: Any) -> aioredis.Redis:
         return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
             target.url, max_connections=MAX_CONNECTIONS, timeout=options.get("socket_timeout"), **options
         ))
-    # redis-py's Sentinel classes carry no annotations.
-    sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        list(target.sentinels), socket_timeout=options.get("socket_timeout")
-    )
+    sentinel = _ASYNC_SENTINEL(list(target.sentinels), socket_timeout=options.get("socket_timeout"))
     client: aioredis.Redis = sentinel.master_for(
         target.master, db=target.db, password=target.password, max_connections=MAX_CONNECTIONS * 4, **options
     )
@@ -84,13 +88,28 @@ def async_client(target: RedisTarget, **options: Any) -> aioredis.Redis:
 def sync_client(target: RedisTarget, **options: Any) -> redis.Redis:
     if target.url is not None:
         return redis.Redis.from_url(target.url, **options)
-    sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        list(target.sentinels), socket_timeout=options.get("socket_timeout")
-    )
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    sentinel = _SYNC_SENTINEL(list(target.sentinels), socket_timeout=options.get("socket_timeout"))
+    client: redis.Redis = sentinel.master_for(
         target.master, db=target.db, password=target.password, **options
     )
     return client
+
+
+T = TypeVar("T")
+
+
+# redis-py 7 types every command's result as ``Awaitable[T] | T`` on both clients; redis 8 as ``T`` on the
+# synchronous client and ``Awaitable[T]`` on the asyncio one. These say which it is, so the code type-checks the
+# same on both (and costs nothing: a cast, no call into redis).
+def reply(result: Awaitable[T] | T) -> T:
+    """A synchronous client's command result."""
+    return cast(T, result)
+
+
+def pending(command: object) -> Awaitable[Any]:
+    """An asyncio client's command, to await. Its result is untyped: no one annotation of it passes on both
+    versions (mypy cannot tell ``T`` from ``Awaitable[T]`` in redis 8's result, nor pick redis 7's arm)."""
+    return cast(Awaitable[Any], command)
 
 
 def layer_host(target: RedisTarget, **options: Any) -> dict[str, Any]:

@@ -101,7 +101,7 @@ class InMemoryRegistry(RoomRegistry):
         parked = ParkedPeer(
             peer_id, room_id, expected.mount,
             evict=lambda reason: self._expire(parked, reason, dropped_at),
-            max_frames=conf.PARKED_BUFFER_FRAMES, max_bytes=conf.PARKED_BUFFER_BYTES,
+            max_frames=conf.PARKED_BUFFER_FRAMES, max_bytes=conf.PARKED_BUFFER_BYTES, client=expected.client,
         )
         members[peer_id] = parked
         loop = asyncio.get_running_loop()
@@ -135,6 +135,15 @@ class InMemoryRegistry(RoomRegistry):
             peers=[other for other in members if other != peer_id], from_other_worker=False,
             states=dict(self._states.get(room_id, {})),
         )
+
+    async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:
+        parked = next((member for peer_id, member in self._rooms.get(room_id, {}).items()
+                       if isinstance(member, ParkedPeer) and is_role_peer(peer_id) == role_peer
+                       and client and member.client == client), None)
+        if parked is None:
+            return False
+        await parked.evict(LeaveReason.DISCONNECT.value)
+        return True
 
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
         return await evict_members(room_id, self._rooms.get(room_id, {}), peer_id, reason)

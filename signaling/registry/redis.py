@@ -70,7 +70,7 @@ from signaling.registry import (
     evict_members,
     send_departure_events,
 )
-from signaling.registry.connection import async_client, layer_host, parse_redis_url, sync_client
+from signaling.registry.connection import async_client, layer_host, parse_redis_url, pending, reply, sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,8 @@ end
 """
 
 # KEYS: room, owner's peers, parked, kept, deadlines, clock.
-# ARGV: room id, peer, owner, grace in ms, reason when it expires, deadline member ("room|peer"), dropped at (s).
+# ARGV: room id, peer, owner, grace in ms, reason when it expires, deadline member ("room|peer"), dropped at (s),
+# client (PeerHandle.client; '' when unknown).
 PARK = _VERSION + _NOW_MS + """
 local cur = redis.call('HGET', KEYS[1], ARGV[2])
 if not cur or string.sub(cur, 1, #ARGV[3] + 1) ~= ARGV[3] .. '|' then return false end
@@ -195,7 +196,7 @@ local v = next_version(KEYS[6])
 redis.call('HSET', KEYS[1], ARGV[2], '""" + PARKED + """|' .. v .. '|' .. mount)
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('HSET', KEYS[3], 'bytes', '0', 'reason', ARGV[5], 'at', ARGV[7])
+redis.call('HSET', KEYS[3], 'bytes', '0', 'reason', ARGV[5], 'at', ARGV[7], 'client', ARGV[8])
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[4]) + 60000)
 redis.call('ZADD', KEYS[5], now_ms() + tonumber(ARGV[4]), ARGV[6])
 return {v, redis.call('HGETALL', KEYS[1])}
@@ -340,9 +341,10 @@ class Member:
 class _Collector:
     """Stands in for a member's socket while the member is being parked: keeps what arrives, to be kept in Redis."""
 
-    def __init__(self, mount: int) -> None:
+    def __init__(self, mount: int, client: str) -> None:
         self.peer_id = ""
         self.mount = mount
+        self.client = client
         self.frames: list[str] = []
 
     async def deliver(self, frame: str) -> None:
@@ -418,12 +420,15 @@ class RedisRegistry(RoomRegistry):
     async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
         return await self.worker().resume(room_id, peer_id, new)
 
+    async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:
+        return await self.worker().release_parked_seat(room_id, role_peer, client)
+
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
         return await self.worker().evict(room_id, peer_id, reason)
 
     def members(self, room_id: str) -> list[str]:
         try:
-            return [str(peer_id) for peer_id in self._client().hkeys(self.key("room", room_id))]
+            return [str(peer_id) for peer_id in reply(self._client().hkeys(self.key("room", room_id)))]
         except REDIS_ERRORS as error:
             raise RegistryUnavailable(str(error)) from error
 
@@ -450,14 +455,14 @@ class RedisRegistry(RoomRegistry):
 
     def live_rooms(self) -> dict[str, int]:
         try:
-            room_ids = [str(room_id) for room_id in self._client().smembers(self.key("rooms"))]
+            room_ids = [str(room_id) for room_id in reply(self._client().smembers(self.key("rooms")))]
         except REDIS_ERRORS as error:
             raise RegistryUnavailable(str(error)) from error
         return {room_id: count for room_id, count in self.occupancy(room_ids).items() if count}
 
     async def ping(self) -> None:
         try:
-            await asyncio.wait_for(self.worker().redis.ping(), REDIS_TIMEOUT)
+            await asyncio.wait_for(pending(self.worker().redis.ping()), REDIS_TIMEOUT)
         except REDIS_ERRORS as error:
             metrics.REDIS_ERRORS.inc()
             raise RegistryUnavailable(str(error)) from error
@@ -468,7 +473,7 @@ class RedisRegistry(RoomRegistry):
 
     def parked_count(self) -> int:
         try:
-            return int(self._client().zcard(self.key("parked")))
+            return int(reply(self._client().zcard(self.key("parked"))))
         except REDIS_ERRORS:
             return 0
 
@@ -626,7 +631,7 @@ class Worker:
             self.unsynced_leaves.pop(0)
 
     async def reap_dead_workers(self) -> None:
-        workers = [str(w) for w in await self.redis.smembers(self.key("workers")) if w != self.channel]
+        workers = [str(w) for w in await pending(self.redis.smembers(self.key("workers"))) if w != self.channel]
         if not workers:
             return
         pipe = self.redis.pipeline(transaction=False)
@@ -765,14 +770,17 @@ class Worker:
     def _parked_keys(self, room_id: str, peer_id: str) -> tuple[str, str]:
         return self.key("parked", room_id, peer_id), self.key("kept", room_id, peer_id)
 
-    async def _park_in_redis(self, room_id: str, peer_id: str, owner: str, grace: float, reason: str) -> bool:
+    async def _park_in_redis(
+        self, room_id: str, peer_id: str, owner: str, grace: float, reason: str, client: str = ""
+    ) -> bool:
         """Turn ``owner``'s member into a parked one, announced silently to the room's workers; False when it is
         not ``owner``'s (any more)."""
         parked_key, kept_key = self._parked_keys(room_id, peer_id)
         reply = await self.scripts["park"](
             keys=[self.key("room", room_id), self.key("peers", owner), parked_key, kept_key, self.key("parked"),
                   self.key("clock")],
-            args=[room_id, peer_id, owner, int(grace * 1000), reason, f"{room_id}|{peer_id}", f"{time.time():.3f}"],
+            args=[room_id, peer_id, owner, int(grace * 1000), reason, f"{room_id}|{peer_id}", f"{time.time():.3f}",
+                  client],
         )
         if not reply:
             return False
@@ -785,10 +793,11 @@ class Worker:
         if member is None or member.room_id != room_id or member.handle is not expected or member.version is None:
             return False
         # Frames for the peer that reach this worker while the script runs are collected, then kept in Redis.
-        collector = _Collector(expected.mount)
+        collector = _Collector(expected.mount, expected.client)
         member.handle = collector
         try:
-            parked = await self._park_in_redis(room_id, peer_id, self.channel, grace, LeaveReason.DISCONNECT.value)
+            parked = await self._park_in_redis(room_id, peer_id, self.channel, grace, LeaveReason.DISCONNECT.value,
+                                               expected.client)
         except REDIS_ERRORS:
             metrics.REDIS_ERRORS.inc()
             parked = False
@@ -944,16 +953,37 @@ class Worker:
 
     # -- moderation ------------------------------------------------------------------------------------------
 
+    async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:
+        if not client:
+            return False
+        try:
+            entries = await pending(self.redis.hgetall(self.key("room", room_id)))
+            parked = [
+                str(member) for member, value in entries.items()
+                if _parse_member(str(value))[0] == PARKED and str(member).startswith(ROLE_PEER_PREFIX) == role_peer
+            ]
+            for peer_id in parked:
+                parked_key, _ = self._parked_keys(room_id, peer_id)
+                if await pending(self.redis.hget(parked_key, "client")) != client:
+                    continue
+                # A resume or the deadline may take it first: the script lets one win.
+                if await self.expire_parked(room_id, peer_id, LeaveReason.DISCONNECT.value):
+                    return True
+        except REDIS_ERRORS as error:
+            metrics.REDIS_ERRORS.inc()
+            raise RegistryUnavailable(str(error)) from error
+        return False
+
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
         try:
             holders = {
                 str(member): _parse_member(str(value))[0]
-                for member, value in (await self.redis.hgetall(self.key("room", room_id))).items()
+                for member, value in (await pending(self.redis.hgetall(self.key("room", room_id)))).items()
                 if peer_id is None or member == peer_id
             }
             # The room must be forgotten by every worker's resolver, whether or not it holds a member: a closed
             # room's next join, or a kicked and banned user's, may reach any worker.
-            workers = {str(worker) for worker in await self.redis.smembers(self.key("workers"))}
+            workers = {str(name) for name in await pending(self.redis.smembers(self.key("workers")))}
             for parked_peer in [peer for peer, worker in holders.items() if worker == PARKED]:
                 await self.expire_parked(room_id, parked_peer, reason)
             for worker in workers | (set(holders.values()) - {PARKED}):

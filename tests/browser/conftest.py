@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from rtcsite.servers import ROOT, DaphneProcess
+from tests.browser.python_peer import EventLoopThread
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -95,6 +96,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and console:
         report.sections.append(("browser console", "\n".join(console)))
     return report
+
+
+@pytest.fixture
+def peer_loop() -> Iterator[EventLoopThread]:
+    loop = EventLoopThread()
+    yield loop
+    loop.close()
 
 
 OpenPage = Callable[[str], Page]
@@ -187,15 +195,26 @@ def record_messages(page: Page) -> None:
     )
 
 
-def build_react_test_page() -> Path:
-    """Bundle tests/browser/react_app.jsx (React, ReactDOM and our hook) with esbuild into build/."""
+def bundle(entry: Path, *options: str) -> Path:
+    """Bundle an ES module of the tests and what it imports from node_modules with esbuild into build/ (served
+    under /static/)."""
     esbuild = ROOT / "node_modules" / ".bin" / "esbuild"
     if not esbuild.exists():
         raise RuntimeError("node_modules is missing: scripts/test.sh installs it (npm ci)")
-    output = BUILD / "react_app.js"
+    BUILD.mkdir(exist_ok=True)
+    output = BUILD / (entry.stem + ".js")
     subprocess.run(
-        [str(esbuild), str(HERE / "react_app.jsx"), "--bundle", "--format=esm", "--jsx=automatic",
-         "--define:process.env.NODE_ENV=\"development\"", f"--outfile={output}", "--log-level=warning"],
+        [str(esbuild), str(entry), "--bundle", "--format=esm", *options, f"--outfile={output}", "--log-level=warning"],
         cwd=ROOT, check=True,
     )
     return output
+
+
+def build_react_test_page() -> Path:
+    """Bundle tests/browser/react_app.jsx (React, ReactDOM and our hook)."""
+    return bundle(HERE / "react_app.jsx", "--jsx=automatic", "--define:process.env.NODE_ENV=\"development\"")
+
+
+def build_agentuity_page() -> Path:
+    """Bundle tests/browser/agentuity_client.js: Agentuity's own client from npm, for /static/agentuity_client.html."""
+    return bundle(HERE / "agentuity_client.js")

@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from rtcsite.servers import ROOT
 from tests.browser.conftest import BUILD, Site, fresh_page
 
 APP = Path(__file__).resolve().parent / "vite_app"
+PACKAGE = ROOT / "frontend/static/frontend/webrtc"
 DOC_TSX = re.compile(r"```tsx\n(.*?)```", re.S)
 
 
@@ -25,12 +27,24 @@ def npm(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
     return subprocess.run(["npm", *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=check)
 
 
+def test_npm_pack_in_the_package_folder_ships_its_types(tmp_path: Path) -> None:
+    """`npm pack` (and so `npm publish`) in the package's own folder, with no other step, builds the declarations
+    (its `prepack`) and puts them in the tarball."""
+    shutil.rmtree(PACKAGE / "types", ignore_errors=True)  # as in a fresh clone: types/ is built, not committed
+    npm("pack", "--pack-destination", str(tmp_path), cwd=PACKAGE)
+    (tarball,) = tmp_path.glob("django-rtc-client-*.tgz")
+    with tarfile.open(tarball) as archive:
+        names = set(archive.getnames())
+    assert {"package/types/index.d.ts", "package/types/react.d.ts", "package/index.js", "package/react.js"} <= names
+    assert "package/tsconfig.types.json" not in names
+
+
 def test_the_npm_package_in_a_vite_react_typescript_app(browser: Browser, site: Site, tmp_path: Path) -> None:
     packed = tmp_path / "pack"
     packed.mkdir()
     npm("run", "--silent", "client:pack", "--", str(packed), cwd=ROOT)
     (tarball,) = packed.glob("django-rtc-client-*.tgz")
-    version = json.loads((ROOT / "frontend/static/frontend/webrtc/package.json").read_text())["version"]
+    version = json.loads((PACKAGE / "package.json").read_text())["version"]
     assert tarball.name == f"django-rtc-client-{version}.tgz"
 
     app = tmp_path / "app"

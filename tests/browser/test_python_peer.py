@@ -8,10 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import av
 import numpy as np
@@ -21,71 +20,12 @@ from playwright.sync_api import Page
 from rtcsite.servers import ROOT
 from signaling.peer import (
     DataChannelMessage,
-    DataChannelOpen,
     GeneratedVideoTrack,
-    TrackReceived,
     WebRTCCall,
     WebRTCCallError,
 )
 from tests.browser.conftest import OpenPage, Site, join, record_messages
-
-T = TypeVar("T")
-WIDTH, HEIGHT = 320, 240
-
-
-def pattern(index: int) -> np.ndarray:
-    """The Python peer's video: the left half red, the right half blue."""
-    frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    frame[:, : WIDTH // 2] = (255, 0, 0)
-    frame[:, WIDTH // 2 :] = (0, 0, 255)
-    return frame
-
-
-class EventLoopThread:
-    """An asyncio loop of its own for the Python peer, beside Playwright's synchronous API."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def cancel_the_rest() -> None:
-            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        self.run(cancel_the_rest())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-@pytest.fixture
-def peer_loop() -> Iterator[EventLoopThread]:
-    loop = EventLoopThread()
-    yield loop
-    loop.close()
-
-
-class Collector:
-    """What the Python peer received, gathered on its loop."""
-
-    def __init__(self, call: WebRTCCall) -> None:
-        self.messages: asyncio.Queue[DataChannelMessage] = asyncio.Queue()
-        self.tracks: asyncio.Queue[TrackReceived] = asyncio.Queue()
-        self.open: set[tuple[str, str]] = set()
-        self.opened = asyncio.Event()
-        call.on(DataChannelMessage, self.messages.put_nowait)
-        call.on(TrackReceived, self.tracks.put_nowait)
-        call.on(DataChannelOpen, self._opened)
-
-    def _opened(self, event: DataChannelOpen) -> None:
-        self.open.add((event.peer_id, event.label))
-        self.opened.set()
+from tests.browser.python_peer import HEIGHT, WIDTH, Collector, EventLoopThread, pattern
 
 
 def page_frame_colours(page: Page, peer_id: str) -> dict[str, list[int]]:

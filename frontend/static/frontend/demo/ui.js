@@ -174,6 +174,25 @@ export class ChatPanel {
       if (file) void this.sendFile(file);
     });
     call.setOptions({ ...call.options, callbacks: { ...call.options.callbacks, ...this.callbacks() } });
+    // A peer's name may reach us after the line that names it (its metadata comes with `peer-joined`, or later
+    // with `peer-updated`): every name in the log is the tile's, kept current.
+    call.subscribe(() => this.refreshNames());
+  }
+
+  /**
+   * A peer's name in the log, as its tile shows it; kept current by refreshNames().
+   * @param {string} peerId
+   */
+  nameTag(peerId) {
+    return el("span", { className: "peer-name", textContent: nameOf(this.call, peerId), dataset: { peer: peerId } });
+  }
+
+  /** Rename every name in the log whose peer's name changed. */
+  refreshNames() {
+    for (const tag of /** @type {NodeListOf<HTMLElement>} */ ($("messages").querySelectorAll(".peer-name[data-peer]"))) {
+      const name = nameOf(this.call, tag.dataset.peer ?? "");
+      if (tag.textContent !== name) tag.textContent = name;
+    }
   }
 
   /** The call's callbacks this panel needs. */
@@ -181,17 +200,18 @@ export class ChatPanel {
     return {
       onJoined: () => {
         this.inRoom = true;
-        const here = this.call.remotePeerIds.map((id) => nameOf(this.call, id));
-        this.notice(here.length ? `In the room: ${here.join(", ")}` : "You are the first one here.");
+        const here = this.call.remotePeerIds.flatMap((id, index) => [...(index ? [", "] : []), this.nameTag(id)]);
+        if (here.length) this.notice("In the room: ", ...here);
+        else this.notice("You are the first one here.");
       },
       /** @param {string} peerId */
       onPeerJoined: (peerId) => {
-        if (this.inRoom) this.notice(`${nameOf(this.call, peerId)} joined`);
+        if (this.inRoom) this.notice(this.nameTag(peerId), " joined");
       },
       /** @param {string} peerId @param {string} reason */
       onPeerLeft: (peerId, reason) => {
         this.incoming.delete(peerId);
-        this.notice(`${nameOf(this.call, peerId)} left${reason === "leave" || reason === "disconnect" ? "" : ` (${reason})`}`);
+        this.notice(this.nameTag(peerId), ` left${reason === "leave" || reason === "disconnect" ? "" : ` (${reason})`}`);
       },
       /** @param {string} from @param {string} label @param {string | ArrayBuffer} data */
       onDataChannelMessage: (from, label, data) => this.received(from, label, data),
@@ -204,13 +224,13 @@ export class ChatPanel {
     this.incoming.clear();
   }
 
-  /** @param {string} text */
-  notice(text) {
-    this.append("", text);
+  /** @param {...(string | Node)} parts */
+  notice(...parts) {
+    this.append("", el("span", {}, parts));
   }
 
   /**
-   * @param {string} who "" for a notice
+   * @param {string | Node} who "" for a notice; a peer's nameTag()
    * @param {string | Node} body
    * @param {string} [note]
    * @returns {HTMLLIElement}
@@ -219,7 +239,7 @@ export class ChatPanel {
     const time = new Date();
     const item = el("li", { className: who ? "message" : "notice" }, [
       el("time", { dateTime: time.toISOString(), textContent: time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) }),
-      ...(who ? [el("strong", { className: "from", textContent: who })] : []),
+      ...(who ? [el("strong", { className: "from" }, [who])] : []),
       el("span", { className: "body" }, [body]),
       ...(note ? [el("em", { className: "note", textContent: ` (${note})` })] : []),
     ]);
@@ -236,7 +256,7 @@ export class ChatPanel {
    */
   received(from, label, data) {
     if (label === "chat" && typeof data === "string") {
-      this.append(nameOf(this.call, from), data);
+      this.append(this.nameTag(from), data);
     } else if (label === "file" && typeof data === "string") {
       let message;
       try {
@@ -248,7 +268,7 @@ export class ChatPanel {
         const progress = el("progress", { max: message.size || 1, value: 0, className: "transfer" });
         progress.dataset.transfer = String(message.id);
         const labelText = el("span", { textContent: `${message.name} (${formatBytes(message.size)})` });
-        this.append(nameOf(this.call, from), el("span", { className: "file" }, [labelText, " ", progress]));
+        this.append(this.nameTag(from), el("span", { className: "file" }, [labelText, " ", progress]));
         this.incoming.set(from, {
           id: String(message.id), name: String(message.name), type: String(message.mimeType ?? ""), size: message.size,
           received: 0, chunks: [], progress, label: labelText,
