@@ -1,5 +1,5 @@
 """Real server processes of the reference project, for the end-to-end tests and the benchmarks alike: daphne running
-rtcsite on a free port, Redis, Sentinel, nginx and PostgreSQL databases of their own."""
+rtcsite on a free port, Redis, Sentinel, nginx, coturn and PostgreSQL databases of their own."""
 
 from __future__ import annotations
 
@@ -252,6 +252,117 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port}")
+
+
+class TurnServer:
+    """coturn's ``turnserver`` of the test's own on loopback, checking TURN REST credentials (``use-auth-secret``)
+    as the server mints them; its log is kept (``log()``).
+
+    ``--allow-loopback-peers`` lets it relay to 127.0.0.1, which a test on one machine needs and a production
+    server must never allow (docs/deployment.md). ``udp=False`` turns its UDP listener off, as a network that
+    blocks UDP would look to the client; ``tls=True`` adds a TLS listener with a certificate made for the test.
+    ``lifetime`` sets the permission, channel and longest allocation lifetimes (seconds), so that the refreshes
+    a long call needs happen within a test."""
+
+    REALM = "rtc.test"
+
+    def __init__(self, secret: str, *, udp: bool = True, tls: bool = False, lifetime: int | None = None) -> None:
+        self.secret = secret
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        self.udp = udp
+        self.lifetime = lifetime
+        self.directory = Path(tempfile.mkdtemp(prefix="coturn-"))
+        self.process: subprocess.Popen[str] | None = None
+        self._log: list[str] = []
+        self._logged = threading.Condition()
+
+    def urls(self, *transports: str) -> list[str]:
+        """TURN URLs of this server: ``udp``, ``tcp`` and ``tls`` (a ``turns:`` URL)."""
+        urls = []
+        for transport in transports or ("udp", "tcp"):
+            if transport == "tls":
+                assert self.tls_port is not None, "started without tls=True"
+                urls.append(f"turns:127.0.0.1:{self.tls_port}?transport=tcp")
+            else:
+                urls.append(f"turn:127.0.0.1:{self.port}?transport={transport}")
+        return urls
+
+    def _certificate(self) -> tuple[Path, Path]:
+        cert, key = self.directory / "cert.pem", self.directory / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True,
+        )
+        return cert, key
+
+    def start(self) -> TurnServer:
+        relay_base = 40000 + (self.port % 200) * 100
+        args = [
+            "turnserver", "-n", "--no-cli", "--log-file=stdout", "--simple-log", "--verbose", "--fingerprint",
+            "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={self.port}",
+            f"--min-port={relay_base}", f"--max-port={relay_base + 99}",
+            "--use-auth-secret", f"--static-auth-secret={self.secret}", f"--realm={self.REALM}",
+            "--allow-loopback-peers", "--no-multicast-peers", "--no-dtls",
+            f"--pidfile={self.directory / 'turnserver.pid'}", f"--userdb={self.directory / 'turndb'}",
+        ]
+        if not self.udp:
+            args.append("--no-udp")
+        if self.tls_port is not None:
+            cert, key = self._certificate()
+            args += [f"--tls-listening-port={self.tls_port}", f"--cert={cert}", f"--pkey={key}"]
+        else:
+            args.append("--no-tls")
+        if self.lifetime is not None:
+            args += [f"--permission-lifetime={self.lifetime}", f"--channel-lifetime={self.lifetime}",
+                     f"--max-allocate-lifetime={self.lifetime}"]
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        wait_for_port(self.port)
+        if self.tls_port is not None:
+            wait_for_port(self.tls_port)
+        return self
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._logged:
+                self._log.append(line.rstrip("\n"))
+                self._logged.notify_all()
+
+    def log(self) -> str:
+        with self._logged:
+            return "\n".join(self._log)
+
+    def wait_for_log(self, *texts: str, timeout: float = 10) -> str:
+        """Wait until one line of coturn's log holds every one of ``texts``; that line."""
+        def found() -> str | None:
+            return next((line for line in self._log if all(text in line for text in texts)), None)
+
+        with self._logged:
+            if not self._logged.wait_for(lambda: found() is not None, timeout):
+                raise AssertionError(f"coturn never logged a line with {texts!r}:\n{chr(10).join(self._log[-50:])}")
+            line = found()
+            assert line is not None
+            return line
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> TurnServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class NginxProcess:

@@ -40,7 +40,7 @@ from signaling.events import (
     RoomDestroyed,
     get_dispatcher,
 )
-from signaling.ice import ice_servers_for
+from signaling.ice import ice_servers_for, turn_refresh_interval
 from signaling.metadata import (
     UPDATE_EMPTY,
     PeerState,
@@ -73,6 +73,7 @@ from signaling.protocol import (
     closed_frame,
     description_of,
     encode,
+    ice_servers_frame,
     parse,
     ping_timestamp_of,
     printable,
@@ -248,6 +249,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # This peer's metadata and media state, and the metadata fields the server vouches for (USER_METADATA).
         self.peer_state: PeerState = {}
         self.vouched: dict[str, Any] = {}
+        # Sends this socket's peer fresh TURN credentials while it is in a room (with TURN configured).
+        self.turn_refresh: asyncio.Future[None] | None = None
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
@@ -384,6 +387,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int | None) -> None:
         # Daphne reports a close frame without a status code as None (1005).
         self.socket_gone = True
+        if self.turn_refresh is not None:
+            self.turn_refresh.cancel()
         if self.peer is None:
             return
         try:
@@ -641,6 +646,22 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if ice_servers is not None:
             joined["iceServers"] = ice_servers
         await self.send_frame(encode(joined))
+        interval = turn_refresh_interval()
+        if interval is not None:
+            if self.turn_refresh is not None:
+                self.turn_refresh.cancel()
+            self.turn_refresh = asyncio.ensure_future(self.refresh_turn_credentials(peer, interval))
+
+    async def refresh_turn_credentials(self, peer: LocalPeer, interval: float) -> None:
+        """While ``peer`` is this socket's member, send it fresh TURN credentials every ``interval`` seconds: a
+        relayed call must refresh its allocation and permissions with credentials that have not expired."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.peer is not peer or self.socket_gone:
+                return
+            servers = ice_servers_for(peer.peer_id)
+            if servers is not None:
+                await self.send_frame(ice_servers_frame(servers))
 
     async def resume_peer(self, room_id: str, token: object, user_id: Any = None) -> bool:
         """Take back a peer's place under its old id, wherever it is held; False when there is none to take (the

@@ -24,6 +24,14 @@ def turn_credentials(secret: str, peer_id: str, ttl: int, now: float | None = No
     return username, base64.b64encode(digest).decode()
 
 
+def turn_refresh_interval() -> float | None:
+    """Seconds between the fresh TURN credentials a peer in a room is sent (``ice-servers``): half their
+    lifetime, so that the client has new ones long before the old ones stop working; None without TURN."""
+    if not (conf.TURN_SECRET and conf.TURN_URLS):
+        return None
+    return max(1.0, conf.TURN_CREDENTIAL_TTL / 2)
+
+
 def ice_servers_for(peer_id: str) -> list[dict[str, Any]] | None:
     """What ``joined.iceServers`` carries for this peer; None when nothing is configured (the client then uses
     its own defaults)."""

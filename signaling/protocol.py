@@ -123,6 +123,13 @@ class JoinedFrame(TypedDict):
     iceServers: NotRequired[list[dict[str, Any]]]
 
 
+class IceServersFrame(TypedDict):
+    """Fresh TURN credentials for a peer in a room, before the ones it has expire (extension)."""
+
+    t: Literal["ice-servers"]
+    iceServers: list[dict[str, Any]]
+
+
 class PeerJoinedFrame(TypedDict):
     t: Literal["peer-joined"]
     peerId: str
@@ -217,6 +224,11 @@ def peer_joined_frame(peer_id: str, state: dict[str, Any] | None = None) -> str:
 
 def peer_left_frame(peer_id: str, reason: str) -> str:
     frame: PeerLeftFrame = {"t": "peer-left", "peerId": peer_id, "reason": reason}
+    return encode(frame)
+
+
+def ice_servers_frame(ice_servers: list[dict[str, Any]]) -> str:
+    frame: IceServersFrame = {"t": "ice-servers", "iceServers": ice_servers}
     return encode(frame)
 
 

@@ -60,6 +60,62 @@ async def test_ice_servers_and_turn_credentials_in_joined(connect: Connect, room
     assert joined_b["iceServers"][1]["credential"] != turn["credential"]
 
 
+async def test_a_peer_in_a_room_gets_fresh_credentials_before_its_own_expire(
+    connect: Connect, room_id: str, settings: Any
+) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "TURN_SECRET": "s3cret", "TURN_URLS": TURN_URLS,
+                          "TURN_CREDENTIAL_TTL": 2}
+    peer = await connect()
+    joined = await peer.join(room_id)
+    (first,) = joined["iceServers"]
+    started = time.monotonic()
+    refreshed = await peer.receive(timeout=3)
+    # Half the lifetime later: long before the first ones stop working.
+    assert 0.8 < time.monotonic() - started < 2
+    assert refreshed["t"] == "ice-servers"
+    (turn,) = refreshed["iceServers"]
+    assert turn["urls"] == TURN_URLS
+    expiry, peer_id = turn["username"].split(":")
+    assert peer_id == joined["peerId"]
+    assert int(expiry) >= int(first["username"].split(":")[0])
+    expected = base64.b64encode(hmac.new(b"s3cret", turn["username"].encode(), hashlib.sha1).digest()).decode()
+    assert turn["credential"] == expected
+    assert (await peer.receive(timeout=3))["t"] == "ice-servers"  # and again, for as long as it stays
+    # Out of the room, nothing more.
+    await peer.send(t="leave")
+    await peer.assert_silent(1.5)
+
+
+async def test_a_resumed_peer_gets_fresh_credentials_and_their_refreshes(
+    connect: Connect, room_id: str, settings: Any
+) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "TURN_SECRET": "s3cret", "TURN_URLS": TURN_URLS,
+                          "TURN_CREDENTIAL_TTL": 2}
+    peer = await connect()
+    joined = await peer.join(room_id)
+    first_expiry = int(joined["iceServers"][0]["username"].split(":")[0])
+    assert (await peer.receive(timeout=3))["t"] == "ice-servers"  # a second at least has passed
+    await peer.drop()
+    again = await connect()
+    await again.send(t="join", roomId=room_id, resume=joined["resume"])
+    resumed = await again.receive()
+    assert resumed["t"] == "joined", resumed
+    assert resumed["peerId"] == joined["peerId"]
+    # Credentials of its own, minted now, not the ones it had.
+    expiry, peer_id = resumed["iceServers"][0]["username"].split(":")
+    assert peer_id == joined["peerId"]
+    assert int(expiry) > first_expiry
+    # And the new socket gets the refreshes from now on.
+    assert (await again.receive(timeout=3))["t"] == "ice-servers"
+
+
+async def test_no_turn_no_refreshes(connect: Connect, room_id: str, settings: Any) -> None:
+    settings.SIGNALING = {**settings.SIGNALING, "ICE_SERVERS": [STUN], "TURN_CREDENTIAL_TTL": 2}
+    peer = await connect()
+    await peer.join(room_id)
+    await peer.assert_silent(1.5)
+
+
 def test_turn_credentials_known_answer() -> None:
     # Fixed inputs, so the scheme itself is pinned: expiry 1000 + 3600, HMAC-SHA1 of "4600:peer" under "key".
     username, credential = turn_credentials("key", "peer", 3600, now=1000)

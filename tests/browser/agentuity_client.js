@@ -52,8 +52,16 @@ window.agentuity = {
   // Its peer connections and WebSocket are private in TypeScript, not at run time: the tests look at them.
   pc: (peerId) => manager.peers.get(peerId)?.pc ?? null,
   ws: () => manager.ws,
-  /** Decode the remote video of `peerId` in a <video> and give its size once frames have arrived. */
-  async videoSize(peerId) {
+  /**
+   * Decode the remote video of `peerId` in a <video>; its size once frames have arrived, and once it is `expected`
+   * (a sender starts small and grows as its bandwidth estimate does) or 20 s have passed.
+   */
+  async videoSize(peerId, expected = null) {
+    const deadline = performance.now() + 20000;
+    // The stream comes with the offer that carries it: when the other side offered first, that is its re-offer.
+    while (!seen.streams.has(peerId) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const stream = seen.streams.get(peerId);
     if (!stream) return null;
     const video = document.createElement("video");
@@ -61,10 +69,14 @@ window.agentuity = {
     video.srcObject = stream;
     document.body.append(video);
     await video.play();
-    while (!video.getVideoPlaybackQuality || video.getVideoPlaybackQuality().totalVideoFrames < 5) {
+    const size = () => [video.videoWidth, video.videoHeight];
+    while (
+      video.getVideoPlaybackQuality().totalVideoFrames < 5 ||
+      (expected && String(size()) !== String(expected) && performance.now() < deadline)
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    return [video.videoWidth, video.videoHeight];
+    return size();
   },
   /** The middle of the left and right halves of a decoded frame of `peerId`'s video, with its size. */
   async frameColours(peerId) {

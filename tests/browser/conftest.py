@@ -7,6 +7,7 @@ console is collected and shown with a failing test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -67,16 +68,25 @@ class Site:
                    f"from rooms.models import Room; Room.objects.create(id={room_id!r}, max_peers={max_peers})")
 
 
-@pytest.fixture(scope="session")
-def site() -> Iterator[Site]:
+@contextlib.contextmanager
+def serve_site(env: dict[str, str] | None = None) -> Iterator[Site]:
+    """The reference project under daphne with a new SQLite database; ``env`` adds to its environment (say,
+    ``SIGNALING_SETTINGS``)."""
     directory = Path(tempfile.mkdtemp(prefix="browser-site-"))
     database = directory / "db.sqlite3"
     BUILD.mkdir(exist_ok=True)
     run_manage(database, "migrate", "--noinput")
-    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}", "RTCSITE_MEDIA_ROOT": str(directory / "media")}
+    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}", "RTCSITE_MEDIA_ROOT": str(directory / "media"),
+           **(env or {})}
     with DaphneProcess(env, settings_module="tests.browser.settings",
                        application="tests.browser.asgi:application") as daphne:
         yield Site(daphne, database)
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    with serve_site() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

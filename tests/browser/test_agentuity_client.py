@@ -136,16 +136,22 @@ def test_data_flows_both_ways_whichever_client_joins_first(open_page: OpenPage, 
     no_errors(their_page)
 
 
-def our_video_of(page: Page, remote: str) -> list[int]:
+def our_video_of(page: Page, remote: str, expected: list[int]) -> list[int]:
+    """The size our page decodes `remote`'s video at, once it is `expected` (a sender starts small and grows with
+    its bandwidth estimate) or 20 s have passed."""
     size: list[int] = page.evaluate(
-        """async (id) => {
+        """async ([id, expected]) => {
           const video = document.createElement('video');
           video.muted = true; video.srcObject = window.call.remoteStreams.get(id); document.body.append(video);
           await video.play();
-          while (video.getVideoPlaybackQuality().totalVideoFrames < 5) await new Promise((r) => setTimeout(r, 50));
-          return [video.videoWidth, video.videoHeight];
+          const deadline = performance.now() + 20000;
+          const size = () => [video.videoWidth, video.videoHeight];
+          while (video.getVideoPlaybackQuality().totalVideoFrames < 5
+                 || (String(size()) !== String(expected) && performance.now() < deadline))
+            await new Promise((r) => setTimeout(r, 50));
+          return size();
         }""",
-        remote,
+        [remote, expected],
     )
     return size
 
@@ -175,12 +181,12 @@ def test_video_and_audio_flow_both_ways(open_page: OpenPage, room_id: str) -> No
     their_page = agentuity(open_page, room_id)
     mine, theirs = wait_pair(our_page, their_page)
     # Each decodes the other's camera at its size, and receives its microphone.
-    assert their_page.evaluate("(id) => window.agentuity.videoSize(id)", mine) == CAMERA
+    assert their_page.evaluate("([id, size]) => window.agentuity.videoSize(id, size)", [mine, CAMERA]) == CAMERA
     wait_agentuity_inbound(their_page, mine, "audio")
     our_page.wait_for_function(
         "(id) => window.call.remoteStreams.get(id)?.getVideoTracks().length === 1", arg=theirs
     )
-    assert our_video_of(our_page, theirs) == CAMERA
+    assert our_video_of(our_page, theirs, CAMERA) == CAMERA
     deadline = time.monotonic() + 20
     while our_inbound_audio(our_page, theirs) < 50 and time.monotonic() < deadline:
         our_page.wait_for_timeout(200)
@@ -237,8 +243,16 @@ def test_glare_settles_between_the_clients(open_page: OpenPage, room_id: str) ->
     their_page.evaluate("window.glare()")
     settled = """(pc) => pc.signalingState === 'stable' && pc.getTransceivers().length >= 2
                    && pc.getTransceivers().every((t) => t.mid !== null)"""
-    our_page.wait_for_function(f"() => ({settled})(window.call.links.get({theirs!r}).pc)")
-    their_page.wait_for_function(f"() => ({settled})(window.agentuity.pc({mine!r}))")
+    describe = """(pc) => ({state: pc.signalingState, mids: pc.getTransceivers().map((t) => t.mid),
+                            connection: pc.connectionState})"""
+    try:
+        our_page.wait_for_function(f"() => ({settled})(window.call.links.get({theirs!r}).pc)")
+        their_page.wait_for_function(f"() => ({settled})(window.agentuity.pc({mine!r}))")
+    except Exception as error:
+        ours_now = our_page.evaluate(f"() => ({describe})(window.call.links.get({theirs!r}).pc)")
+        theirs_now = their_page.evaluate(f"() => ({describe})(window.agentuity.pc({mine!r}))")
+        errors = their_page.evaluate("window.agentuity.seen.errors")
+        raise AssertionError(f"not settled: ours {ours_now}; theirs {theirs_now}; their errors {errors}") from error
     data_both_ways(our_page, mine, their_page, theirs)
     no_errors(their_page)
 
@@ -310,7 +324,8 @@ def test_a_seed_client_keeps_working_beside_two_of_ours(open_page: OpenPage, sit
         page.wait_for_function("(id) => window.call.links.get(id)?.isConnected === true", arg=theirs)
         # A peer that announces nothing is shown as its stream goes, named by its id.
         page.locator(f"figure.remote[data-peer='{theirs}'] .name").wait_for()
-        assert their_page.evaluate("(id) => window.agentuity.videoSize(id)", peer_id(page)) == CAMERA
+        size = their_page.evaluate("([id, size]) => window.agentuity.videoSize(id, size)", [peer_id(page), CAMERA])
+        assert size == CAMERA
     no_errors(their_page)
 
 
@@ -348,7 +363,7 @@ def test_echo_peer_loops_back_the_agentuity_clients_data_audio_and_video(
         echo_id = their_page.evaluate("window.agentuity.manager.getState().remotePeerIds[0]")
         wait_agentuity_connected(their_page, echo_id)
         # Its own camera comes back, decoded at its size, and its microphone's packets.
-        assert their_page.evaluate("(id) => window.agentuity.videoSize(id)", echo_id) == CAMERA
+        assert their_page.evaluate("([id, size]) => window.agentuity.videoSize(id, size)", [echo_id, CAMERA]) == CAMERA
         wait_agentuity_inbound(their_page, echo_id, "audio")
         wait_agentuity_inbound(their_page, echo_id, "video")
         if first == "page":

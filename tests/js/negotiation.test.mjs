@@ -45,9 +45,32 @@ class FakePeerConnection extends FakeEventTarget {
     this.applied.push(description.sdp);
     this.signalingState = description.type === "offer" ? "have-remote-offer" : "stable";
   }
-  async setLocalDescription() {
-    this.localDescription = { type: this.signalingState === "have-remote-offer" ? "answer" : "offer", sdp: "local" };
-    this.signalingState = "stable";
+  async setLocalDescription(description) {
+    if (description?.type === "rollback") {
+      this.applied.push("rollback");
+      this.signalingState = "stable";
+      return;
+    }
+    const answering = this.signalingState === "have-remote-offer";
+    this.localDescription = { type: answering ? "answer" : "offer", sdp: "local" };
+    this.signalingState = answering ? "stable" : "have-local-offer";
+  }
+  getConfiguration() {
+    return this.configuration ?? {};
+  }
+  setConfiguration(configuration) {
+    this.configuration = configuration;
+  }
+  restartIce() {
+    this.restarts = (this.restarts ?? 0) + 1;
+  }
+  /** A selected pair whose local candidate is of type `this.localType`. */
+  async getStats() {
+    return new Map([
+      ["T", { type: "transport", selectedCandidatePairId: "P" }],
+      ["P", { type: "candidate-pair", localCandidateId: "L" }],
+      ["L", { type: "local-candidate", candidateType: this.localType ?? "host" }],
+    ]);
   }
   async addIceCandidate(candidate) {
     this.applied.push(`ice:${candidate.candidate}`);
@@ -73,20 +96,22 @@ globalThis.MediaStream = class {
   }
 };
 
-const { PeerLink } = await import("../../frontend/static/frontend/webrtc/peer.js");
+const { PeerLink, ANSWER_TIMEOUT } = await import("../../frontend/static/frontend/webrtc/peer.js");
 
 function link(polite) {
   const sent = [];
   const errors = [];
+  const restarts = [];
   const peer = new PeerLink({
     remoteId: "peer-remote", polite, initiator: false, iceServers: [], tracks: [], stream: null,
     dataChannels: () => [], connectionTimeout: 60000, iceGatheringTimeout: 60000,
     events: {
       signal: (m) => sent.push(m), onRemoteStream() {}, onConnectionStateChange() {}, onChannelOpen() {},
-      onChannelClose() {}, onChannelMessage() {}, onError: (e) => errors.push(e), onIceRestart() {},
+      onChannelClose() {}, onChannelMessage() {}, onError: (e) => errors.push(e),
+      onIceRestart: () => restarts.push(Date.now()),
     },
   });
-  return { peer, sent, errors };
+  return { peer, sent, errors, restarts };
 }
 
 test("remote descriptions and candidates are applied one at a time, in arrival order", async () => {
@@ -117,6 +142,57 @@ test("glare: the impolite side ignores the colliding offer, the polite side yiel
   await polite.peer.incoming;
   assert.deepEqual(polite.peer.pc.applied, ["theirs"]);
   polite.peer.close();
+});
+
+test("one offer at a time; one left unanswered is rolled back and made again", async () => {
+  const { peer, sent, errors } = link(false);
+  const offers = () => sent.filter((m) => m.t === "sdp" && m.description.type === "offer").length;
+  await peer.offer();
+  assert.equal(peer.pc.signalingState, "have-local-offer");
+  assert.equal(offers(), 1);
+  assert.ok(peer.timers.has("answer"), "the answer is waited for");
+  assert.ok(ANSWER_TIMEOUT >= 5000, "long enough for a slow answer");
+  // Another negotiation while ours is out waits for it (negotiationneeded fires again once stable).
+  await peer.offer();
+  assert.equal(offers(), 1);
+  // What the timer runs: take ours back, offer again.
+  peer.offerAgain();
+  await peer.incoming;
+  assert.deepEqual(peer.pc.applied, ["rollback"]);
+  assert.equal(offers(), 2);
+  assert.equal(peer.pc.signalingState, "have-local-offer");
+  // Answered: the wait is over.
+  peer.handleDescription({ type: "answer", sdp: "a1" });
+  await peer.incoming;
+  assert.equal(peer.pc.signalingState, "stable");
+  assert.equal(peer.timers.has("answer"), false);
+  // An answered offer is never taken back.
+  peer.offerAgain();
+  await peer.incoming;
+  assert.deepEqual(peer.pc.applied, ["rollback", "a1"]);
+  assert.deepEqual(errors, []);
+  peer.close();
+});
+
+test("fresh ICE servers: set on the connection (its policy kept); a relayed path restarts onto them", async () => {
+  const servers = [{ urls: "turn:turn.example:3478", username: "2:p", credential: "c2" }];
+  const direct = link(true);
+  direct.peer.pc.configuration = { iceServers: [], iceTransportPolicy: "all" };
+  await direct.peer.useIceServers(servers);
+  assert.deepEqual(direct.peer.pc.configuration, { iceServers: servers, iceTransportPolicy: "all" });
+  assert.equal(direct.peer.pc.restarts, undefined, "a direct path keeps going as it is");
+  assert.deepEqual(direct.restarts, []);
+  direct.peer.close();
+
+  const relayed = link(true);
+  relayed.peer.pc.configuration = { iceServers: [], iceTransportPolicy: "relay" };
+  relayed.peer.pc.localType = "relay";
+  await relayed.peer.useIceServers(servers);
+  assert.deepEqual(relayed.peer.pc.configuration, { iceServers: servers, iceTransportPolicy: "relay" });
+  assert.equal(relayed.peer.pc.restarts, 1);
+  assert.equal(relayed.restarts.length, 1);
+  assert.deepEqual(relayed.errors, []);
+  relayed.peer.close();
 });
 
 class FakeWebSocket extends FakeEventTarget {

@@ -251,8 +251,19 @@ export class WebRTCCall {
     }
     if (next.metadata && !sameJSON(previous.metadata, next.metadata)) this.setMetadata(next.metadata);
     if (!sameJSON(previous.iceServers, next.iceServers)) {
-      for (const link of this.links.values()) link.pc.setConfiguration({ iceServers: this.iceServers() });
+      for (const link of this.links.values()) void link.useIceServers(this.iceServers());
     }
+  }
+
+  /**
+   * New ICE servers from the server (fresh TURN credentials): every connection takes them, and one that relays
+   * through TURN moves onto them (see PeerLink.useIceServers). The page's own `iceServers` option wins.
+   * @param {RTCIceServer[]} servers
+   */
+  useServerIceServers(servers) {
+    this.serverIceServers = servers;
+    if (this.options.iceServers) return;
+    for (const link of this.links.values()) void link.useIceServers(servers);
   }
 
   /** @returns {RTCIceServer[]} */
@@ -481,6 +492,10 @@ export class WebRTCCall {
       case "peer-left":
         if (typeof message.peerId === "string") this.removePeer(message.peerId, message.reason ?? "disconnect");
         break;
+      case "ice-servers":
+        // Extension: fresh TURN credentials, before ours expire (a relayed path must refresh with valid ones).
+        if (Array.isArray(message.iceServers)) this.useServerIceServers(message.iceServers);
+        break;
       case "sdp":
         if (typeof message.from === "string" && message.description) {
           this.linkWith(message.from).handleDescription(message.description);
@@ -517,7 +532,9 @@ export class WebRTCCall {
     }
     this.peerRoles = roles;
     this.resumeToken = typeof message.resume === "string" ? message.resume : null;
-    this.serverIceServers = Array.isArray(message.iceServers) ? message.iceServers : null;
+    const iceServers = Array.isArray(message.iceServers) ? message.iceServers : null;
+    if (resumed && iceServers && !sameJSON(iceServers, this.serverIceServers)) this.useServerIceServers(iceServers);
+    this.serverIceServers = iceServers;
     this.maxPeers = typeof message.maxPeers === "number" ? message.maxPeers : null;
     // Extension: every member's metadata and media state (a server of the seed's protocol sends neither).
     const metadata = isObject(message.metadata) ? message.metadata : {};

@@ -12,6 +12,13 @@ export const MAX_ICE_RESTARTS = 3;
 export const DISCONNECTED_GRACE = 4000;
 /** How long the answering side waits, once connected, for the initiator's channels before opening the rest. */
 export const CHANNEL_GRACE = 1000;
+/**
+ * Milliseconds an offer of ours may wait for its answer before we roll it back and offer again. A client that
+ * handles signaling messages without waiting for the one before (Agentuity's does) can take our offer, arriving
+ * right behind our answer to its own, for a collision and drop it, and then never offers itself: both sides would
+ * wait for ever.
+ */
+export const ANSWER_TIMEOUT = 10000;
 
 /**
  * @typedef {object} PeerLinkEvents
@@ -108,11 +115,14 @@ export class PeerLink {
 
   /** Our offer, whenever the connection needs one (first contact, new tracks or channels, ICE restart). */
   async offer() {
-    if (this.closed) return;
+    // One offer at a time, from a stable state: a negotiation still needed fires `negotiationneeded` again once
+    // the connection is stable.
+    if (this.closed || this.makingOffer || this.pc.signalingState !== "stable") return;
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
       this.sendDescription();
+      this.timers.set("answer", ANSWER_TIMEOUT, () => this.offerAgain());
     } catch (error) {
       this.fail("negotiation-failed", "Could not create an offer", error);
     } finally {
@@ -127,6 +137,15 @@ export class PeerLink {
     }
   }
 
+  /** Our offer went unanswered (see ANSWER_TIMEOUT): take it back and make a new one. */
+  offerAgain() {
+    this.enqueue(async () => {
+      if (this.pc.signalingState !== "have-local-offer") return;
+      await this.pc.setLocalDescription({ type: "rollback" });
+      await this.offer();
+    });
+  }
+
   /** @param {RTCSessionDescriptionInit} description */
   handleDescription(description) {
     this.enqueue(async () => {
@@ -136,6 +155,8 @@ export class PeerLink {
       this.ignoreOffer = !this.polite && collision;
       if (this.ignoreOffer) return;
       this.settingRemoteAnswer = description.type === "answer";
+      // Answered, or their offer replaces ours (we are polite): ours waits no more.
+      this.timers.clear("answer");
       try {
         await pc.setRemoteDescription(description);
       } finally {
@@ -332,6 +353,35 @@ export class PeerLink {
       this.timers.set("disconnected", DISCONNECTED_GRACE, () => this.restartIce());
     }
     this.events.onConnectionStateChange(state);
+  }
+
+  /**
+   * New ICE servers for this connection (fresh TURN credentials). A TURN allocation keeps the credentials it was
+   * made with, and the TURN server refuses its refreshes once they expire: when our side of the path relays,
+   * an ICE restart moves it onto a new allocation (media goes on over the old path until the new one is up).
+   * Not counted as a failed path.
+   * @param {RTCIceServer[]} iceServers
+   */
+  async useIceServers(iceServers) {
+    if (this.closed) return;
+    this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    if (await this.relaysLocally()) {
+      this.events.onIceRestart();
+      this.pc.restartIce();
+    }
+  }
+
+  /** Whether the selected candidate pair's local side is a TURN relay candidate. */
+  async relaysLocally() {
+    if (this.closed || this.pc.connectionState === "closed") return false;
+    const stats = await this.pc.getStats();
+    for (const report of stats.values()) {
+      if (report.type !== "transport" || !report.selectedCandidatePairId) continue;
+      const pair = stats.get(report.selectedCandidatePairId);
+      const local = pair ? stats.get(pair.localCandidateId) : null;
+      if (local?.candidateType === "relay") return true;
+    }
+    return false;
   }
 
   /** Look for a new network path to this peer, keeping the call (and the other peers) as they are. */

@@ -52,8 +52,9 @@
  * @typedef {{ t: "error", message: string, code?: string }} ErrorMessage
  * @typedef {{ t: "pong", ts?: number }} PongMessage
  * @typedef {{ t: "closed", reason: string }} ClosedMessage
+ * @typedef {{ t: "ice-servers", iceServers: RTCIceServer[] }} IceServersMessage
  * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | PeerUpdatedMessage | SdpMessage | IceMessage
- *   | ErrorMessage | PongMessage | ClosedMessage} ServerMessage
+ *   | ErrorMessage | PongMessage | ClosedMessage | IceServersMessage} ServerMessage
  */
 
 /**
