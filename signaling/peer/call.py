@@ -20,7 +20,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiortc.mediastreams import MediaStreamTrack
@@ -95,6 +95,7 @@ class WebRTCCall:
         tracks: Sequence[MediaStreamTrack] = (),
         data_channels: Sequence[str | DataChannelConfig] = (),
         ice_servers: list[dict[str, Any]] | None = None,
+        ice_transport_policy: Literal["all", "relay"] = "all",
         auto_reconnect: bool = True,
         max_reconnect_attempts: int = 5,
         connection_timeout: float = 30.0,
@@ -113,6 +114,7 @@ class WebRTCCall:
         self.sources = [SharedSource(track, max_buffered_frames) for track in tracks]
         self.channel_configs = [DataChannelConfig(c) if isinstance(c, str) else c for c in data_channels]
         self.ice_servers_option = ice_servers
+        self.ice_transport_policy = ice_transport_policy
         self.auto_reconnect = auto_reconnect
         self.max_reconnect_attempts = max_reconnect_attempts
         self.connection_timeout = connection_timeout
@@ -435,6 +437,9 @@ class WebRTCCall:
             self._link_with(sender).handle_description(message["description"])
         elif kind == "ice" and isinstance(sender, str) and isinstance(message.get("candidate"), dict):
             self._link_with(sender).handle_candidate(message["candidate"])
+        elif kind == "ice-servers" and isinstance(message.get("iceServers"), list):
+            # Extension: fresh TURN credentials, before ours expire.
+            self._use_server_ice_servers(message["iceServers"])
         elif kind == "error":
             self._report(self._join_refusal(message))
         elif kind == "closed":
@@ -451,6 +456,8 @@ class WebRTCCall:
         resumed = self.peer_id is not None and message.get("peerId") == self.peer_id
         self._resume = message.get("resume") if isinstance(message.get("resume"), str) else None
         ice = message.get("iceServers")
+        if resumed and isinstance(ice, list) and ice != self._server_ice_servers:
+            self._use_server_ice_servers(ice)  # fresh credentials for the connections that live on
         self._server_ice_servers = ice if isinstance(ice, list) else None
         self.max_peers = message.get("maxPeers") if isinstance(message.get("maxPeers"), int) else None
         roles = message.get("roles")
@@ -505,6 +512,13 @@ class WebRTCCall:
         # No public STUN server by default: the server's configuration, or none (host candidates only).
         return self._server_ice_servers or []
 
+    def _use_server_ice_servers(self, ice_servers: list[dict[str, Any]]) -> None:
+        self._server_ice_servers = ice_servers
+        if self.ice_servers_option is not None:
+            return  # our own configuration wins
+        for link in self._links.values():
+            link.use_ice_servers(ice_servers)
+
     def _link_with(self, peer_id: str, initiator: bool = False) -> PeerLink:
         existing = self._links.get(peer_id)
         if existing is not None:
@@ -515,6 +529,7 @@ class WebRTCCall:
             peer_id, polite=polite, initiator=initiator, ice_servers=self._ice_servers(), sources=self.sources,
             channels=lambda: self.channel_configs, max_buffered=self.max_buffered_frames,
             connection_timeout=self.connection_timeout, video_codecs=self.video_codecs,
+            ice_transport_policy=self.ice_transport_policy,
             events=LinkEvents(
                 signal=self._send,
                 on_track=lambda feed: self._on_track(peer_id, feed),

@@ -11,7 +11,8 @@ Where aiortc differs from a browser:
   offer, and offers again (one offer at a time, each waiting for its answer) when it has tracks to add;
 - its later offers would renumber the codecs and header extensions already agreed: ``reoffer`` keeps them;
 - it cannot restart ICE on a live connection: a restart (ours or the other side's) moves the peer to a fresh
-  connection, with new ICE credentials and a new DTLS transport, which browsers take as an ICE restart.
+  connection, with new ICE credentials and a new DTLS transport, which browsers take as an ICE restart; so does
+  a relayed path when fresh TURN credentials come (a TURN allocation keeps the credentials it was made with).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpSender,
     RTCRtpTransceiver,
@@ -75,16 +77,32 @@ MAX_ICE_RESTARTS = 3
 DISCONNECTED_GRACE = 4.0
 
 
-def ice_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
+def ice_configuration(ice_servers: list[dict[str, Any]], transport_policy: str = "all") -> RTCConfiguration:
     """aiortc's configuration from RTCIceServer dicts; an empty list means no STUN or TURN at all (aiortc's own
-    default would be a public STUN server)."""
+    default would be a public STUN server). ``transport_policy`` is the browser's ``iceTransportPolicy``:
+    ``"relay"`` gathers TURN relay candidates only."""
     servers = []
     for server in ice_servers:
         urls = server.get("urls")
         if not urls:
             continue
         servers.append(RTCIceServer(urls=urls, username=server.get("username"), credential=server.get("credential")))
-    return RTCConfiguration(iceServers=servers)
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy(transport_policy))
+
+
+def relays_locally(pc: RTCPeerConnection) -> bool:
+    """Whether ``pc``'s path goes through a TURN allocation of ours: the pair aioice nominated has a relay
+    candidate on our side. aiortc's stats report no candidate pairs, so this reads its ICE transports' aioice
+    connections (``RTCIceGatherer._connection``, aioice's ``Connection._nominated``: neither is public)."""
+    transports = {transceiver.receiver.transport for transceiver in pc.getTransceivers()}
+    if pc.sctp is not None:
+        transports.add(pc.sctp.transport)
+    for dtls in transports:
+        connection = getattr(dtls.transport.iceGatherer, "_connection", None)
+        nominated: dict[int, Any] = getattr(connection, "_nominated", {})
+        if any(pair.local_candidate.type == "relay" for pair in nominated.values()):
+            return True
+    return False
 
 
 def prefer_codecs(transceiver: RTCRtpTransceiver, names: tuple[str, ...]) -> None:
@@ -121,12 +139,14 @@ class PeerLink:
         self, remote_id: str, *, polite: bool, initiator: bool, ice_servers: list[dict[str, Any]],
         sources: list[SharedSource], channels: Callable[[], list[DataChannelConfig]], max_buffered: int,
         connection_timeout: float, events: LinkEvents, video_codecs: tuple[str, ...] = (),
+        ice_transport_policy: str = "all",
     ) -> None:
         self.video_codecs = video_codecs
         self.remote_id = remote_id
         self.polite = polite
         self.initiator = initiator
         self.ice_servers = ice_servers
+        self.ice_transport_policy = ice_transport_policy
         self.sources = sources
         self.channel_configs = channels
         self.max_buffered = max_buffered
@@ -149,7 +169,7 @@ class PeerLink:
     # --- Lifecycle --------------------------------------------------------------------------------------------
 
     def _new_connection(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(ice_configuration(self.ice_servers))
+        pc = RTCPeerConnection(ice_configuration(self.ice_servers, self.ice_transport_policy))
         self._connected.clear()
         self._sent: set[SharedSource] = set()
         self._own_sources: list[SharedSource] = getattr(self, "_own_sources", [])
@@ -452,6 +472,21 @@ class PeerLink:
         await asyncio.sleep(self.connection_timeout)
         if not self.closed and pc is self.pc and self.pc.connectionState != "connected":
             await self.restart_ice()
+
+    def use_ice_servers(self, ice_servers: list[dict[str, Any]]) -> None:
+        """New ICE servers (fresh TURN credentials) for this link. The TURN server refuses the refreshes of an
+        allocation once the credentials it was made with expire: when our side of the path relays, the link moves
+        to a fresh connection on the new ones (aiortc cannot restart ICE on a live one), which the other side takes
+        as an ICE restart. Not counted as a failed path. A direct path goes on as it is."""
+        self.ice_servers = ice_servers
+        if self.closed or not relays_locally(self.pc):
+            return
+        self._spawn(self._move_to_fresh_connection())
+
+    async def _move_to_fresh_connection(self) -> None:
+        await self._replace_connection()
+        self.initiator = True
+        await self.start()
 
     async def restart_ice(self) -> None:
         """Look for a new network path to this peer, as the browser client does when a path fails. aiortc cannot

@@ -107,7 +107,7 @@ def test_quality_summary_from_known_stats(open_page: OpenPage) -> None:
               t: {{ type: 'transport', timestamp: at, selectedCandidatePairId: 'p' }},
               p: {{ type: 'candidate-pair', timestamp: at, currentRoundTripTime: 0.042,
                     localCandidateId: 'l', remoteCandidateId: 'r' }},
-              l: {{ type: 'local-candidate', timestamp: at, candidateType: 'relay' }},
+              l: {{ type: 'local-candidate', timestamp: at, candidateType: 'relay', relayProtocol: 'tls' }},
               r: {{ type: 'remote-candidate', timestamp: at, candidateType: 'host' }},
               a: {{ type: 'inbound-rtp', kind: 'audio', timestamp: at, bytesReceived: audioBytes,
                     packetsReceived: 950, packetsLost: 50, jitter: 0.012 }},
@@ -132,7 +132,8 @@ def test_quality_summary_from_known_stats(open_page: OpenPage) -> None:
         "rtt": 42,
         "jitter": 12,
         "packetLossPercent": 5,  # (50 + 150) lost of 4,000 expected
-        "candidatePair": {"usingRelay": True},
+        "candidatePair": {"usingRelay": True, "localCandidateType": "relay", "remoteCandidateType": "host",
+                          "relayProtocol": "tls"},
         "bitrate": {"audio": {"inbound": 32000}, "video": {"inbound": 1_000_000, "outbound": 400_000}},
         "video": {"framesPerSecond": 30, "framesDropped": 4, "frameWidth": 1280, "frameHeight": 720},
     }

@@ -1,17 +1,29 @@
 """Calls through a real coturn (``use-auth-secret``, on loopback), with the credentials the server mints: pages
 forced to relay only (``iceTransportPolicy: "relay"``, set by the test on every RTCPeerConnection), a call that
-outlives its credentials several times over, a page that resumes and gets fresh ones."""
+outlives its credentials several times over, the same with the Python peer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from rtcsite.servers import TurnServer
-from tests.browser.conftest import Site, peer_id, record_messages, serve_site, wait_connected
+from signaling.peer import GeneratedVideoTrack, WebRTCCall
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Site,
+    join,
+    peer_id,
+    record_messages,
+    serve_site,
+    wait_connected,
+)
+from tests.browser.python_peer import EventLoopThread, pattern
 
 SECRET = "browser-turn-secret"
 #: Credentials live 20 s; coturn's permissions, channels and allocations 30 s: a call of 75 s and more needs
@@ -27,6 +39,17 @@ RELAY_ONLY = """(() => {
   }
   window.RTCPeerConnection = RelayOnly;
 })();"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium as the suite's, which also takes the test's own certificate of coturn's TLS listener (`turns:`):
+    it checks a TURN server's certificate as a web site's."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
+                                              args=[*CHROMIUM_ARGS, "--ignore-certificate-errors"])
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +70,11 @@ OpenRelayPage = Callable[[str], Page]
 
 @pytest.fixture
 def open_relay_page(browser: Browser, relay_site: Site, request: pytest.FixtureRequest) -> Iterator[OpenRelayPage]:
+    yield from relay_pages(browser, relay_site, request)
+
+
+def relay_pages(browser: Browser, site: Site, request: pytest.FixtureRequest) -> Iterator[OpenRelayPage]:
+    """Opens pages of ``site`` whose every RTCPeerConnection relays only; closes them at the end."""
     console: list[str] = []
     request.node.browser_console = console
     contexts = []
@@ -60,12 +88,39 @@ def open_relay_page(browser: Browser, relay_site: Site, request: pytest.FixtureR
         page.on("console", lambda message: console.append(f"[{name}] {message.type}: {message.text}"))
         page.on("pageerror", lambda error: console.append(f"[{name}] page error: {error}"))
         page.set_default_timeout(30_000)
-        page.goto(relay_site.url + path)
+        page.goto(site.url + path)
         return page
 
     yield open_
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def udp_blocked_turn() -> Iterator[TurnServer]:
+    """A coturn whose UDP listener is off (as a network that drops UDP looks to the client), with TLS."""
+    with TurnServer(SECRET, udp=False, tls=True) as server:
+        yield server
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_with_udp_blocked_a_relay_only_call_connects_over_tcp_or_tls(
+    browser: Browser, udp_blocked_turn: TurnServer, request: pytest.FixtureRequest, room_id: str, transport: str
+) -> None:
+    # The site offers UDP first, as sites do; only `transport` answers.
+    settings = {"TURN_SECRET": SECRET, "TURN_URLS": udp_blocked_turn.urls("udp", transport)}
+    with serve_site({"SIGNALING_SETTINGS": json.dumps(settings)}) as site:
+        open_ = relay_pages(browser, site, request)
+        alice, bob, a, b = relayed_pair(next(open_), f"/chat/{room_id}/")
+        for page, other in ((alice, b), (bob, a)):
+            path = page.evaluate("(id) => window.call.getQualitySummary(id)", other)["candidatePair"]
+            assert path["usingRelay"] is True, path
+            assert path["localCandidateType"] == "relay", path
+            assert path["relayProtocol"] == transport, path
+        record_messages(bob)
+        alice.evaluate(f"window.call.sendStringTo({b!r}, 'chat', 'over {transport}')")
+        bob.wait_for_function(f"window.received.some(([, , data]) => data === 'over {transport}')")
+        next(open_, None)  # closes the pages
 
 
 def relayed_pair(open_relay_page: OpenRelayPage, path: str) -> tuple[Page, Page, str, str]:
@@ -158,6 +213,69 @@ def test_a_relayed_call_outlives_its_credentials(open_relay_page: OpenRelayPage,
         # It moved onto fresh credentials: ICE restarts with no failed path among them.
         assert watch["restarts"] >= 3, watch
     # coturn saw the refreshed credentials: allocations for later expiries than the first.
-    expiries = {line.split("user <")[1].split(":")[0] for line in turn.log().splitlines()
-                if f":{a}>" in line and "ALLOCATE processed, success" in line}
-    assert len(expiries) >= 3, expiries
+    assert len(allocation_expiries(turn, a)) >= 3
+
+
+def allocation_expiries(turn: TurnServer, peer: str) -> set[str]:
+    """The expiries of the credentials coturn allocated for ``peer`` with (one per round of fresh ones)."""
+    return {line.split("user <")[1].split(":")[0] for line in turn.log().splitlines()
+            if f":{peer}>" in line and "ALLOCATE processed, success" in line}
+
+
+def test_a_relay_only_call_with_the_python_peer_outlives_its_credentials(
+    open_relay_page: OpenRelayPage, turn: TurnServer, relay_site: Site, room_id: str, peer_loop: EventLoopThread
+) -> None:
+    page = open_relay_page(f"/call/{room_id}/")
+    join(page)
+    page.wait_for_function("window.call.peerId !== null")
+    record_messages(page)
+
+    async def start() -> WebRTCCall:
+        call = WebRTCCall(relay_site.daphne.ws_url + "/api/call/signal", room_id, data_channels=["chat"],
+                          tracks=[GeneratedVideoTrack(pattern)], ice_transport_policy="relay")
+        await call.connect()
+        return call
+
+    call = peer_loop.run(start())
+    python_id = str(call.peer_id)
+    page.wait_for_function("(id) => window.call.getDataChannelState(id, 'chat') === 'open'", arg=python_id)
+    # Both sides relay: the page by its policy, the Python peer by its own; coturn allocated for each.
+    assert using_relay(page, python_id)
+    turn.wait_for_log(f":{python_id}>", "ALLOCATE processed, success")
+    turn.wait_for_log(f":{peer_id(page)}>", "ALLOCATE processed, success")
+    page.wait_for_function(
+        "(peer) => { const v = document.querySelector(`figure[data-peer='${peer}'] video`);"
+        " return v && v.videoWidth > 0 && v.currentTime > 0.3; }", arg=python_id)
+
+    # 50 s of chat from the Python peer, one message every 200 ms: past the first credentials' expiry (20 s) and
+    # coturn's lifetimes (30 s). Each round of fresh credentials moves the Python peer's relayed path to a fresh
+    # connection (aiortc cannot restart ICE): the few messages sent during a switch may be lost, the call is not.
+    async def chat_for(seconds: float) -> tuple[int, float]:
+        """Messages sent, and the longest time the channel was not open (a switch of connections)."""
+        loop = asyncio.get_running_loop()
+        sent, end, closed_since, longest = 0, loop.time() + seconds, None, 0.0
+        while loop.time() < end:
+            if call.send_string("chat", "tick"):
+                sent += 1
+                closed_since = None
+            else:
+                closed_since = closed_since or loop.time()
+                longest = max(longest, loop.time() - closed_since)
+            await asyncio.sleep(0.2)
+        return sent, longest
+
+    sent, longest_switch = peer_loop.run(chat_for(50), timeout=70)
+    assert longest_switch < 5, longest_switch
+    assert sent >= 150, sent
+    received = page.evaluate("window.received.filter(([from, , data]) => data === 'tick').length")
+    assert received >= sent * 0.9, (received, sent)
+    # The last ones arrived: the path works at the end, on credentials minted long after the first expired.
+    page.wait_for_function("(n) => window.received.filter(([, , data]) => data === 'tick').length >= n",
+                           arg=received)
+    assert call.send_string("chat", "last") == 1
+    page.wait_for_function("window.received.some(([, , data]) => data === 'last')")
+    assert using_relay(page, python_id)
+    assert len(allocation_expiries(turn, python_id)) >= 3
+    assert page.evaluate("window.call.state") == "connected"
+    assert page.evaluate("window.call.remotePeerIds") == [python_id]
+    peer_loop.run(call.hangup())

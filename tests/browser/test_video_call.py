@@ -51,7 +51,8 @@ def test_video_call_shows_remote_frames_and_reports_quality(open_page: OpenPage,
         assert summary["bitrate"]["video"]["outbound"] > 10_000
         assert 0 <= summary["packetLossPercent"] <= 100
         assert summary["rtt"] >= 0
-        assert summary["candidatePair"] == {"usingRelay": False}
+        assert summary["candidatePair"] == {"usingRelay": False, "localCandidateType": "host",
+                                            "remoteCandidateType": "host"}
         assert summary["timestamp"] > 1.7e12
         everyone = page.evaluate("async () => Object.fromEntries(await window.call.getAllQualitySummaries())")
         assert list(everyone) == [remote]

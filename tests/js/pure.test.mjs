@@ -57,7 +57,7 @@ test("quality summary: bitrates between samples, loss, RTT and the path", () => 
   assert.equal(summary.packetLossPercent, 1);
   assert.equal(summary.rtt, 50);
   assert.equal(summary.jitter, 4);
-  assert.deepEqual(summary.candidatePair, { usingRelay: true });
+  assert.deepEqual(summary.candidatePair, { usingRelay: true, localCandidateType: "host", remoteCandidateType: "relay" });
   assert.deepEqual(summary.video, { framesPerSecond: 30, frameWidth: 640, frameHeight: 480 });
 });
 

@@ -59,9 +59,13 @@ export function summarize(report, previous, now = Date.now()) {
     const local = stats.get(pair.localCandidateId);
     const remote = stats.get(pair.remoteCandidateId);
     if (local || remote) {
-      summary.candidatePair = {
-        usingRelay: local?.candidateType === "relay" || remote?.candidateType === "relay",
-      };
+      /** @type {NonNullable<ConnectionQualitySummary["candidatePair"]>} */
+      const path = { usingRelay: local?.candidateType === "relay" || remote?.candidateType === "relay" };
+      // Extensions: which kinds of candidate the path joins, and how we reach our TURN server (udp, tcp, tls).
+      if (local?.candidateType) path.localCandidateType = local.candidateType;
+      if (remote?.candidateType) path.remoteCandidateType = remote.candidateType;
+      if (local?.candidateType === "relay" && local.relayProtocol) path.relayProtocol = local.relayProtocol;
+      summary.candidatePair = path;
     }
   }
   const expected = (packets.lost ?? 0) + (packets.received ?? 0);

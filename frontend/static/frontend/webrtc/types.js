@@ -129,7 +129,10 @@
  * @property {number} [jitter] Audio jitter in milliseconds.
  * @property {{ audio?: BitrateSummary, video?: BitrateSummary }} [bitrate]
  * @property {{ framesPerSecond?: number, framesDropped?: number, frameWidth?: number, frameHeight?: number }} [video]
- * @property {{ usingRelay?: boolean }} [candidatePair]
+ * @property {{ usingRelay?: boolean, localCandidateType?: string, remoteCandidateType?: string,
+ *   relayProtocol?: string }} [candidatePair] `usingRelay` as Agentuity's; the rest are extensions: the candidate
+ *   types of the selected pair (`host`, `srflx`, `prflx`, `relay`) and, relaying on our side, how we reach the TURN
+ *   server (`udp`, `tcp`, `tls`).
  * @property {number} timestamp When the stats were collected (ms since epoch).
  */
 
