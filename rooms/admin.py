@@ -375,8 +375,9 @@ class LogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(PeerSession)
 class PeerSessionAdmin(LogAdmin):
     actions = ("kick_peers",)
-    list_display = ("peer_id", "display_name", "room", "user", "joined_at", "left_at", "leave_reason", "client_address")
-    list_filter = (("left_at", admin.EmptyFieldListFilter), "leave_reason", "joined_at")
+    list_display = ("peer_id", "display_name", "room", "user", "joined_at", "left_at", "leave_reason", "media_path",
+                    "client_address")
+    list_filter = (("left_at", admin.EmptyFieldListFilter), "leave_reason", "media_path", "joined_at")
     search_fields = ("peer_id", "room__id", "room__name", "user__username", "client_address")
     search_help_text = (
         "A peer id, a room's id (or its beginning) or part of its name, a user name, or an IP address."

@@ -70,6 +70,17 @@ class PeerSession(models.Model):
         help_text="The name the peer went by (its metadata's name; set by the server for logged-in users).",
     )
 
+    class MediaPath(models.TextChoices):
+        UNKNOWN = "", "not reported"
+        DIRECT = "direct", "direct"
+        RELAY = "relay", "through a TURN relay"
+
+    media_path = models.CharField(
+        max_length=8, blank=True, db_default="", choices=MediaPath.choices,
+        help_text="How the peer's media went, as its client reported it: through a TURN relay if any of its "
+                  "connections did, else direct.",
+    )
+
     objects = LogQuerySet["PeerSession"].as_manager()
 
     class Meta:
@@ -80,6 +91,7 @@ class PeerSession(models.Model):
             models.Index(fields=["joined_at", "id"], name="rooms_session_joined"),
             models.Index(fields=["room", "joined_at", "id"], name="rooms_session_room_joined"),
             models.Index(fields=["leave_reason", "joined_at", "id"], name="rooms_session_reason_joined"),
+            models.Index(fields=["media_path", "joined_at", "id"], name="rooms_session_path_joined"),
             models.Index(
                 fields=["joined_at", "id"], condition=models.Q(left_at__isnull=True), name="rooms_session_open_joined"
             ),
@@ -128,6 +140,7 @@ class RoomEvent(models.Model):
         PEER_LEFT = "peer_left", "peer left"
         ROOM_DESTROYED = "room_destroyed", "room destroyed"
         JOIN_REJECTED = "join_rejected", "join rejected"
+        PEER_PATH = "peer_path", "media path"
 
     # Null for a rejected join that named no stored room (the requested id is in ``detail``).
     room = models.ForeignKey(

@@ -136,6 +136,7 @@ def write_batch(records: Sequence[Record]) -> None:
                     client_address=_ip_or_none(fields["client_address"]),
                     user_agent=fields["user_agent"],
                     display_name=fields.get("display_name", ""),
+                    media_path=PeerSession.MediaPath.UNKNOWN,  # until its client reports one
                 )
             elif record.kind == Kind.PEER_LEFT:
                 session = sessions.get(fields["peer_id"])
@@ -159,12 +160,30 @@ def write_batch(records: Sequence[Record]) -> None:
                 session.display_name = record.fields["display_name"]
             else:
                 latest_names[record.fields["peer_id"]] = record.fields["display_name"]
+        later_paths: list[Record] = []
+        for record in records:
+            if record.kind == Kind.PEER_PATH:
+                session = sessions.get(record.fields["peer_id"])
+                if session is None:
+                    later_paths.append(record)
+                elif record.fields["relay"] or not session.media_path:
+                    session.media_path = _media_path(record)
         PeerSession.objects.bulk_create(sessions.values())
         if departures:
             close_sessions(departures)
         for peer_id, name in latest_names.items():
             PeerSession.objects.filter(peer_id=peer_id).update(display_name=name)
+        for record in later_paths:
+            # Relay wins: a session whose media went through a relay on any connection stays "relay".
+            sessions_of_peer = PeerSession.objects.filter(peer_id=record.fields["peer_id"])
+            if not record.fields["relay"]:
+                sessions_of_peer = sessions_of_peer.filter(media_path="")
+            sessions_of_peer.update(media_path=_media_path(record))
         RoomEvent.objects.bulk_create(events)
+
+
+def _media_path(record: Record) -> str:
+    return PeerSession.MediaPath.RELAY if record.fields["relay"] else PeerSession.MediaPath.DIRECT
 
 
 #: Departures dated by one UPDATE statement (three parameters each: well within every database's limit).
@@ -199,6 +218,8 @@ def _detail(record: Record) -> dict[str, Any]:
     fields = record.fields
     if record.kind == Kind.PEER_LEFT:
         return {"reason": fields["reason"]}
+    if record.kind == Kind.PEER_PATH:
+        return {"remote_id": fields["remote_id"], "relay": fields["relay"], "protocol": fields["protocol"]}
     if record.kind == Kind.JOIN_REJECTED:
         return {
             "room_id": fields["room_id"],
@@ -252,5 +273,6 @@ for _signal, _kind in (
     (signals.room_destroyed, Kind.ROOM_DESTROYED),
     (signals.join_rejected, Kind.JOIN_REJECTED),
     (signals.peer_updated, RENAMED),
+    (signals.peer_path, Kind.PEER_PATH),
 ):
     _signal.connect(_receiver_for(_kind), weak=False, dispatch_uid=f"rooms.recorder.{_kind}")

@@ -35,6 +35,7 @@ from signaling.events import (
     MessageRelayed,
     PeerJoined,
     PeerLeft,
+    PeerPathReported,
     PeerUpdated,
     RoomCreated,
     RoomDestroyed,
@@ -75,6 +76,7 @@ from signaling.protocol import (
     encode,
     ice_servers_frame,
     parse,
+    path_of,
     ping_timestamp_of,
     printable,
     recipient_of,
@@ -216,6 +218,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         "ice": "handle_ice",
         "ping": "handle_ping",
         "update": "handle_update",
+        "path": "handle_path",
     }
 
     def __init__(
@@ -251,6 +254,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.vouched: dict[str, Any] = {}
         # Sends this socket's peer fresh TURN credentials while it is in a room (with TURN configured).
         self.turn_refresh: asyncio.Future[None] | None = None
+        # The media path last reported (``path``) per remote peer, since this socket's last join: a report that
+        # changes nothing is not logged again. At most one entry per seat of the room.
+        self.paths: dict[str, tuple[bool, str]] = {}
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
@@ -646,6 +652,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if ice_servers is not None:
             joined["iceServers"] = ice_servers
         await self.send_frame(encode(joined))
+        self.paths = {}
         interval = turn_refresh_interval()
         if interval is not None:
             if self.turn_refresh is not None:
@@ -761,6 +768,20 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                     display_name=display_name(state["metadata"]),
                 )
             )
+
+    async def handle_path(self, message: dict[str, Any]) -> None:
+        """The client's word on how its connection to one peer goes (extension): logged, and counted, when it
+        changes. Not relayed to anyone."""
+        peer = self.require_peer()
+        remote_id, relay, protocol = path_of(message)
+        if self.paths.get(remote_id) == (relay, protocol):
+            return
+        if remote_id not in self.paths and len(self.paths) >= peer.max_peers + conf.EXTRA_SEATS:
+            return  # more peers than the room seats: not a real one
+        self.paths[remote_id] = (relay, protocol)
+        metrics.MEDIA_PATHS.labels("relay" if relay else "direct", protocol or "none").inc()
+        self.emit(PeerPathReported(room_id=peer.room_id, peer_id=peer.peer_id, remote_id=remote_id, relay=relay,
+                                   protocol=protocol, at=timezone.now()))
 
     async def leave_room(self, reason: LeaveReason) -> None:
         """Take this connection out of its room and tell the others why."""

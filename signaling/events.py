@@ -122,6 +122,19 @@ class PeerUpdated(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PeerPathReported(Event):
+    """A member's client says how its connection to ``remote_id`` goes: through a TURN relay or direct."""
+
+    signal = signals.peer_path
+    room_id: str
+    peer_id: str
+    remote_id: str
+    relay: bool
+    protocol: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PeerLeft(Event):
     signal = signals.peer_left
     callback = "on_peer_leave"

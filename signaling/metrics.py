@@ -26,6 +26,12 @@ RELAYED = Counter(
     "socket on this worker) or cross_worker (published through Redis to another worker, once per worker).",
     ["path"],
 )
+MEDIA_PATHS = Counter(
+    "signaling_media_paths_total",
+    "Peer connections by the media path their clients report: relay (with the protocol to the TURN server: udp, "
+    "tcp, tls) or direct; counted each time a connection's path changes.",
+    ["path", "protocol"],
+)
 CROSS_WORKER_RETRIED = Counter(
     "signaling_cross_worker_retried_total", "Batches for another worker published again after a Redis error."
 )

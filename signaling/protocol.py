@@ -94,6 +94,7 @@ INVALID_FORMAT = "Invalid message format"
 INVALID_ROOM_ID = "Missing or invalid roomId"
 INVALID_DESCRIPTION = "Missing or invalid description"
 INVALID_CANDIDATE = "Missing or invalid candidate"
+INVALID_PATH = "Missing or invalid path: peerId (a string), relay (true or false), protocol (udp, tcp or tls)"
 NOT_IN_A_ROOM = "Not in a room"
 
 # Dots alone ("." and "..") are path segments wherever a room id becomes part of a path or URL: refused.
@@ -352,6 +353,23 @@ def candidate_of(message: dict[str, Any]) -> dict[str, Any]:
                 raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_CANDIDATE)
             cleaned[name] = value
     return cleaned
+
+
+#: How a relaying client reaches its TURN server (``path.protocol``).
+RELAY_PROTOCOLS = frozenset({"udp", "tcp", "tls"})
+#: Longest peer id a ``path`` report may name (the server's own are 25 characters).
+MAX_PATH_PEER_ID = 64
+
+
+def path_of(message: dict[str, Any]) -> tuple[str, bool, str]:
+    """The ``path`` report of a client (extension): the peer its connection goes to, whether that connection
+    relays through TURN, and (relaying) how it reaches the TURN server, ``""`` when direct or unknown."""
+    peer_id, relay, protocol = message.get("peerId"), message.get("relay"), message.get("protocol", "")
+    if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PATH_PEER_ID or not isinstance(relay, bool):
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_PATH)
+    if protocol != "" and (not relay or protocol not in RELAY_PROTOCOLS):
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_PATH)
+    return peer_id, relay, protocol
 
 
 #: Largest magnitude of a ``ping.ts``: every finite double a client clock sends fits, 64 KiB of digits do not.

@@ -16,6 +16,9 @@ peer_joined = Signal()
 peer_updated = Signal()
 #: room_id, peer_id, reason (a ``LeaveReason`` value).
 peer_left = Signal()
+#: room_id, peer_id, remote_id, relay (bool), protocol ("udp", "tcp", "tls"; "" when direct): the media path of a
+#: peer's connection to another, as its client reports it (``path``), each time it changes.
+peer_path = Signal()
 #: room_id (as sent; may be None or invalid), code (an ``ErrorCode`` value), message, user_id, client_address.
 join_rejected = Signal()
 #: kind ("sdp" or "ice"), from_peer, to_peer (None for the whole room), room_id. Sent only while it has receivers.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -279,3 +280,20 @@ def test_room_page_shows_the_capacity_and_the_live_peers_with_kick_and_ban(admin
     room.max_peers = 5
     room.save()
     assert "5 (this room&#x27;s max peers)" in admin_client.get(change).content.decode()
+
+
+def test_session_list_shows_and_filters_the_media_path(admin_client: Client) -> None:
+    room = Room.objects.create(id="admin-paths")
+    now = timezone.now()
+    for peer_id, path in (("relayed", "relay"), ("direct", "direct"), ("silent", "")):
+        PeerSession.objects.create(peer_id=f"peer-{peer_id}", room=room, joined_at=now, media_path=path)
+    url = reverse("admin:rooms_peersession_changelist")
+    page = admin_client.get(url).content.decode()
+    rows = {match.group(1): row for row in page.split("<tr")[1:] if (match := re.search(r"peer-(\w+)", row))}
+    assert "through a TURN relay" in rows["relayed"]
+    assert "<td class=\"field-media_path\">direct</td>" in rows["direct"]
+    assert "not reported" in rows["silent"]
+    relayed = admin_client.get(url + "?media_path__exact=relay").content.decode()
+    assert "peer-relayed" in relayed
+    assert "peer-direct" not in relayed
+    assert "peer-silent" not in relayed

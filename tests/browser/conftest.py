@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -121,13 +123,21 @@ OpenPage = Callable[[str], Page]
 @pytest.fixture
 def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
     """Open a page (a path of the site, or a full URL) in a context of its own, console collected."""
+    yield from page_opener(browser, request.getfixturevalue("site").url, request)
+
+
+def page_opener(browser: Browser, site_url: str, request: pytest.FixtureRequest,
+                init_script: str | None = None) -> Iterator[OpenPage]:
+    """What ``open_page`` yields, for the site at ``site_url``, each page running ``init_script`` first; its
+    contexts are closed when the generator resumes."""
     console: list[str] = []
     request.node.browser_console = console
     contexts = []
-    site_url = request.getfixturevalue("site").url
 
     def open_(path: str) -> Page:
         context = browser.new_context()
+        if init_script is not None:
+            context.add_init_script(init_script)
         contexts.append(context)
         page = context.new_page()
         name = f"page{len(contexts)}"
@@ -181,6 +191,21 @@ def connected_pair(open_page: OpenPage, page_path: str) -> tuple[Page, Page, str
     join(bob)
     wait_connected(alice, bob)
     return alice, bob, peer_id(alice), peer_id(bob)
+
+
+def media_paths(site: Site, *peers: str, timeout: float = 10) -> dict[str, str]:
+    """The media path each of ``peers``' sessions has in the site's log, once every one has one (the clients'
+    ``path`` reports, written by the recorder within moments)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.closing(sqlite3.connect(site.database, timeout=5)) as database:
+            rows = dict(database.execute(
+                f"SELECT peer_id, media_path FROM rooms_peersession WHERE peer_id IN ({','.join('?' * len(peers))})",
+                peers,
+            ).fetchall())
+        if all(rows.get(peer) for peer in peers) or time.monotonic() > deadline:
+            return {peer: rows.get(peer, "") for peer in peers}
+        time.sleep(0.1)
 
 
 def peer_id(page: Page) -> str:

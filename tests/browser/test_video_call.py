@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import Page
 
-from tests.browser.conftest import OpenPage, connected_pair, join
+from tests.browser.conftest import OpenPage, Site, connected_pair, join, media_paths
 
 # Frames and audio level the page receives from `peer`, read from the inbound RTP stats.
 INBOUND = """async (peer) => {
@@ -33,8 +33,10 @@ def over(page: Page, peer: str, seconds: float) -> dict[str, float]:
     return {key: after[key] - before[key] for key in after}
 
 
-def test_video_call_shows_remote_frames_and_reports_quality(open_page: OpenPage, room_id: str) -> None:
+def test_video_call_shows_remote_frames_and_reports_quality(open_page: OpenPage, site: Site, room_id: str) -> None:
     alice, bob, a, b = connected_pair(open_page, f"/call/{room_id}/")
+    # Each client told the server how its media goes: the log says direct for both sessions.
+    assert media_paths(site, a, b) == {a: "direct", b: "direct"}
     for page, remote in ((alice, b), (bob, a)):
         video = page.locator(f"figure.remote[data-peer='{remote}'] video")
         video.wait_for()

@@ -722,7 +722,10 @@ export class WebRTCCall {
           this.emit("onRemoteStream", peerId, stream);
           this.update();
         },
-        onConnectionStateChange: () => this.update(),
+        onConnectionStateChange: (state) => {
+          this.update();
+          if (state === "connected") void this.reportPath(peerId);
+        },
         onChannelOpen: (label) => this.emit("onDataChannelOpen", peerId, label),
         onChannelClose: (label) => this.emit("onDataChannelClose", peerId, label),
         onChannelMessage: (label, data) => this.emit("onDataChannelMessage", peerId, label, data),
@@ -1060,6 +1063,23 @@ export class WebRTCCall {
   }
 
   // --- Quality -------------------------------------------------------------------------------------------------
+
+  /**
+   * Extension: tell the server how our connection to `peerId` goes, direct or through a TURN relay (its lifecycle
+   * log and metrics: support can see who relays); once per change, and only to a server that speaks the
+   * extensions (it sent `maxPeers`: Agentuity's does not).
+   * @param {string} peerId
+   */
+  async reportPath(peerId) {
+    const link = this.links.get(peerId);
+    if (!link || link.closed || this.maxPeers === null) return;
+    const pair = summarize(await link.pc.getStats(), null).summary.candidatePair;
+    if (!pair || link.closed || !this.joined) return;
+    const path = { relay: pair.usingRelay ?? false, ...(pair.relayProtocol ? { protocol: pair.relayProtocol } : {}) };
+    if (sameJSON(path, link.reportedPath)) return;
+    link.reportedPath = path;
+    this.connection?.send({ t: "path", peerId, ...path });
+  }
 
   /**
    * @param {string} peerId

@@ -75,6 +75,8 @@ export class PeerLink {
     this.timers = new Timers();
     /** @type {{ at: number, bytes: Record<string, number>, takenAt: number } | null} the last stats sample */
     this.lastSample = null;
+    /** @type {{ relay: boolean, protocol?: string } | null} the media path last reported to the server */
+    this.reportedPath = null;
 
     this.pc.addEventListener("negotiationneeded", () => this.offer());
     this.pc.addEventListener("icecandidate", ({ candidate }) => {
