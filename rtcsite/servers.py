@@ -254,6 +254,18 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
+#: A page script (Playwright's ``add_init_script``): every RTCPeerConnection of the page relays only
+#: (``iceTransportPolicy: "relay"``), whatever it is configured with, as on a network where only TURN gets through.
+RELAY_ONLY_SCRIPT = """(() => {
+  const Native = window.RTCPeerConnection;
+  class RelayOnly extends Native {
+    constructor(config = {}) { super({ ...config, iceTransportPolicy: "relay" }); }
+    setConfiguration(config = {}) { super.setConfiguration({ ...config, iceTransportPolicy: "relay" }); }
+  }
+  window.RTCPeerConnection = RelayOnly;
+})();"""
+
+
 class TurnServer:
     """coturn's ``turnserver`` of the test's own on loopback, checking TURN REST credentials (``use-auth-secret``)
     as the server mints them; its log is kept (``log()``).

@@ -269,6 +269,10 @@ class PeerLink:
                 return  # the other side undid an offer we never applied
             raise ValueError(f"unusable description type {kind!r}")
         check_sdp(sdp)
+        if kind == "offer" and self.pc.signalingState == "closed":
+            # aiortc closes a connection whose other end closed its DTLS transport: the other side moved to a fresh
+            # connection (a restart, fresh TURN credentials), and this is its offer. A fresh one of ours answers.
+            await self._replace_connection()
         collision = kind == "offer" and (self.making_offer or self.pc.signalingState != "stable")
         self.ignore_offer = collision and not self.polite
         if self.ignore_offer:
@@ -477,13 +481,17 @@ class PeerLink:
         """New ICE servers (fresh TURN credentials) for this link. The TURN server refuses the refreshes of an
         allocation once the credentials it was made with expire: when our side of the path relays, the link moves
         to a fresh connection on the new ones (aiortc cannot restart ICE on a live one), which the other side takes
-        as an ICE restart. Not counted as a failed path. A direct path goes on as it is."""
+        as an ICE restart. Not counted as a failed path. A direct path goes on as it is, and so does a connection
+        not up yet (a move or a restart under way): it was made with servers as recent as these, or its restart
+        will use these."""
         self.ice_servers = ice_servers
-        if self.closed or not relays_locally(self.pc):
-            return
-        self._spawn(self._move_to_fresh_connection())
+        # In line with the remote descriptions: the other side may be moving its own path at the same moment, and
+        # one of the two connections must not be replaced while the other's offer is being answered.
+        self._incoming.put_nowait(self._move_to_fresh_connection)
 
     async def _move_to_fresh_connection(self) -> None:
+        if self.closed or self.pc.connectionState != "connected" or not relays_locally(self.pc):
+            return  # direct; or not up yet, or fresh already (the other side's move brought a new one)
         await self._replace_connection()
         self.initiator = True
         await self.start()
