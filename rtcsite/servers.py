@@ -90,13 +90,7 @@ class DaphneProcess:
         return rss_bytes(self.pid)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, grace=10)
 
     def __enter__(self) -> DaphneProcess:
         return self.start()
@@ -105,6 +99,18 @@ class DaphneProcess:
         self.stop()
         Path(self.log.name).unlink(missing_ok=True)
 
+
+
+def terminate(process: subprocess.Popen[Any] | None, grace: float) -> None:
+    """Stop ``process`` if it runs: SIGTERM, and SIGKILL after ``grace`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def rss_bytes(pid: int) -> int:
@@ -361,13 +367,7 @@ class TurnServer:
             return line
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, grace=5)
 
     def __enter__(self) -> TurnServer:
         return self.start()

@@ -60,11 +60,16 @@ async def test_ice_servers_and_turn_credentials_in_joined(connect: Connect, room
     assert joined_b["iceServers"][1]["credential"] != turn["credential"]
 
 
+def short_lived_turn(settings: Any) -> None:
+    """TURN credentials that live 2 s: a peer in a room gets fresh ones every second."""
+    settings.SIGNALING = {**settings.SIGNALING, "TURN_SECRET": "s3cret", "TURN_URLS": TURN_URLS,
+                          "TURN_CREDENTIAL_TTL": 2}
+
+
 async def test_a_peer_in_a_room_gets_fresh_credentials_before_its_own_expire(
     connect: Connect, room_id: str, settings: Any
 ) -> None:
-    settings.SIGNALING = {**settings.SIGNALING, "TURN_SECRET": "s3cret", "TURN_URLS": TURN_URLS,
-                          "TURN_CREDENTIAL_TTL": 2}
+    short_lived_turn(settings)
     peer = await connect()
     joined = await peer.join(room_id)
     (first,) = joined["iceServers"]
@@ -89,8 +94,7 @@ async def test_a_peer_in_a_room_gets_fresh_credentials_before_its_own_expire(
 async def test_a_resumed_peer_gets_fresh_credentials_and_their_refreshes(
     connect: Connect, room_id: str, settings: Any
 ) -> None:
-    settings.SIGNALING = {**settings.SIGNALING, "TURN_SECRET": "s3cret", "TURN_URLS": TURN_URLS,
-                          "TURN_CREDENTIAL_TTL": 2}
+    short_lived_turn(settings)
     peer = await connect()
     joined = await peer.join(room_id)
     first_expiry = int(joined["iceServers"][0]["username"].split(":")[0])
