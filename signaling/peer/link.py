@@ -170,6 +170,8 @@ class PeerLink:
 
     def _new_connection(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(ice_configuration(self.ice_servers, self.ice_transport_policy))
+        # The servers (TURN credentials) this connection's allocations are made with.
+        self._pc_servers = self.ice_servers
         self._connected.clear()
         self._sent: set[SharedSource] = set()
         self._own_sources: list[SharedSource] = getattr(self, "_own_sources", [])
@@ -463,6 +465,9 @@ class PeerLink:
             self._connected.clear()
         if state == "connected":
             self.ice_restarts = 0
+            if self._pc_servers is not self.ice_servers:
+                # Fresh credentials came while this connection was being made with older ones.
+                self._incoming.put_nowait(self._move_to_fresh_connection)
         elif state == "failed":
             self._spawn(self.restart_ice())
         elif state == "disconnected":
@@ -481,17 +486,18 @@ class PeerLink:
         """New ICE servers (fresh TURN credentials) for this link. The TURN server refuses the refreshes of an
         allocation once the credentials it was made with expire: when our side of the path relays, the link moves
         to a fresh connection on the new ones (aiortc cannot restart ICE on a live one), which the other side takes
-        as an ICE restart. Not counted as a failed path. A direct path goes on as it is, and so does a connection
-        not up yet (a move or a restart under way): it was made with servers as recent as these, or its restart
-        will use these."""
+        as an ICE restart. Not counted as a failed path. A direct path goes on as it is; a connection not up yet
+        moves once it is, if it was made with older servers than these."""
         self.ice_servers = ice_servers
         # In line with the remote descriptions: the other side may be moving its own path at the same moment, and
         # one of the two connections must not be replaced while the other's offer is being answered.
         self._incoming.put_nowait(self._move_to_fresh_connection)
 
     async def _move_to_fresh_connection(self) -> None:
-        if self.closed or self.pc.connectionState != "connected" or not relays_locally(self.pc):
-            return  # direct; or not up yet, or fresh already (the other side's move brought a new one)
+        if self.closed or self._pc_servers is self.ice_servers:
+            return  # made with these already (the other side's move brought a fresh connection)
+        if self.pc.connectionState != "connected" or not relays_locally(self.pc):
+            return  # direct; or not up yet (it moves once it is: _on_state)
         await self._replace_connection()
         self.initiator = True
         await self.start()
