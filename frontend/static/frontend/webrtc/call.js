@@ -534,7 +534,7 @@ export class WebRTCCall {
     this.resumeToken = typeof message.resume === "string" ? message.resume : null;
     const iceServers = Array.isArray(message.iceServers) ? message.iceServers : null;
     if (resumed && iceServers && !sameJSON(iceServers, this.serverIceServers)) this.useServerIceServers(iceServers);
-    this.serverIceServers = iceServers;
+    else this.serverIceServers = iceServers;
     this.maxPeers = typeof message.maxPeers === "number" ? message.maxPeers : null;
     // Extension: every member's metadata and media state (a server of the seed's protocol sends neither).
     const metadata = isObject(message.metadata) ? message.metadata : {};

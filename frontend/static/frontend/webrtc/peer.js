@@ -1,6 +1,7 @@
 // One remote peer of a mesh call: its RTCPeerConnection, negotiated with the "perfect negotiation" pattern, its
 // data channels, its remote stream, and ICE restarts when its path fails.
 
+import { summarize } from "./quality.js";
 import { WebRTCCallError } from "./signaling.js";
 import { Timers } from "./timers.js";
 
@@ -376,14 +377,7 @@ export class PeerLink {
   /** Whether the selected candidate pair's local side is a TURN relay candidate. */
   async relaysLocally() {
     if (this.closed || this.pc.connectionState === "closed") return false;
-    const stats = await this.pc.getStats();
-    for (const report of stats.values()) {
-      if (report.type !== "transport" || !report.selectedCandidatePairId) continue;
-      const pair = stats.get(report.selectedCandidatePairId);
-      const local = pair ? stats.get(pair.localCandidateId) : null;
-      if (local?.candidateType === "relay") return true;
-    }
-    return false;
+    return summarize(await this.pc.getStats(), null).summary.candidatePair?.localCandidateType === "relay";
   }
 
   /** Look for a new network path to this peer, keeping the call (and the other peers) as they are. */
