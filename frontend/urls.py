@@ -9,4 +9,5 @@ urlpatterns = [
     path("rooms.json", views.lobby_rooms_json, name="lobby_rooms"),
     path("call/<str:room_id>/", views.call, name="call"),
     path("chat/<str:room_id>/", views.chat, name="chat"),
+    path("test/", views.connection_test, name="connection_test"),
 ]

@@ -109,3 +109,13 @@ def call(request: HttpRequest, room_id: str) -> HttpResponse:
 def chat(request: HttpRequest, room_id: str) -> HttpResponse:
     """A data-only chat over WebRTC data channels: no camera, no microphone."""
     return _room_page(request, "frontend/chat.html", room_id)
+
+
+def connection_test(request: HttpRequest) -> HttpResponse:
+    """"Test my connection": the browser client's connection test against this site's servers, its results in
+    words a user can act on, and a button that sends them to the site's support staff (listed in the admin).
+
+    A visitor who is not logged in gets a session here, so that the reports one visitor sends are found together."""
+    if hasattr(request, "session") and request.session.session_key is None:
+        request.session.save()
+    return render(request, "frontend/connection_test.html", {"signal_path": conf.SIGNAL_PATH})

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+import uuid
 from typing import Any, ClassVar
 
 from asgiref.sync import async_to_sync
@@ -14,12 +16,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from rooms import server_recording
 from rooms.bans import BAN_CHOICES, CannotBan, ban_peer
 from rooms.conf import conf
 from rooms.logqueries import CappedCountPaginator, rooms_matching
-from rooms.models import PeerSession, Recording, Room, RoomBan, RoomEvent
+from rooms.models import ConnectionTest, PeerSession, Recording, Room, RoomBan, RoomEvent
 from rooms.uploads import delete_recording
 from signaling import live
 
@@ -427,6 +430,124 @@ class RoomEventAdmin(LogAdmin):
     sortable_by = ("at",)
     list_select_related = ("room",)
     date_hierarchy = "at"
+
+
+#: The checks of a connection test, in the order the admin shows them, with their column headings.
+CONNECTION_CHECK_LABELS = {
+    "signaling": "signaling", "stun": "STUN", "turn-udp": "TURN\u00a0UDP", "turn-tcp": "TURN\u00a0TCP",
+    "turn-tls": "TURN\u00a0TLS", "media": "media",
+}
+STATUS_MARKS = {"pass": "\u2714", "fail": "\u2718", "skip": "\u2013"}
+
+
+@admin.register(ConnectionTest)
+class ConnectionTestAdmin(LogAdmin):
+    """Connection test reports that visitors sent: support staff find a visitor's by the reference it was shown,
+    its user name, its session, or its address, and read which checks failed and why."""
+
+    list_display = ("created_at", "ok", "outcome", "user", "client_address", "short_user_agent")
+    list_filter = ("ok", "created_at")
+    search_fields = ("id", "user__username", "session_key", "client_address")
+    search_help_text = "A report's reference, a user name, a session key, or an IP address."
+    sortable_by = ("created_at",)
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    fields = ("id", "created_at", "ok", "checks_table", "user", "session_key", "client_address", "user_agent",
+              "same_visitor")
+    readonly_fields = fields
+
+    def search_conditions(self, term: str) -> list[Q]:
+        conditions = []
+        try:
+            conditions.append(Q(pk=uuid.UUID(term)))
+        except ValueError:
+            pass
+        user_model = get_user_model()
+        users = list(
+            user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term}).values_list("pk", flat=True)[:1]
+        )
+        if users:
+            conditions.append(Q(user_id__in=users))
+        try:
+            conditions.append(Q(client_address=str(ipaddress.ip_address(term))))
+        except ValueError:
+            conditions.append(Q(session_key=term))
+        # As the other logs: only the conditions that find something, so each is read through its own index.
+        return [condition for condition in conditions if ConnectionTest.objects.filter(condition).exists()]
+
+    @admin.display(description="checks")
+    def outcome(self, report: ConnectionTest) -> str:
+        # Each mark with its check's name on one line (no-break spaces), however narrow the column.
+        return format_html_join(
+            " ", '<span class="connection-check connection-check-{}" title="{}">{}\u00a0{}</span>',
+            ((status, self.message_of(report, check_id), STATUS_MARKS[status], label)
+             for check_id, label in CONNECTION_CHECK_LABELS.items()
+             for status in [report.check_status(check_id)]),
+        )
+
+    @staticmethod
+    def message_of(report: ConnectionTest, check_id: str) -> str:
+        return next((str(check.get("message", "")) for check in report.checks if check.get("id") == check_id), "")
+
+    @admin.display(description="browser")
+    def short_user_agent(self, report: ConnectionTest) -> str:
+        return format_html('<span title="{}">{}</span>', report.user_agent, browser_of(report.user_agent))
+
+    @admin.display(description="results")
+    def checks_table(self, report: ConnectionTest) -> str:
+        rows = format_html_join(
+            "", '<tr><th>{}</th><td>{}\u00a0{}</td><td>{}<br><span class="help">{}</span></td></tr>',
+            ((CONNECTION_CHECK_LABELS.get(str(check.get("id")), str(check.get("id"))),
+              STATUS_MARKS.get(str(check.get("status")), "?"),
+              ConnectionTest.Status(check["status"]).label if check.get("status") in ConnectionTest.Status else "",
+              check.get("message", ""), measured(check))
+             for check in report.checks),
+        )
+        head = "<thead><tr><th>check</th><th>result</th><th>what it means</th></tr></thead>"
+        return format_html("<table>{}<tbody>{}</tbody></table>", mark_safe(head), rows)
+
+    @admin.display(description="same visitor")
+    def same_visitor(self, report: ConnectionTest) -> str:
+        """Links to this visitor's other reports: by user, else by session."""
+        url = reverse("admin:rooms_connectiontest_changelist")
+        if report.user_id is not None:
+            username = getattr(report.user, get_user_model().USERNAME_FIELD)
+            return format_html('<a href="{}?q={}">Reports of {}</a>', url, username, username)
+        if report.session_key:
+            return format_html('<a href="{}?q={}">Reports of this session</a>', url, report.session_key)
+        return "-"
+
+
+#: Browser names in a user agent, the most specific first (Edge's and Opera's also name Chrome and Safari).
+BROWSER_NAMES = ("Edg", "OPR", "Firefox", "HeadlessChrome", "Chrome", "CriOS", "FxiOS")
+BROWSER_TOKENS = re.compile(r"\b(Edg|OPR|Firefox|HeadlessChrome|Chrome|CriOS|FxiOS|Version)/(\d+)")
+
+
+def browser_of(user_agent: str) -> str:
+    """A user agent in a few words: the browser, its major version and the platform ("Chrome 156 (X11; Linux
+    x86_64)"); the raw string when it names no browser we know."""
+    tokens = dict(BROWSER_TOKENS.findall(user_agent))
+    name = next((name for name in BROWSER_NAMES if name in tokens), None)
+    if name is None and "Version" in tokens and "Safari/" in user_agent:
+        name = "Safari"
+        tokens["Safari"] = tokens["Version"]
+    if name is None:
+        return user_agent[:80]
+    platform = re.search(r"\(([^)]*)\)", user_agent)
+    label = {"Edg": "Edge", "OPR": "Opera", "CriOS": "Chrome", "FxiOS": "Firefox"}.get(name, name)
+    return f"{label} {tokens[name]}" + (f" ({platform.group(1)})" if platform else "")
+
+
+def measured(check: dict[str, Any]) -> str:
+    """A check's figures in words: how long it took, the round trip, the address STUN found."""
+    parts = []
+    if "ms" in check:
+        parts.append(f"{check['ms']:.0f} ms")
+    if "rttMs" in check:
+        parts.append(f"round trip {round(check['rttMs'], 1):g} ms")
+    if "address" in check:
+        parts.append(f"address {check['address']}")
+    return ", ".join(parts)
 
 
 @admin.register(Recording)

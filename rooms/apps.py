@@ -8,5 +8,5 @@ class RoomsConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing connects the receivers: the recorder to signaling's lifecycle signals, the resolver's cache
-        # to Room saves and deletes; and registers the system checks.
-        from rooms import checks, recorder, resolver  # noqa: F401
+        # to Room saves and deletes, the connection test reports to their rows; and registers the system checks.
+        from rooms import checks, connection_tests, recorder, resolver  # noqa: F401

@@ -198,3 +198,51 @@ class Recording(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.room_id})"
+
+
+class ConnectionTest(models.Model):
+    """The results of a connection test a visitor ran (the browser client's ``testConnection()``) and chose to send
+    to the site, for its support staff: what worked and what did not between that browser and this site's
+    signaling, STUN and TURN servers. Written once, never edited."""
+
+    class Status(models.TextChoices):
+        PASS = "pass", "passed"
+        FAIL = "fail", "failed"
+        SKIP = "skip", "not tested"
+
+    id = models.UUIDField(
+        "reference", primary_key=True, default=uuid.uuid4, editable=False,
+        help_text="The reference the visitor was shown once the report was sent.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="connection_tests"
+    )
+    session_key = models.CharField(
+        max_length=40, blank=True, help_text="The visitor's Django session, which ties reports of one visitor "
+        "together when nobody is logged in.",
+    )
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    ok = models.BooleanField("passed", help_text="Yes when no check failed (each passed or was not tested).")
+    checks = models.JSONField(
+        default=list, blank=True,
+        help_text="One entry per check: id, status (pass, fail, skip), message, and ms, rttMs or address.",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="rooms_conntest_created"),
+            models.Index(fields=["ok", "created_at", "id"], name="rooms_conntest_ok_created"),
+            models.Index(fields=["user", "created_at", "id"], name="rooms_conntest_user_created"),
+            models.Index(fields=["session_key"], name="rooms_conntest_session"),
+            models.Index(fields=["client_address"], name="rooms_conntest_address"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Connection test {self.pk} ({'passed' if self.ok else 'failed'})"
+
+    def check_status(self, check_id: str) -> str:
+        """The status of one check (``"stun"``, ``"turn-udp"`` ...), ``"skip"`` when the report has none."""
+        return next((check.get("status", "skip") for check in self.checks if check.get("id") == check_id), "skip")

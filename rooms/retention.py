@@ -23,7 +23,7 @@ from django.db import router, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from rooms.models import PeerSession, Room, RoomEvent
+from rooms.models import ConnectionTest, PeerSession, Room, RoomEvent
 
 
 @dataclass
@@ -43,6 +43,10 @@ def old_events(cutoff: datetime) -> QuerySet[RoomEvent]:
 def old_sessions(cutoff: datetime) -> QuerySet[PeerSession]:
     # Read through the (joined_at, id) index: a session that ended before the cutoff began before it too.
     return PeerSession.objects.filter(joined_at__lt=cutoff, left_at__lt=cutoff).order_by("joined_at", "id")
+
+
+def old_connection_tests(cutoff: datetime) -> QuerySet[ConnectionTest]:
+    return ConnectionTest.objects.filter(created_at__lt=cutoff).order_by("created_at", "id")
 
 
 def quiet_ad_hoc_rooms(cutoff: datetime, live: Iterable[str]) -> QuerySet[Room]:

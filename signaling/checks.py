@@ -13,6 +13,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from signaling.conf import DEFAULTS, conf
+from signaling.connection_test import CONNECTION_TEST_ACCESS
 from signaling.origin import normalize_origin
 from signaling.settings_dict import settings_check
 
@@ -75,6 +76,9 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
         errors.append(Error("SIGNALING['REDIS_PREFIX'] must be a non-empty string.", id="signaling.E016"))
     if not isinstance(values["ALLOW_AD_HOC_ROOMS"], bool):
         errors.append(Error("SIGNALING['ALLOW_AD_HOC_ROOMS'] must be True or False.", id="signaling.E017"))
+    if values["CONNECTION_TEST"] not in CONNECTION_TEST_ACCESS:
+        errors.append(Error(f"SIGNALING['CONNECTION_TEST'] must be one of {', '.join(CONNECTION_TEST_ACCESS)}, not "
+                            f"{values['CONNECTION_TEST']!r}.", id="signaling.E018"))
     errors.extend(_check_classes(values))
     errors.extend(_check_ice(values))
     if not errors:
@@ -122,6 +126,12 @@ def check_access_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             "SIGNALING['ALLOWED_ORIGINS'] contains \"*\": a page of any site may open signaling sockets to this one "
             "with its visitors' cookies.",
             hint="List the origins of your own front ends instead.", id="signaling.W003",
+        ))
+    if values["CONNECTION_TEST"] == "anyone" and values["ALLOW_AD_HOC_ROOMS"] is False and values["TURN_SECRET"]:
+        messages.append(Warning(
+            "SIGNALING['CONNECTION_TEST'] is \"anyone\" while only stored rooms can be joined: visitors who may join "
+            "no room still get TURN credentials, for a connection test.",
+            hint="Set CONNECTION_TEST to \"authenticated\" (or \"off\").", id="signaling.W004",
         ))
     return messages
 

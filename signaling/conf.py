@@ -72,6 +72,9 @@ DEFAULTS: dict[str, Any] = {
     "TURN_SECRET": None,
     "TURN_URLS": [],
     "TURN_CREDENTIAL_TTL": 3600,
+    # Who may run a connection test over the endpoint (`connection-test`, `connection-report`): "anyone",
+    # "authenticated" (logged-in users), or "off". A test gets TURN credentials of its own, for two minutes.
+    "CONNECTION_TEST": "anyone",
     # Dotted path of the RoomRegistry class; None picks Redis when REDIS_URL is set, else the in-process one.
     "REGISTRY": None,
     # Dotted path of the RoomResolver class that looks up stored rooms (capacity, open/closed).
@@ -227,6 +230,10 @@ class SignalingSettings(SettingsDict):
     @property
     def TURN_CREDENTIAL_TTL(self) -> int:
         return int(self._get("TURN_CREDENTIAL_TTL"))
+
+    @property
+    def CONNECTION_TEST(self) -> str:
+        return str(self._get("CONNECTION_TEST"))
 
     @property
     def REGISTRY(self) -> str | None:

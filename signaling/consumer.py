@@ -22,13 +22,14 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from signaling import drain, metrics, resume, signals
+from signaling import connection_test, drain, metrics, resume, signals
 from signaling.admission import get_admission
 from signaling.background import in_background
 from signaling.conf import conf
 from signaling.events import (
     Callback,
     Callbacks,
+    ConnectionReported,
     ErrorRaised,
     Event,
     JoinRejected,
@@ -72,6 +73,7 @@ from signaling.protocol import (
     SignalingError,
     candidate_of,
     closed_frame,
+    connection_report_of,
     description_of,
     encode,
     ice_servers_frame,
@@ -219,6 +221,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         "ping": "handle_ping",
         "update": "handle_update",
         "path": "handle_path",
+        "connection-test": "handle_connection_test",
+        "connection-report": "handle_connection_report",
     }
 
     def __init__(
@@ -257,6 +261,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # The media path last reported (``path``) per remote peer, since this socket's last join: a report that
         # changes nothing is not logged again. At most one entry per seat of the room.
         self.paths: dict[str, tuple[bool, str]] = {}
+        # Connection reports this socket sent (at most connection_test.MAX_REPORTS_PER_SOCKET).
+        self.reports_sent = 0
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
@@ -782,6 +788,46 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         metrics.MEDIA_PATHS.labels("relay" if relay else "direct", protocol or "none").inc()
         self.emit(PeerPathReported(room_id=peer.room_id, peer_id=peer.peer_id, remote_id=remote_id, relay=relay,
                                    protocol=protocol, at=timezone.now()))
+
+    async def handle_connection_test(self, message: dict[str, Any]) -> None:
+        """What the client's connection test needs (extension): our ICE servers, with credentials of its own."""
+        self.allow_connection_test()
+        await self.send_frame(connection_test.connection_test_frame(self.client_address))
+
+    async def handle_connection_report(self, message: dict[str, Any]) -> None:
+        """A connection test's results, for the site's support staff (extension): passed on as an event, and the
+        client is told the id it is kept under."""
+        self.allow_connection_test()
+        checks = connection_report_of(message)
+        if not connection_test.reports_are_kept():
+            raise SignalingError(ErrorCode.FORBIDDEN, "This server keeps no connection reports")
+        if self.reports_sent >= connection_test.MAX_REPORTS_PER_SOCKET:
+            raise SignalingError(ErrorCode.RATE_LIMITED, "Too many connection reports from this socket")
+        self.reports_sent += 1
+        report_id = connection_test.new_report_id()
+        session = self.scope.get("session")
+        await self.send_frame(connection_test.report_received_frame(report_id))
+        self.emit(
+            ConnectionReported(
+                report_id=report_id,
+                checks=checks,
+                ok=all(check["status"] != "fail" for check in checks),
+                user_id=self.session_user_id,
+                session_key=(getattr(session, "session_key", None) or "") if session is not None else "",
+                client_address=self.client_address,
+                user_agent=self.user_agent,
+                at=timezone.now(),
+            )
+        )
+
+    def allow_connection_test(self) -> None:
+        """Refuse a connection test this client may not run (``CONNECTION_TEST``), or one too many from its
+        address: each request costs one of the address's joins."""
+        refused = connection_test.refusal(self.session_user_id)
+        if refused is not None:
+            raise refused
+        if not self.admission.allow_join(self.client_address):
+            raise SignalingError(ErrorCode.RATE_LIMITED, "Too many requests from your address; try again shortly")
 
     async def leave_room(self, reason: LeaveReason) -> None:
         """Take this connection out of its room and tell the others why."""

@@ -135,6 +135,21 @@ class PeerPathReported(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionReported(Event):
+    """A client sent the results of its connection test (``connection-report``), outside any room."""
+
+    signal = signals.connection_reported
+    report_id: str
+    checks: list[dict[str, Any]]
+    ok: bool
+    user_id: Any
+    session_key: str
+    client_address: str | None
+    user_agent: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PeerLeft(Event):
     signal = signals.peer_left
     callback = "on_peer_leave"

@@ -32,12 +32,13 @@ def turn_refresh_interval() -> float | None:
     return max(1.0, conf.TURN_CREDENTIAL_TTL / 2)
 
 
-def ice_servers_for(peer_id: str) -> list[dict[str, Any]] | None:
-    """What ``joined.iceServers`` carries for this peer; None when nothing is configured (the client then uses
-    its own defaults)."""
+def ice_servers_for(peer_id: str, ttl: int | None = None) -> list[dict[str, Any]] | None:
+    """What ``joined.iceServers`` carries for this peer, with TURN credentials valid ``ttl`` seconds
+    (``TURN_CREDENTIAL_TTL`` unless given); None when nothing is configured (the client then uses its own
+    defaults)."""
     servers = conf.ICE_SERVERS
     secret, urls = conf.TURN_SECRET, conf.TURN_URLS
     if secret and urls:
-        username, credential = turn_credentials(secret, peer_id, conf.TURN_CREDENTIAL_TTL)
+        username, credential = turn_credentials(secret, peer_id, conf.TURN_CREDENTIAL_TTL if ttl is None else ttl)
         servers = [*(servers or []), {"urls": urls, "username": username, "credential": credential}]
     return servers

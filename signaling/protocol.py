@@ -173,9 +173,25 @@ class ClosedFrame(TypedDict):
     reason: str
 
 
+class ConnectionTestFrame(TypedDict):
+    """What a connection test needs (extension, the reply to ``connection-test``): the ICE servers a call here
+    uses, with TURN credentials of the test's own, and the client's address as this server sees it."""
+
+    t: Literal["connection-test"]
+    clientAddress: str | None
+    iceServers: NotRequired[list[dict[str, Any]]]
+
+
+class ConnectionReportReceivedFrame(TypedDict):
+    """A connection test's results reached the site (extension): ``id`` is what support staff look it up by."""
+
+    t: Literal["connection-report-received"]
+    id: str
+
+
 ServerFrame = (
     JoinedFrame | PeerJoinedFrame | PeerLeftFrame | PeerUpdatedFrame | RelayedSdpFrame | RelayedIceFrame | ErrorFrame
-    | PongFrame | ClosedFrame
+    | PongFrame | ClosedFrame | IceServersFrame | ConnectionTestFrame | ConnectionReportReceivedFrame
 )
 
 
@@ -385,3 +401,53 @@ def ping_timestamp_of(message: dict[str, Any]) -> int | float | None:
         if abs(ts) <= MAX_PING_TIMESTAMP:
             return ts
     raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_FORMAT)
+
+
+#: What a connection test checks (``connection-report``), in the order a report lists them.
+CONNECTION_CHECKS = ("signaling", "stun", "turn-udp", "turn-tcp", "turn-tls", "media")
+CHECK_STATUSES = frozenset({"pass", "fail", "skip"})
+#: Longest ``message`` of one check, in characters: a sentence or two a user can act on.
+MAX_CHECK_MESSAGE = 300
+#: Longest ``address`` of one check (the public address STUN found): an IPv6 address with a port fits.
+MAX_CHECK_ADDRESS = 64
+#: Largest ``ms`` or ``rttMs`` of a check: ten minutes, far beyond any test's timeout.
+MAX_CHECK_MILLISECONDS = 600_000
+INVALID_REPORT = (
+    "A connection-report carries report.checks: a list of {id, status, message} with id one of "
+    + ", ".join(CONNECTION_CHECKS) + ", each once, status pass, fail or skip, message a string of at most "
+    + f"{MAX_CHECK_MESSAGE} characters, and optionally ms and rttMs (0 to {MAX_CHECK_MILLISECONDS}) and address"
+)
+
+
+def connection_report_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checks of a ``connection-report`` (extension), normalized: the known fields of each, in the order of
+    ``CONNECTION_CHECKS``. Whether the test passed is the server's to say (no check failed), not the client's."""
+    report = message.get("report")
+    checks = report.get("checks") if isinstance(report, dict) else None
+    if not isinstance(checks, list) or not 0 < len(checks) <= len(CONNECTION_CHECKS):
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
+    by_id: dict[str, dict[str, Any]] = {}
+    for check in checks:
+        if not isinstance(check, dict):
+            raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
+        check_id, status, text = check.get("id"), check.get("status"), check.get("message")
+        if check_id not in CONNECTION_CHECKS or check_id in by_id or status not in CHECK_STATUSES:
+            raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
+        if not isinstance(text, str) or len(text) > MAX_CHECK_MESSAGE:
+            raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
+        normalized: dict[str, Any] = {"id": check_id, "status": status, "message": printable(text, MAX_CHECK_MESSAGE)}
+        for field in ("ms", "rttMs"):
+            if field in check:
+                value = check[field]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
+                if not 0 <= value <= MAX_CHECK_MILLISECONDS:
+                    raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
+                normalized[field] = round(float(value), 1)
+        if "address" in check:
+            address = check["address"]
+            if not isinstance(address, str) or len(address) > MAX_CHECK_ADDRESS:
+                raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
+            normalized["address"] = printable(address, MAX_CHECK_ADDRESS)
+        by_id[check_id] = normalized
+    return [by_id[check_id] for check_id in CONNECTION_CHECKS if check_id in by_id]

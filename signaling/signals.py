@@ -19,6 +19,10 @@ peer_left = Signal()
 #: room_id, peer_id, remote_id, relay (bool), protocol ("udp", "tcp", "tls"; "" when direct): the media path of a
 #: peer's connection to another, as its client reports it (``path``), each time it changes.
 peer_path = Signal()
+#: report_id (a UUID string, the one the client was given), checks (the normalized list of a
+#: ``connection-report``), ok (no check failed), user_id, session_key (the Django session's, or ""),
+#: client_address, user_agent: a client sent the results of its connection test.
+connection_reported = Signal()
 #: room_id (as sent; may be None or invalid), code (an ``ErrorCode`` value), message, user_id, client_address.
 join_rejected = Signal()
 #: kind ("sdp" or "ice"), from_peer, to_peer (None for the whole room), room_id. Sent only while it has receivers.

@@ -101,6 +101,32 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+@pytest.fixture(scope="module")
+def browser_trusting_test_certificates() -> Iterator[Browser]:
+    """Chromium as the suite's, which also takes the test's own certificate of coturn's TLS listener (`turns:`):
+    it checks a TURN server's certificate as a web site's."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
+                                              args=[*CHROMIUM_ARGS, "--ignore-certificate-errors"])
+        yield chromium
+        chromium.close()
+
+
+STAFF_PASSWORD = "staff-password"
+
+
+def log_in_as_staff(page: Page, site: Site) -> str:
+    """Log ``page`` in to the admin as a new superuser; its username."""
+    username = f"staff-{uuid.uuid4().hex[:8]}"
+    site.create_superuser(username, STAFF_PASSWORD)
+    page.goto(f"{site.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+    return username
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield

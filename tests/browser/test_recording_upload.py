@@ -3,14 +3,11 @@ connection, and byte-identical downloads from the API and the admin."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from playwright.sync_api import Page, Route
 
-from tests.browser.conftest import OpenPage, Site, join, peer_id, wait_connected
-
-PASSWORD = "a-long-test-password"
+from tests.browser.conftest import OpenPage, Site, join, log_in_as_staff, peer_id, wait_connected
 
 # Records the local stream for `ms`, then uploads it in small chunks; returns what the page saw.
 RECORD_AND_UPLOAD = """async ([room, ms, chunkSize]) => {
@@ -29,19 +26,9 @@ RECORD_AND_UPLOAD = """async ([room, ms, chunkSize]) => {
 }"""
 
 
-def log_in(page: Page, site: Site) -> None:
-    username = f"staff-{uuid.uuid4().hex[:8]}"
-    site.create_superuser(username, PASSWORD)
-    page.goto(f"{site.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
-
-
 def start_call(open_page: OpenPage, site: Site, room_id: str) -> Page:
     alice, bob = open_page("/admin/login/"), open_page(f"/call/{room_id}/")
-    log_in(alice, site)
+    log_in_as_staff(alice, site)
     alice.goto(f"{site.url}/call/{room_id}/")
     join(alice)
     join(bob)
@@ -112,7 +99,7 @@ def test_upload_cut_off_midway_resumes_and_completes_identical(open_page: OpenPa
 def test_upload_helper_refuses_bad_input_clearly(open_page: OpenPage, site: Site, room_id: str) -> None:
     site.create_room(room_id, max_peers=2)
     page = open_page("/admin/login/")
-    log_in(page, site)
+    log_in_as_staff(page, site)
     page.goto(f"{site.url}/")
     errors = page.evaluate(
         """async (room) => {

@@ -9,13 +9,11 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from rtcsite.servers import RELAY_ONLY_SCRIPT, TurnServer
 from signaling.peer import GeneratedVideoTrack, WebRTCCall
 from tests.browser.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     Site,
     join,
     media_paths,
@@ -35,14 +33,8 @@ TTL, LIFETIME = 20, 30
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium as the suite's, which also takes the test's own certificate of coturn's TLS listener (`turns:`):
-    it checks a TURN server's certificate as a web site's."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
-                                              args=[*CHROMIUM_ARGS, "--ignore-certificate-errors"])
-        yield chromium
-        chromium.close()
+def browser(browser_trusting_test_certificates: Browser) -> Browser:
+    return browser_trusting_test_certificates
 
 
 @pytest.fixture(scope="module")

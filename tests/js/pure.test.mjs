@@ -102,3 +102,26 @@ test("timers: a name set again replaces its timer; clearAll stops every one", ()
     mock.timers.reset();
   }
 });
+
+test("iceUrlKind tells STUN from TURN over UDP, TCP and TLS", async () => {
+  const { iceUrlKind, iceUrlsByKind, stunUrlOf } = await import("../../frontend/static/frontend/webrtc/ice.js");
+  assert.equal(iceUrlKind("stun:stun.example.com:3478"), "stun");
+  assert.equal(iceUrlKind("stuns:stun.example.com:5349"), "stun");
+  assert.equal(iceUrlKind("turn:turn.example.com:3478"), "udp");
+  assert.equal(iceUrlKind("turn:turn.example.com:3478?transport=udp"), "udp");
+  assert.equal(iceUrlKind("TURN:turn.example.com:3478?transport=TCP"), "tcp");
+  assert.equal(iceUrlKind("turns:turn.example.com:443?transport=tcp"), "tls");
+  assert.equal(iceUrlKind("https://turn.example.com"), null);
+  assert.equal(stunUrlOf("turn:turn.example.com:3478?transport=udp"), "stun:turn.example.com:3478");
+  const credentials = { username: "1:test-x", credential: "c" };
+  const kinds = iceUrlsByKind([
+    { urls: "stun:s.example.com" },
+    { urls: ["turn:t.example.com?transport=udp", "turn:t.example.com?transport=tcp", "bogus"], ...credentials },
+  ]);
+  assert.deepEqual([...kinds.keys()], ["stun", "udp", "tcp"]);
+  assert.equal(kinds.get("tcp")?.[0].server.username, "1:test-x");
+});
+
+test("a socket for no room (a connection test's) carries no ?room=", () => {
+  assert.equal(signalingUrl("/api/call/signal", null, "https://site.example/test/"), "wss://site.example/api/call/signal");
+});

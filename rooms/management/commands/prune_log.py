@@ -16,9 +16,10 @@ from signaling import live
 
 class Command(BaseCommand):
     help = (
-        "Remove room events and ended peer sessions older than ROOMS['LOG_RETENTION_DAYS'] days, and ad-hoc rooms "
-        "quiet for ROOMS['AD_HOC_ROOM_RETENTION_DAYS'] days (with their log). Safe to run from cron: idempotent, in "
-        "short batches; live rooms and open sessions are never touched. --archive keeps what it removes."
+        "Remove room events, ended peer sessions and connection test reports older than "
+        "ROOMS['LOG_RETENTION_DAYS'] days, and ad-hoc rooms quiet for ROOMS['AD_HOC_ROOM_RETENTION_DAYS'] days (with "
+        "their log). Safe to run from cron: idempotent, in short batches; live rooms and open sessions are never "
+        "touched. --archive keeps what it removes."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -63,6 +64,9 @@ class Command(BaseCommand):
                           retention.remove_in_batches(sessions, batch_size, archive))
             self.stdout.write(f"{verb} {counts[0]} event(s) and {counts[1]} ended session(s) older than "
                               f"{cutoff:%Y-%m-%d %H:%M}.")
+            reports = retention.old_connection_tests(cutoff)
+            kept = reports.count() if options["dry_run"] else retention.remove_in_batches(reports, batch_size, archive)
+            self.stdout.write(f"{verb} {kept} connection test report(s) older than {cutoff:%Y-%m-%d %H:%M}.")
 
         if room_days is None:
             self.stdout.write("Ad-hoc rooms are kept forever (ROOMS['AD_HOC_ROOM_RETENTION_DAYS'] is None).")

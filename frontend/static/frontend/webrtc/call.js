@@ -1,6 +1,8 @@
 // WebRTCCall: one browser's part in a mesh call, framework-free. The React hook (react.js) wraps it.
 
 import { SignalingConnection } from "./connection.js";
+import { sendConnectionReport, testConnection } from "./connectiontest.js";
+import { DEFAULT_ICE_SERVERS } from "./ice.js";
 import { SpeakerDetector } from "./levels.js";
 import { PeerLink } from "./peer.js";
 import { summarize } from "./quality.js";
@@ -20,15 +22,19 @@ import { UserMediaSource, sourceOf } from "./sources.js";
 /** @typedef {import('./types.js').PeerMediaState} PeerMediaState */
 /** @typedef {import('./types.js').ServerMessage} ServerMessage */
 /** @typedef {import('./types.js').MediaDevices} CallDevices */
+/** @typedef {import('./types.js').ConnectionReport} ConnectionReport */
+/** @typedef {import('./types.js').ConnectionTestOptions} ConnectionTestOptions */
 
-/** Used when neither the options nor the server name ICE servers. */
-export const DEFAULT_ICE_SERVERS = [{ urls: "stun:stun.l.google.com:19302" }];
+export { DEFAULT_ICE_SERVERS } from "./ice.js";
 export { PING_INTERVAL } from "./connection.js";
 /** Signaling messages kept for peers while the socket is down (sent on resume). */
 const MAX_OUTBOX = 1000;
 /** A bitrate needs two stats samples, at least SAMPLE_GAP ms apart; one older than SAMPLE_MAX_AGE is not used. */
 const SAMPLE_MAX_AGE = 5000;
 const SAMPLE_GAP = 250;
+/** A connection's media path is looked for this many times, PATH_RETRY ms apart, until its stats name it. */
+const PATH_ATTEMPTS = 10;
+const PATH_RETRY = 300;
 
 /** The room ids the server accepts (signaling/protocol.py). */
 const ROOM_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -264,6 +270,43 @@ export class WebRTCCall {
     this.serverIceServers = servers;
     if (this.options.iceServers) return;
     for (const link of this.links.values()) void link.useIceServers(servers);
+  }
+
+  /**
+   * Test this browser's connection to a site (extension): its signaling socket, STUN, TURN over UDP, TCP and
+   * TLS, and media through the relay, each with a message a user can act on. Needs no call, camera or microphone.
+   * @param {ConnectionTestOptions} options
+   * @returns {Promise<ConnectionReport>}
+   */
+  static testConnection(options) {
+    return testConnection(options);
+  }
+
+  /**
+   * Send a connection test's results to the site's support staff (the admin lists them); resolves with the
+   * reference they are kept under.
+   * @param {{ signalUrl: string, timeout?: number }} options
+   * @param {ConnectionReport} report
+   */
+  static sendConnectionReport(options, report) {
+    return sendConnectionReport(options, report);
+  }
+
+  /**
+   * The connection test against this call's server, with its ICE servers when the page names them.
+   * @param {Partial<ConnectionTestOptions>} [options]
+   * @returns {Promise<ConnectionReport>}
+   */
+  testConnection(options = {}) {
+    return testConnection({ signalUrl: this.options.signalUrl, iceServers: this.options.iceServers, ...options });
+  }
+
+  /**
+   * @param {ConnectionReport} report
+   * @returns {Promise<{ id: string }>}
+   */
+  sendConnectionReport(report) {
+    return sendConnectionReport({ signalUrl: this.options.signalUrl }, report);
   }
 
   /** @returns {RTCIceServer[]} */
@@ -1067,13 +1110,19 @@ export class WebRTCCall {
   /**
    * Extension: tell the server how our connection to `peerId` goes, direct or through a TURN relay (its lifecycle
    * log and metrics: support can see who relays); once per change, and only to a server that speaks the
-   * extensions (it sent `maxPeers`: Agentuity's does not).
+   * extensions (it sent `maxPeers`: Agentuity's does not). The browser may not name the selected pair in its
+   * stats at the very moment it reports the connection up: asked again shortly, a few times.
    * @param {string} peerId
+   * @param {number} [attempt]
    */
-  async reportPath(peerId) {
+  async reportPath(peerId, attempt = 0) {
     const link = this.links.get(peerId);
     if (!link || link.closed || this.maxPeers === null) return;
     const pair = summarize(await link.pc.getStats(), null).summary.candidatePair;
+    if (!pair && attempt < PATH_ATTEMPTS && link.isConnected) {
+      link.timers.set("path", PATH_RETRY, () => void this.reportPath(peerId, attempt + 1));
+      return;
+    }
     if (!pair || link.closed || !this.joined) return;
     const path = { relay: pair.usingRelay ?? false, ...(pair.relayProtocol ? { protocol: pair.relayProtocol } : {}) };
     if (sameJSON(path, link.reportedPath)) return;

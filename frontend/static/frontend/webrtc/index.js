@@ -3,6 +3,8 @@
 
 export { reconnectDelay } from "./backoff.js";
 export { SignalingConnection } from "./connection.js";
+export { CONNECTION_CHECKS, sendConnectionReport, testConnection } from "./connectiontest.js";
+export { iceUrlKind } from "./ice.js";
 export { SpeakerDetector, levelBetween, pickSpeaker } from "./levels.js";
 export { DEFAULT_ICE_SERVERS, WebRTCCall } from "./call.js";
 export { summarize as summarizeStats } from "./quality.js";
@@ -23,3 +25,6 @@ export { UploadError, uploadRecording } from "./upload.js";
 /** @typedef {import('./types.js').ConnectionQualitySummary} ConnectionQualitySummary */
 /** @typedef {import('./types.js').RecordingHandle} RecordingHandle */
 /** @typedef {import('./types.js').TrackSource} TrackSource */
+/** @typedef {import('./types.js').ConnectionReport} ConnectionReport */
+/** @typedef {import('./types.js').ConnectionCheck} ConnectionCheck */
+/** @typedef {import('./types.js').ConnectionTestOptions} ConnectionTestOptions */

@@ -47,6 +47,8 @@ export { UploadError, uploadRecording } from "./upload.js";
  * @property {WebRTCCall['getDevices']} getDevices
  * @property {WebRTCCall['switchDevice']} switchDevice
  * @property {WebRTCCall['getAudioLevels']} getAudioLevels
+ * @property {WebRTCCall['testConnection']} testConnection
+ * @property {WebRTCCall['sendConnectionReport']} sendConnectionReport
  */
 
 /** @typedef {WebRTCCallSnapshot & WebRTCCallMethods} UseWebRTCCallResult */
@@ -119,6 +121,8 @@ export function useWebRTCCall(options) {
       getDevices: () => call.getDevices(),
       switchDevice: (kind, deviceId) => call.switchDevice(kind, deviceId),
       getAudioLevels: () => call.getAudioLevels(),
+      testConnection: (testOptions) => call.testConnection(testOptions),
+      sendConnectionReport: (report) => call.sendConnectionReport(report),
     };
     return bound;
   }, [call]);

@@ -16,9 +16,10 @@ export const FINAL_CLOSE_CODES = new Map([
 
 /**
  * The socket URL for `signalUrl`: a path resolves against the page, http(s) becomes ws(s), and the room goes in
- * `?room=` so that a load balancer with room affinity sends every peer of a room (and a resume) to one worker.
+ * `?room=` so that a load balancer with room affinity sends every peer of a room (and a resume) to one worker
+ * (a socket for no room, a connection test's, has none).
  * @param {string} signalUrl
- * @param {string} roomId
+ * @param {string | null} roomId
  * @param {string} [base] the page's address
  * @returns {string}
  */
@@ -29,7 +30,7 @@ export function signalingUrl(signalUrl, roomId, base = globalThis.location?.href
   if (url.protocol !== "ws:" && url.protocol !== "wss:") {
     throw new TypeError(`signalUrl must be a path or a ws:, wss:, http: or https: URL, not ${signalUrl}`);
   }
-  if (!url.searchParams.has("room")) url.searchParams.set("room", roomId);
+  if (roomId !== null && !url.searchParams.has("room")) url.searchParams.set("room", roomId);
   return url.toString();
 }
 

@@ -53,8 +53,11 @@
  * @typedef {{ t: "pong", ts?: number }} PongMessage
  * @typedef {{ t: "closed", reason: string }} ClosedMessage
  * @typedef {{ t: "ice-servers", iceServers: RTCIceServer[] }} IceServersMessage
+ * @typedef {{ t: "connection-test", clientAddress: string | null, iceServers?: RTCIceServer[] }} ConnectionTestMessage
+ * @typedef {{ t: "connection-report-received", id: string }} ConnectionReportReceivedMessage
  * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | PeerUpdatedMessage | SdpMessage | IceMessage
- *   | ErrorMessage | PongMessage | ClosedMessage | IceServersMessage} ServerMessage
+ *   | ErrorMessage | PongMessage | ClosedMessage | IceServersMessage | ConnectionTestMessage
+ *   | ConnectionReportReceivedMessage} ServerMessage
  */
 
 /**
@@ -134,6 +137,39 @@
  *   types of the selected pair (`host`, `srflx`, `prflx`, `relay`) and, relaying on our side, how we reach the TURN
  *   server (`udp`, `tcp`, `tls`).
  * @property {number} timestamp When the stats were collected (ms since epoch).
+ */
+
+/**
+ * What a connection test checks (`testConnection()`), in the order its report lists them.
+ * @typedef {"signaling" | "stun" | "turn-udp" | "turn-tcp" | "turn-tls" | "media"} ConnectionCheckId
+ */
+
+/**
+ * One result of a connection test.
+ * @typedef {object} ConnectionCheck
+ * @property {ConnectionCheckId} id
+ * @property {"pass" | "fail" | "skip"} status `skip`: not tested (the site offers no such server, or what it
+ *   needs failed)
+ * @property {string} message what was found, in words a user can act on
+ * @property {number} [ms] how long the check took
+ * @property {number} [rttMs] the media check's round trip through the relay and back, in milliseconds
+ * @property {string} [address] the STUN check's finding: this network's public address
+ */
+
+/**
+ * @typedef {object} ConnectionReport
+ * @property {boolean} ok no check failed
+ * @property {ConnectionCheck[]} checks
+ * @property {string | null} clientAddress this browser's address as the signaling server sees it
+ * @property {string} testedAt when the test began (ISO 8601)
+ */
+
+/**
+ * @typedef {object} ConnectionTestOptions
+ * @property {string} signalUrl the signaling endpoint, as for a call
+ * @property {RTCIceServer[]} [iceServers] test these instead of the server's
+ * @property {number} [timeout] milliseconds each check may take (default 5000; the media check twice that)
+ * @property {(check: ConnectionCheck) => void} [onCheck] each result, as soon as it is known
  */
 
 /**
