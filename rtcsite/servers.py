@@ -40,6 +40,7 @@ class DaphneProcess:
         args: tuple[str, ...] = (),
         application: str = "rtcsite.asgi:application",
         port: int = 0,
+        address: str = "127.0.0.1",
     ) -> None:
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, **(env or {})}
         self.start_timeout = start_timeout
@@ -48,10 +49,12 @@ class DaphneProcess:
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
         self.process: subprocess.Popen[bytes] | None = None
         self.port = port
+        #: Where it listens, and the host of its URLs (another than loopback for hosts of a SplitNetwork).
+        self.address = address
 
     def start(self) -> DaphneProcess:
         """Start daphne (again, on the same port, once it has been started before)."""
-        endpoint = self.ENDPOINT.replace("port=0", f"port={self.port}")
+        endpoint = self.ENDPOINT.replace("port=0", f"port={self.port}").replace("127.0.0.1", self.address)
         offset = len(self.output())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-e", endpoint, *self.args, self.application],
@@ -79,11 +82,11 @@ class DaphneProcess:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.address}:{self.port}"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     def rss_bytes(self) -> int:
         """The process's resident memory now."""
@@ -249,11 +252,11 @@ class SentinelCluster:
         self.stop()
 
 
-def wait_for_port(port: int, timeout: float = 10) -> None:
+def wait_for_port(port: int, timeout: float = 10, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
@@ -272,6 +275,39 @@ RELAY_ONLY_SCRIPT = """(() => {
 })();"""
 
 
+#: A page script (``page.evaluate(WATCH_SCRIPT, peer_id)``) of a demo call page: every 100 ms it counts what
+#: arrives from that peer, chat messages (the page sends one every 200 ms) and decoded video frames, and keeps the
+#: longest time either count stood still (``window.watch.stalls``), its ICE restarts and who left.
+WATCH_SCRIPT = """(peer) => {
+  window.watch = { messages: 0, frames: 0, stalls: { messages: 0, frames: 0 }, last: {}, restarts: 0, left: [] };
+  const callbacks = window.call.options.callbacks ?? {};
+  window.call.setOptions({ ...window.call.options, callbacks: { ...callbacks,
+    onDataChannelMessage: (from, label, data) => { if (label === 'chat') window.watch.messages += 1;
+                                                    callbacks.onDataChannelMessage?.(from, label, data); },
+    onIceRestart: (id) => { window.watch.restarts += 1; callbacks.onIceRestart?.(id); },
+    onPeerLeft: (id, reason) => { window.watch.left.push(id); callbacks.onPeerLeft?.(id, reason); },
+  } });
+  const since = { messages: performance.now(), frames: performance.now() };
+  const seen = { messages: 0, frames: 0 };
+  window.watchTimer = setInterval(async () => {
+    const stats = await window.call.links.get(peer).pc.getStats();
+    for (const r of stats.values()) {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') window.watch.frames = r.framesDecoded;
+    }
+    const now = performance.now();
+    for (const key of ['messages', 'frames']) {
+      if (window.watch[key] !== seen[key]) { seen[key] = window.watch[key]; since[key] = now; }
+      // Ignored until the first arrival, and at the end (the sender stops first).
+      if (seen[key] > 0 && !window.stopping) {
+        window.watch.stalls[key] = Math.max(window.watch.stalls[key], now - since[key]);
+      }
+    }
+  }, 100);
+  window.sent = 0;
+  window.sender = setInterval(() => { if (window.call.sendStringTo(peer, 'chat', 'tick')) window.sent += 1; }, 200);
+}"""
+
+
 class TurnServer:
     """coturn's ``turnserver`` of the test's own on loopback, checking TURN REST credentials (``use-auth-secret``)
     as the server mints them; its log is kept (``log()``).
@@ -284,8 +320,11 @@ class TurnServer:
 
     REALM = "rtc.test"
 
-    def __init__(self, secret: str, *, udp: bool = True, tls: bool = False, lifetime: int | None = None) -> None:
+    def __init__(self, secret: str, *, udp: bool = True, tls: bool = False, lifetime: int | None = None,
+                 address: str = "127.0.0.1") -> None:
         self.secret = secret
+        #: Where it listens and relays from (another than loopback for hosts of a SplitNetwork).
+        self.address = address
         self.port = free_port()
         self.tls_port = free_port() if tls else None
         self.udp = udp
@@ -301,16 +340,16 @@ class TurnServer:
         for transport in transports or ("udp", "tcp"):
             if transport == "tls":
                 assert self.tls_port is not None, "started without tls=True"
-                urls.append(f"turns:127.0.0.1:{self.tls_port}?transport=tcp")
+                urls.append(f"turns:{self.address}:{self.tls_port}?transport=tcp")
             else:
-                urls.append(f"turn:127.0.0.1:{self.port}?transport={transport}")
+                urls.append(f"turn:{self.address}:{self.port}?transport={transport}")
         return urls
 
     def _certificate(self) -> tuple[Path, Path]:
         cert, key = self.directory / "cert.pem", self.directory / "key.pem"
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-days", "1", "-subj", f"/CN={self.address}", "-addext", f"subjectAltName=IP:{self.address}",
              "-keyout", str(key), "-out", str(cert)],
             check=True, capture_output=True,
         )
@@ -320,7 +359,7 @@ class TurnServer:
         relay_base = 40000 + (self.port % 200) * 100
         args = [
             "turnserver", "-n", "--no-cli", "--log-file=stdout", "--simple-log", "--verbose", "--fingerprint",
-            "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={self.port}",
+            f"--listening-ip={self.address}", f"--relay-ip={self.address}", f"--listening-port={self.port}",
             f"--min-port={relay_base}", f"--max-port={relay_base + 99}",
             "--use-auth-secret", f"--static-auth-secret={self.secret}", f"--realm={self.REALM}",
             "--allow-loopback-peers", "--no-multicast-peers", "--no-dtls",
@@ -338,9 +377,9 @@ class TurnServer:
                      f"--max-allocate-lifetime={self.lifetime}"]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
-        wait_for_port(self.port)
+        wait_for_port(self.port, host=self.address)
         if self.tls_port is not None:
-            wait_for_port(self.tls_port)
+            wait_for_port(self.tls_port, host=self.address)
         return self
 
     def _read(self, process: subprocess.Popen[str]) -> None:
@@ -375,6 +414,83 @@ class TurnServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class SplitNetwork:
+    """Two hosts of a test's own, network namespaces ``a`` and ``b``, each joined to this machine by a veth pair:
+    both reach ``host_address`` (this machine: its daphne, its coturn, which listen there) and neither can send to
+    the other, as two networks behind firewalls that let only the TURN server's traffic through. ``lan=True`` joins
+    them directly too (a direct path), which ``cut_lan()`` then drops mid-call, as a firewall or a network change
+    would. Chromium runs on a host through ``chromium(host)``, a wrapper for Playwright's ``executable_path``.
+    Needs root (``ip netns``); ``stop()`` deletes the namespaces, and their links with them."""
+
+    def __init__(self, lan: bool = False) -> None:
+        tag = os.urandom(3).hex()
+        self.namespaces = {"a": f"rtc{tag}a", "b": f"rtc{tag}b"}
+        self.links = {"a": f"rtc{tag}ha", "b": f"rtc{tag}hb"}
+        subnet = 100 + int(tag, 16) % 150  # 10.<subnet>.0.0/16: one a run, far from this machine's own
+        self.host_address = f"10.{subnet}.1.1"
+        self.addresses = {"a": f"10.{subnet}.1.2", "b": f"10.{subnet}.2.2"}
+        self.lan_addresses = {"a": f"10.{subnet}.3.1", "b": f"10.{subnet}.3.2"} if lan else None
+        self.subnet = subnet
+        self.directory = Path(tempfile.mkdtemp(prefix="split-network-"))
+
+    @staticmethod
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    def start(self) -> SplitNetwork:
+        subnet = self.subnet
+        for host, number in (("a", 1), ("b", 2)):
+            namespace, link = self.namespaces[host], self.links[host]
+            self.ip("netns", "add", namespace)
+            self.ip("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+            self.ip("addr", "add", f"10.{subnet}.{number}.1/24", "dev", link)
+            self.ip("link", "set", link, "up")
+            self.ip("-n", namespace, "addr", "add", f"{self.addresses[host]}/24", "dev", "eth0")
+            self.ip("-n", namespace, "link", "set", "eth0", "up")
+            self.ip("-n", namespace, "link", "set", "lo", "up")
+        # b reaches this machine's host_address (on a's link) through its own; nothing routes a to b or b to a.
+        self.ip("-n", self.namespaces["b"], "route", "add", f"{self.host_address}/32", "via", f"10.{subnet}.2.1")
+        if self.lan_addresses is not None:
+            self.ip("link", "add", "lan0", "netns", self.namespaces["a"], "type", "veth", "peer", "name", "lan0",
+                    "netns", self.namespaces["b"])
+            for host in ("a", "b"):
+                self.ip("-n", self.namespaces[host], "addr", "add", f"{self.lan_addresses[host]}/24", "dev", "lan0")
+                self.ip("-n", self.namespaces[host], "link", "set", "lan0", "up")
+        return self
+
+    def cut_lan(self) -> None:
+        """Drop every packet between the hosts' direct addresses from now on (their links stay up)."""
+        assert self.lan_addresses is not None, "started without lan=True"
+        for host, other in (("a", "b"), ("b", "a")):
+            self.ip("-n", self.namespaces[host], "route", "add", "blackhole", f"{self.lan_addresses[other]}/32")
+
+    def command(self, host: str, *args: str) -> list[str]:
+        """``args`` as a command that runs on ``host`` (``"a"`` or ``"b"``), for ``subprocess``."""
+        return ["ip", "netns", "exec", self.namespaces[host], *args]
+
+    def chromium(self, host: str) -> str:
+        """An executable that runs Debian's Chromium on ``host`` (``"a"`` or ``"b"``)."""
+        wrapper = self.directory / f"chromium-{host}"
+        wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {self.namespaces[host]} /usr/bin/chromium "$@"\n')
+        wrapper.chmod(0o755)
+        return str(wrapper)
+
+    def stop(self) -> None:
+        for namespace in self.namespaces.values():
+            subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> SplitNetwork:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class NginxProcess:

@@ -12,8 +12,9 @@ fi
 system_packages=(python3)
 if [ "$want_test" = 1 ]; then
     # The tests run their own redis-server, nginx and coturn (turnserver) processes, a real PostgreSQL and a real
-    # Chromium; Node.js type-checks the browser client and bundles the React test page.
-    system_packages+=(redis-server nginx postgresql chromium coturn)
+    # Chromium, and hosts of their own in network namespaces (iproute2's ip netns); Node.js type-checks the
+    # browser client and bundles the React test page.
+    system_packages+=(redis-server nginx postgresql chromium coturn iproute2)
     command -v npm >/dev/null 2>&1 || system_packages+=(nodejs npm)
 fi
 # Debian's python3 needs python3-venv for `-m venv`; a Python that brings ensurepip (pyenv, say) does not.

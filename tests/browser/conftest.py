@@ -71,17 +71,17 @@ class Site:
 
 
 @contextlib.contextmanager
-def serve_site(env: dict[str, str] | None = None) -> Iterator[Site]:
+def serve_site(env: dict[str, str] | None = None, address: str = "127.0.0.1") -> Iterator[Site]:
     """The reference project under daphne with a new SQLite database; ``env`` adds to its environment (say,
-    ``SIGNALING_SETTINGS``)."""
+    ``SIGNALING_SETTINGS``); it listens on ``address`` (a SplitNetwork's host address, say)."""
     directory = Path(tempfile.mkdtemp(prefix="browser-site-"))
     database = directory / "db.sqlite3"
     BUILD.mkdir(exist_ok=True)
     run_manage(database, "migrate", "--noinput")
     env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}", "RTCSITE_MEDIA_ROOT": str(directory / "media"),
-           **(env or {})}
+           "DJANGO_ALLOWED_HOSTS": f"localhost,127.0.0.1,{address}", **(env or {})}
     with DaphneProcess(env, settings_module="tests.browser.settings",
-                       application="tests.browser.asgi:application") as daphne:
+                       application="tests.browser.asgi:application", address=address) as daphne:
         yield Site(daphne, database)
 
 

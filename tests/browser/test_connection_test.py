@@ -13,6 +13,8 @@ from playwright.sync_api import Browser, Page
 from rtcsite.servers import TurnServer
 from tests.browser.conftest import OpenPage, Site, log_in_as_staff, page_opener, serve_site
 
+pytestmark = pytest.mark.network
+
 SECRET = "connection-test-secret"
 CHECKS = ("signaling", "stun", "turn-udp", "turn-tcp", "turn-tls", "media")
 

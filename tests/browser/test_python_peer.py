@@ -152,7 +152,11 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
     with av.open(str(tmp_path / "page.webm")) as container:
         frames = list(container.decode(video=0))
     assert len(frames) > 30
-    assert {(f.width, f.height) for f in frames} == {(640, 480)}
+    sizes = {(f.width, f.height) for f in frames}
+    # The camera's picture as received: 640x480, or a step of it that the page's encoder took when the machine was
+    # busy (Chromium scales down before it drops frames), never another shape.
+    assert max(sizes) == (640, 480)
+    assert all(width * 3 == height * 4 for width, height in sizes), sizes
     with av.open(str(tmp_path / "page.ogg")) as container:
         assert not container.streams.video
         audio = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=0)])

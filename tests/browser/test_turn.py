@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
-from rtcsite.servers import RELAY_ONLY_SCRIPT, TurnServer
+from rtcsite.servers import RELAY_ONLY_SCRIPT, WATCH_SCRIPT, TurnServer
 from signaling.peer import GeneratedVideoTrack, WebRTCCall
 from tests.browser.conftest import (
     Site,
@@ -123,44 +123,12 @@ def test_a_relay_only_call_between_two_browsers(open_relay_page: OpenRelayPage, 
     bob.wait_for_function("window.received.some(([, , data]) => data === 'through the relay')")
 
 
-# The page counts, every 100 ms, what arrives from its peer: chat messages (one sent every 200 ms by the other
-# side) and decoded video frames; and the longest time either count stood still.
-WATCH = """(peer) => {
-  window.watch = { messages: 0, frames: 0, stalls: { messages: 0, frames: 0 }, last: {}, restarts: 0, left: [] };
-  const callbacks = window.call.options.callbacks ?? {};
-  window.call.setOptions({ ...window.call.options, callbacks: { ...callbacks,
-    onDataChannelMessage: (from, label, data) => { if (label === 'chat') window.watch.messages += 1;
-                                                    callbacks.onDataChannelMessage?.(from, label, data); },
-    onIceRestart: (id) => { window.watch.restarts += 1; callbacks.onIceRestart?.(id); },
-    onPeerLeft: (id, reason) => { window.watch.left.push(id); callbacks.onPeerLeft?.(id, reason); },
-  } });
-  const since = { messages: performance.now(), frames: performance.now() };
-  const seen = { messages: 0, frames: 0 };
-  window.watchTimer = setInterval(async () => {
-    const stats = await window.call.links.get(peer).pc.getStats();
-    for (const r of stats.values()) {
-      if (r.type === 'inbound-rtp' && r.kind === 'video') window.watch.frames = r.framesDecoded;
-    }
-    const now = performance.now();
-    for (const key of ['messages', 'frames']) {
-      if (window.watch[key] !== seen[key]) { seen[key] = window.watch[key]; since[key] = now; }
-      // Ignored until the first arrival, and at the end (the sender stops first).
-      if (seen[key] > 0 && !window.stopping) {
-        window.watch.stalls[key] = Math.max(window.watch.stalls[key], now - since[key]);
-      }
-    }
-  }, 100);
-  window.sent = 0;
-  window.sender = setInterval(() => { if (window.call.sendStringTo(peer, 'chat', 'tick')) window.sent += 1; }, 200);
-}"""
-
-
 @pytest.mark.soak
 def test_a_relayed_call_outlives_its_credentials(open_relay_page: OpenRelayPage, turn: TurnServer,
                                                  room_id: str) -> None:
     alice, bob, a, b = relayed_pair(open_relay_page, f"/call/{room_id}/")
     for page, other in ((alice, b), (bob, a)):
-        page.evaluate(WATCH, other)
+        page.evaluate(WATCH_SCRIPT, other)
     # 76 s: nearly four credential lifetimes, more than two of coturn's permission and allocation lifetimes.
     alice.wait_for_timeout(76_000)
     for page in (alice, bob):
