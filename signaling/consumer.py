@@ -328,7 +328,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         peer = self.peer
         if peer is not None and self.resume_grace > 0 and self.registry.parks_across_workers:
             try:
-                if await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace):
+                if await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace,
+                                            still_speaking=True):
                     self.peer = None
                     self.draining_peer = peer
                 else:

@@ -579,3 +579,37 @@ async def test_a_sentinel_failover_keeps_the_call(settings: Any) -> None:
         finally:
             await one.worker().stop()
             await two.worker().stop()
+
+
+async def test_what_a_draining_workers_parked_peer_still_sends_is_kept_for_the_other(
+    workers: Callable[[], RedisRegistry],
+) -> None:
+    """Both members of a room on one worker, both parked by its drain: what one of them still sends before its
+    socket is closed (the consumer relays it as the parked peer) is kept for the other, reaches it when it
+    resumes on another worker, and follows it there afterwards."""
+    one, two = workers(), workers()
+    alice, bob = Inbox(), Inbox()
+    await one.join("r", alice, 2)
+    await one.join("r", bob, 2)
+    assert (await alice.next())["t"] == "peer-joined"
+    assert await one.park("r", bob.peer_id, bob, 30, still_speaking=True)
+    assert await one.park("r", alice.peer_id, alice, 30, still_speaking=True)
+    assert await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "sdp", "n": 1}') == 1
+    assert await one.relay("r", alice.peer_id, None, '{"t": "ice", "n": 2}') == 1
+    back = Inbox(bob.peer_id)
+    assert await two.resume("r", bob.peer_id, back) is not None
+    assert [(await back.next())["n"] for _ in range(2)] == [1, 2]
+    assert await one.relay("r", alice.peer_id, bob.peer_id, '{"t": "sdp", "n": 3}') == 1
+    assert (await back.next())["n"] == 3
+
+
+async def test_a_frame_for_the_room_that_reaches_a_worker_after_it_parked_the_peer_is_kept(
+    workers: Callable[[], RedisRegistry],
+) -> None:
+    """Alice's worker took bob to be on his (its view was not told of the park yet) and sent its frame for the
+    room there: his worker, which parked him meanwhile, keeps it for him rather than losing it."""
+    one, two, alice, bob = await bob_parked(workers, 2)
+    await two.worker()._apply({"r": "r", "x": alice.peer_id, "f": '{"t": "ice", "n": 1}', "p": [bob.peer_id]})
+    back = Inbox(bob.peer_id)
+    assert await workers().resume("r", bob.peer_id, back) is not None
+    assert (await back.next())["n"] == 1

@@ -126,12 +126,15 @@ class RoomRegistry(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def park(self, room_id: str, peer_id: str, expected: PeerHandle, grace: float) -> bool:
+    async def park(
+        self, room_id: str, peer_id: str, expected: PeerHandle, grace: float, still_speaking: bool = False
+    ) -> bool:
         """Keep member ``peer_id``'s place (its handle on this worker is ``expected``, whose socket dropped) for
         ``grace`` seconds, with no announcement, keeping what is sent to it (``SIGNALING["PARKED_BUFFER_*"]``).
         Unless a resume takes it back first, it then leaves with reason ``disconnect`` and its lifecycle events
         are sent; it leaves at once when what is kept would exceed the bounds. False when it is not a member
-        here (any more)."""
+        here (any more). ``still_speaking``: its socket is still open (a drain parks before it closes), and what
+        the client sends meanwhile is relayed as the parked peer: the registry keeps what it needs to route it."""
 
     @abc.abstractmethod
     async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:

@@ -93,7 +93,10 @@ class InMemoryRegistry(RoomRegistry):
         count_relayed_locally(len(targets))
         return len(targets)
 
-    async def park(self, room_id: str, peer_id: str, expected: PeerHandle, grace: float) -> bool:
+    async def park(
+        self, room_id: str, peer_id: str, expected: PeerHandle, grace: float, still_speaking: bool = False
+    ) -> bool:
+        # A parked peer stays in the room's members here: what it still says is relayed whatever still_speaking.
         members = self._rooms.get(room_id)
         if members is None or members.get(peer_id) is not expected:
             return False

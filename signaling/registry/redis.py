@@ -411,8 +411,10 @@ class RedisRegistry(RoomRegistry):
 
     parks_across_workers = True
 
-    async def park(self, room_id: str, peer_id: str, expected: PeerHandle, grace: float) -> bool:
-        return await self.worker().park(room_id, peer_id, expected, grace)
+    async def park(
+        self, room_id: str, peer_id: str, expected: PeerHandle, grace: float, still_speaking: bool = False
+    ) -> bool:
+        return await self.worker().park(room_id, peer_id, expected, grace, still_speaking)
 
     async def shutdown(self) -> None:
         await self.worker().deregister()
@@ -719,8 +721,13 @@ class Worker:
         for other_id, other in list(self.local_rooms.get(room_id, {}).items()):
             if other_id != peer_id:
                 await deliver(other.handle, frame)
+        recipients: dict[str, list[str]] = {}
+        for other_id, value in _pairs(flat).items():
+            worker = _parse_member(value)[0]
+            if other_id != peer_id and worker not in (self.channel, PARKED):
+                recipients.setdefault(worker, []).append(other_id)
         for worker in workers - {self.channel, PARKED}:
-            self._post(worker, {"r": room_id, "x": peer_id, "f": frame})
+            self._post(worker, {"r": room_id, "x": peer_id, "f": frame, "p": recipients.get(worker, [])})
         return True
 
     async def leave(self, room_id: str, peer_id: str, reason: str) -> bool | None:
@@ -788,7 +795,9 @@ class Worker:
         await self._announce(room_id, peer_id, int(reply[0]), PARKED, None, {w for w, _, _ in members.values()})
         return True
 
-    async def park(self, room_id: str, peer_id: str, expected: PeerHandle, grace: float) -> bool:
+    async def park(
+        self, room_id: str, peer_id: str, expected: PeerHandle, grace: float, still_speaking: bool = False
+    ) -> bool:
         member = self.local.get(peer_id)
         if member is None or member.room_id != room_id or member.handle is not expected or member.version is None:
             return False
@@ -806,9 +815,11 @@ class Worker:
             return False
         while collector.frames:
             await self._keep(room_id, peer_id, collector.frames.pop(0))
-        # No await since the loop saw the collector empty: from here on, frames for the peer go to Redis. (The
-        # room's view goes too if no other member is here: frames that still arrive for the peer need none.)
-        self._forget_local(room_id, peer_id)
+        # No await since the loop saw the collector empty: from here on, frames for the peer go to Redis. The
+        # room's view goes too if no other member is here (frames that still arrive for the peer need none),
+        # unless the peer still speaks: a drain parks a peer before it closes the socket, and what the client
+        # sends meanwhile is relayed as the parked peer, through this view, until the worker stops.
+        self._forget_local(room_id, peer_id, keep_view=still_speaking)
         # On time while this worker lives; every worker's upkeep sweep covers the case where it does not.
         loop = asyncio.get_running_loop()
         loop.call_later(grace, lambda: in_background(self._expire_when_due(room_id, peer_id), loop))
@@ -1033,16 +1044,18 @@ class Worker:
                 await deliver(member.handle, frame)
                 count += 1
         count_relayed_locally(count)
-        remote: dict[str, int] = {}
+        remote: dict[str, list[str]] = {}
         for peer_id, worker in view.members().items():
             if worker == PARKED and peer_id != sender_id:
                 await self._keep(room_id, peer_id, frame)
                 count += 1
             elif worker != self.channel and peer_id != sender_id:
-                remote[worker] = remote.get(worker, 0) + 1
+                remote.setdefault(worker, []).append(peer_id)
         for worker, peers in remote.items():
-            self._post(worker, {"r": room_id, "x": sender_id, "f": frame})
-            count += peers
+            # Named: a worker that no longer holds one of them (parked, or resumed elsewhere, since this view
+            # was current) keeps the frame for it rather than losing it.
+            self._post(worker, {"r": room_id, "x": sender_id, "f": frame, "p": peers})
+            count += len(peers)
         return count
 
     def _post(self, worker: str, item: dict[str, Any]) -> None:
@@ -1122,6 +1135,10 @@ class Worker:
             if item.get("to") is not None:
                 await self._keep(room_id, item["to"], frame, forwarded=bool(item.get("fw")))
                 continue
+            if item.get("p") is not None:
+                for peer_id in item["p"]:
+                    await self._keep(room_id, peer_id, frame)
+                continue
             view = self.views.get(room_id)
             sender = item.get("x")
             for peer_id, worker in (view.members() if view else {}).items():
@@ -1163,12 +1180,29 @@ class Worker:
                 # Sent while the sender took the peer to be here: it was parked or resumed elsewhere since.
                 await self._keep(room_id, to, item["f"], forwarded=bool(item.get("fw")))
             return
+        recipients = item.get("p")
+        if recipients is not None and "op" not in item:
+            # A frame for the room: to its members here (one that joined since the sender's view was current
+            # too), and kept for those the sender took to be here that are not any more (parked, or resumed
+            # elsewhere, meanwhile).
+            sender = item.get("x")
+            delivered = {sender}
+            for peer_id, member in list(self.local_rooms.get(room_id, {}).items()):
+                if peer_id not in delivered:
+                    delivered.add(peer_id)
+                    await deliver(member.handle, item["f"])
+                    count_relayed_locally(1)
+            for peer_id in recipients:
+                if peer_id not in delivered:
+                    await self._keep(room_id, peer_id, item["f"])
+            return
         view = self.views.get(room_id)
         if view is None:
             return  # no peer of this room is on this worker (any more)
         op = item.get("op")
         sender = item.get("x")
         if op is None:
+            # From a worker that does not name the recipients (an older release, during a rolling deploy).
             for peer_id, member in list(self.local_rooms.get(room_id, {}).items()):
                 if peer_id != sender:
                     await deliver(member.handle, item["f"])
