@@ -375,6 +375,16 @@ class LogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return changelist
 
 
+def user_named(term: str) -> list[Q]:
+    """The condition for the rows of the user whose user name is exactly ``term``; none when there is no such user
+    (looked up first: one index probe)."""
+    user_model = get_user_model()
+    users = list(
+        user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term}).values_list("pk", flat=True)[:1]
+    )
+    return [Q(user_id__in=users)] if users else []
+
+
 @admin.register(PeerSession)
 class PeerSessionAdmin(LogAdmin):
     actions = ("kick_peers",)
@@ -390,13 +400,7 @@ class PeerSessionAdmin(LogAdmin):
     date_hierarchy = "joined_at"
 
     def search_conditions(self, term: str) -> list[Q]:
-        conditions = super().search_conditions(term)
-        user_model = get_user_model()
-        users = list(
-            user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term}).values_list("pk", flat=True)[:1]
-        )
-        if users:
-            conditions.append(Q(user_id__in=users))
+        conditions = super().search_conditions(term) + user_named(term)
         try:
             address = str(ipaddress.ip_address(term))
         except ValueError:
@@ -462,12 +466,7 @@ class ConnectionTestAdmin(LogAdmin):
             conditions.append(Q(pk=uuid.UUID(term)))
         except ValueError:
             pass
-        user_model = get_user_model()
-        users = list(
-            user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term}).values_list("pk", flat=True)[:1]
-        )
-        if users:
-            conditions.append(Q(user_id__in=users))
+        conditions += user_named(term)
         try:
             conditions.append(Q(client_address=str(ipaddress.ip_address(term))))
         except ValueError:

@@ -90,31 +90,34 @@ def test_all_green_with_coturn_up_and_a_sent_report_appears_in_the_admin(
     assert "HeadlessChrome" in detail
 
 
-def test_with_coturn_down_the_relay_checks_fail_and_say_so(browser: Browser, request: pytest.FixtureRequest) -> None:
-    with TurnServer(SECRET, tls=True) as gone:
-        pass  # stopped: its ports answer nothing
-    for site in site_for(gone, "udp", "tcp", "tls"):
+def results_with(browser: Browser, request: pytest.FixtureRequest, turn: TurnServer) -> tuple[dict[str, str], ...]:
+    """The demo page's test against a site that offers ``turn`` over UDP, TCP and TLS: each check's status, each
+    check's message, and the summary's verdict (read before the page and the site go)."""
+    for site in site_for(turn, "udp", "tcp", "tls"):
         for open_page in page_opener(browser, site.url, request):
             page = open_page("/test/")
             statuses = run_test(page)
-            text = messages(page)
-            assert statuses == {"signaling": "pass", "stun": "fail", "turn-udp": "fail", "turn-tcp": "fail",
-                                "turn-tls": "fail", "media": "skip"}, text
-            assert "did not answer" in text["stun"]
-            assert "blocks UDP" in text["stun"]
-            assert "Could not reach the TURN server over TCP" in text["turn-tcp"]
-            assert page.get_attribute("#summary", "data-ok") == "false"
+            return statuses, messages(page), {"ok": page.get_attribute("#summary", "data-ok") or ""}
+    raise AssertionError("no page was opened")
+
+
+def test_with_coturn_down_the_relay_checks_fail_and_say_so(browser: Browser, request: pytest.FixtureRequest) -> None:
+    with TurnServer(SECRET, tls=True) as gone:
+        pass  # stopped: its ports answer nothing
+    statuses, text, summary = results_with(browser, request, gone)
+    assert statuses == {"signaling": "pass", "stun": "fail", "turn-udp": "fail", "turn-tcp": "fail",
+                        "turn-tls": "fail", "media": "skip"}, text
+    assert "did not answer" in text["stun"]
+    assert "blocks UDP" in text["stun"]
+    assert "Could not reach the TURN server over TCP" in text["turn-tcp"]
+    assert summary["ok"] == "false"
 
 
 def test_with_udp_blocked_udp_fails_and_tcp_and_tls_carry_the_media(
     browser: Browser, request: pytest.FixtureRequest
 ) -> None:
     with TurnServer(SECRET, udp=False, tls=True) as tcp_only:
-        for site in site_for(tcp_only, "udp", "tcp", "tls"):
-            for open_page in page_opener(browser, site.url, request):
-                page = open_page("/test/")
-                statuses = run_test(page)
-                text = messages(page)
-                assert statuses == {"signaling": "pass", "stun": "fail", "turn-udp": "fail", "turn-tcp": "pass",
-                                    "turn-tls": "pass", "media": "pass"}, text
-                assert "over TCP" in text["media"] or "over TLS" in text["media"]
+        statuses, text, _ = results_with(browser, request, tcp_only)
+        assert statuses == {"signaling": "pass", "stun": "fail", "turn-udp": "fail", "turn-tcp": "pass",
+                            "turn-tls": "pass", "media": "pass"}, text
+        assert "over TCP" in text["media"] or "over TLS" in text["media"]
