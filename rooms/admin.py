@@ -21,8 +21,8 @@ from django.utils.safestring import mark_safe
 from rooms import server_recording
 from rooms.bans import BAN_CHOICES, CannotBan, ban_peer
 from rooms.conf import conf
-from rooms.logqueries import CappedCountPaginator, rooms_matching
-from rooms.models import ConnectionTest, PeerSession, Recording, Room, RoomBan, RoomEvent
+from rooms.logqueries import CappedCountPaginator
+from rooms.models import ConnectionTest, PeerSession, Recording, Room, RoomBan, RoomEvent, rooms_matching
 from rooms.uploads import delete_recording
 from signaling import live
 

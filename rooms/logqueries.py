@@ -6,8 +6,8 @@ The log grows without end (millions of rows on a busy site); what reads it must 
   index probe per period that has rows, instead of Django's ``SELECT DISTINCT DATE_TRUNC(...)`` over every row;
 - ``CappedCountPaginator`` counts at most a bound of rows instead of ``COUNT(*)`` over the table, and offers only
   the pages within that bound (deep pages are reached by narrowing: a date, a filter, a search);
-- ``rooms_matching`` turns a search term into the ids of the rooms it names, so the log is then read by its
-  room index rather than by ``LIKE '%term%'`` across joined tables.
+- ``rooms.models.rooms_matching`` (beside the ``Room`` it reads) turns a search term into the ids of the rooms it
+  names, so the log is then read by its room index rather than by ``LIKE '%term%'`` across joined tables.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any, Literal, TypeVar
 from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -114,14 +113,3 @@ class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
             if int(float(number)) > 1:
                 return int(self.num_pages)
             raise
-
-
-def rooms_matching(term: str) -> list[str]:
-    """Ids of the rooms a search term names: the id itself, ids beginning with it, names containing it."""
-    from rooms.models import Room
-
-    return list(
-        Room.objects.filter(Q(pk__startswith=term) | Q(name__icontains=term))
-        .order_by()
-        .values_list("pk", flat=True)[:MAX_MATCHED_ROOMS]
-    )

@@ -5,9 +5,10 @@ import uuid
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
-from rooms.logqueries import LogQuerySet
+from rooms.logqueries import MAX_MATCHED_ROOMS, LogQuerySet
 from signaling.policy import Access
 from signaling.protocol import ROOM_ID_PATTERN, LeaveReason
 
@@ -49,6 +50,15 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.id
+
+
+def rooms_matching(term: str) -> list[str]:
+    """Ids of the rooms a search term names: the id itself, ids beginning with it, names containing it."""
+    return list(
+        Room.objects.filter(Q(pk__startswith=term) | Q(name__icontains=term))
+        .order_by()
+        .values_list("pk", flat=True)[:MAX_MATCHED_ROOMS]
+    )
 
 
 class PeerSession(models.Model):

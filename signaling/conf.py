@@ -181,7 +181,7 @@ class SignalingSettings(SettingsDict):
         return int(self._get("ROOM_CREATION_BURST_PER_ADDRESS"))
 
     @property
-    def METRICS_ALLOWED_NETWORKS(self) -> list[IPv4Network | IPv6Network]:
+    def METRICS_ALLOWED_ADDRESSES(self) -> list[IPv4Network | IPv6Network]:
         return [ip_network(str(value), strict=False) for value in self._get("METRICS_ALLOWED_ADDRESSES")]
 
     @property

@@ -1,6 +1,6 @@
 """The signaling endpoint: one WebSocket per browser tab, speaking ``docs/protocol.md``.
 
-Mount it in one line, as the seed mounts ``webrtc()``::
+Mount it in one line, as Agentuity's server mounts ``webrtc()``::
 
     path("api/call/signal", SignalingConsumer.as_asgi(max_peers=4, callbacks={"on_peer_join": joined}))
 """
@@ -102,7 +102,7 @@ SLOW_READER_CLOSE_SECONDS = 1.0
 
 
 def new_peer_id(role: PeerRole | None = None) -> str:
-    """An unguessable peer id in the seed's shape: ``peer-`` and 96 random bits (``peer.<role>.`` and 96 random
+    """An unguessable peer id in the shape of Agentuity's: ``peer-`` and 96 random bits (``peer.<role>.`` and 96 random
     bits for a peer with a role)."""
     if role is not None:
         return role_peer_id(role, secrets.token_urlsafe(12))
@@ -207,7 +207,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     #: Peers an ad-hoc room admits (a stored room may say otherwise); None means ``SIGNALING["MAX_PEERS"]``.
     max_peers: int | None = None
-    #: The seed's server callbacks.
+    #: Agentuity's server callbacks.
     callbacks: Callbacks = Callbacks()
     #: Which ``as_asgi()`` mount this is (set by ``as_asgi``; see ``signaling.mounts``).
     mount: int = -1

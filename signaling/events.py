@@ -28,7 +28,7 @@ Callback = Callable[..., Any]
 
 @dataclass(frozen=True, slots=True)
 class Callbacks:
-    """The seed's server callbacks, each sync or async; a sync one runs in a worker thread and may use the ORM."""
+    """Agentuity's server callbacks, each sync or async; a sync one runs in a worker thread and may use the ORM."""
 
     on_room_created: Callback | None = None  # (room_id)
     on_peer_join: Callback | None = None  # (peer_id, room_id)

@@ -1,4 +1,4 @@
-"""The wire protocol (``docs/protocol.md``): error codes, the seed's error texts, field validation and frame encoding.
+"""The wire protocol (``docs/protocol.md``): error codes, Agentuity's error texts, field validation and frame encoding.
 
 Validation returns the cleaned value or raises :class:`SignalingError`; nothing here does I/O.
 """
@@ -88,7 +88,7 @@ class SignalingError(Exception):
         return encode(frame)
 
 
-# The seed's texts, verbatim: clients written for the seed's server may match on them.
+# Agentuity's texts, verbatim: clients written for Agentuity's server may match on them.
 INVALID_JSON = "Invalid JSON"
 INVALID_FORMAT = "Invalid message format"
 INVALID_ROOM_ID = "Missing or invalid roomId"
@@ -106,8 +106,8 @@ DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-# The frames the server sends (docs/protocol.md), one TypedDict each: the seed's core fields are required, our
-# extensions NotRequired where a frame may go without them. Built only through these types.
+# The frames the server sends (docs/protocol.md), one TypedDict each: the core fields of Agentuity's protocol are
+# required, our extensions NotRequired where a frame may go without them. Built only through these types.
 
 
 class JoinedFrame(TypedDict):

@@ -54,7 +54,7 @@ def may_read_metrics(request: HttpRequest) -> bool:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
-    return any(address in network for network in conf.METRICS_ALLOWED_NETWORKS)
+    return any(address in network for network in conf.METRICS_ALLOWED_ADDRESSES)
 
 
 def metrics(request: HttpRequest) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""The seed's server callbacks and the same events as Django signals: all of them, in order, never in the way."""
+"""Agentuity's server callbacks and the same events as Django signals: all of them, in order, never in the way."""
 
 from __future__ import annotations
 

@@ -25,8 +25,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bench.scale_data import BUSY_ROOM, QUIET_ROOM, Volume, load
-from rooms.logqueries import rooms_matching
-from rooms.models import PeerSession, Room, RoomEvent
+from rooms.models import PeerSession, Room, RoomEvent, rooms_matching
 from rooms.pagination import EventCursorPagination
 from rtcsite.servers import ROOT, PostgresDatabase
 from tests.routing import using_database

@@ -670,3 +670,20 @@ def test_every_notice_kind_has_a_decoder() -> None:
     kinds = {kind.__name__ for kind in wire.Notice.__args__}
     assert builders == {"to_peer", "to_room", "membership", "evict"}
     assert kinds == {"ToPeer", "ToRoom", "Membership", "Evict"}
+
+
+def test_each_lua_scripts_header_names_every_key_it_uses() -> None:
+    """The comment above each script lists its KEYS: as many as the script reads, so a caller can be checked
+    against it."""
+    import re
+    from pathlib import Path
+
+    from signaling.registry.redis import scripts
+
+    source = Path(scripts.__file__).read_text()
+    headers = {name: keys for keys, name in re.findall(r"# KEYS: ([^.]*)\.[^\n]*\n(?:#[^\n]*\n)*([A-Z_]+) = ", source)}
+    assert set(headers) == {"JOIN", "LEAVE", "REJOIN", "HEARTBEAT", "CLAIM", "PARK", "KEEP", "RESUME",
+                            "EXPIRE_PARKED", "UPDATE"}
+    for name, keys in headers.items():
+        used = {int(n) for n in re.findall(r"KEYS\[(\d+)\]", getattr(scripts, name))}
+        assert used == set(range(1, len(keys.split(",")) + 1)), (name, keys, sorted(used))

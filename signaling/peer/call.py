@@ -335,7 +335,7 @@ class WebRTCCall:
         text = str(message.get("message") or "Signaling error")
         code = message.get("code")
         if not isinstance(code, str):
-            # Servers of the seed's protocol send no code: their refusals are known by their text.
+            # Servers of Agentuity's protocol send no code: their refusals are known by their text.
             code = "room-full" if text.startswith("Room is full") else "error"
         return WebRTCCallError(code, text)
 

@@ -17,13 +17,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 from aiortc import RTCRtpReceiver
 
-from signaling.peer.call import WebRTCCall
 from signaling.peer.events import PeerLeft, TrackReceived
+
+if TYPE_CHECKING:
+    # The call makes its recordings (WebRTCCall.record): this module needs its type only, not the module.
+    from signaling.peer.call import WebRTCCall
 
 logger = logging.getLogger(__name__)
 

@@ -148,7 +148,7 @@ class RoomRegistry(abc.ABC):
     async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:
         """A join of ``client`` found the room full: a parked member of that seat class (a peer with a role when
         ``role_peer``, else a participant) whose client was the same leaves now (reason ``disconnect``, its
-        departure announced and recorded). A client that knows no resume (the seed's own) comes back from a
+        departure announced and recorded). A client that knows no resume (Agentuity's own) comes back from a
         dropped connection under a new id, and would otherwise be refused by the seat of its own ghost; a
         stranger still finds the seat held. False when no such member is parked (or ``client`` is '')."""
 

@@ -78,7 +78,7 @@ redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2])
 return {missing, epoch}
 """
 
-# KEYS: workers, dead worker's heartbeat, dead worker's peers. ARGV: dead worker.
+# KEYS: workers, dead worker's heartbeat, dead worker's peers, its gone mark. ARGV: dead worker.
 CLAIM = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {} end
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {} end

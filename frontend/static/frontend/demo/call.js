@@ -284,7 +284,7 @@ function render() {
     const hasVideo = (stream?.getVideoTracks().length ?? 0) > 0;
     paintTile(tile, {
       name: nameOf(call, peerId) + (s.peerRoles.get(peerId) === "agent" ? " (agent)" : ""),
-      // A peer that announces nothing (a client of the seed's protocol) is shown as its stream goes.
+      // A peer that announces nothing (a client of Agentuity's protocol) is shown as its stream goes.
       audio: media ? media.audio : true,
       video: media ? media.video : hasVideo,
       screen: media ? media.screen : false,

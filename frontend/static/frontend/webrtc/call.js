@@ -7,7 +7,7 @@ import { SpeakerDetector } from "./levels.js";
 import { PeerLink } from "./peer.js";
 import { summarize } from "./quality.js";
 import { startRecording } from "./recording.js";
-import { WebRTCCallError, signalingUrl } from "./signaling.js";
+import { ROOM_ID, WebRTCCallError, signalingUrl } from "./signaling.js";
 import { UserMediaSource, sourceOf } from "./sources.js";
 
 /** @typedef {import('./types.js').WebRTCCallOptions} WebRTCCallOptions */
@@ -36,8 +36,6 @@ const SAMPLE_GAP = 250;
 const PATH_ATTEMPTS = 10;
 const PATH_RETRY = 300;
 
-/** The room ids the server accepts (signaling/protocol.py). */
-const ROOM_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 const DEFAULTS = {
   autoConnect: true,
@@ -53,7 +51,7 @@ const DEFAULTS = {
  */
 function withDefaults(options) {
   if (!options || typeof options.roomId !== "string" || !ROOM_ID.test(options.roomId)) {
-    throw new TypeError("roomId must be 1 to 128 letters, digits, or any of - _ . :");
+    throw new TypeError("roomId must be 1 to 128 letters, digits, or any of - _ . : (not dots alone)");
   }
   if (typeof options.signalUrl !== "string" || !options.signalUrl) {
     throw new TypeError("signalUrl must be a non-empty string");
@@ -567,7 +565,7 @@ export class WebRTCCall {
     ));
     const resumed = this.peerId !== null && message.peerId === this.peerId;
     const wasReconnecting = connection.joined();
-    // Extension: which peers here are recorders or agents (a server of the seed's protocol sends none).
+    // Extension: which peers here are recorders or agents (a server of Agentuity's protocol sends none).
     /** @type {Map<string, string>} */
     const roles = new Map();
     if (message.roles && typeof message.roles === "object") {
@@ -579,7 +577,7 @@ export class WebRTCCall {
     if (resumed && iceServers && !sameJSON(iceServers, this.serverIceServers)) this.useServerIceServers(iceServers);
     else this.serverIceServers = iceServers;
     this.maxPeers = typeof message.maxPeers === "number" ? message.maxPeers : null;
-    // Extension: every member's metadata and media state (a server of the seed's protocol sends neither).
+    // Extension: every member's metadata and media state (a server of Agentuity's protocol sends neither).
     const metadata = isObject(message.metadata) ? message.metadata : {};
     const media = isObject(message.media) ? message.media : {};
     this.peerMetadata = new Map();
@@ -617,7 +615,7 @@ export class WebRTCCall {
   /** @param {Record<string, any>} message */
   onServerError(message) {
     const text = typeof message.message === "string" ? message.message : "Signaling error";
-    // Servers of the seed's protocol send no code: their join refusals are known by their text.
+    // Servers of Agentuity's protocol send no code: their join refusals are known by their text.
     const code =
       typeof message.code === "string" ? message.code : text.startsWith("Room is full") ? "room-full" : "error";
     const error = new WebRTCCallError(code, text);
@@ -748,8 +746,8 @@ export class WebRTCCall {
     this.addPeer(peerId);
     const link = new PeerLink({
       remoteId: peerId,
-      // The seed client's rule (polite = !(myId > theirId)): each side of a pair computes the opposite answer,
-      // so exactly one of them yields, also in a pair of this client and the seed's.
+      // Agentuity's client's rule (polite = !(myId > theirId)): each side of a pair computes the opposite answer,
+      // so exactly one of them yields, also in a pair of this client and Agentuity's.
       polite: this.options.polite ?? !((this.peerId ?? "") > peerId),
       initiator,
       iceServers: this.iceServers(),

@@ -83,7 +83,7 @@ export class PeerLink {
     this.pc.addEventListener("icecandidate", ({ candidate }) => {
       if (!candidate) return;
       this.timers.clear("gathering");
-      // The seed protocol has no end-of-candidates message: the null candidate is not sent.
+      // Agentuity's protocol has no end-of-candidates message: the null candidate is not sent.
       this.events.signal({ t: "ice", to: this.remoteId, candidate: candidate.toJSON() });
     });
     this.pc.addEventListener("icegatheringstatechange", () => {

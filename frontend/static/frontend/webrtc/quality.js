@@ -84,7 +84,7 @@ export function summarize(report, previous, now = Date.now()) {
     if (Object.keys(bitrate).length) summary.bitrate = bitrate;
   }
 
-  // Incoming video only, as the seed reports it: what this side sends says nothing of what it receives.
+  // Incoming video only, as Agentuity's client reports it: what this side sends says nothing of what it receives.
   const video = inboundVideo;
   if (video) {
     /** @type {NonNullable<ConnectionQualitySummary['video']>} */

@@ -1,5 +1,11 @@
 // The signaling socket: one WebSocket to the server, JSON frames in and out (docs/protocol.md).
 
+/**
+ * The room ids the server accepts (`signaling.protocol.ROOM_ID_PATTERN`; tests/test_client_units.py holds the two
+ * to the same answers): 1 to 128 of letters, digits and `-_.:`, not dots alone (`.` and `..` are path segments).
+ */
+export const ROOM_ID = /^(?!\.+$)[A-Za-z0-9_.:-]{1,128}$/;
+
 /** The standard "service restart": the server is going away on purpose (a deploy) and parked this peer. */
 export const SERVICE_RESTART = 1012;
 

@@ -37,7 +37,7 @@
 
 /**
  * The frames a server sends (docs/protocol.md), as a union on `t`: a `switch (message.t)` narrows to one. Every
- * field of the seed's core is required; our extensions are optional (a server of the seed's protocol sends none),
+ * field of the core of Agentuity's protocol is required; our extensions are optional (a server of Agentuity's protocol sends none),
  * and a client must ignore frames and fields it does not know.
  * @typedef {{ t: "joined", peerId: string, roomId: string, peers: string[], maxPeers?: number, resume?: string,
  *   iceServers?: RTCIceServer[], roles?: Record<string, string>, role?: string,
