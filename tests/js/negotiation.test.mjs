@@ -269,3 +269,48 @@ test("a final close code ends the connection at once, with the server's reason",
   assert.deepEqual(ended, ["kicked"]);
   assert.equal(FakeWebSocket.opened.length, 1);
 });
+
+const { testConnection } = await import("../../frontend/static/frontend/webrtc/connectiontest.js");
+
+/** Run a connection test whose socket `answer`s the first frame the client sends (no ICE servers to test). */
+async function testWith(answer) {
+  FakeWebSocket.opened = [];
+  const running = testConnection({ signalUrl: "ws://site.test/api/call/signal", iceServers: [], timeout: 500 });
+  const socket = FakeWebSocket.opened[0];
+  assert.equal(socket.url, "ws://site.test/api/call/signal"); // no ?room=: the test joins none
+  socket.readyState = FakeWebSocket.OPEN;
+  socket.dispatch("open");
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  answer(socket);
+  return running;
+}
+
+test("the connection test of a server that knows the extension, of one that does not, and of none", async () => {
+  const ours = await testWith((socket) => {
+    assert.deepEqual(socket.sent, [{ t: "connection-test" }]);
+    socket.dispatch("message", { data: JSON.stringify({ t: "connection-test", clientAddress: "203.0.113.7" }) });
+  });
+  assert.equal(ours.ok, true);
+  assert.equal(ours.clientAddress, "203.0.113.7");
+  assert.deepEqual(ours.checks.map((c) => [c.id, c.status]), [["signaling", "pass"], ["stun", "skip"],
+    ["turn-udp", "skip"], ["turn-tcp", "skip"], ["turn-tls", "skip"], ["media", "skip"]]);
+
+  // Agentuity's server answers an unknown frame with an error: its socket works all the same.
+  const theirs = await testWith((socket) => {
+    socket.dispatch("message", { data: JSON.stringify({ t: "error", message: "Unknown message type: connection-test" }) });
+  });
+  assert.equal(theirs.checks[0].status, "pass");
+  assert.match(theirs.checks[0].message, /offers no ICE servers of its own/);
+
+  const refused = await testWith((socket) => {
+    socket.dispatch("message", { data: JSON.stringify({ t: "error", code: "forbidden", message: "Log in to test your connection" }) });
+  });
+  assert.equal(refused.ok, false);
+  assert.match(refused.checks[0].message, /refused the test: Log in to test your connection/);
+
+  const unreachable = await testWith((socket) => socket.drop(1006));
+  assert.equal(unreachable.ok, false);
+  assert.match(unreachable.checks[0].message, /closed with code 1006/);
+  // The rest needs servers to test (none here): not tested, not failed.
+  assert.deepEqual(unreachable.checks.slice(1).map((c) => c.status), ["skip", "skip", "skip", "skip", "skip"]);
+});

@@ -152,6 +152,15 @@ async function checkSignaling(signalUrl, timeout) {
       clientAddress: typeof clientAddress === "string" ? clientAddress : null,
     };
   }
+  if ("refused" in outcome && isUnknownType(outcome.refused)) {
+    // A server of Agentuity's protocol (no extensions): the socket works; it names no ICE servers of its own.
+    return {
+      check: check("signaling", "pass", `Connected to the signaling server (${host}) in ${ms} ms; it offers no ICE ` +
+        "servers of its own, so the rest is tested with the page's (or the client's default).", { ms }),
+      iceServers: null,
+      clientAddress: null,
+    };
+  }
   let message;
   if ("refused" in outcome) {
     message = `The signaling server refused the test: ${outcome.refused.message}`;
@@ -164,6 +173,14 @@ async function checkSignaling(signalUrl, timeout) {
       "or a proxy holds WebSocket connections.";
   }
   return { check: check("signaling", "fail", message, { ms }), iceServers: null, clientAddress: null };
+}
+
+/**
+ * Whether an `error` frame says the server does not know the message (Agentuity's and ours word it alike).
+ * @param {Record<string, any>} error
+ */
+function isUnknownType(error) {
+  return error.code === "unknown-type" || String(error.message ?? "").startsWith("Unknown message type");
 }
 
 /**
