@@ -26,6 +26,7 @@ from signaling.peer import (
     ErrorOccurred,
     GeneratedVideoTrack,
     Joined,
+    PeerUpdated,
     TrackReceived,
     WebRTCCall,
     WebRTCCallError,
@@ -326,3 +327,34 @@ async def test_a_recording_goes_on_across_a_worker_restart(stack: Stack, tmp_pat
     # No gap in the picture while the signaling moved: frames every 1/30 s, none missing for more than half a second.
     assert len(times) > 20 * length
     assert max(b - a for a, b in itertools.pairwise(times)) < 0.5
+
+
+async def test_the_python_peer_knows_the_others_names_and_media_and_tells_its_own(stack: Stack) -> None:
+    """Metadata and media state (extensions), as the browser client has them: from `joined`, `peer-joined` and
+    `peer-updated`, both ways."""
+    url = stack.nginx.ws_url + "/api/call/signal"
+    room = f"names-{time.time_ns()}"
+    ada = WebRTCCall(url, room, metadata={"name": "Ada"})
+    await ada.connect()
+    bo = WebRTCCall(url, room, metadata={"name": "Bo"})
+    updates: asyncio.Queue[PeerUpdated] = asyncio.Queue()
+    bo.on(PeerUpdated, updates.put_nowait)
+    await bo.connect()
+    try:
+        assert ada.peer_id is not None
+        assert bo.peer_id is not None
+        assert bo.peer_metadata == {ada.peer_id: {"name": "Ada"}}  # from `joined`
+        await eventually(lambda: ada.peer_metadata.get(str(bo.peer_id)) == {"name": "Bo"})  # from `peer-joined`
+        ada.update(metadata={"name": "Ada L."}, media={"audio": False, "video": True})
+        update = await asyncio.wait_for(updates.get(), 10)
+        assert update == PeerUpdated(ada.peer_id, {"name": "Ada L."}, bo.peer_media[ada.peer_id])
+        assert bo.peer_metadata[ada.peer_id] == {"name": "Ada L."}
+        assert bo.peer_media[ada.peer_id]["audio"] is False
+        assert bo.peer_media[ada.peer_id]["video"] is True
+        with pytest.raises(ValueError, match="update needs metadata or media"):
+            ada.update()
+        await ada.hangup()
+        await eventually(lambda: bo.peer_metadata == {} and bo.peer_media == {})  # forgotten when she leaves
+    finally:
+        await ada.hangup()
+        await bo.hangup()

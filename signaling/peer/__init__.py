@@ -16,6 +16,7 @@ from signaling.peer.events import (
     Joined,
     PeerJoined,
     PeerLeft,
+    PeerUpdated,
     Reconnected,
     Reconnecting,
     StateChanged,
@@ -27,6 +28,6 @@ from signaling.peer.media import GeneratedAudioTrack, GeneratedVideoTrack, Remot
 __all__ = [
     "FINAL_CLOSE_CODES", "CallEvent", "ConnectionState", "DataChannelClose", "DataChannelConfig",
     "DataChannelMessage", "DataChannelOpen", "ErrorOccurred", "GeneratedAudioTrack", "GeneratedVideoTrack", "Joined",
-    "PeerJoined", "PeerLeft", "Reconnected", "Reconnecting", "RemoteTrack", "StateChanged", "TrackReceived",
-    "WebRTCCall", "WebRTCCallError", "reconnect_delay", "signaling_url", "tone",
+    "PeerJoined", "PeerLeft", "PeerUpdated", "Reconnected", "Reconnecting", "RemoteTrack", "StateChanged",
+    "TrackReceived", "WebRTCCall", "WebRTCCallError", "reconnect_delay", "signaling_url", "tone",
 ]

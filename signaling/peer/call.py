@@ -39,6 +39,7 @@ from signaling.peer.events import (
     Joined,
     PeerJoined,
     PeerLeft,
+    PeerUpdated,
     Reconnected,
     Reconnecting,
     StateChanged,
@@ -130,6 +131,10 @@ class WebRTCCall:
         self.peer_id: str | None = None
         self.max_peers: int | None = None
         self.roles: dict[str, str] = {}
+        #: Each remote peer's metadata (``{"name": ...}``) and media state (``audio``, ``video``, ``screen``,
+        #: ``recording``), as they announced them (extensions; a server of Agentuity's protocol sends none).
+        self.peer_metadata: dict[str, dict[str, Any]] = {}
+        self.peer_media: dict[str, dict[str, bool]] = {}
         self.error: WebRTCCallError | None = None
         self._state: ConnectionState = "idle"
         self._links: dict[str, PeerLink] = {}
@@ -244,6 +249,19 @@ class WebRTCCall:
         except WebRTCCallError as error:
             await self._finish("failed", error)
             raise
+
+    def update(self, metadata: dict[str, Any] | None = None, media: dict[str, bool] | None = None) -> None:
+        """Tell the room our new metadata (replaced whole) or media state (merged key by key): ``update``, an
+        extension; the others get ``peer-updated`` (``PeerUpdated``). Sent when the socket is up, else on resume."""
+        if metadata is None and media is None:
+            raise ValueError("update needs metadata or media")
+        message: dict[str, Any] = {"t": "update"}
+        if metadata is not None:
+            self.metadata = dict(metadata)
+            message["metadata"] = self.metadata
+        if media is not None:
+            message["media"] = dict(media)
+        self._send(message)
 
     async def hangup(self) -> None:
         """Leave the room and close every connection."""
@@ -409,7 +427,8 @@ class WebRTCCall:
             "reconnect-failed", f"Could not reconnect after {self.max_reconnect_attempts} attempts"))
 
     def _send(self, message: dict[str, Any]) -> None:
-        """An ``sdp`` message for a peer: sent now, or when the socket is back (a resume keeps the peer)."""
+        """A message for the room or a peer (``sdp``, ``ice``, ``update``): sent now, or when the socket is back (a
+        resume keeps the peer)."""
         socket = self._socket
         if socket is not None:
             self._spawn(self._send_now(socket, message))
@@ -430,7 +449,13 @@ class WebRTCCall:
         sender = message.get("from")
         if kind == "peer-joined" and isinstance(message.get("peerId"), str):
             self._note_role(message["peerId"], message.get("role"))
+            self._note_state(message["peerId"], message.get("metadata"), message.get("media"))
             self._add_peer(message["peerId"])
+        elif kind == "peer-updated" and isinstance(message.get("peerId"), str):
+            peer_id = message["peerId"]
+            metadata, media = self._note_state(peer_id, message.get("metadata"), message.get("media"))
+            if peer_id in self._remote_peers and (metadata is not None or media is not None):
+                self._emit(PeerUpdated(peer_id, metadata, media))
         elif kind == "peer-left" and isinstance(message.get("peerId"), str):
             self._remove_peer(message["peerId"], str(message.get("reason") or "disconnect"))
         elif kind == "sdp" and isinstance(sender, str) and isinstance(message.get("description"), dict):
@@ -450,6 +475,32 @@ class WebRTCCall:
         if isinstance(role, str):
             self.roles[peer_id] = role
 
+    def _note_states(self, joined: dict[str, Any]) -> None:
+        """Extensions: every member's metadata and media state as of a join (ours too, as the server set it)."""
+        metadata, media = joined.get("metadata"), joined.get("media")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        media = media if isinstance(media, dict) else {}
+        for peer_id in {*metadata, *media}:
+            self._note_state(str(peer_id), metadata.get(peer_id), media.get(peer_id))
+
+    def _note_state(
+        self, peer_id: str, metadata: object, media: object
+    ) -> tuple[dict[str, Any] | None, dict[str, bool] | None]:
+        """Keep what a frame says of a peer's metadata (replaced whole) and media state (the server sends it
+        whole); what was kept, each None when the frame had none (or ours: our own metadata as the server set it)."""
+        kept_metadata = dict(metadata) if isinstance(metadata, dict) else None
+        kept_media = ({key: value for key, value in media.items() if isinstance(value, bool)}
+                      if isinstance(media, dict) else None)
+        if peer_id == self.peer_id:
+            if kept_metadata is not None:
+                self.metadata = kept_metadata
+            return kept_metadata, kept_media
+        if kept_metadata is not None:
+            self.peer_metadata[peer_id] = kept_metadata
+        if kept_media is not None:
+            self.peer_media[peer_id] = kept_media
+        return kept_metadata, kept_media
+
     async def _on_joined(self, socket: ClientConnection, message: dict[str, Any]) -> None:
         peers = [p for p in message.get("peers", []) if isinstance(p, str)] if isinstance(
             message.get("peers"), list) else []
@@ -464,11 +515,13 @@ class WebRTCCall:
         if isinstance(roles, dict):
             for peer_id, role in roles.items():
                 self._note_role(peer_id, role)
+
         if resumed:
             # Same place in the room: our connections live on. Catch up on who came and went meanwhile.
             for peer_id in list(self._remote_peers):
                 if peer_id not in peers:
                     self._remove_peer(peer_id, "disconnect")
+            self._note_states(message)
             for peer_id in peers:
                 self._add_peer(peer_id)
             waiting, self._outbox = self._outbox, []
@@ -479,6 +532,7 @@ class WebRTCCall:
                 self._remove_peer(peer_id, "disconnect")
             self._outbox = []
             self.peer_id = str(message["peerId"])
+            self._note_states(message)
             for peer_id in peers:
                 self._add_peer(peer_id)
                 self._link_with(peer_id, initiator=True)
@@ -502,6 +556,8 @@ class WebRTCCall:
             link.close()
         self._feeds.pop(peer_id, None)
         self.roles.pop(peer_id, None)
+        self.peer_metadata.pop(peer_id, None)
+        self.peer_media.pop(peer_id, None)
         if emit:
             self._emit(PeerLeft(peer_id, reason))
             self._update_state()

@@ -4,7 +4,7 @@ by iterating ``WebRTCCall.events()``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from aiortc.mediastreams import MediaStreamTrack
@@ -27,6 +27,16 @@ class Joined:
 @dataclass(frozen=True)
 class PeerJoined:
     peer_id: str
+
+
+@dataclass(frozen=True)
+class PeerUpdated:
+    """A member changed its metadata or its media state (``peer-updated``); each is None when it did not change.
+    The call's ``peer_metadata`` and ``peer_media`` have the new ones already."""
+
+    peer_id: str
+    metadata: dict[str, Any] | None
+    media: dict[str, bool] | None
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,6 @@ class ErrorOccurred:
 
 
 CallEvent = (
-    Joined | PeerJoined | PeerLeft | TrackReceived | DataChannelOpen | DataChannelClose | DataChannelMessage
-    | StateChanged | Reconnecting | Reconnected | ErrorOccurred
+    Joined | PeerJoined | PeerUpdated | PeerLeft | TrackReceived | DataChannelOpen | DataChannelClose
+    | DataChannelMessage | StateChanged | Reconnecting | Reconnected | ErrorOccurred
 )
