@@ -16,7 +16,7 @@ from typing import Any
 from django.utils.module_loading import import_string
 
 from signaling.conf import conf
-from signaling.protocol import ErrorCode, PeerUpdatedFrame, SignalingError, encode
+from signaling.protocol import ErrorCode, PeerUpdatedFrame, SignalingError, encode, encode_json
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def metadata_of(value: object, limit: int) -> dict[str, Any]:
     """A client's ``metadata``: a JSON object of at most ``limit`` bytes, encoded compactly."""
     if not isinstance(value, dict):
         raise SignalingError(ErrorCode.INVALID_MESSAGE, METADATA_NOT_OBJECT)
-    if len(encode(value).encode()) > limit:
+    if len(encode_json(value).encode()) > limit:
         raise SignalingError(ErrorCode.INVALID_MESSAGE, metadata_too_large(limit))
     return value
 
@@ -125,7 +125,7 @@ def peer_updated_frame(peer_id: str, metadata: dict[str, Any] | None, media: dic
 
 
 def encode_state(state: PeerState) -> str:
-    return encode(state)
+    return encode_json(state)
 
 
 def decode_state(text: str) -> PeerState:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -195,9 +194,14 @@ ServerFrame = (
 )
 
 
-def encode(message: ServerFrame | Mapping[str, Any]) -> str:
-    """Serialize one outgoing message as a compact JSON text frame."""
+def encode(message: ServerFrame) -> str:
+    """Serialize one outgoing frame as compact JSON: frames of the types above only."""
     return _encoder.encode(message)
+
+
+def encode_json(value: Any) -> str:
+    """Any JSON value in the frames' compact form (what a peer's metadata measures, what Redis keeps)."""
+    return _encoder.encode(value)
 
 
 class PeerRole(StrEnum):

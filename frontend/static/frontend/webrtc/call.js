@@ -21,6 +21,8 @@ import { UserMediaSource, sourceOf } from "./sources.js";
 /** @typedef {import('./types.js').TrackSource} TrackSource */
 /** @typedef {import('./types.js').PeerMediaState} PeerMediaState */
 /** @typedef {import('./types.js').ServerMessage} ServerMessage */
+/** @typedef {import('./types.js').JoinedMessage} JoinedMessage */
+/** @typedef {import('./types.js').ErrorMessage} ErrorMessage */
 /** @typedef {import('./types.js').MediaDevices} CallDevices */
 /** @typedef {import('./types.js').ConnectionReport} ConnectionReport */
 /** @typedef {import('./types.js').ConnectionTestOptions} ConnectionTestOptions */
@@ -434,7 +436,7 @@ export class WebRTCCall {
       autoReconnect: this.options.autoReconnect,
       maxReconnectAttempts: this.options.maxReconnectAttempts,
       events: {
-        onMessage: (message) => this.onSignal(/** @type {ServerMessage} */ (message)),
+        onMessage: (message) => this.onSignal(message),
         onStateChange: () => this.update(),
         onReconnecting: (attempt) => {
           this.emit("onReconnecting", attempt);
@@ -556,7 +558,7 @@ export class WebRTCCall {
     }
   }
 
-  /** @param {Record<string, any>} message */
+  /** @param {JoinedMessage} message */
   onJoined(message) {
     const connection = this.connection;
     if (!connection) return;
@@ -612,7 +614,7 @@ export class WebRTCCall {
     this.update();
   }
 
-  /** @param {Record<string, any>} message */
+  /** @param {ErrorMessage} message */
   onServerError(message) {
     const text = typeof message.message === "string" ? message.message : "Signaling error";
     // Servers of Agentuity's protocol send no code: their join refusals are known by their text.

@@ -7,6 +7,7 @@ import { FINAL_CLOSE_CODES, SERVICE_RESTART, SignalingSocket, WebRTCCallError } 
 import { Timers } from "./timers.js";
 
 /** @typedef {import('./types.js').SignalingConnectionState} SignalingConnectionState */
+/** @typedef {import('./types.js').ServerMessage} ServerMessage */
 
 /** Keep-alive period of the signaling socket; one silent for two periods and a half is taken for dead. */
 export const PING_INTERVAL = 15000;
@@ -15,7 +16,7 @@ export const CLIENT_RECONNECTING = 4000;
 
 /**
  * @typedef {object} SignalingConnectionEvents
- * @property {(message: Record<string, any>) => void} onMessage a frame of the current socket
+ * @property {(message: ServerMessage) => void} onMessage a frame of the current socket
  * @property {(state: SignalingConnectionState, previous: SignalingConnectionState) => void} onStateChange
  * @property {(attempt: number) => void} onReconnecting a reconnection attempt is scheduled
  * @property {(error: WebRTCCallError) => void} onEnd the connection ended for good (refused, kicked, gave up)
@@ -117,7 +118,7 @@ export class SignalingConnection {
 
   /**
    * @param {SignalingSocket} socket
-   * @param {Record<string, any>} message
+   * @param {ServerMessage} message
    */
   received(socket, message) {
     if (socket !== this.socket) return;

@@ -55,9 +55,12 @@ export class WebRTCCallError extends Error {
   }
 }
 
+/** @typedef {import('./types.js').ServerMessage} ServerMessage */
+
 /**
  * @typedef {object} SignalingHandlers
- * @property {(message: Record<string, any>) => void} onMessage
+ * @property {(message: ServerMessage) => void} onMessage a frame with a string `t` (the rest unchecked: see
+ *   WebRTCCall.onSignal)
  * @property {(event: CloseEvent) => void} onClose
  */
 
