@@ -261,14 +261,19 @@ async function checkMedia(relays, timeout) {
   const started = performance.now();
   /** @type {RTCConfiguration} */
   const configuration = { iceServers: relays, iceTransportPolicy: "relay" };
-  const sender = new RTCPeerConnection(configuration);
-  const receiver = new RTCPeerConnection(configuration);
+  /** @type {RTCPeerConnection | null} */
+  let sender = null;
+  /** @type {RTCPeerConnection | null} */
+  let receiver = null;
   const video = canvasVideo();
   let step = "connect";
   try {
-    sender.addEventListener("icecandidate", ({ candidate }) => candidate && receiver.addIceCandidate(candidate).catch(() => {}));
-    receiver.addEventListener("icecandidate", ({ candidate }) => candidate && sender.addIceCandidate(candidate).catch(() => {}));
-    receiver.addEventListener("datachannel", ({ channel }) => {
+    sender = new RTCPeerConnection(configuration);
+    receiver = new RTCPeerConnection(configuration);
+    const [from, to] = [sender, receiver];
+    from.addEventListener("icecandidate", ({ candidate }) => candidate && to.addIceCandidate(candidate).catch(() => {}));
+    to.addEventListener("icecandidate", ({ candidate }) => candidate && from.addIceCandidate(candidate).catch(() => {}));
+    to.addEventListener("datachannel", ({ channel }) => {
       channel.addEventListener("message", (event) => channel.send(event.data));
     });
     if (video) sender.addTrack(video.track, video.stream);
@@ -302,8 +307,8 @@ async function checkMedia(relays, timeout) {
     return check("media", "fail", message ?? "The media check failed.", { ms });
   } finally {
     video?.stop();
-    sender.close();
-    receiver.close();
+    sender?.close();
+    receiver?.close();
   }
 }
 
@@ -327,7 +332,14 @@ function serversFor(entries) {
  */
 async function gather(configuration, timeout, wanted) {
   const started = performance.now();
-  const pc = new RTCPeerConnection(configuration);
+  let pc;
+  try {
+    pc = new RTCPeerConnection(configuration);
+  } catch (error) {
+    // A server entry the browser refuses (a malformed URL, say): reported as that server's failure.
+    const url = (configuration.iceServers ?? []).flatMap((server) => [server.urls].flat()).join(", ");
+    return { found: null, complete: false, candidates: [], errors: [{ url, code: 0, text: String(/** @type {Error} */ (error).message) }], ms: 0 };
+  }
   /** @type {RTCIceCandidate[]} */
   const candidates = [];
   /** @type {{ url: string, code: number, text: string }[]} */
