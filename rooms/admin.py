@@ -4,6 +4,7 @@ import ipaddress
 import re
 import uuid
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
@@ -479,14 +480,10 @@ class ConnectionTestAdmin(LogAdmin):
         # Each mark with its check's name on one line (no-break spaces), however narrow the column.
         return format_html_join(
             " ", '<span class="connection-check connection-check-{}" title="{}">{}\u00a0{}</span>',
-            ((status, self.message_of(report, check_id), STATUS_MARKS[status], label)
+            ((status, str(report.reported(check_id).get("message", "")), STATUS_MARKS[status], label)
              for check_id, label in CONNECTION_CHECK_LABELS.items()
              for status in [report.check_status(check_id)]),
         )
-
-    @staticmethod
-    def message_of(report: ConnectionTest, check_id: str) -> str:
-        return next((str(check.get("message", "")) for check in report.checks if check.get("id") == check_id), "")
 
     @admin.display(description="browser")
     def short_user_agent(self, report: ConnectionTest) -> str:
@@ -511,9 +508,10 @@ class ConnectionTestAdmin(LogAdmin):
         url = reverse("admin:rooms_connectiontest_changelist")
         if report.user_id is not None:
             username = getattr(report.user, get_user_model().USERNAME_FIELD)
-            return format_html('<a href="{}?q={}">Reports of {}</a>', url, username, username)
+            return format_html('<a href="{}?{}">Reports of {}</a>', url, urlencode({"q": username}), username)
         if report.session_key:
-            return format_html('<a href="{}?q={}">Reports of this session</a>', url, report.session_key)
+            return format_html('<a href="{}?{}">Reports of this session</a>', url,
+                               urlencode({"q": report.session_key}))
         return "-"
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
@@ -253,6 +254,10 @@ class ConnectionTest(models.Model):
     def __str__(self) -> str:
         return f"Connection test {self.pk} ({'passed' if self.ok else 'failed'})"
 
+    def reported(self, check_id: str) -> dict[str, Any]:
+        """One check (``"stun"``, ``"turn-udp"`` ...) as reported; ``{}`` when the report has none."""
+        return next((check for check in self.checks if check.get("id") == check_id), {})
+
     def check_status(self, check_id: str) -> str:
-        """The status of one check (``"stun"``, ``"turn-udp"`` ...), ``"skip"`` when the report has none."""
-        return next((check.get("status", "skip") for check in self.checks if check.get("id") == check_id), "skip")
+        """The status of one check, ``"skip"`` when the report has none."""
+        return str(self.reported(check_id).get("status", "skip"))

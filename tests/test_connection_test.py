@@ -232,6 +232,10 @@ def test_support_staff_find_a_visitors_report_in_the_admin(admin_client: Client)
     assert "round trip 21 ms" in detail
     assert "address 198.51.100.7" in detail
     assert "Reports of gina" in detail
+    # The link's query is encoded: a user name with "+" (Django allows it) still finds its reports.
+    plus = stored_report(user=User.objects.create_user("g+h@x"))
+    detail = admin_client.get(reverse("admin:rooms_connectiontest_change", args=[plus.pk])).content.decode()
+    assert "?q=g%2Bh%40x" in detail
     # Kept as sent: staff cannot add, change or delete reports.
     assert admin_client.post(reverse("admin:rooms_connectiontest_add")).status_code == 403
 
