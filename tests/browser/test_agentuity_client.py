@@ -254,7 +254,18 @@ def test_glare_settles_between_the_clients(open_page: OpenPage, room_id: str) ->
         errors = their_page.evaluate("window.agentuity.seen.errors")
         raise AssertionError(f"not settled: ours {ours_now}; theirs {theirs_now}; their errors {errors}") from error
     data_both_ways(our_page, mine, their_page, theirs)
-    no_errors(their_page)
+    their_errors = their_page.evaluate("window.agentuity.seen.errors")
+    if theirs < mine:
+        # The real client, when polite, may report its own race and then settle anyway: its createOffer() awaits
+        # pc.createOffer() and then calls setLocalDescription(offer) with that offer, so an offer of ours that
+        # arrives in between is accepted (have-remote-offer) and its own stale offer is refused. No frame of ours
+        # can prevent it (the two offers cross on the wire); the call settling above is what this test holds.
+        their_errors = [e for e in their_errors if not e.endswith(POLITE_OFFER_RACE)]
+    assert their_errors == []
+
+
+#: The one error the real client reports of its own offer losing a glare it yields (see the glare test).
+POLITE_OFFER_RACE = "Failed to set local offer sdp: Called in wrong state: have-remote-offer"
 
 
 @pytest.mark.parametrize("how", ["hangup", "tab close"])
