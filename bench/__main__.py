@@ -47,7 +47,9 @@ class Server:
         }
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", **self.env}, check=True,
+            cwd=ROOT,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", **self.env},
+            check=True,
         )
         self.workers = workers
         self.application = application or "rtcsite.asgi:application"
@@ -88,11 +90,19 @@ def run(workdir: Path, quick: bool) -> None:
             receiver = urls[1] if split else None
             offered = asyncio.run(load.relay_open_loop(urls[0], rate=1000, seconds=seconds, receiver_url=receiver))
         print(label)
-        line("relayed messages/s (50 rooms x 2, 4 in flight)", f"{relay.per_second:,.0f}", f">= {target:,.0f}",
-             relay.per_second >= target)
+        line(
+            "relayed messages/s (50 rooms x 2, 4 in flight)",
+            f"{relay.per_second:,.0f}",
+            f">= {target:,.0f}",
+            relay.per_second >= target,
+        )
         line("relay latency p50 / p99 at full load", f"{relay.p50_ms:.2f} / {relay.p99_ms:.2f} ms")
-        line("relay latency p50 / p99 at 1,000 msg/s offered", f"{offered.p50_ms:.2f} / {offered.p99_ms:.2f} ms",
-             "p99 < 5 ms" if not split else "", offered.p99_ms < 5 if not split else None)
+        line(
+            "relay latency p50 / p99 at 1,000 msg/s offered",
+            f"{offered.p50_ms:.2f} / {offered.p99_ms:.2f} ms",
+            "p99 < 5 ms" if not split else "",
+            offered.p99_ms < 5 if not split else None,
+        )
 
     print("Floor on this machine now: a bare Channels consumer (no validation, no Redis, no database)")
     with Server(workdir, application=BARE) as (daphne,):
@@ -112,20 +122,32 @@ def run(workdir: Path, quick: bool) -> None:
         gc.collect()
         before = daphne.rss_bytes()
         result, after = asyncio.run(joins_and_weigh(daphne, peers))
-    line(f"joins answered ({peers:,} peers, 200 at a time)", f"{result.answered:,} / {peers:,}",
-         "every join", result.answered == peers)
+    line(
+        f"joins answered ({peers:,} peers, 200 at a time)",
+        f"{result.answered:,} / {peers:,}",
+        "every join",
+        result.answered == peers,
+    )
     line("joins/s", f"{result.per_second:,.0f}", ">= 500", result.per_second >= 500)
     line("join latency p50 / p99", f"{result.p50_ms:.1f} / {result.p99_ms:.1f} ms", "p99 < 2 s", result.p99_ms < 2000)
     per_thousand = (after - before) / (peers / 1000)
-    line(f"worker RSS with {peers:,} idle peers", f"{after / 2**20:,.0f} MB",
-         "< 400 MB at 10,000", None if quick else after < 400 * 2**20)
+    line(
+        f"worker RSS with {peers:,} idle peers",
+        f"{after / 2**20:,.0f} MB",
+        "< 400 MB at 10,000",
+        None if quick else after < 400 * 2**20,
+    )
     line("memory per 1,000 idle peers", f"{per_thousand / 2**20:,.1f} MB")
 
     print("One worker, Redis registry: joins")
     with Server(workdir, 1, True) as (daphne,):
         result, _ = asyncio.run(joins_and_weigh(daphne, peers))
-    line(f"joins answered ({peers:,} peers, 200 at a time)", f"{result.answered:,} / {peers:,}",
-         "every join", result.answered == peers)
+    line(
+        f"joins answered ({peers:,} peers, 200 at a time)",
+        f"{result.answered:,} / {peers:,}",
+        "every join",
+        result.answered == peers,
+    )
     line("joins/s", f"{result.per_second:,.0f}", ">= 500", result.per_second >= 500)
     line("join latency p50 / p99", f"{result.p50_ms:.1f} / {result.p99_ms:.1f} ms", "p99 < 2 s", result.p99_ms < 2000)
 
@@ -145,8 +167,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="3 s runs and 2,000 peers instead of 10 s and 10,000")
     args = parser.parse_args(argv)
     raise_file_limit()
-    print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, load generator and "
-          "server on the same machine")
+    print(
+        f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, load generator and "
+        "server on the same machine"
+    )
     with tempfile.TemporaryDirectory(prefix="rtc-bench-") as workdir:
         run(Path(workdir), args.quick)
 

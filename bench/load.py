@@ -168,9 +168,7 @@ async def relay_open_loop(
 
         await asyncio.gather(send_loop(), receive_loop())
 
-    await asyncio.wait_for(
-        asyncio.gather(*(room(index, *pair) for index, pair in enumerate(pairs))), seconds + 30
-    )
+    await asyncio.wait_for(asyncio.gather(*(room(index, *pair) for index, pair in enumerate(pairs))), seconds + 30)
     elapsed = time.perf_counter() - started
     await close_all([socket for pair in pairs for socket in pair[:2]])
     return RelayResult(latencies, messages=len(latencies), seconds=elapsed)
@@ -215,7 +213,10 @@ async def joins(url: str, peers: int = 10_000, concurrency: int = 200) -> JoinRe
     elapsed = time.perf_counter() - started
     answered = len(outcomes) - outcomes.count("refused")
     return JoinResult(
-        latencies, peers=peers, answered=answered, admitted=outcomes.count("joined"), seconds=elapsed,
+        latencies,
+        peers=peers,
+        answered=answered,
+        admitted=outcomes.count("joined"),
+        seconds=elapsed,
         sockets=sockets,
     )
-

@@ -26,8 +26,13 @@ from playwright.sync_api import sync_playwright
 
 from rtcsite.servers import ROOT, DaphneProcess
 
-CHROMIUM_ARGS = ["--use-fake-device-for-media-stream=fps=30", "--use-fake-ui-for-media-stream", "--no-sandbox",
-                 "--disable-gpu", "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream=fps=30",
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 
 def line(name: str, value: str, target: str = "", met: bool | None = None) -> None:
@@ -47,12 +52,23 @@ def main() -> None:
     joins = 3 if options.quick else 7
     seconds = 10.0 if options.quick else 30.0
     workdir = Path(tempfile.mkdtemp(prefix="bench-peer-"))
-    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}", "RTCSITE_MEDIA_ROOT": str(workdir / "media"),
-           "DJANGO_SETTINGS_MODULE": "tests.browser.settings"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
-                   env={**os.environ, **env})
-    with DaphneProcess(env, settings_module="tests.browser.settings",
-                       application="tests.browser.asgi:application") as daphne, sync_playwright() as playwright:
+    env = {
+        "RTCSITE_DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "RTCSITE_MEDIA_ROOT": str(workdir / "media"),
+        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, **env},
+    )
+    with (
+        DaphneProcess(
+            env, settings_module="tests.browser.settings", application="tests.browser.asgi:application"
+        ) as daphne,
+        sync_playwright() as playwright,
+    ):
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         signal_url = daphne.ws_url + "/api/call/signal"
 
@@ -90,8 +106,12 @@ def main() -> None:
         chromium_ms, python_ms = statistics.median(browser_times), statistics.median(python_times)
         print(f"From connect() to an open data channel (median of {joins} joins, fresh rooms)")
         line("Chromium page joining a Chromium page", f"{chromium_ms:,.0f} ms")
-        line("Python peer joining a Chromium page", f"{python_ms:,.0f} ms", "within 2x of Chromium's",
-             python_ms <= 2 * chromium_ms)
+        line(
+            "Python peer joining a Chromium page",
+            f"{python_ms:,.0f} ms",
+            "within 2x of Chromium's",
+            python_ms <= 2 * chromium_ms,
+        )
 
         room = f"bench-rec-{uuid.uuid4().hex[:8]}"
         pages = [page(f"/call/{room}/") for _ in range(2)]
@@ -99,10 +119,15 @@ def main() -> None:
             each.evaluate("window.call.connect()")
         for each in pages:
             each.wait_for_function("window.call.state === 'connected'", timeout=30000)
-        settings = (pages[0].evaluate("""() => window.call.localStream.getVideoTracks()[0].getSettings()"""))
+        settings = pages[0].evaluate("""() => window.call.localStream.getVideoTracks()[0].getSettings()""")
         recorder = subprocess.Popen(
             [sys.executable, "manage.py", "record_call", room, "--url", signal_url, "--empty-for", "1"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for each in pages:
             each.locator("#recording-indicator").wait_for(state="visible", timeout=30000)
         time.sleep(2)  # the recorder's connections come up
@@ -119,8 +144,10 @@ def main() -> None:
             counts = text.split(", ")[-1].split(" video frames")[0].split(" of ")
             written, received = written + int(counts[0]), received + int(counts[1])
     per_stream = cpu_used / elapsed / 2 * 100
-    print(f"Server-side recorder: two Chromium cameras ({settings.get('width')}x{settings.get('height')} at "
-          f"{settings.get('frameRate'):.0f} fps), {elapsed:.0f} s")
+    print(
+        f"Server-side recorder: two Chromium cameras ({settings.get('width')}x{settings.get('height')} at "
+        f"{settings.get('frameRate'):.0f} fps), {elapsed:.0f} s"
+    )
     line("recorder CPU per recorded stream", f"{per_stream:.1f} % of a core")
     line("recorder CPU, both streams", f"{per_stream * 2:.1f} % of a core", "keeps up (< 100 %)", per_stream * 2 < 100)
     dropped = (received - written) / received * 100 if received else 100.0

@@ -33,8 +33,17 @@ class RecorderResult:
 def _join(room_id: str, peer_id: str) -> list[Record]:
     at = timezone.now()
     return [
-        Record(Kind.PEER_JOINED, {"room_id": room_id, "peer_id": peer_id, "at": at, "user_id": None,
-                                  "client_address": "10.1.2.3", "user_agent": "bench"}),
+        Record(
+            Kind.PEER_JOINED,
+            {
+                "room_id": room_id,
+                "peer_id": peer_id,
+                "at": at,
+                "user_id": None,
+                "client_address": "10.1.2.3",
+                "user_agent": "bench",
+            },
+        ),
     ]
 
 
@@ -108,8 +117,9 @@ async def sustained(joins_per_second: int, seconds: float) -> RecorderResult:
     events, closed = await _written(prefix)
     expected = n + left
     await _clean(prefix)
-    return RecorderResult(events=expected, seconds=end - started, lost=(expected - events) + (left - closed),
-                          lag_seconds=lag)
+    return RecorderResult(
+        events=expected, seconds=end - started, lost=(expected - events) + (left - closed), lag_seconds=lag
+    )
 
 
 @sync_to_async

@@ -121,31 +121,43 @@ def run_pages(timer: Timer) -> None:
     get = client.get
     timer.page("admin: a quiet room's change page", lambda: get(f"/admin/rooms/room/{QUIET_ROOM}/change/"))
     timer.page("admin: the busiest room's change page", lambda: get(f"/admin/rooms/room/{BUSY_ROOM}/change/"))
-    for term, what in ((some_peer, "a peer id"), (BUSY_ROOM, "a room id"), ("room-12", "a room id's beginning"),
-                       (some_user, "a user name"), ("10.7.3.8", "an address"), ("number 42", "a room name's part")):
-        timer.page(f"admin: peer sessions search, {what}", lambda term=term: get("/admin/rooms/peersession/",
-                                                                                 {"q": term}))
+    for term, what in (
+        (some_peer, "a peer id"),
+        (BUSY_ROOM, "a room id"),
+        ("room-12", "a room id's beginning"),
+        (some_user, "a user name"),
+        ("10.7.3.8", "an address"),
+        ("number 42", "a room name's part"),
+    ):
+        timer.page(
+            f"admin: peer sessions search, {what}", lambda term=term: get("/admin/rooms/peersession/", {"q": term})
+        )
     timer.page("admin: room events changelist (unfiltered)", lambda: get("/admin/rooms/roomevent/"))
-    for term, what in ((quiet_peer, "a peer id"), (QUIET_ROOM, "a quiet room's id"),
-                       ("room-12", "a room id's beginning")):
+    for term, what in (
+        (quiet_peer, "a peer id"),
+        (QUIET_ROOM, "a quiet room's id"),
+        ("room-12", "a room id's beginning"),
+    ):
         timer.page(f"admin: room events search, {what}", lambda term=term: get("/admin/rooms/roomevent/", {"q": term}))
     timer.page("admin: room events page 20,000", lambda: get("/admin/rooms/roomevent/", {"p": 20_000}))
     timer.page("admin: peer sessions page 5,000", lambda: get("/admin/rooms/peersession/", {"p": 5_000}))
-    timer.page("admin: a quiet room's events (history link)",
-               lambda: get("/admin/rooms/roomevent/", {"room__id__exact": QUIET_ROOM}))
-    timer.page("admin: a quiet room's sessions (history link)",
-               lambda: get("/admin/rooms/peersession/", {"room__id__exact": QUIET_ROOM}))
+    timer.page(
+        "admin: a quiet room's events (history link)",
+        lambda: get("/admin/rooms/roomevent/", {"room__id__exact": QUIET_ROOM}),
+    )
+    timer.page(
+        "admin: a quiet room's sessions (history link)",
+        lambda: get("/admin/rooms/peersession/", {"room__id__exact": QUIET_ROOM}),
+    )
     for model in (Room, PeerSession, RoomEvent, Recording):
         name = model._meta.verbose_name_plural
-        timer.page(f"admin: {name} changelist", lambda model=model: get(
-            f"/admin/rooms/{model._meta.model_name}/"))
+        timer.page(f"admin: {name} changelist", lambda model=model: get(f"/admin/rooms/{model._meta.model_name}/"))
         for label, url in admin_filter_urls(model, staff):
             timer.page(f"admin: {name}, {label}", lambda url=url: get(url))
 
     api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {token.key}")
     events = f"/api/rooms/{BUSY_ROOM}/events/"
-    timer.page("REST (token): a quiet room's events, first page",
-               lambda: api.get(f"/api/rooms/{QUIET_ROOM}/events/"))
+    timer.page("REST (token): a quiet room's events, first page", lambda: api.get(f"/api/rooms/{QUIET_ROOM}/events/"))
     timer.page("REST (token): the busiest room's events, first page", lambda: api.get(events))
     deep = deep_events_url(events, api, depth=300_000)
     timer.page("REST (token): the busiest room's events, 300,000 events deep", lambda: api.get(deep))
@@ -181,23 +193,30 @@ def run_recorder() -> None:
     for size in (1_000, 10_000):
         result = bursts(size)
         met = result.events_per_second >= EVENTS_PER_SECOND_TARGET
-        print(f"  {f'bursts of {size:,} events (joins, then their leaves)':<62} "
-              f"{result.events_per_second:>18,.0f} ev/s   >= {EVENTS_PER_SECOND_TARGET:,.0f}/s "
-              f"{'met' if met else 'NOT met'}", flush=True)
+        print(
+            f"  {f'bursts of {size:,} events (joins, then their leaves)':<62} "
+            f"{result.events_per_second:>18,.0f} ev/s   >= {EVENTS_PER_SECOND_TARGET:,.0f}/s "
+            f"{'met' if met else 'NOT met'}",
+            flush=True,
+        )
         if result.lost:
             print(f"    LOST {result.lost} events")
     result = asyncio.run(sustained(joins_per_second=500, seconds=10))
     met = result.lost == 0 and result.lag_seconds < 1.0
-    print(f"  {'500 joins/s (and their leaves) for 10 s, one event at a time':<62} "
-          f"{f'{result.lag_seconds * 1000:,.0f} ms behind at the end, {result.lost} lost':>27}   "
-          f"< 1 s, 0 lost {'met' if met else 'NOT met'}", flush=True)
+    print(
+        f"  {'500 joins/s (and their leaves) for 10 s, one event at a time':<62} "
+        f"{f'{result.lag_seconds * 1000:,.0f} ms behind at the end, {result.lost} lost':>27}   "
+        f"< 1 s, 0 lost {'met' if met else 'NOT met'}",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.splitlines()[0])
     parser.add_argument("--factor", type=float, default=1.0, help="Scale of the volume (1: three months' log).")
-    parser.add_argument("--postgres", default=os.environ.get("RTC_TEST_POSTGRES_URL",
-                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--postgres", default=os.environ.get("RTC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--reload", action="store_true", help="Drop and load the database again.")
     parser.add_argument("--repeat", type=int, default=3, help="Warm runs of each page (the median is printed).")
     parser.add_argument("--skip-pages", action="store_true")
@@ -221,14 +240,18 @@ def main(argv: list[str] | None = None) -> None:
     from django.db import connection
 
     version = connection.cursor().connection.info.server_version
-    print(f"Lifecycle log at factor {options.factor} on PostgreSQL {version // 10000}.{version % 10000}: "
-          + ", ".join(f"{table.removeprefix('rooms_')} {count:,}" for table, count in scale_data.counts().items()))
+    print(
+        f"Lifecycle log at factor {options.factor} on PostgreSQL {version // 10000}.{version % 10000}: "
+        + ", ".join(f"{table.removeprefix('rooms_')} {count:,}" for table, count in scale_data.counts().items())
+    )
     timer = Timer(options.repeat)
     if not options.skip_pages:
         run_pages(timer)
         missed = [label for label, cold, warm in timer.rows if cold >= TARGET_MS or warm >= TARGET_MS]
-        print(f"\n  {len(timer.rows) - len(missed)} of {len(timer.rows)} pages met the target"
-              + (f"; missed: {', '.join(missed)}" if missed else ""))
+        print(
+            f"\n  {len(timer.rows) - len(missed)} of {len(timer.rows)} pages met the target"
+            + (f"; missed: {', '.join(missed)}" if missed else "")
+        )
     if not options.skip_recorder:
         run_recorder()
 

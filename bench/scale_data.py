@@ -84,8 +84,13 @@ def load(volume: Volume, using: str = "default", seed: float = 0.42) -> None:
             ) drawn
             ORDER BY joined
             """,
-            {"quiet": QUIET_ROOM, "rooms": volume.rooms, "first_user": first_user, "users": volume.users,
-             "sessions": volume.sessions},
+            {
+                "quiet": QUIET_ROOM,
+                "rooms": volume.rooms,
+                "first_user": first_user,
+                "users": volume.users,
+                "sessions": volume.sessions,
+            },
         )
         # A few sessions were kicked or ended by a room closing: rare values the filters must still find fast.
         for reason, every in (("kicked", 997), ("room-closed", 1999)):
@@ -133,8 +138,7 @@ def load(volume: Volume, using: str = "default", seed: float = 0.42) -> None:
                    now() - interval '90 days' * (g::float / %(recordings)s)
             FROM generate_series(1, %(recordings)s) g
             """,
-            {"rooms": volume.rooms, "first_user": first_user, "users": volume.users,
-             "recordings": volume.recordings},
+            {"rooms": volume.rooms, "first_user": first_user, "users": volume.users, "recordings": volume.recordings},
         )
     vacuum_analyze(using)
 

@@ -183,14 +183,22 @@ class Stack:
         self.sentinels = self.resources.enter_context(SentinelCluster()) if sentinel else None
         self.redis = self.sentinels.master if self.sentinels else self.resources.enter_context(RedisProcess())
         redis_url = self.sentinels.url if self.sentinels else self.redis.url
-        self.env = {"RTCSITE_DATABASE_URL": self.database.url, "REDIS_URL": redis_url,
-                    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-                    "SIGNALING_SETTINGS": json.dumps({"DRAIN_SECONDS": DRAIN_SECONDS})}
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
-                       env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", **self.env})
+        self.env = {
+            "RTCSITE_DATABASE_URL": self.database.url,
+            "REDIS_URL": redis_url,
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "SIGNALING_SETTINGS": json.dumps({"DRAIN_SECONDS": DRAIN_SECONDS}),
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", **self.env},
+        )
         self.workers = [
             self.resources.enter_context(
-                DaphneProcess(self.env, settings_module="bench.settings", args=("--proxy-headers",)))
+                DaphneProcess(self.env, settings_module="bench.settings", args=("--proxy-headers",))
+            )
             for _ in range(3)
         ]
         self.nginx = self.resources.enter_context(NginxProcess([worker.port for worker in self.workers]))
@@ -290,11 +298,24 @@ async def run_on(stack: Stack, rooms: int, scenarios: dict[str, Any]) -> None:
             task.cancel()
         await asyncio.sleep(DRAIN_SECONDS)
         store = stack.store()
-        keys = [key for key in store.keys("signaling:*") if not key.startswith(("signaling:workers",
-                "signaling:hb:", "signaling:clock", "signaling:epoch", "signaling:gone:", "signaling:peers:"))]
+        keys = [
+            key
+            for key in store.keys("signaling:*")
+            if not key.startswith(
+                (
+                    "signaling:workers",
+                    "signaling:hb:",
+                    "signaling:clock",
+                    "signaling:epoch",
+                    "signaling:gone:",
+                    "signaling:peers:",
+                )
+            )
+        ]
         with psycopg.connect(stack.database.url) as connection:
             open_sessions = connection.execute(
-                "SELECT count(*) FROM rooms_peersession WHERE left_at IS NULL").fetchone()
+                "SELECT count(*) FROM rooms_peersession WHERE left_at IS NULL"
+            ).fetchone()
         print("after every client left")
         print(f"  registry keys left in Redis: {len(keys)} {keys[:5]}")
         print(f"  peer sessions still open:    {open_sessions[0] if open_sessions else '?'}")
@@ -315,10 +336,14 @@ def report(name: str, clients: list[Client], tally: Tally, sent_before: dict[int
     times = tally.back_times
     print(f"{name} ({seconds:.1f} s)")
     print(f"  peers {len(clients)}; peer-left seen: {dict(tally.left) or 0}")
-    print(f"  came back: same id {tally.same_id}, new id {tally.new_id}, "
-          f"not back {sum(1 for c in clients if not c.joined.is_set())}")
-    print(f"  drop to joined: p50 {percentile(times, 0.5) * 1000:.0f} ms, p99 {percentile(times, 0.99) * 1000:.0f} ms, "
-          f"max {max(times, default=0) * 1000:.0f} ms (of {len(times)})")
+    print(
+        f"  came back: same id {tally.same_id}, new id {tally.new_id}, "
+        f"not back {sum(1 for c in clients if not c.joined.is_set())}"
+    )
+    print(
+        f"  drop to joined: p50 {percentile(times, 0.5) * 1000:.0f} ms, p99 {percentile(times, 0.99) * 1000:.0f} ms, "
+        f"max {max(times, default=0) * 1000:.0f} ms (of {len(times)})"
+    )
     print(f"  messages: sent {sent}, lost {lost}, duplicated {duplicated}", flush=True)
     if os.environ.get("BENCH_SHOW_LOST"):
         for client in clients:
@@ -334,8 +359,9 @@ def report(name: str, clients: list[Client], tally: Tally, sent_before: dict[int
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scenarios", description=__doc__)
     parser.add_argument("--rooms", type=int, default=100, help="two-peer rooms (default 100)")
-    parser.add_argument("--only", action="append", default=[], choices=[*SCENARIOS, *SENTINEL_SCENARIOS],
-                        help="run only this one")
+    parser.add_argument(
+        "--only", action="append", default=[], choices=[*SCENARIOS, *SENTINEL_SCENARIOS], help="run only this one"
+    )
     args = parser.parse_args(argv)
     asyncio.run(run(args.rooms, args.only))
 

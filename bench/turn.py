@@ -32,8 +32,13 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from rtcsite.servers import RELAY_ONLY_SCRIPT, ROOT, WATCH_SCRIPT, DaphneProcess, SplitNetwork, TurnServer
 
-CHROMIUM_ARGS = ["--use-fake-device-for-media-stream=fps=30", "--use-fake-ui-for-media-stream", "--no-sandbox",
-                 "--disable-gpu", "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream=fps=30",
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--autoplay-policy=no-user-gesture-required",
+]
 SECRET = "bench-turn-secret"
 
 # From connect() to an open `chat` channel and to the first decoded frame of the other page's video.
@@ -57,13 +62,22 @@ JOIN_AND_WAIT = """async () => {
 
 
 def site(workdir: Path, settings: dict[str, object], address: str = "127.0.0.1") -> DaphneProcess:
-    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}", "RTCSITE_MEDIA_ROOT": str(workdir / "media"),
-           "DJANGO_SETTINGS_MODULE": "tests.browser.settings", "SIGNALING_SETTINGS": json.dumps(settings),
-           "DJANGO_ALLOWED_HOSTS": f"127.0.0.1,{address}"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
-                   env={**os.environ, **env})
-    return DaphneProcess(env, settings_module="tests.browser.settings", application="tests.browser.asgi:application",
-                         address=address)
+    env = {
+        "RTCSITE_DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "RTCSITE_MEDIA_ROOT": str(workdir / "media"),
+        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+        "SIGNALING_SETTINGS": json.dumps(settings),
+        "DJANGO_ALLOWED_HOSTS": f"127.0.0.1,{address}",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, **env},
+    )
+    return DaphneProcess(
+        env, settings_module="tests.browser.settings", application="tests.browser.asgi:application", address=address
+    )
 
 
 def calls(browsers: list[Browser], daphne: DaphneProcess, script: str | None, count: int) -> list[dict[str, float]]:
@@ -133,15 +147,22 @@ def fallback_gap(playwright: Playwright) -> dict[str, float]:
                 for page, other in ((first, peers[1]), (second, peers[0])):
                     page.wait_for_function(
                         "async (id) => (await window.call.getQualitySummary(id))?.candidatePair?.usingRelay === true",
-                        arg=other, polling=250)
+                        arg=other,
+                        polling=250,
+                    )
                 # Measured once both flow again: until then the longest stall is still growing.
                 counts = second.evaluate("[window.watch.frames, window.watch.messages]")
                 second.wait_for_function(
                     "([frames, messages]) => window.watch.frames > frames + 30 && window.watch.messages > messages + 5",
-                    arg=counts, timeout=60000)
+                    arg=counts,
+                    timeout=60000,
+                )
                 watch = second.evaluate("window.watch")
-                return {"frames": watch["stalls"]["frames"], "messages": watch["stalls"]["messages"],
-                        "restarts": watch["restarts"]}
+                return {
+                    "frames": watch["stalls"]["frames"],
+                    "messages": watch["stalls"]["messages"],
+                    "restarts": watch["restarts"],
+                }
             finally:
                 for browser in browsers:
                     browser.close()

@@ -18,8 +18,12 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     path = user_settings.get("SIGNAL_PATH", DEFAULTS["SIGNAL_PATH"])
     if not isinstance(path, str) or not (path.startswith("/") or path.startswith(_URL_SCHEMES)):
-        errors.append(Error(
-            f"FRONTEND['SIGNAL_PATH'] must be a path beginning with / or a ws://, wss://, http:// or https:// URL, "
-            f"not {path!r}.", hint="The path the site mounts SignalingConsumer.as_asgi() at.", id="frontend.E003",
-        ))
+        errors.append(
+            Error(
+                f"FRONTEND['SIGNAL_PATH'] must be a path beginning with / or a ws://, wss://, http:// or https:// URL, "
+                f"not {path!r}.",
+                hint="The path the site mounts SignalingConsumer.as_asgi() at.",
+                id="frontend.E003",
+            )
+        )
     return errors

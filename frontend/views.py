@@ -85,14 +85,21 @@ def index(request: HttpRequest) -> HttpResponse:
 def lobby_rooms_json(request: HttpRequest) -> JsonResponse:
     """The lobby's rooms with their live occupancy, for the lobby page to refresh without a reload."""
     rooms, live_known = lobby_rooms(request.user)
-    return JsonResponse({
-        "live_known": live_known,
-        "rooms": [
-            {"id": room.id, "live_peers": room.live_peers, "max_peers": room.max_peers, "is_open": room.is_open,
-             "is_full": room.is_full}
-            for room in rooms
-        ],
-    })
+    return JsonResponse(
+        {
+            "live_known": live_known,
+            "rooms": [
+                {
+                    "id": room.id,
+                    "live_peers": room.live_peers,
+                    "max_peers": room.max_peers,
+                    "is_open": room.is_open,
+                    "is_full": room.is_full,
+                }
+                for room in rooms
+            ],
+        }
+    )
 
 
 def _room_page(request: HttpRequest, template: str, room_id: str) -> HttpResponse:
@@ -112,7 +119,7 @@ def chat(request: HttpRequest, room_id: str) -> HttpResponse:
 
 
 def connection_test(request: HttpRequest) -> HttpResponse:
-    """"Test my connection": the browser client's connection test against this site's servers, its results in
+    """ "Test my connection": the browser client's connection test against this site's servers, its results in
     words a user can act on, and a button that sends them to the site's support staff (listed in the admin).
 
     A visitor who is not logged in gets a session here, so that the reports one visitor sends are found together."""

@@ -112,11 +112,28 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = (LiveFilter, "is_open", "access", "ad_hoc", "created_at")
     search_fields = ("id", "name")
     readonly_fields = (
-        "live_peers", "capacity", "live_peer_list", "history_links", "ad_hoc", "created_at", "updated_at",
+        "live_peers",
+        "capacity",
+        "live_peer_list",
+        "history_links",
+        "ad_hoc",
+        "created_at",
+        "updated_at",
     )
     fields = (
-        "id", "name", "max_peers", "capacity", "is_open", "access", "allowed_users", "live_peers", "live_peer_list",
-        "history_links", "ad_hoc", "created_at", "updated_at",
+        "id",
+        "name",
+        "max_peers",
+        "capacity",
+        "is_open",
+        "access",
+        "allowed_users",
+        "live_peers",
+        "live_peer_list",
+        "history_links",
+        "ad_hoc",
+        "created_at",
+        "updated_at",
     )
     # Searched as one types (the user admin's search): a site's users may be far too many for one list.
     autocomplete_fields = ("allowed_users",)
@@ -134,8 +151,11 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             try:
                 ended += async_to_sync(live.close_room)(room.pk)
             except live.LiveRoomsUnavailable:
-                messages.error(request, f"Room {room.pk} is closed to new joins, but its live peers could not be "
-                                        "reached: the signaling registry is unavailable.")
+                messages.error(
+                    request,
+                    f"Room {room.pk} is closed to new joins, but its live peers could not be "
+                    "reached: the signaling registry is unavailable.",
+                )
         messages.success(request, f"Closed {len(rooms)} room(s); {ended} peer(s) were in them.")
 
     @admin.action(description="Reopen selected rooms", permissions=["change"])
@@ -149,8 +169,7 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="Record the calls of selected rooms on the server", permissions=["change"])
     def start_recording(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
         if not server_recording.can_record():
-            messages.error(request, "This server cannot record calls: it needs the peer extra (pip install "
-                                    "'.[peer]').")
+            messages.error(request, "This server cannot record calls: it needs the peer extra (pip install '.[peer]').")
             return
         started = []
         for room in queryset.filter(is_open=True):
@@ -160,8 +179,11 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             except live.LiveRoomsUnavailable:
                 messages.error(request, UNAVAILABLE)
                 return
-        messages.success(request, f"Recording started in {len(started)} room(s): a recording per peer appears under "
-                                  "Recordings as each leaves, or when the recording stops.")
+        messages.success(
+            request,
+            f"Recording started in {len(started)} room(s): a recording per peer appears under "
+            "Recordings as each leaves, or when the recording stops.",
+        )
 
     @admin.action(description="Stop recording selected rooms", permissions=["change"])
     def stop_recording(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
@@ -249,27 +271,37 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ban = (
                 format_html(
                     ' <button type="submit" class="button" name="_ban" value="{}" formaction="{}" formmethod="post" '
-                    'formnovalidate>Kick and ban</button>', peer_id, action,
+                    "formnovalidate>Kick and ban</button>",
+                    peer_id,
+                    action,
                 )
-                if session and session.user else ""
+                if session and session.user
+                else ""
             )
-            rows.append(format_html(
-                '<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td><button type="submit" class="button" '
-                'name="_kick" value="{}" formaction="{}" formmethod="post" formnovalidate>Kick</button>{}</td></tr>',
-                name or "-", peer_id, user, peer_id, action, ban,
-            ))
+            rows.append(
+                format_html(
+                    "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>"
+                    '<button type="submit" class="button" name="_kick" value="{}" formaction="{}" '
+                    'formmethod="post" formnovalidate>Kick</button>{}</td></tr>',
+                    name or "-",
+                    peer_id,
+                    user,
+                    peer_id,
+                    action,
+                    ban,
+                )
+            )
         choices = format_html_join("", '<option value="{}">{}</option>', BAN_CHOICES)
         return format_html(
             '<table class="live-peers"><thead><tr><th>name</th><th>peer</th><th>user</th><th></th></tr></thead>'
             '<tbody>{}</tbody></table><p>Bans last <select name="ban_minutes">{}</select>. Anonymous peers can be '
             "kicked but not banned: nothing ties them to who they are once their socket is gone.</p>",
-            format_html_join("", "{}", ((row,) for row in rows)), choices,
+            format_html_join("", "{}", ((row,) for row in rows)),
+            choices,
         )
 
     def get_urls(self) -> list[Any]:
-        kick = path(
-            "<path:object_id>/kick/", self.admin_site.admin_view(self.kick_view), name="rooms_room_kick"
-        )
+        kick = path("<path:object_id>/kick/", self.admin_site.admin_view(self.kick_view), name="rooms_room_kick")
         return [kick, *super().get_urls()]
 
     def kick_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -333,7 +365,11 @@ class LogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def get_paginator(
-        self, request: HttpRequest, queryset: QuerySet[Any], per_page: int, orphans: int = 0,
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        per_page: int,
+        orphans: int = 0,
         allow_empty_first_page: bool = True,
     ) -> Paginator:  # type: ignore[type-arg]
         paginator = CappedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
@@ -389,13 +425,20 @@ def user_named(term: str) -> list[Q]:
 @admin.register(PeerSession)
 class PeerSessionAdmin(LogAdmin):
     actions = ("kick_peers",)
-    list_display = ("peer_id", "display_name", "room", "user", "joined_at", "left_at", "leave_reason", "media_path",
-                    "client_address")
+    list_display = (
+        "peer_id",
+        "display_name",
+        "room",
+        "user",
+        "joined_at",
+        "left_at",
+        "leave_reason",
+        "media_path",
+        "client_address",
+    )
     list_filter = (("left_at", admin.EmptyFieldListFilter), "leave_reason", "media_path", "joined_at")
     search_fields = ("peer_id", "room__id", "room__name", "user__username", "client_address")
-    search_help_text = (
-        "A peer id, a room's id (or its beginning) or part of its name, a user name, or an IP address."
-    )
+    search_help_text = "A peer id, a room's id (or its beginning) or part of its name, a user name, or an IP address."
     sortable_by = ("joined_at",)
     list_select_related = ("room", "user")
     date_hierarchy = "joined_at"
@@ -439,8 +482,12 @@ class RoomEventAdmin(LogAdmin):
 
 #: The checks of a connection test, in the order the admin shows them, with their column headings.
 CONNECTION_CHECK_LABELS = {
-    "signaling": "signaling", "stun": "STUN", "turn-udp": "TURN\u00a0UDP", "turn-tcp": "TURN\u00a0TCP",
-    "turn-tls": "TURN\u00a0TLS", "media": "media",
+    "signaling": "signaling",
+    "stun": "STUN",
+    "turn-udp": "TURN\u00a0UDP",
+    "turn-tcp": "TURN\u00a0TCP",
+    "turn-tls": "TURN\u00a0TLS",
+    "media": "media",
 }
 STATUS_MARKS = {"pass": "\u2714", "fail": "\u2718", "skip": "\u2013"}
 
@@ -457,8 +504,17 @@ class ConnectionTestAdmin(LogAdmin):
     sortable_by = ("created_at",)
     list_select_related = ("user",)
     date_hierarchy = "created_at"
-    fields = ("id", "created_at", "ok", "checks_table", "user", "session_key", "client_address", "user_agent",
-              "same_visitor")
+    fields = (
+        "id",
+        "created_at",
+        "ok",
+        "checks_table",
+        "user",
+        "session_key",
+        "client_address",
+        "user_agent",
+        "same_visitor",
+    )
     readonly_fields = fields
 
     def search_conditions(self, term: str) -> list[Q]:
@@ -479,10 +535,13 @@ class ConnectionTestAdmin(LogAdmin):
     def outcome(self, report: ConnectionTest) -> str:
         # Each mark with its check's name on one line (no-break spaces), however narrow the column.
         return format_html_join(
-            " ", '<span class="connection-check connection-check-{}" title="{}">{}\u00a0{}</span>',
-            ((status, str(report.reported(check_id).get("message", "")), STATUS_MARKS[status], label)
-             for check_id, label in CONNECTION_CHECK_LABELS.items()
-             for status in [report.check_status(check_id)]),
+            " ",
+            '<span class="connection-check connection-check-{}" title="{}">{}\u00a0{}</span>',
+            (
+                (status, str(report.reported(check_id).get("message", "")), STATUS_MARKS[status], label)
+                for check_id, label in CONNECTION_CHECK_LABELS.items()
+                for status in [report.check_status(check_id)]
+            ),
         )
 
     @admin.display(description="browser")
@@ -492,12 +551,20 @@ class ConnectionTestAdmin(LogAdmin):
     @admin.display(description="results")
     def checks_table(self, report: ConnectionTest) -> str:
         rows = format_html_join(
-            "", '<tr><th>{}</th><td>{}\u00a0{}</td><td>{}<br><span class="help">{}</span></td></tr>',
-            ((CONNECTION_CHECK_LABELS.get(str(check.get("id")), str(check.get("id"))),
-              STATUS_MARKS.get(str(check.get("status")), "?"),
-              ConnectionTest.Status(check["status"]).label if check.get("status") in ConnectionTest.Status else "",
-              check.get("message", ""), measured(check))
-             for check in report.checks),
+            "",
+            '<tr><th>{}</th><td>{}\u00a0{}</td><td>{}<br><span class="help">{}</span></td></tr>',
+            (
+                (
+                    CONNECTION_CHECK_LABELS.get(str(check.get("id")), str(check.get("id"))),
+                    STATUS_MARKS.get(str(check.get("status")), "?"),
+                    ConnectionTest.Status(check["status"]).label
+                    if check.get("status") in ConnectionTest.Status
+                    else "",
+                    check.get("message", ""),
+                    measured(check),
+                )
+                for check in report.checks
+            ),
         )
         head = "<thead><tr><th>check</th><th>result</th><th>what it means</th></tr></thead>"
         return format_html("<table>{}<tbody>{}</tbody></table>", mark_safe(head), rows)
@@ -510,8 +577,7 @@ class ConnectionTestAdmin(LogAdmin):
             username = getattr(report.user, get_user_model().USERNAME_FIELD)
             return format_html('<a href="{}?{}">Reports of {}</a>', url, urlencode({"q": username}), username)
         if report.session_key:
-            return format_html('<a href="{}?{}">Reports of this session</a>', url,
-                               urlencode({"q": report.session_key}))
+            return format_html('<a href="{}?{}">Reports of this session</a>', url, urlencode({"q": report.session_key}))
         return "-"
 
 
@@ -551,15 +617,39 @@ def measured(check: dict[str, Any]) -> str:
 class RecordingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Uploaded recordings: looked at, downloaded and deleted here; created only by uploads."""
 
-    list_display = ("filename", "room", "owner", "status", "size_display", "duration", "mime_type", "created_at",
-                    "download_link")
+    list_display = (
+        "filename",
+        "room",
+        "owner",
+        "status",
+        "size_display",
+        "duration",
+        "mime_type",
+        "created_at",
+        "download_link",
+    )
     list_filter = ("status", "created_at")
     search_fields = ("filename", "room__id", "owner__username", "sha256")
     list_select_related = ("room", "owner")
     date_hierarchy = "created_at"
-    readonly_fields = ("id", "room", "owner", "filename", "mime_type", "stream_id", "duration", "size",
-                       "size_display", "sha256", "received", "status", "file", "created_at", "completed_at",
-                       "download_link")
+    readonly_fields = (
+        "id",
+        "room",
+        "owner",
+        "filename",
+        "mime_type",
+        "stream_id",
+        "duration",
+        "size",
+        "size_display",
+        "sha256",
+        "received",
+        "status",
+        "file",
+        "created_at",
+        "completed_at",
+        "download_link",
+    )
     fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

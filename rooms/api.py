@@ -132,9 +132,12 @@ EVENT_FILTERS = [
 ]
 EVENT_PAGES = [
     OpenApiParameter("cursor", OpenApiTypes.STR, description="Where the page begins: from `next` or `previous`."),
-    OpenApiParameter("page_size", OpenApiTypes.INT,
-                     description=f"Events a page (default {EventCursorPagination.page_size}, "
-                                 f"at most {EventCursorPagination.max_page_size})."),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        description=f"Events a page (default {EventCursorPagination.page_size}, "
+        f"at most {EventCursorPagination.max_page_size}).",
+    ),
 ]
 
 
@@ -285,14 +288,20 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
         user = request.user
         if room.access != Access.ANONYMOUS and not user.is_authenticated:
             raise NotAuthenticated("Log in to obtain a token for this room.")
-        token, expires = issue_room_token(room.pk, user.pk if user.is_authenticated else None,
-                                          PeerRole(role) if role else None)
-        answer = {"token": token, "room_id": room.pk, "expires_at": datetime.fromtimestamp(expires, UTC),
-                  "role": role or None}
+        token, expires = issue_room_token(
+            room.pk, user.pk if user.is_authenticated else None, PeerRole(role) if role else None
+        )
+        answer = {
+            "token": token,
+            "room_id": room.pk,
+            "expires_at": datetime.fromtimestamp(expires, UTC),
+            "role": role or None,
+        }
         return Response(RoomTokenSerializer(answer).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={202: RecordResultSerializer, 200: RecordResultSerializer,
-                                            409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None, responses={202: RecordResultSerializer, 200: RecordResultSerializer, 409: OpenApiTypes.OBJECT}
+    )
     @action(detail=True, methods=["post", "delete"], permission_classes=[staff_with("rooms.change_room")])
     def record(self, request: Request, pk: str | None = None) -> Response:
         """POST: record the call on the server (a recorder peer joins in an extra seat; a recording per peer,

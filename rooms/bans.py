@@ -35,7 +35,10 @@ def ban_peer(room: Room, peer_id: str, minutes: int, by: Any = None, reason: str
     if session.user is None:
         raise CannotBan(f"Peer {peer_id} is anonymous: it can be kicked, not banned (it could rejoin at once).")
     ban = RoomBan.objects.create(
-        room=room, user=session.user, until=timezone.now() + timedelta(minutes=minutes), reason=reason,
+        room=room,
+        user=session.user,
+        until=timezone.now() + timedelta(minutes=minutes),
+        reason=reason,
         created_by=by if getattr(by, "is_authenticated", False) else None,
     )
     # After the ban is stored: the kick makes every worker read the room's rules again, bans included.

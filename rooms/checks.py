@@ -35,8 +35,12 @@ def check_resolver(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 
 _POSITIVE_INTEGERS = (
-    "RECORDING_MAX_BYTES", "RECORDING_CHUNK_MAX_BYTES", "AUTH_FAILURES_PER_ADDRESS", "AUTH_FAILURE_WINDOW",
-    "LOG_BUFFER_RECORDS", "ADMIN_LOG_ROWS",
+    "RECORDING_MAX_BYTES",
+    "RECORDING_CHUNK_MAX_BYTES",
+    "AUTH_FAILURES_PER_ADDRESS",
+    "AUTH_FAILURE_WINDOW",
+    "LOG_BUFFER_RECORDS",
+    "ADMIN_LOG_ROWS",
 )
 _DAYS_OR_NONE = ("LOG_RETENTION_DAYS", "AD_HOC_ROOM_RETENTION_DAYS")
 
@@ -52,8 +56,9 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
     for name in _DAYS_OR_NONE:
         value = user_settings.get(name, DEFAULTS[name])
         if value is not None and (isinstance(value, bool) or not isinstance(value, Real) or not float(value) >= 0):
-            errors.append(Error(f"ROOMS['{name}'] must be a number of days (0 or more) or None, not {value!r}.",
-                                id="rooms.E004"))
+            errors.append(
+                Error(f"ROOMS['{name}'] must be a number of days (0 or more) or None, not {value!r}.", id="rooms.E004")
+            )
     return errors
 
 

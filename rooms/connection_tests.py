@@ -14,16 +14,29 @@ from signaling import signals
 
 
 def store_report(
-    *, report_id: str, checks: list[dict[str, Any]], ok: bool, user_id: Any, session_key: str,
-    client_address: str | None, user_agent: str, at: datetime,
+    *,
+    report_id: str,
+    checks: list[dict[str, Any]],
+    ok: bool,
+    user_id: Any,
+    session_key: str,
+    client_address: str | None,
+    user_agent: str,
+    at: datetime,
 ) -> ConnectionTest:
     try:
         address = str(ipaddress.ip_address(client_address)) if client_address else None
     except ValueError:
         address = None
     return ConnectionTest.objects.create(
-        id=report_id, created_at=at, user_id=user_id, session_key=session_key[:40], client_address=address,
-        user_agent=user_agent, ok=ok, checks=checks,
+        id=report_id,
+        created_at=at,
+        user_id=user_id,
+        session_key=session_key[:40],
+        client_address=address,
+        user_agent=user_agent,
+        ok=ok,
+        checks=checks,
     )
 
 

@@ -33,8 +33,12 @@ def _drop_invalid_index(schema_editor: BaseDatabaseSchemaEditor, name: str) -> N
 
 
 def _change_index(
-    operation: migrations.AddIndex | migrations.RemoveIndex, schema_editor: BaseDatabaseSchemaEditor,
-    state: ProjectState, app_label: str, index: Any, create: bool,
+    operation: migrations.AddIndex | migrations.RemoveIndex,
+    schema_editor: BaseDatabaseSchemaEditor,
+    state: ProjectState,
+    app_label: str,
+    index: Any,
+    create: bool,
 ) -> None:
     """Build (``create``) or drop an index concurrently on PostgreSQL, on the model as it is in ``state``."""
     model = state.apps.get_model(app_label, operation.model_name)
@@ -110,6 +114,10 @@ class DropFieldIndexConcurrently(migrations.AlterField):
                 cursor, table
             )
         for name, constraint in sorted(constraints.items()):
-            if (constraint["index"] and not constraint["unique"] and not constraint["primary_key"]
-                    and constraint["columns"] == [column]):
+            if (
+                constraint["index"]
+                and not constraint["unique"]
+                and not constraint["primary_key"]
+                and constraint["columns"] == [column]
+            ):
                 schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")

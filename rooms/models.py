@@ -13,9 +13,7 @@ from rooms.logqueries import MAX_MATCHED_ROOMS, LogQuerySet
 from signaling.policy import Access
 from signaling.protocol import ROOM_ID_PATTERN, LeaveReason
 
-room_id_validator = RegexValidator(
-    rf"\A{ROOM_ID_PATTERN.pattern}\Z", "1 to 128 letters, digits, or any of - _ . :"
-)
+room_id_validator = RegexValidator(rf"\A{ROOM_ID_PATTERN.pattern}\Z", "1 to 128 letters, digits, or any of - _ . :")
 
 
 class Room(models.Model):
@@ -28,17 +26,23 @@ class Room(models.Model):
     )
     is_open = models.BooleanField("open", default=True, help_text="A closed room refuses joins.")
     access = models.CharField(
-        max_length=16, choices=[(access.value, access.value) for access in Access], default=Access.ANONYMOUS.value,
+        max_length=16,
+        choices=[(access.value, access.value) for access in Access],
+        default=Access.ANONYMOUS.value,
         # Also a database default: rows inserted by SQL (scripts, other services) are anonymous rooms.
         db_default=Access.ANONYMOUS.value,
         help_text="anonymous: anyone; authenticated: logged-in users or a room token; token: a room token only.",
     )
     allowed_users = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="private_rooms",
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="private_rooms",
         help_text="Who may obtain a token for a token-only room (staff always may).",
     )
     ad_hoc = models.BooleanField(
-        "ad hoc", default=False, db_default=False,
+        "ad hoc",
+        default=False,
+        db_default=False,
         help_text="Came to life with a join rather than being stored: listed to staff only, and removed by "
         "`manage.py prune_rooms` once it has been quiet for ROOMS['AD_HOC_ROOM_RETENTION_DAYS']. Saving the room "
         "here keeps it.",
@@ -77,7 +81,10 @@ class PeerSession(models.Model):
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     display_name = models.CharField(
-        "name", max_length=150, blank=True, db_default="",
+        "name",
+        max_length=150,
+        blank=True,
+        db_default="",
         help_text="The name the peer went by (its metadata's name; set by the server for logged-in users).",
     )
 
@@ -87,9 +94,12 @@ class PeerSession(models.Model):
         RELAY = "relay", "through a TURN relay"
 
     media_path = models.CharField(
-        max_length=8, blank=True, db_default="", choices=MediaPath.choices,
+        max_length=8,
+        blank=True,
+        db_default="",
+        choices=MediaPath.choices,
         help_text="How the peer's media went, as its client reported it: through a TURN relay if any of its "
-                  "connections did, else direct.",
+        "connections did, else direct.",
     )
 
     objects = LogQuerySet["PeerSession"].as_manager()
@@ -189,9 +199,7 @@ class Recording(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="recordings")
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="recordings"
-    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="recordings")
     filename = models.CharField(max_length=255, help_text="The uploader's name for it; stored under a name of ours.")
     mime_type = models.CharField("MIME type", max_length=100)
     stream_id = models.CharField(max_length=64, blank=True, help_text="'local' or the peer id that was recorded.")
@@ -222,7 +230,10 @@ class ConnectionTest(models.Model):
         SKIP = "skip", "not tested"
 
     id = models.UUIDField(
-        "reference", primary_key=True, default=uuid.uuid4, editable=False,
+        "reference",
+        primary_key=True,
+        default=uuid.uuid4,
+        editable=False,
         help_text="The reference the visitor was shown once the report was sent.",
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -230,14 +241,16 @@ class ConnectionTest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="connection_tests"
     )
     session_key = models.CharField(
-        max_length=40, blank=True, help_text="The visitor's Django session, which ties reports of one visitor "
-        "together when nobody is logged in.",
+        max_length=40,
+        blank=True,
+        help_text="The visitor's Django session, which ties reports of one visitor together when nobody is logged in.",
     )
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     ok = models.BooleanField("passed", help_text="Yes when no check failed (each passed or was not tested).")
     checks = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="One entry per check: id, status (pass, fail, skip), message, and ms, rttMs or address.",
     )
 

@@ -58,8 +58,11 @@ class EventRecorder:
             # The database has been away for long; what happens meanwhile is lost rather than held without bound.
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
-                logger.error("Room lifecycle log buffer full (%d records): %d records dropped so far",
-                             len(self._buffer), self.dropped)
+                logger.error(
+                    "Room lifecycle log buffer full (%d records): %d records dropped so far",
+                    len(self._buffer),
+                    self.dropped,
+                )
             return
         self._buffer.append(record)
         if self._task is None or self._task.done():

@@ -98,8 +98,13 @@ class RecordingViewSet(
     @extend_schema(
         request={"application/offset+octet-stream": OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("Upload-Offset", OpenApiTypes.INT, OpenApiParameter.HEADER, required=True)],
-        responses={200: RecordingSerializer, 409: OpenApiTypes.OBJECT, 413: OpenApiTypes.OBJECT,
-                   415: OpenApiTypes.OBJECT, 422: OpenApiTypes.OBJECT},
+        responses={
+            200: RecordingSerializer,
+            409: OpenApiTypes.OBJECT,
+            413: OpenApiTypes.OBJECT,
+            415: OpenApiTypes.OBJECT,
+            422: OpenApiTypes.OBJECT,
+        },
     )
     @action(detail=True, methods=["put"], parser_classes=[ChunkParser, OctetStreamChunkParser])
     def content(self, request: Request, pk: str | None = None) -> Response:
@@ -126,6 +131,8 @@ class RecordingViewSet(
         if recording.status != Recording.Status.COMPLETE or not recording.file:
             raise NotFound("This recording is not complete.")
         return FileResponse(
-            recording.file.open("rb"), as_attachment=True, filename=recording.filename,
+            recording.file.open("rb"),
+            as_attachment=True,
+            filename=recording.filename,
             content_type=recording.mime_type,
         )

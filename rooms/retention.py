@@ -85,7 +85,9 @@ class Archive:
 
 
 def remove_in_batches(
-    rows: QuerySet[Any], batch_size: int, archive: Archive | None = None,
+    rows: QuerySet[Any],
+    batch_size: int,
+    archive: Archive | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Delete the rows of ``rows`` (ordered along an index), ``batch_size`` at a time, each batch in a transaction
@@ -117,7 +119,8 @@ def remove_rooms_in_batches(rooms: QuerySet[Room], batch_size: int, archive: Arc
             if not ids:
                 return removed
             related: list[QuerySet[Any]] = [
-                RoomEvent.objects.filter(room_id__in=ids), PeerSession.objects.filter(room_id__in=ids),
+                RoomEvent.objects.filter(room_id__in=ids),
+                PeerSession.objects.filter(room_id__in=ids),
                 Room.objects.filter(pk__in=ids),
             ]
             for rows in related:

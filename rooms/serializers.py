@@ -27,8 +27,16 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
     class Meta:
         model = Room
         fields = [
-            "id", "name", "max_peers", "effective_max_peers", "is_open", "access", "ad_hoc", "created_at",
-            "updated_at", "live_peers",
+            "id",
+            "name",
+            "max_peers",
+            "effective_max_peers",
+            "is_open",
+            "access",
+            "ad_hoc",
+            "created_at",
+            "updated_at",
+            "live_peers",
         ]
         read_only_fields = ["ad_hoc", "created_at", "updated_at"]
 
@@ -86,7 +94,9 @@ class RoomEventPageSerializer(serializers.Serializer[Any]):
 class KickSerializer(serializers.Serializer[Any]):
     peer_id = serializers.CharField(max_length=64)
     ban_minutes = serializers.IntegerField(
-        required=False, min_value=1, max_value=MAX_BAN_MINUTES,
+        required=False,
+        min_value=1,
+        max_value=MAX_BAN_MINUTES,
         help_text="Also ban the peer's user from the room for this long (not possible for anonymous peers).",
     )
     reason = serializers.CharField(required=False, max_length=200, default="", help_text="Why (kept with the ban).")
@@ -107,7 +117,9 @@ class RecordResultSerializer(serializers.Serializer[Any]):
 
 class RoomTokenRequestSerializer(serializers.Serializer[Any]):
     role = serializers.ChoiceField(
-        choices=[role.value for role in PeerRole], required=False, allow_blank=True,
+        choices=[role.value for role in PeerRole],
+        required=False,
+        allow_blank=True,
         help_text="Staff only: the token's holder joins as a recorder or an agent, in an extra seat.",
     )
 
@@ -140,8 +152,21 @@ class RecordingSerializer(serializers.ModelSerializer[Recording]):
     class Meta:
         model = Recording
         fields = [
-            "id", "room", "owner", "filename", "mime_type", "stream_id", "duration", "size", "sha256", "received",
-            "status", "created_at", "completed_at", "upload_url", "download_url",
+            "id",
+            "room",
+            "owner",
+            "filename",
+            "mime_type",
+            "stream_id",
+            "duration",
+            "size",
+            "sha256",
+            "received",
+            "status",
+            "created_at",
+            "completed_at",
+            "upload_url",
+            "download_url",
         ]
         read_only_fields = ["received", "status", "created_at", "completed_at"]
 

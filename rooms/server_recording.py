@@ -30,6 +30,7 @@ from signaling.tokens import issue_room_token
 if TYPE_CHECKING:
     from signaling.peer.recording import RecordedStream
 
+
 def save_recorded_stream(room_id: str, stream: RecordedStream) -> Recording:
     """Store a finished file as a complete ``Recording`` of the room (the file is moved into storage)."""
     digest = hashlib.sha256()
@@ -39,9 +40,15 @@ def save_recorded_stream(room_id: str, stream: RecordedStream) -> Recording:
             digest.update(block)
             size += len(block)
     recording = Recording.objects.create(
-        room_id=room_id, owner=None, filename=stream.path.name,
-        mime_type="video/webm" if stream.has_video else "audio/webm", stream_id=stream.peer_id,
-        duration=round(stream.duration, 3), size=size, sha256=digest.hexdigest(), received=size,
+        room_id=room_id,
+        owner=None,
+        filename=stream.path.name,
+        mime_type="video/webm" if stream.has_video else "audio/webm",
+        stream_id=stream.peer_id,
+        duration=round(stream.duration, 3),
+        size=size,
+        sha256=digest.hexdigest(),
+        received=size,
         status=Recording.Status.UPLOADING,
     )
     with open(stream.path, "rb") as file:
@@ -54,8 +61,9 @@ def save_recorded_stream(room_id: str, stream: RecordedStream) -> Recording:
     return recording
 
 
-async def record_room(room_id: str, url: str | None = None, empty_for: float = 3.0,
-                      user_id: int | str | None = None) -> list[tuple[Recording, RecordedStream]]:
+async def record_room(
+    room_id: str, url: str | None = None, empty_for: float = 3.0, user_id: int | str | None = None
+) -> list[tuple[Recording, RecordedStream]]:
     """Join ``room_id`` as its recorder and record every peer until no participant is left (or the task is
     cancelled: what was recorded so far is saved). Returns the recordings saved, with what was recorded."""
     from signaling.peer import WebRTCCall
@@ -104,8 +112,12 @@ def start_recorder_process(room_id: str) -> subprocess.Popen[bytes]:
     when the room empties or it is stopped). It runs with this process's settings and import path."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
     return subprocess.Popen(
-        [sys.executable, "-m", "django", "record_call", room_id], env=environment, start_new_session=True,
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "django", "record_call", room_id],
+        env=environment,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 

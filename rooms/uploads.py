@@ -26,9 +26,12 @@ from rooms.models import Recording
 
 #: Declared MIME types accepted (parameters such as ``;codecs=vp8,opus`` aside), by the container they name.
 CONTAINERS = {
-    "video/webm": "webm", "audio/webm": "webm",
-    "video/mp4": "mp4", "audio/mp4": "mp4",
-    "video/ogg": "ogg", "audio/ogg": "ogg",
+    "video/webm": "webm",
+    "audio/webm": "webm",
+    "video/mp4": "mp4",
+    "audio/mp4": "mp4",
+    "video/ogg": "ogg",
+    "audio/ogg": "ogg",
 }
 #: Bytes needed to tell the container from a file's start.
 SNIFF_BYTES = 12
@@ -95,14 +98,16 @@ def store_chunk(recording_id: Any, offset: int, data: bytes) -> Recording:
             raise UploadError(409, f"This upload is {recording.status}.", {"received": recording.received})
         if offset != recording.received:
             raise UploadError(
-                409, f"The upload stands at byte {recording.received}; send that offset.",
+                409,
+                f"The upload stands at byte {recording.received}; send that offset.",
                 {"received": recording.received},
             )
         if not data:
             raise UploadError(400, "An empty chunk.")
         if len(data) > recording.size - recording.received:
             raise UploadError(
-                413, f"The chunk goes past the declared size of {recording.size} bytes.",
+                413,
+                f"The chunk goes past the declared size of {recording.size} bytes.",
                 {"received": recording.received},
             )
         if offset == 0 and len(data) >= SNIFF_BYTES:

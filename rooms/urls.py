@@ -8,7 +8,6 @@ from rooms.recordings import RecordingViewSet
 app_name = "rooms-api"
 
 
-
 class OptionalSlashRouter(SimpleRouter):
     """Trailing slashes optional: `POST /api/rooms/<id>/token` and `.../token/` both work (no redirect, which
     a POST could not follow)."""

@@ -58,7 +58,10 @@ class DaphneProcess:
         offset = len(self.output())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-e", endpoint, *self.args, self.application],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -101,7 +104,6 @@ class DaphneProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         Path(self.log.name).unlink(missing_ok=True)
-
 
 
 def terminate(process: subprocess.Popen[Any] | None, grace: float) -> None:
@@ -148,9 +150,23 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         self.directory = Path(tempfile.mkdtemp(prefix="redis-"))
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory), "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -210,8 +226,21 @@ class SentinelCluster:
     def start(self) -> SentinelCluster:
         self.master.start()
         # In a directory of its own: its full sync writes a dump.rdb where it runs.
-        self._redis_server("--port", str(self.replica_port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                           "no", "--dir", str(self.directory), "--replicaof", "127.0.0.1", str(self.master.port))
+        self._redis_server(
+            "--port",
+            str(self.replica_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--replicaof",
+            "127.0.0.1",
+            str(self.master.port),
+        )
         wait_for_port(self.replica_port)
         for port in self.sentinel_ports:
             config = self.directory / f"sentinel-{port}.conf"
@@ -320,8 +349,15 @@ class TurnServer:
 
     REALM = "rtc.test"
 
-    def __init__(self, secret: str, *, udp: bool = True, tls: bool = False, lifetime: int | None = None,
-                 address: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        udp: bool = True,
+        tls: bool = False,
+        lifetime: int | None = None,
+        address: str = "127.0.0.1",
+    ) -> None:
         self.secret = secret
         #: Where it listens and relays from (another than loopback for hosts of a SplitNetwork).
         self.address = address
@@ -348,22 +384,54 @@ class TurnServer:
     def _certificate(self) -> tuple[Path, Path]:
         cert, key = self.directory / "cert.pem", self.directory / "key.pem"
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-days", "1", "-subj", f"/CN={self.address}", "-addext", f"subjectAltName=IP:{self.address}",
-             "-keyout", str(key), "-out", str(cert)],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                f"/CN={self.address}",
+                "-addext",
+                f"subjectAltName=IP:{self.address}",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
         )
         return cert, key
 
     def start(self) -> TurnServer:
         relay_base = 40000 + (self.port % 200) * 100
         args = [
-            "turnserver", "-n", "--no-cli", "--log-file=stdout", "--simple-log", "--verbose", "--fingerprint",
-            f"--listening-ip={self.address}", f"--relay-ip={self.address}", f"--listening-port={self.port}",
-            f"--min-port={relay_base}", f"--max-port={relay_base + 99}",
-            "--use-auth-secret", f"--static-auth-secret={self.secret}", f"--realm={self.REALM}",
-            "--allow-loopback-peers", "--no-multicast-peers", "--no-dtls",
-            f"--pidfile={self.directory / 'turnserver.pid'}", f"--userdb={self.directory / 'turndb'}",
+            "turnserver",
+            "-n",
+            "--no-cli",
+            "--log-file=stdout",
+            "--simple-log",
+            "--verbose",
+            "--fingerprint",
+            f"--listening-ip={self.address}",
+            f"--relay-ip={self.address}",
+            f"--listening-port={self.port}",
+            f"--min-port={relay_base}",
+            f"--max-port={relay_base + 99}",
+            "--use-auth-secret",
+            f"--static-auth-secret={self.secret}",
+            f"--realm={self.REALM}",
+            "--allow-loopback-peers",
+            "--no-multicast-peers",
+            "--no-dtls",
+            f"--pidfile={self.directory / 'turnserver.pid'}",
+            f"--userdb={self.directory / 'turndb'}",
         ]
         if not self.udp:
             args.append("--no-udp")
@@ -373,8 +441,11 @@ class TurnServer:
         else:
             args.append("--no-tls")
         if self.lifetime is not None:
-            args += [f"--permission-lifetime={self.lifetime}", f"--channel-lifetime={self.lifetime}",
-                     f"--max-allocate-lifetime={self.lifetime}"]
+            args += [
+                f"--permission-lifetime={self.lifetime}",
+                f"--channel-lifetime={self.lifetime}",
+                f"--max-allocate-lifetime={self.lifetime}",
+            ]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         wait_for_port(self.port, host=self.address)
@@ -395,6 +466,7 @@ class TurnServer:
 
     def wait_for_log(self, *texts: str, timeout: float = 10) -> str:
         """Wait until one line of coturn's log holds every one of ``texts``; that line."""
+
         def found() -> str | None:
             return next((line for line in self._log if all(text in line for text in texts)), None)
 
@@ -453,8 +525,20 @@ class SplitNetwork:
         # b reaches this machine's host_address (on a's link) through its own; nothing routes a to b or b to a.
         self.ip("-n", self.namespaces["b"], "route", "add", f"{self.host_address}/32", "via", f"10.{subnet}.2.1")
         if self.lan_addresses is not None:
-            self.ip("link", "add", "lan0", "netns", self.namespaces["a"], "type", "veth", "peer", "name", "lan0",
-                    "netns", self.namespaces["b"])
+            self.ip(
+                "link",
+                "add",
+                "lan0",
+                "netns",
+                self.namespaces["a"],
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "lan0",
+                "netns",
+                self.namespaces["b"],
+            )
             for host in ("a", "b"):
                 self.ip("-n", self.namespaces[host], "addr", "add", f"{self.lan_addresses[host]}/24", "dev", "lan0")
                 self.ip("-n", self.namespaces[host], "link", "set", "lan0", "up")
@@ -509,8 +593,10 @@ class NginxProcess:
         config = config.replace(
             "http {",
             "http {\n    access_log off;\n"
-            + "".join(f"    {kind}_temp_path {temp}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
-                                                                          "scgi")),
+            + "".join(
+                f"    {kind}_temp_path {temp}/{kind};\n"
+                for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+            ),
         )
         (self.directory / "nginx.conf").write_text(config)
         self.process: subprocess.Popen[bytes] | None = None
@@ -521,10 +607,19 @@ class NginxProcess:
 
     def start(self) -> NginxProcess:
         self.process = subprocess.Popen(
-            ["nginx", "-p", str(self.directory), "-c", str(self.directory / "nginx.conf"),
-             "-e", str(self.directory / "error.log"),
-             "-g", f"daemon off; pid {self.directory}/nginx.pid;" + (" user root;" if os.geteuid() == 0 else "")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            [
+                "nginx",
+                "-p",
+                str(self.directory),
+                "-c",
+                str(self.directory / "nginx.conf"),
+                "-e",
+                str(self.directory / "error.log"),
+                "-g",
+                f"daemon off; pid {self.directory}/nginx.pid;" + (" user root;" if os.geteuid() == 0 else ""),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         wait_for_port(self.port)
         return self

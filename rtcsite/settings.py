@@ -28,7 +28,6 @@ from urllib.parse import unquote, urlsplit
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-
 def local_secret_key(path: Path) -> str:
     """This install's own random key, made on first use and kept in ``path`` (git-ignored, readable by the owner
     only). No key published with the code ever signs anything: room tokens and resume tokens are signed with it."""
@@ -129,9 +128,7 @@ def database_from_url(url: str) -> dict[str, object]:
 
 
 DATABASES = {
-    "default": database_from_url(
-        os.environ.get("RTCSITE_DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-    )
+    "default": database_from_url(os.environ.get("RTCSITE_DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))
 }
 
 CHANNEL_LAYERS: dict[str, dict[str, object]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -146,8 +143,10 @@ if REDIS_URL:
     from signaling.registry.connection import layer_host, parse_redis_url
 
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                    "CONFIG": {"hosts": [layer_host(parse_redis_url(REDIS_URL))]}}
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [layer_host(parse_redis_url(REDIS_URL))]},
+        }
     }
 if os.environ.get("SIGNALING_ICE_SERVERS"):
     SIGNALING["ICE_SERVERS"] = json.loads(os.environ["SIGNALING_ICE_SERVERS"])

@@ -22,10 +22,21 @@ DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 _POSITIVE_INTEGERS = (
-    "MAX_PEERS", "MAX_MESSAGE_BYTES", "RATE_LIMIT_BURST", "RATE_LIMIT_TOLERANCE", "TURN_CREDENTIAL_TTL",
-    "ROOM_TOKEN_TTL", "OUTBOUND_BUFFER_BYTES", "PARKED_BUFFER_FRAMES", "PARKED_BUFFER_BYTES",
-    "CROSS_WORKER_BUFFER_BYTES", "MAX_SOCKETS", "MAX_SOCKETS_PER_ADDRESS", "JOIN_BURST_PER_ADDRESS",
-    "ROOM_CREATION_BURST_PER_ADDRESS", "MAX_METADATA_BYTES",
+    "MAX_PEERS",
+    "MAX_MESSAGE_BYTES",
+    "RATE_LIMIT_BURST",
+    "RATE_LIMIT_TOLERANCE",
+    "TURN_CREDENTIAL_TTL",
+    "ROOM_TOKEN_TTL",
+    "OUTBOUND_BUFFER_BYTES",
+    "PARKED_BUFFER_FRAMES",
+    "PARKED_BUFFER_BYTES",
+    "CROSS_WORKER_BUFFER_BYTES",
+    "MAX_SOCKETS",
+    "MAX_SOCKETS_PER_ADDRESS",
+    "JOIN_BURST_PER_ADDRESS",
+    "ROOM_CREATION_BURST_PER_ADDRESS",
+    "MAX_METADATA_BYTES",
 )
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
@@ -40,14 +51,24 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
             errors.append(Error(f"SIGNALING['{name}'] must be a positive integer, not {value!r}.", id="signaling.E003"))
     seats = values["EXTRA_SEATS"]
     if isinstance(seats, bool) or not isinstance(seats, int) or seats < 0:
-        errors.append(Error(f"SIGNALING['EXTRA_SEATS'] must be a whole number (0 or more), not {seats!r}.",
-                            id="signaling.E011"))
+        errors.append(
+            Error(f"SIGNALING['EXTRA_SEATS'] must be a whole number (0 or more), not {seats!r}.", id="signaling.E011")
+        )
     grace = values["RESUME_GRACE"]
     if isinstance(grace, bool) or not isinstance(grace, Real) or grace < 0:
-        errors.append(Error(f"SIGNALING['RESUME_GRACE'] must be a number of seconds (0 or more), not {grace!r}.",
-                            id="signaling.E012"))
-    for name in ("RATE_LIMIT_PER_SECOND", "WORKER_TIMEOUT", "JOIN_RATE_PER_ADDRESS", "ROOM_CREATION_RATE_PER_ADDRESS",
-                 "DRAIN_SECONDS"):
+        errors.append(
+            Error(
+                f"SIGNALING['RESUME_GRACE'] must be a number of seconds (0 or more), not {grace!r}.",
+                id="signaling.E012",
+            )
+        )
+    for name in (
+        "RATE_LIMIT_PER_SECOND",
+        "WORKER_TIMEOUT",
+        "JOIN_RATE_PER_ADDRESS",
+        "ROOM_CREATION_RATE_PER_ADDRESS",
+        "DRAIN_SECONDS",
+    ):
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, Real) or value <= 0:
             errors.append(Error(f"SIGNALING['{name}'] must be a positive number, not {value!r}.", id="signaling.E013"))
@@ -70,15 +91,24 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
             errors.append(Error(f"SIGNALING['REDIS_URL']: {error}", id="signaling.E014"))
     peer_url = values["PEER_SIGNAL_URL"]
     if not isinstance(peer_url, str) or not peer_url.startswith(("ws://", "wss://", "http://", "https://")):
-        errors.append(Error(f"SIGNALING['PEER_SIGNAL_URL'] must be a ws://, wss://, http:// or https:// URL, not "
-                            f"{peer_url!r}.", id="signaling.E015"))
+        errors.append(
+            Error(
+                f"SIGNALING['PEER_SIGNAL_URL'] must be a ws://, wss://, http:// or https:// URL, not {peer_url!r}.",
+                id="signaling.E015",
+            )
+        )
     if not isinstance(values["REDIS_PREFIX"], str) or not values["REDIS_PREFIX"]:
         errors.append(Error("SIGNALING['REDIS_PREFIX'] must be a non-empty string.", id="signaling.E016"))
     if not isinstance(values["ALLOW_AD_HOC_ROOMS"], bool):
         errors.append(Error("SIGNALING['ALLOW_AD_HOC_ROOMS'] must be True or False.", id="signaling.E017"))
     if values["CONNECTION_TEST"] not in CONNECTION_TEST_ACCESS:
-        errors.append(Error(f"SIGNALING['CONNECTION_TEST'] must be one of {', '.join(CONNECTION_TEST_ACCESS)}, not "
-                            f"{values['CONNECTION_TEST']!r}.", id="signaling.E018"))
+        errors.append(
+            Error(
+                f"SIGNALING['CONNECTION_TEST'] must be one of {', '.join(CONNECTION_TEST_ACCESS)}, not "
+                f"{values['CONNECTION_TEST']!r}.",
+                id="signaling.E018",
+            )
+        )
     errors.extend(_check_classes(values))
     errors.extend(_check_ice(values))
     if not errors:
@@ -118,21 +148,28 @@ def check_access_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckM
         return []  # signaling.E001 says it
     values = {**DEFAULTS, **user_settings}
     messages = [
-        *_check_origins(values["ALLOWED_ORIGINS"]), *_check_metrics_addresses(values["METRICS_ALLOWED_ADDRESSES"]),
+        *_check_origins(values["ALLOWED_ORIGINS"]),
+        *_check_metrics_addresses(values["METRICS_ALLOWED_ADDRESSES"]),
     ]
     origins = values["ALLOWED_ORIGINS"]
     if not messages and isinstance(origins, Sequence) and "*" in origins:
-        messages.append(Warning(
-            "SIGNALING['ALLOWED_ORIGINS'] contains \"*\": a page of any site may open signaling sockets to this one "
-            "with its visitors' cookies.",
-            hint="List the origins of your own front ends instead.", id="signaling.W003",
-        ))
+        messages.append(
+            Warning(
+                "SIGNALING['ALLOWED_ORIGINS'] contains \"*\": a page of any site may open signaling sockets to this "
+                "one with its visitors' cookies.",
+                hint="List the origins of your own front ends instead.",
+                id="signaling.W003",
+            )
+        )
     if values["CONNECTION_TEST"] == "anyone" and values["ALLOW_AD_HOC_ROOMS"] is False and values["TURN_SECRET"]:
-        messages.append(Warning(
-            "SIGNALING['CONNECTION_TEST'] is \"anyone\" while only stored rooms can be joined: visitors who may join "
-            "no room still get TURN credentials, for a connection test.",
-            hint="Set CONNECTION_TEST to \"authenticated\" (or \"off\").", id="signaling.W004",
-        ))
+        messages.append(
+            Warning(
+                "SIGNALING['CONNECTION_TEST'] is \"anyone\" while only stored rooms can be joined: visitors who may "
+                "join no room still get TURN credentials, for a connection test.",
+                hint='Set CONNECTION_TEST to "authenticated" (or "off").',
+                id="signaling.W004",
+            )
+        )
     return messages
 
 
@@ -155,7 +192,8 @@ def _ice_urls_ok(urls: Any, schemes: tuple[str, ...]) -> bool:
     if isinstance(urls, str):
         urls = [urls]
     return (
-        isinstance(urls, Sequence) and bool(urls)
+        isinstance(urls, Sequence)
+        and bool(urls)
         and all(isinstance(url, str) and url.startswith(schemes) for url in urls)
     )
 

@@ -121,7 +121,6 @@ def _vouched_metadata_of_user_id(user_id: Any) -> dict[str, Any]:
     return vouched_metadata(user) if user is not None else {}
 
 
-
 class LocalPeer:
     """This connection as a member of a room: what the registry delivers frames to.
 
@@ -328,8 +327,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         peer = self.peer
         if peer is not None and self.resume_grace > 0 and self.registry.parks_across_workers:
             try:
-                if await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace,
-                                            still_speaking=True):
+                if await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace, still_speaking=True):
                     self.peer = None
                     self.draining_peer = peer
                 else:
@@ -703,8 +701,17 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     def local_peer(self, peer_id: str, room_id: str, mount: int, max_peers: int, client: str) -> LocalPeer:
         return LocalPeer(
-            peer_id, room_id, mount, max_peers, self.send_frame, self.end, self.evict, self.replaced,
-            self.cut_off_slow_reader, self.max_outbound_bytes, client,
+            peer_id,
+            room_id,
+            mount,
+            max_peers,
+            self.send_frame,
+            self.end,
+            self.evict,
+            self.replaced,
+            self.cut_off_slow_reader,
+            self.max_outbound_bytes,
+            client,
         )
 
     def client_key(self, user_id: Any) -> str:
@@ -771,7 +778,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if metadata is not None and state.get("metadata") != previous:
             self.emit(
                 PeerUpdated(
-                    room_id=peer.room_id, peer_id=peer.peer_id, at=timezone.now(), metadata=state["metadata"],
+                    room_id=peer.room_id,
+                    peer_id=peer.peer_id,
+                    at=timezone.now(),
+                    metadata=state["metadata"],
                     display_name=display_name(state["metadata"]),
                 )
             )
@@ -787,8 +797,16 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             return  # more peers than the room seats: not a real one
         self.paths[remote_id] = (relay, protocol)
         metrics.MEDIA_PATHS.labels("relay" if relay else "direct", protocol or "none").inc()
-        self.emit(PeerPathReported(room_id=peer.room_id, peer_id=peer.peer_id, remote_id=remote_id, relay=relay,
-                                   protocol=protocol, at=timezone.now()))
+        self.emit(
+            PeerPathReported(
+                room_id=peer.room_id,
+                peer_id=peer.peer_id,
+                remote_id=remote_id,
+                relay=relay,
+                protocol=protocol,
+                at=timezone.now(),
+            )
+        )
 
     async def handle_connection_test(self, message: dict[str, Any]) -> None:
         """What the client's connection test needs (extension): our ICE servers, with credentials of its own."""

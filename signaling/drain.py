@@ -140,4 +140,3 @@ def install_sigterm_handler(timeout: Callable[[], float], stop_accepting: Callab
         loop.call_soon_threadsafe(in_background, drain_then_stop(), loop)
 
     signal.signal(signal.SIGTERM, on_sigterm)
-

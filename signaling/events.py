@@ -247,14 +247,10 @@ async def _run_callback(event: Event, callbacks: Callbacks) -> None:
 async def _send_signal(event: Event, sender: type) -> None:
     for receiver_fn, response in await event.signal.asend_robust(sender, **event.signal_kwargs()):
         if isinstance(response, Exception):
-            logger.error(
-                "Receiver %r of %s raised", receiver_fn, type(event).__name__, exc_info=response
-            )
+            logger.error("Receiver %r of %s raised", receiver_fn, type(event).__name__, exc_info=response)
 
 
-_dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventDispatcher] = (
-    weakref.WeakKeyDictionary()
-)
+_dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventDispatcher] = weakref.WeakKeyDictionary()
 
 
 def get_dispatcher() -> EventDispatcher:

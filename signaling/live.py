@@ -23,7 +23,13 @@ from signaling.registry import RegistryUnavailable, get_registry
 LiveRoomsUnavailable = RegistryUnavailable
 
 __all__ = [
-    "LiveRoomsUnavailable", "close_room", "default_capacity", "kick", "live_rooms", "occupancy", "room_members",
+    "LiveRoomsUnavailable",
+    "close_room",
+    "default_capacity",
+    "kick",
+    "live_rooms",
+    "occupancy",
+    "room_members",
 ]
 
 

@@ -46,7 +46,8 @@ SOCKETS_REFUSED = Counter(
     "signaling_sockets_refused_total", "Sockets refused at the door by a limit, by close code.", ["code"]
 )
 JOIN_LATENCY = Histogram(
-    "signaling_join_latency_seconds", "From a join frame's arrival to its joined reply.",
+    "signaling_join_latency_seconds",
+    "From a join frame's arrival to its joined reply.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 CROSS_WORKER_LATENCY = Histogram(
@@ -67,8 +68,11 @@ DRAINING = Gauge("signaling_draining", "1 while this worker drains for a shutdow
 
 
 def observe_live_state(
-    peers: Callable[[], float], rooms: Callable[[], float], parked: Callable[[], float],
-    sockets: Callable[[], float], draining: Callable[[], float],
+    peers: Callable[[], float],
+    rooms: Callable[[], float],
+    parked: Callable[[], float],
+    sockets: Callable[[], float],
+    draining: Callable[[], float],
 ) -> None:
     """Read the live gauges from these functions at each scrape."""
     PEERS.set_function(peers)

@@ -189,8 +189,18 @@ class ConnectionReportReceivedFrame(TypedDict):
 
 
 ServerFrame = (
-    JoinedFrame | PeerJoinedFrame | PeerLeftFrame | PeerUpdatedFrame | RelayedSdpFrame | RelayedIceFrame | ErrorFrame
-    | PongFrame | ClosedFrame | IceServersFrame | ConnectionTestFrame | ConnectionReportReceivedFrame
+    JoinedFrame
+    | PeerJoinedFrame
+    | PeerLeftFrame
+    | PeerUpdatedFrame
+    | RelayedSdpFrame
+    | RelayedIceFrame
+    | ErrorFrame
+    | PongFrame
+    | ClosedFrame
+    | IceServersFrame
+    | ConnectionTestFrame
+    | ConnectionReportReceivedFrame
 )
 
 
@@ -226,7 +236,7 @@ def role_of(peer_id: str) -> str | None:
     """The role a peer id carries, or None for a participant."""
     if not peer_id.startswith(ROLE_PEER_PREFIX):
         return None
-    role = peer_id[len(ROLE_PEER_PREFIX):].split(".", 1)[0]
+    role = peer_id[len(ROLE_PEER_PREFIX) :].split(".", 1)[0]
     return role if role in PeerRole._value2member_map_ else None
 
 
@@ -418,7 +428,8 @@ MAX_CHECK_ADDRESS = 64
 MAX_CHECK_MILLISECONDS = 600_000
 INVALID_REPORT = (
     "A connection-report carries report.checks: a list of {id, status, message} with id one of "
-    + ", ".join(CONNECTION_CHECKS) + ", each once, status pass, fail or skip, message a string of at most "
+    + ", ".join(CONNECTION_CHECKS)
+    + ", each once, status pass, fail or skip, message a string of at most "
     + f"{MAX_CHECK_MESSAGE} characters, and optionally ms and rttMs (0 to {MAX_CHECK_MILLISECONDS}) and address"
 )
 

@@ -52,13 +52,28 @@ class ParkedPeer:
     ``disconnect``): a resume that silently missed an offer or a candidate would be worse than a clean new join."""
 
     __slots__ = (
-        "_evict", "_leaving", "_max_bytes", "_max_frames", "_size", "client", "frames", "mount", "peer_id", "room_id",
+        "_evict",
+        "_leaving",
+        "_max_bytes",
+        "_max_frames",
+        "_size",
+        "client",
+        "frames",
+        "mount",
+        "peer_id",
+        "room_id",
     )
 
     def __init__(
-        self, peer_id: str, room_id: str, mount: int,
+        self,
+        peer_id: str,
+        room_id: str,
+        mount: int,
         evict: Callable[[str], Awaitable[None]] | None = None,
-        *, max_frames: int = MAX_PARKED_FRAMES, max_bytes: int = MAX_PARKED_BYTES, client: str = "",
+        *,
+        max_frames: int = MAX_PARKED_FRAMES,
+        max_bytes: int = MAX_PARKED_BYTES,
+        client: str = "",
     ) -> None:
         self.peer_id = peer_id
         self.client = client

@@ -37,8 +37,11 @@ def check_dict_shape(
     unknown = sorted(set(user_settings) - set(defaults))
     if unknown:
         return user_settings, [
-            Error(f"{setting} has unknown keys: {', '.join(unknown)}.",
-                  hint=f"Known keys: {', '.join(sorted(defaults))}.", id=f"{app}.E002")
+            Error(
+                f"{setting} has unknown keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(defaults))}.",
+                id=f"{app}.E002",
+            )
         ]
     return user_settings, []
 

@@ -93,8 +93,10 @@ def socket_control(send: Callable[..., Any]) -> SocketControl | None:
         return None
     protocol = send.args[0]
     transport = getattr(protocol, "transport", None)
-    if transport is None or not all(
-        hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen")
-    ) or not hasattr(protocol, "dropConnection"):
+    if (
+        transport is None
+        or not all(hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen"))
+        or not hasattr(protocol, "dropConnection")
+    ):
         return None
     return SocketControl(protocol, transport)

@@ -136,7 +136,9 @@ def registry_kind(request: pytest.FixtureRequest, settings: Any) -> str:
     if request.param == "redis":
         server = request.getfixturevalue("redis_server")
         settings.SIGNALING = {
-            **settings.SIGNALING, "REDIS_URL": server.url, "REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+            **settings.SIGNALING,
+            "REDIS_URL": server.url,
+            "REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
         }
     return str(request.param)
 
@@ -164,8 +166,11 @@ async def connect() -> AsyncIterator[Connect]:
     peers: list[Peer] = []
 
     async def open_peer(
-        app: Any = None, *, headers: list[tuple[bytes, bytes]] | None = None,
-        client: tuple[str, int] | None = None, **options: Any
+        app: Any = None,
+        *,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        client: tuple[str, int] | None = None,
+        **options: Any,
     ) -> Peer:
         application = app or SignalingConsumer.as_asgi(**options)
         communicator = WebsocketCommunicator(application, "/api/call/signal", headers=headers)

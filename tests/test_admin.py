@@ -24,7 +24,6 @@ NO_INLINE_ROWS = {
 }
 
 
-
 @pytest.fixture
 def live_room() -> Iterator[Room]:
     """A stored room with three peers in the signaling registry right now."""
@@ -61,8 +60,9 @@ def test_room_page_shows_recent_sessions_and_events_inline(admin_client: Client,
     now = timezone.now()
     for index in range(25):
         PeerSession.objects.create(peer_id=f"s{index:02}", room=live_room, joined_at=now + timedelta(seconds=index))
-        RoomEvent.objects.create(room=live_room, kind="peer_joined", peer_id=f"s{index:02}",
-                                 at=now + timedelta(seconds=index))
+        RoomEvent.objects.create(
+            room=live_room, kind="peer_joined", peer_id=f"s{index:02}", at=now + timedelta(seconds=index)
+        )
     other = Room.objects.create(id="admin-other")
     PeerSession.objects.create(peer_id="elsewhere", room=other, joined_at=now)
 
@@ -94,15 +94,19 @@ def test_room_ids_with_special_characters_open_in_admin(admin_client: Client, li
 
 def test_room_created_in_admin_is_validated(admin_client: Client) -> None:
     url = reverse("admin:rooms_room_add")
-    response = admin_client.post(url, {"id": "bad room/id", "name": "", "max_peers": "0", "is_open": "on",
-                                       "access": "anonymous", **NO_INLINE_ROWS})
+    response = admin_client.post(
+        url,
+        {"id": "bad room/id", "name": "", "max_peers": "0", "is_open": "on", "access": "anonymous", **NO_INLINE_ROWS},
+    )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "id" in errors
     assert "max_peers" in errors
     assert not Room.objects.exists()
-    response = admin_client.post(url, {"id": "good-room", "name": "Good", "max_peers": "6", "is_open": "on",
-                                       "access": "anonymous", **NO_INLINE_ROWS})
+    response = admin_client.post(
+        url,
+        {"id": "good-room", "name": "Good", "max_peers": "6", "is_open": "on", "access": "anonymous", **NO_INLINE_ROWS},
+    )
     assert response.status_code == 302
     assert Room.objects.get(id="good-room").max_peers == 6
 
@@ -114,9 +118,10 @@ def test_events_and_sessions_are_read_only(admin_client: Client, live_room: Room
     assert admin_client.get(reverse("admin:rooms_peersession_add")).status_code == 403
     delete_url = reverse("admin:rooms_roomevent_delete", args=[event.pk])
     assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
-    assert admin_client.post(
-        reverse("admin:rooms_roomevent_change", args=[event.pk]), {"kind": "peer_left"}
-    ).status_code == 403
+    assert (
+        admin_client.post(reverse("admin:rooms_roomevent_change", args=[event.pk]), {"kind": "peer_left"}).status_code
+        == 403
+    )
     assert RoomEvent.objects.get(pk=event.pk).kind == "room_created"
     assert admin_client.get(reverse("admin:rooms_peersession_change", args=[session.pk])).status_code == 200
 
@@ -147,9 +152,10 @@ def test_room_pages_survive_an_unreachable_registry(admin_client: Client, settin
     assert "registry cannot be reached" in response.content.decode()
     assert '<td class="field-live_peers">unavailable</td>' in response.content.decode()
     assert admin_client.get(reverse("admin:rooms_room_changelist") + "?live=yes").status_code == 200
-    assert '<div class="readonly">unavailable</div>' in admin_client.get(
-        reverse("admin:rooms_room_change", args=[live_room.pk])
-    ).content.decode()
+    assert (
+        '<div class="readonly">unavailable</div>'
+        in admin_client.get(reverse("admin:rooms_room_change", args=[live_room.pk])).content.decode()
+    )
 
 
 def test_close_and_reopen_actions_act_on_live_calls(admin_client: Client) -> None:
@@ -173,8 +179,9 @@ def test_kick_action_reaches_live_peers_only(admin_client: Client) -> None:
     with seated([(room.id, "kick-live")]) as (live,):
         sessions = [
             PeerSession.objects.create(peer_id=live.peer_id, room=room, joined_at=now),
-            PeerSession.objects.create(peer_id=gone.peer_id, room=room, joined_at=now, left_at=now,
-                                       leave_reason="leave"),
+            PeerSession.objects.create(
+                peer_id=gone.peer_id, room=room, joined_at=now, left_at=now, leave_reason="leave"
+            ),
         ]
         response = admin_client.post(
             reverse("admin:rooms_peersession_changelist"),
@@ -207,16 +214,19 @@ def test_log_pages_cost_the_same_queries_whatever_their_rows(admin_client: Clien
     from django.test.utils import CaptureQueriesContext
 
     room = Room.objects.create(id="admin-n-plus-one")
-    path = {"room": reverse("admin:rooms_room_change", args=[room.pk]),
-            "sessions": reverse("admin:rooms_peersession_changelist"),
-            "events": reverse("admin:rooms_roomevent_changelist")}[url]
+    path = {
+        "room": reverse("admin:rooms_room_change", args=[room.pk]),
+        "sessions": reverse("admin:rooms_peersession_changelist"),
+        "events": reverse("admin:rooms_roomevent_changelist"),
+    }[url]
 
     def queries_with(sessions: int) -> int:
         now = timezone.now()
         for index in range(sessions):
             user = User.objects.create_user(f"n{sessions}-{index}")
-            PeerSession.objects.create(peer_id=f"n{sessions}-{index}", room=room, user=user,
-                                       joined_at=now + timedelta(seconds=index))
+            PeerSession.objects.create(
+                peer_id=f"n{sessions}-{index}", room=room, user=user, joined_at=now + timedelta(seconds=index)
+            )
             RoomEvent.objects.create(room=room, kind="peer_joined", peer_id=f"n{sessions}-{index}", at=now)
         with CaptureQueriesContext(connection) as captured:
             assert admin_client.get(path).status_code == 200
@@ -231,8 +241,9 @@ def test_log_lists_say_when_they_counted_no_further(admin_client: Client, settin
     room = Room.objects.create(id="admin-capped")
     now = timezone.now()
     for index in range(12):
-        RoomEvent.objects.create(room=room, kind="peer_joined", peer_id=f"c{index:02}",
-                                 at=now + timedelta(seconds=index))
+        RoomEvent.objects.create(
+            room=room, kind="peer_joined", peer_id=f"c{index:02}", at=now + timedelta(seconds=index)
+        )
     changelist = reverse("admin:rooms_roomevent_changelist")
     content = admin_client.get(changelist, {"room__id__exact": room.pk}).content.decode()
     assert "The newest 5 room events (more exist" in content
@@ -291,7 +302,7 @@ def test_session_list_shows_and_filters_the_media_path(admin_client: Client) -> 
     page = admin_client.get(url).content.decode()
     rows = {match.group(1): row for row in page.split("<tr")[1:] if (match := re.search(r"peer-(\w+)", row))}
     assert "through a TURN relay" in rows["relayed"]
-    assert "<td class=\"field-media_path\">direct</td>" in rows["direct"]
+    assert '<td class="field-media_path">direct</td>' in rows["direct"]
     assert "not reported" in rows["silent"]
     relayed = admin_client.get(url + "?media_path__exact=relay").content.decode()
     assert "peer-relayed" in relayed

@@ -53,8 +53,9 @@ def api_schema(db: None, settings: Any) -> Iterator[Any]:
     settings.ALLOWED_HOSTS = ["localhost"]  # schemathesis's WSGI requests name this host
     staff = User.objects.create_user("schema-staff", password="schema-password", is_staff=True)
     room = Room.objects.create(id="schema-room", name="A room to find")
-    Recording.objects.create(id=RECORDING_ID, room=room, owner=staff, filename="r.webm", mime_type="video/webm",
-                             size=100, sha256="0" * 64)
+    Recording.objects.create(
+        id=RECORDING_ID, room=room, owner=staff, filename="r.webm", mime_type="video/webm", size=100, sha256="0" * 64
+    )
     # As Django's test client does: the test's transaction holds the connection, requests must not close it.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
@@ -77,8 +78,9 @@ def existing_object(path: str) -> dict[str, Any] | None:
 @pytest.mark.parametrize("existing", [True, False], ids=["existing-objects", "any-ids"])
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
 @pytest.mark.parametrize("authorization", [STAFF, None], ids=["staff", "anonymous"])
-def test_generated_requests_get_no_server_error(api_schema: Any, mode: GenerationMode, existing: bool,
-                                                authorization: str | None) -> None:
+def test_generated_requests_get_no_server_error(
+    api_schema: Any, mode: GenerationMode, existing: bool, authorization: str | None
+) -> None:
     headers = {"Authorization": authorization} if authorization else {}
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 12
@@ -86,9 +88,11 @@ def test_generated_requests_get_no_server_error(api_schema: Any, mode: Generatio
 
     for operation in operations:
         path_parameters = existing_object(operation.path) if existing else None
+
         # Small, repeatable runs: each operation gets examples of its own.
-        @settings(max_examples=12, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=12, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
         def request_without_server_error(case: Any) -> None:
             nonlocal calls

@@ -24,14 +24,41 @@ def test_the_client_accepts_exactly_the_room_ids_the_server_accepts() -> None:
 
     from signaling.protocol import is_valid_room_id
 
-    candidates = ["lobby", "a", "A-z_0.9:x", ".", "..", "...", ".a", "a.", "a" * 128, "a" * 129, "", " ", "a b",
-                  "é", "a/b", "a\\\\b", "a?b", "%2e", "-", "_", ":", "..:", "\u00a0", "a\n"]
-    script = ("import('./frontend/static/frontend/webrtc/signaling.js').then(({ ROOM_ID }) =>"
-              f" console.log(JSON.stringify({json.dumps(candidates)}.map((id) => ROOM_ID.test(id)))))")
+    candidates = [
+        "lobby",
+        "a",
+        "A-z_0.9:x",
+        ".",
+        "..",
+        "...",
+        ".a",
+        "a.",
+        "a" * 128,
+        "a" * 129,
+        "",
+        " ",
+        "a b",
+        "é",
+        "a/b",
+        "a\\\\b",
+        "a?b",
+        "%2e",
+        "-",
+        "_",
+        ":",
+        "..:",
+        "\u00a0",
+        "a\n",
+    ]
+    script = (
+        "import('./frontend/static/frontend/webrtc/signaling.js').then(({ ROOM_ID }) =>"
+        f" console.log(JSON.stringify({json.dumps(candidates)}.map((id) => ROOM_ID.test(id)))))"
+    )
     node = shutil.which("node")
     assert node is not None
-    result = subprocess.run([node, "--input-type=module", "-e", script], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     client = json.loads(result.stdout)
     assert dict(zip(candidates, client, strict=True)) == {room: is_valid_room_id(room) for room in candidates}

@@ -36,8 +36,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SECRET = "test-turn-secret"
 TURN_URLS = ["turn:turn.example.test:3478?transport=udp", "turns:turn.example.test:443?transport=tcp"]
-CHROME = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 "
-          "Safari/537.36")
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 PASSING = [
     {"id": "signaling", "status": "pass", "message": "Connected in 12 ms.", "ms": 12},
     {"id": "stun", "status": "pass", "message": "Public address 198.51.100.7.", "ms": 30, "address": "198.51.100.7"},
@@ -81,8 +80,7 @@ async def test_without_ice_servers_configured_the_test_is_told_so(connect: Conne
     assert "iceServers" not in frame  # the client then tests its own defaults, as a call would use
 
 
-async def test_tests_can_be_turned_off_or_kept_for_logged_in_users(connect: Connect, settings: Any,
-                                                                   turn: None) -> None:
+async def test_tests_can_be_turned_off_or_kept_for_logged_in_users(connect: Connect, settings: Any, turn: None) -> None:
     settings.SIGNALING = {**settings.SIGNALING, "CONNECTION_TEST": "off"}
     peer = await connect()
     await peer.send(t="connection-test")
@@ -104,8 +102,9 @@ async def test_tests_can_be_turned_off_or_kept_for_logged_in_users(connect: Conn
 
 
 async def open_as(user: Any, session_key: str = "") -> Peer:
-    communicator = WebsocketCommunicator(SignalingConsumer.as_asgi(), "/api/call/signal",
-                                         headers=[(b"user-agent", CHROME.encode())])
+    communicator = WebsocketCommunicator(
+        SignalingConsumer.as_asgi(), "/api/call/signal", headers=[(b"user-agent", CHROME.encode())]
+    )
     communicator.scope["user"] = user
     communicator.scope["session"] = SimpleNamespace(session_key=session_key)
     connected, _ = await communicator.connect()
@@ -130,8 +129,13 @@ async def test_a_report_is_kept_with_who_sent_it_and_the_server_decides_whether_
     assert report.session_key == "s" * 32
     assert report.user_agent == CHROME
     assert [check["id"] for check in report.checks] == [check["id"] for check in PASSING]
-    assert report.checks[-1] == {"id": "media", "status": "pass", "message": "Round trip 21 ms.", "ms": 900.0,
-                                 "rttMs": 21.0}
+    assert report.checks[-1] == {
+        "id": "media",
+        "status": "pass",
+        "message": "Round trip 21 ms.",
+        "ms": 900.0,
+        "rttMs": 21.0,
+    }
     assert report.check_status("turn-udp") == "fail"
 
 
@@ -201,16 +205,25 @@ async def test_a_server_that_keeps_no_reports_refuses_them_rather_than_losing_th
 def test_the_setting_is_checked(settings: Any) -> None:
     settings.SIGNALING = {"CONNECTION_TEST": "everyone"}
     assert [message.id for message in check_settings()] == ["signaling.E018"]
-    settings.SIGNALING = {"CONNECTION_TEST": "anyone", "ALLOW_AD_HOC_ROOMS": False, "TURN_SECRET": "s",
-                          "ROOM_RESOLVER": "rooms.resolver.ModelRoomResolver"}
+    settings.SIGNALING = {
+        "CONNECTION_TEST": "anyone",
+        "ALLOW_AD_HOC_ROOMS": False,
+        "TURN_SECRET": "s",
+        "ROOM_RESOLVER": "rooms.resolver.ModelRoomResolver",
+    }
     assert [message.id for message in check_access_settings()] == ["signaling.W004"]
     settings.SIGNALING = {**settings.SIGNALING, "CONNECTION_TEST": "authenticated"}
     assert check_access_settings() == []
 
 
 def stored_report(**fields: Any) -> ConnectionTest:
-    values: dict[str, Any] = {"ok": False, "checks": PASSING, "client_address": "203.0.113.5", "user_agent": CHROME,
-                              **fields}
+    values: dict[str, Any] = {
+        "ok": False,
+        "checks": PASSING,
+        "client_address": "203.0.113.5",
+        "user_agent": CHROME,
+        **fields,
+    }
     return ConnectionTest.objects.create(**values)
 
 
@@ -219,8 +232,13 @@ def test_support_staff_find_a_visitors_report_in_the_admin(admin_client: Client)
     mine = stored_report(user=user, session_key="k" * 32)
     other = stored_report(client_address="203.0.113.6", ok=True)
     url = reverse("admin:rooms_connectiontest_changelist")
-    for term, found in ((str(mine.pk), [mine]), ("gina", [mine]), ("203.0.113.6", [other]), ("k" * 32, [mine]),
-                        ("nobody", [])):
+    for term, found in (
+        (str(mine.pk), [mine]),
+        ("gina", [mine]),
+        ("203.0.113.6", [other]),
+        ("k" * 32, [mine]),
+        ("nobody", []),
+    ):
         response = admin_client.get(url, {"q": term})
         assert response.status_code == 200
         assert list(response.context["cl"].result_list) == found, term
@@ -244,10 +262,15 @@ def test_support_staff_find_a_visitors_report_in_the_admin(admin_client: Client)
     ("agent", "summary"),
     [
         (CHROME, "Chrome 156 (X11; Linux x86_64)"),
-        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0",
-         "Firefox 140 (Windows NT 10.0; Win64; x64; rv:140.0)"),
-        ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-         "Version/18.5 Mobile/15E148 Safari/604.1", "Safari 18 (iPhone; CPU iPhone OS 18_5 like Mac OS X)"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0",
+            "Firefox 140 (Windows NT 10.0; Win64; x64; rv:140.0)",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/18.5 Mobile/15E148 Safari/604.1",
+            "Safari 18 (iPhone; CPU iPhone OS 18_5 like Mac OS X)",
+        ),
         (CHROME + " Edg/140.0.0.0", "Edge 140 (X11; Linux x86_64)"),
         ("curl/8.0", "curl/8.0"),
     ],

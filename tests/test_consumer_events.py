@@ -28,14 +28,17 @@ def recording_callbacks(calls: list[tuple[Any, ...]], *, sync: bool) -> dict[str
     callbacks: dict[str, Any] = {}
     for name in names:
         if sync:
+
             def record(*args: Any, _name: str = name) -> None:
                 # Sync callbacks run off the event loop (so they may use the ORM); a call made on it is not recorded.
                 if not running_on_event_loop():
                     calls.append((_name, *args))
         else:
+
             async def record(*args: Any, _name: str = name) -> None:
                 await asyncio.sleep(0)
                 calls.append((_name, *args))
+
         callbacks[name] = record
     return callbacks
 
@@ -129,8 +132,15 @@ async def test_django_signals_carry_every_lifecycle_event(connect: Connect, room
 
     receivers = {
         name: make_receiver(name)
-        for name in ("room_created", "peer_joined", "peer_left", "room_destroyed", "join_rejected",
-                     "message_relayed", "signaling_error")
+        for name in (
+            "room_created",
+            "peer_joined",
+            "peer_left",
+            "room_destroyed",
+            "join_rejected",
+            "message_relayed",
+            "signaling_error",
+        )
     }
     for name, receiver in receivers.items():
         getattr(signals, name).connect(receiver)
@@ -152,18 +162,34 @@ async def test_django_signals_carry_every_lifecycle_event(connect: Connect, room
 
     kinds = [name for name, _ in received]
     assert kinds == [
-        "room_created", "peer_joined", "peer_joined", "join_rejected", "signaling_error",
-        "message_relayed", "peer_left", "peer_left", "room_destroyed",
+        "room_created",
+        "peer_joined",
+        "peer_joined",
+        "join_rejected",
+        "signaling_error",
+        "message_relayed",
+        "peer_left",
+        "peer_left",
+        "room_destroyed",
     ]
     by_kind = dict(received)
     assert by_kind["peer_joined"]["room_id"] == room_id
     assert set(by_kind["peer_joined"]) == {
-        "room_id", "peer_id", "at", "user_id", "client_address", "user_agent", "display_name",
+        "room_id",
+        "peer_id",
+        "at",
+        "user_id",
+        "client_address",
+        "user_agent",
+        "display_name",
     }
     assert by_kind["join_rejected"]["code"] == "room-full"
     assert by_kind["join_rejected"]["message"] == "Room is full (max 2 peers)"
     assert by_kind["message_relayed"] == {
-        "kind": "ice", "from_peer": bob.peer_id, "to_peer": None, "room_id": room_id,
+        "kind": "ice",
+        "from_peer": bob.peer_id,
+        "to_peer": None,
+        "room_id": room_id,
         "at": by_kind["message_relayed"]["at"],
     }
     assert [kw["reason"] for name, kw in received if name == "peer_left"] == ["disconnect", "disconnect"]

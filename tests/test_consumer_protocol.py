@@ -16,8 +16,15 @@ async def test_join_answers_with_server_assigned_id_and_room(connect: Connect, r
     alice = await connect()
     joined = await alice.join(room_id)
     assert joined == {
-        "t": "joined", "peerId": joined["peerId"], "roomId": room_id, "peers": [], "maxPeers": 2,
-        "resume": joined["resume"], "roles": {}, "metadata": {}, "media": {},
+        "t": "joined",
+        "peerId": joined["peerId"],
+        "roomId": room_id,
+        "peers": [],
+        "maxPeers": 2,
+        "resume": joined["resume"],
+        "roles": {},
+        "metadata": {},
+        "media": {},
     }
     assert read_resume_token(joined["resume"]) == (room_id, joined["peerId"])
     # Unguessable: 96 random bits, URL-safe.
@@ -56,8 +63,12 @@ async def test_offer_answer_and_candidates_are_relayed_with_server_set_from(conn
     await alice.send(t="sdp", to=bob.peer_id, description=answer)
     assert await bob.receive() == {"t": "sdp", "from": alice.peer_id, "description": answer}
 
-    candidate = {"candidate": "candidate:1 1 udp 2122260223 10.0.0.1 50000 typ host", "sdpMid": "0",
-                 "sdpMLineIndex": 0, "usernameFragment": "abcd"}
+    candidate = {
+        "candidate": "candidate:1 1 udp 2122260223 10.0.0.1 50000 typ host",
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+        "usernameFragment": "abcd",
+    }
     await alice.send(t="ice", to=bob.peer_id, candidate=candidate)
     assert await bob.receive() == {"t": "ice", "from": alice.peer_id, "candidate": candidate}
     await bob.send(t="ice", candidate=candidate)  # no `to`: everyone else in the room
@@ -155,8 +166,9 @@ async def test_ping_pong_echoes_ts_and_works_before_join(connect: Connect) -> No
     assert await peer.receive() == {"t": "pong", "ts": -(2**53)}
 
 
-@pytest.mark.parametrize("ts", ['"abc"', '"' + "9" * 60_000 + '"', "NaN", "Infinity", "-Infinity", "1e400", "true",
-                                "[1]", str(2**70)])
+@pytest.mark.parametrize(
+    "ts", ['"abc"', '"' + "9" * 60_000 + '"', "NaN", "Infinity", "-Infinity", "1e400", "true", "[1]", str(2**70)]
+)
 async def test_ping_ts_must_be_a_finite_number(connect: Connect, ts: str) -> None:
     """A ping's `ts` is echoed back: only a number is, never a string of 60,000 characters to amplify."""
     peer = await connect()

@@ -95,7 +95,8 @@ def test_origin_must_be_the_sockets_own(origin: str, host: str, allowed: bool) -
 async def test_a_page_on_another_port_of_the_host_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
     settings.ALLOWED_HOSTS = ["calls.example.com"]
     communicator = WebsocketCommunicator(
-        SignalingConsumer.as_asgi(), "/api/call/signal",
+        SignalingConsumer.as_asgi(),
+        "/api/call/signal",
         headers=[(b"origin", b"https://calls.example.com:9000"), (b"host", b"calls.example.com")],
     )
     connected, _ = await communicator.connect()

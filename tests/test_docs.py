@@ -12,12 +12,25 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_docs_build_without_warnings(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING" not in result.stderr
-    for page in ("index", "getting-started", "configuration", "client", "protocol", "rest-api", "deployment",
-                 "operations", "limits", "architecture"):
+    for page in (
+        "index",
+        "getting-started",
+        "configuration",
+        "client",
+        "protocol",
+        "rest-api",
+        "deployment",
+        "operations",
+        "limits",
+        "architecture",
+    ):
         assert (tmp_path / f"{page}.html").exists(), page
 
 

@@ -46,8 +46,11 @@ async def test_seed_protocol_call_through_daphne(server: DaphneProcess, room_id:
 
         # The joiner offers to every peer it found; answer and candidates flow back and forth.
         await offer_and_answer(bob, b, alice, a)
-        candidate = {"candidate": "candidate:842163049 1 udp 1677729535 192.0.2.1 3478 typ srflx",
-                     "sdpMid": "0", "sdpMLineIndex": 0}
+        candidate = {
+            "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.1 3478 typ srflx",
+            "sdpMid": "0",
+            "sdpMLineIndex": 0,
+        }
         await send(alice, t="ice", to=b, candidate=candidate)
         await send(bob, t="ice", to=a, candidate=candidate)
         assert await receive(bob) == {"t": "ice", "from": a, "candidate": candidate}
@@ -73,8 +76,13 @@ async def test_seed_protocol_call_through_daphne(server: DaphneProcess, room_id:
     assert sessions[a].left_at is not None
     kinds = [(e.kind, e.peer_id) async for e in RoomEvent.objects.filter(room_id=room_id).order_by("at", "id")]
     assert kinds == [
-        ("room_created", ""), ("peer_joined", a), ("peer_joined", b), ("join_rejected", ""),
-        ("peer_left", b), ("peer_left", a), ("room_destroyed", ""),
+        ("room_created", ""),
+        ("peer_joined", a),
+        ("peer_joined", b),
+        ("join_rejected", ""),
+        ("peer_left", b),
+        ("peer_left", a),
+        ("room_destroyed", ""),
     ]
 
 

@@ -88,15 +88,21 @@ async def test_a_rolling_restart_is_invisible_to_the_call(stack: Stack) -> None:
             assert answer["peers"] == [partner[peer]]
             print(f"  {peer}: back in the room {time.monotonic() - back_started:.3f} s after reconnecting")
             if peer in kept:
-                assert await receive(socket) == {"t": "ice", "from": partner[peer],
-                                                 "candidate": {"candidate": kept[peer]}}
+                assert await receive(socket) == {
+                    "t": "ice",
+                    "from": partner[peer],
+                    "candidate": {"candidate": kept[peer]},
+                }
             tokens[peer], sockets[peer] = str(answer["resume"]), socket
             resumed += 1
         # The exchange goes on both ways; nobody saw peer-left or peer-joined (receive() would have got them).
         for sender in (a, b):
             await send(sockets[sender], t="sdp", to=partner[sender], description={"type": "offer", "sdp": "v=0\r\n"})
             assert await receive(sockets[partner[sender]]) == {
-                "t": "sdp", "from": sender, "description": {"type": "offer", "sdp": "v=0\r\n"}}
+                "t": "sdp",
+                "from": sender,
+                "description": {"type": "offer", "sdp": "v=0\r\n"},
+            }
     assert resumed >= 2
     # The log saw nobody leave; Redis holds exactly the two of them, and every worker is registered again.
     assert stack.sql("SELECT peer_id FROM rooms_peersession WHERE room_id = %s AND left_at IS NOT NULL", room) == []

@@ -28,10 +28,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SIGNAL_PATH = "/api/call/signal"
 MiB = 1024 * 1024
 # Small enough that the tests reach them quickly; the defaults are documented in docs/limits.md.
-LIMITS = {"RESUME_GRACE": 1.0, "OUTBOUND_BUFFER_BYTES": MiB, "PARKED_BUFFER_BYTES": 256 * 1024,
-          "MAX_SOCKETS_PER_ADDRESS": 64, "JOIN_BURST_PER_ADDRESS": 10_000, "JOIN_RATE_PER_ADDRESS": 1_000.0,
-          "ROOM_CREATION_BURST_PER_ADDRESS": 10_000, "ROOM_CREATION_RATE_PER_ADDRESS": 1_000.0,
-          "RATE_LIMIT_PER_SECOND": 1_000.0, "RATE_LIMIT_BURST": 2_000}
+LIMITS = {
+    "RESUME_GRACE": 1.0,
+    "OUTBOUND_BUFFER_BYTES": MiB,
+    "PARKED_BUFFER_BYTES": 256 * 1024,
+    "MAX_SOCKETS_PER_ADDRESS": 64,
+    "JOIN_BURST_PER_ADDRESS": 10_000,
+    "JOIN_RATE_PER_ADDRESS": 1_000.0,
+    "ROOM_CREATION_BURST_PER_ADDRESS": 10_000,
+    "ROOM_CREATION_RATE_PER_ADDRESS": 1_000.0,
+    "RATE_LIMIT_PER_SECOND": 1_000.0,
+    "RATE_LIMIT_BURST": 2_000,
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +56,11 @@ def redis_backed_server(django_db_setup: None, django_db_blocker: Any) -> Iterat
     """The same, with the Redis registry, so that what the registry holds can be read."""
     database = connection.settings_dict["NAME"]
     with RedisProcess() as redis_server:
-        env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}", "SIGNALING_SETTINGS": json.dumps(LIMITS),
-               "REDIS_URL": redis_server.url}
+        env = {
+            "RTCSITE_DATABASE_URL": f"sqlite:///{database}",
+            "SIGNALING_SETTINGS": json.dumps(LIMITS),
+            "REDIS_URL": redis_server.url,
+        }
         with DaphneProcess(env=env) as daphne:
             yield daphne, redis_server
             print(daphne.output())
@@ -236,12 +247,22 @@ def frames(draw: st.DrawFn, room_id: str, partner: str) -> str:
     """A frame: well-shaped messages with fields gone wrong, arbitrary JSON, deep nesting or not JSON at all."""
     kind = draw(st.integers(0, 5))
     if kind == 0:
-        message = {"t": draw(TYPES), **draw(st.dictionaries(st.sampled_from(
-            ["roomId", "to", "description", "candidate", "ts", "resume", "token"]), JSON_VALUES, max_size=3))}
+        message = {
+            "t": draw(TYPES),
+            **draw(
+                st.dictionaries(
+                    st.sampled_from(["roomId", "to", "description", "candidate", "ts", "resume", "token"]),
+                    JSON_VALUES,
+                    max_size=3,
+                )
+            ),
+        }
     elif kind == 1:
-        message = {"t": "sdp", "to": draw(st.sampled_from([partner, "peer-nobody", "\ud800"])),
-                   "description": {"type": draw(st.sampled_from(["offer", "answer", "rollback", "x"])),
-                                   "sdp": draw(STRINGS)}}
+        message = {
+            "t": "sdp",
+            "to": draw(st.sampled_from([partner, "peer-nobody", "\ud800"])),
+            "description": {"type": draw(st.sampled_from(["offer", "answer", "rollback", "x"])), "sdp": draw(STRINGS)},
+        }
     elif kind == 2:
         message = {"t": "join", "roomId": draw(st.sampled_from([room_id, room_id + "\ud800", "..", "a" * 200]))}
     elif kind == 3:
@@ -254,8 +275,9 @@ def frames(draw: st.DrawFn, room_id: str, partner: str) -> str:
     return json.dumps(message, allow_nan=True)
 
 
-async def fuzz_once(server: DaphneProcess, room_id: str, sent: list[str], ending: str, bystanders: Any,
-                    serial: int) -> None:
+async def fuzz_once(
+    server: DaphneProcess, room_id: str, sent: list[str], ending: str, bystanders: Any, serial: int
+) -> None:
     url = server.ws_url + SIGNAL_PATH
     async with connect(url, max_size=None) as partner:
         await send(partner, t="join", roomId=room_id)
@@ -295,8 +317,12 @@ async def test_protocol_fuzz_keeps_every_invariant(registry: str, request: pytes
     serials: list[int] = []
     loop = asyncio.get_running_loop()
 
-    @settings(max_examples=40, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         room_id = f"fuzz-{len(rooms)}-{time.monotonic_ns()}"
@@ -330,7 +356,10 @@ async def test_protocol_fuzz_keeps_every_invariant(registry: str, request: pytes
         store = redis_client.Redis.from_url(redis_server.url, decode_responses=True)
 
         def registry_empty() -> bool:
-            return not store.keys("signaling:room:*") and not store.smembers("signaling:rooms") and not any(
-                store.hlen(key) for key in store.keys("signaling:peers:*"))
+            return (
+                not store.keys("signaling:room:*")
+                and not store.smembers("signaling:rooms")
+                and not any(store.hlen(key) for key in store.keys("signaling:peers:*"))
+            )
 
         await eventually(registry_empty, timeout=15)

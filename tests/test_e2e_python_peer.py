@@ -85,8 +85,10 @@ async def test_two_python_peers_call_through_nginx_and_keep_the_call_across_a_wo
     await asyncio.to_thread(wait_for_port, process.port)
 
     async def resumed() -> None:
-        while not all(call.state in ("signaling", "connected") for call in (alice, bob)) or len(
-                [j for j in rejoins if j.resumed]) < 2:
+        while (
+            not all(call.state in ("signaling", "connected") for call in (alice, bob))
+            or len([j for j in rejoins if j.resumed]) < 2
+        ):
             await asyncio.sleep(0.1)
 
     await asyncio.wait_for(resumed(), 30)
@@ -121,8 +123,11 @@ async def test_refusals_are_typed_errors(stack: Stack) -> None:
     await second.hangup()
 
     closed = f"closed-{time.time_ns()}"
-    stack.sql("INSERT INTO rooms_room (id, name, is_open, access, ad_hoc, created_at, updated_at) "
-              "VALUES (%s, '', false, 'anonymous', false, now(), now())", closed)
+    stack.sql(
+        "INSERT INTO rooms_room (id, name, is_open, access, ad_hoc, created_at, updated_at) "
+        "VALUES (%s, '', false, 'anonymous', false, now(), now())",
+        closed,
+    )
     with pytest.raises(WebRTCCallError) as shut:
         await WebRTCCall(url, closed).connect()
     assert shut.value.code == "room-closed"
@@ -144,7 +149,10 @@ async def test_refusals_are_typed_errors(stack: Stack) -> None:
 async def test_a_server_that_goes_away_ends_the_call_with_reconnect_failed(tmp_path: Path) -> None:
     env = {"RTCSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
     await asyncio.to_thread(
-        subprocess.run, [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
+        subprocess.run,
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        check=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env},
     )
     with DaphneProcess(env) as daphne:
@@ -240,19 +248,26 @@ async def test_staff_start_and_stop_a_server_recording_over_rest(tmp_path: Path)
     import json as json_module
 
     port = free_port()
-    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-           "RTCSITE_MEDIA_ROOT": str(tmp_path / "media"),
-           "SIGNALING_SETTINGS": json_module.dumps({"PEER_SIGNAL_URL": f"ws://127.0.0.1:{port}/api/call/signal"})}
+    env = {
+        "RTCSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "RTCSITE_MEDIA_ROOT": str(tmp_path / "media"),
+        "SIGNALING_SETTINGS": json_module.dumps({"PEER_SIGNAL_URL": f"ws://127.0.0.1:{port}/api/call/signal"}),
+    }
     manage = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env}
     await asyncio.to_thread(
-        subprocess.run, [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
+        subprocess.run,
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        check=True,
         env=manage,
     )
     room = f"rec-{time.time_ns()}"
-    setup = (f"from django.contrib.auth.models import User; from rooms.models import Room; "
-             f"Room.objects.create(id={room!r}, max_peers=1); "
-             f"User.objects.create_superuser('staff', password='staff-password'); "
-             f"User.objects.create_user('visitor', password='visitor-password')")
+    setup = (
+        f"from django.contrib.auth.models import User; from rooms.models import Room; "
+        f"Room.objects.create(id={room!r}, max_peers=1); "
+        f"User.objects.create_superuser('staff', password='staff-password'); "
+        f"User.objects.create_user('visitor', password='visitor-password')"
+    )
     await asyncio.to_thread(
         subprocess.run, [sys.executable, "manage.py", "shell", "-c", setup], cwd=ROOT, check=True, env=manage
     )

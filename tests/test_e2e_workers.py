@@ -69,8 +69,10 @@ class Stack:
 
 
 ADDRESS_BUDGETS_FOR_ONE_CLIENT_ADDRESS = {
-    "JOIN_RATE_PER_ADDRESS": 10_000.0, "JOIN_BURST_PER_ADDRESS": 10_000,
-    "ROOM_CREATION_RATE_PER_ADDRESS": 10_000.0, "ROOM_CREATION_BURST_PER_ADDRESS": 10_000,
+    "JOIN_RATE_PER_ADDRESS": 10_000.0,
+    "JOIN_BURST_PER_ADDRESS": 10_000,
+    "ROOM_CREATION_RATE_PER_ADDRESS": 10_000.0,
+    "ROOM_CREATION_BURST_PER_ADDRESS": 10_000,
 }
 
 
@@ -85,15 +87,32 @@ def running_stack(signaling: dict[str, Any], superuser: bool = False) -> Iterato
     with ExitStack() as resources:
         database = resources.enter_context(PostgresDatabase())
         redis = resources.enter_context(RedisProcess())
-        env = {"RTCSITE_DATABASE_URL": database.url, "REDIS_URL": redis.url,
-               "SIGNALING_SETTINGS": json.dumps(signaling)}
+        env = {
+            "RTCSITE_DATABASE_URL": database.url,
+            "REDIS_URL": redis.url,
+            "SIGNALING_SETTINGS": json.dumps(signaling),
+        }
         manage = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env}
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=manage,
-                       check=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=manage, check=True
+        )
         if superuser:
-            subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "staff",
-                            "--email", "staff@example.test"], cwd=ROOT, check=True, capture_output=True,
-                           env={**manage, "DJANGO_SUPERUSER_PASSWORD": "staff-password"})
+            subprocess.run(
+                [
+                    sys.executable,
+                    "manage.py",
+                    "createsuperuser",
+                    "--noinput",
+                    "--username",
+                    "staff",
+                    "--email",
+                    "staff@example.test",
+                ],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                env={**manage, "DJANGO_SUPERUSER_PASSWORD": "staff-password"},
+            )
         workers = [resources.enter_context(DaphneProcess(env, args=("--proxy-headers",))) for _ in range(3)]
         nginx = resources.enter_context(NginxProcess([worker.port for worker in workers]))
         yield Stack(database, redis, workers, nginx)
@@ -161,12 +180,17 @@ async def test_peers_on_different_workers_complete_the_seed_protocol(stack: Stac
     await bob.close()
     assert await receive(alice) == {"t": "peer-left", "peerId": b, "reason": "disconnect"}
     await alice.close()
-    await eventually(lambda: stack.sql(
-        "SELECT count(*) FROM rooms_roomevent WHERE room_id = %s AND kind = 'room_destroyed'", room)[0][0] == 1)
+    await eventually(
+        lambda: (
+            stack.sql("SELECT count(*) FROM rooms_roomevent WHERE room_id = %s AND kind = 'room_destroyed'", room)[0][0]
+            == 1
+        )
+    )
     sessions = dict(stack.sql("SELECT peer_id, leave_reason FROM rooms_peersession WHERE room_id = %s", room))
     assert sessions == {a: "disconnect", b: "disconnect"}
-    addresses = {row[0] for row in stack.sql("SELECT host(client_address) FROM rooms_peersession WHERE room_id = %s",
-                                              room)}
+    addresses = {
+        row[0] for row in stack.sql("SELECT host(client_address) FROM rooms_peersession WHERE room_id = %s", room)
+    }
     assert addresses == {"127.0.0.1"}  # forwarded by nginx, read by daphne --proxy-headers
 
 
@@ -174,27 +198,37 @@ async def test_names_and_media_cross_workers_and_reach_late_joiners(stack: Stack
     (alice, worker_a), (bob, worker_b), (carol, _) = await sockets_on_workers(stack, 3, 2)
     assert worker_a != worker_b
     room = f"state-{time.time_ns()}"
-    stack.sql("INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
-              "VALUES (%s, '', 4, true, now(), now())", room)
+    stack.sql(
+        "INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
+        "VALUES (%s, '', 4, true, now(), now())",
+        room,
+    )
     await send(alice, t="join", roomId=room, metadata={"name": "Ada"})
     a = (await receive(alice))["peerId"]
     await send(bob, t="join", roomId=room, metadata={"name": "Bob"}, media={"audio": True, "video": True})
     b = (await receive(bob))["peerId"]
     assert await receive(alice) == {
-        "t": "peer-joined", "peerId": b, "metadata": {"name": "Bob"}, "media": {"audio": True, "video": True},
+        "t": "peer-joined",
+        "peerId": b,
+        "metadata": {"name": "Bob"},
+        "media": {"audio": True, "video": True},
     }
     # An update on one worker reaches the other, and Redis keeps it for whoever joins next, on any worker.
     await send(alice, t="update", media={"audio": False, "video": True, "screen": False})
     assert await receive(bob) == {
-        "t": "peer-updated", "peerId": a, "media": {"audio": False, "video": True, "screen": False},
+        "t": "peer-updated",
+        "peerId": a,
+        "media": {"audio": False, "video": True, "screen": False},
     }
     carol_joined = await join(carol, room)
     assert carol_joined["metadata"] == {a: {"name": "Ada"}, b: {"name": "Bob"}}
     assert carol_joined["media"] == {
-        a: {"audio": False, "video": True, "screen": False}, b: {"audio": True, "video": True},
+        a: {"audio": False, "video": True, "screen": False},
+        b: {"audio": True, "video": True},
     }
-    await eventually(lambda: stack.sql(
-        "SELECT display_name FROM rooms_peersession WHERE peer_id = %s", a) == [("Ada",)])
+    await eventually(
+        lambda: stack.sql("SELECT display_name FROM rooms_peersession WHERE peer_id = %s", a) == [("Ada",)]
+    )
     for socket in (alice, bob, carol):
         await socket.close()
     await eventually(lambda: not stack.store().exists(f"{PREFIX}:room:{room}"))
@@ -203,8 +237,11 @@ async def test_names_and_media_cross_workers_and_reach_late_joiners(stack: Stack
 
 async def test_room_affinity_keeps_a_room_on_one_worker(stack: Stack) -> None:
     room = f"affinity-{time.time_ns()}"
-    stack.sql("INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
-              "VALUES (%s, '', 6, true, now(), now())", room)
+    stack.sql(
+        "INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
+        "VALUES (%s, '', 6, true, now(), now())",
+        room,
+    )
     sockets = [await connect(stack.url(room)) for _ in range(6)]
     try:
         ids = [(await join(socket, room))["peerId"] for socket in sockets]
@@ -218,8 +255,11 @@ async def test_forty_joins_over_three_workers_admit_exactly_four(stack: Stack) -
     chosen = await sockets_on_workers(stack, 3, 3)
     sockets = [socket for socket, _ in chosen] + [await connect(stack.url()) for _ in range(37)]
     room = f"crowded-{time.time_ns()}"
-    stack.sql("INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
-              "VALUES (%s, '', 4, true, now(), now())", room)
+    stack.sql(
+        "INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
+        "VALUES (%s, '', 4, true, now(), now())",
+        room,
+    )
     try:
         await asyncio.gather(*(send(socket, t="join", roomId=room) for socket in sockets))
         answers = await asyncio.gather(*(receive(socket) for socket in sockets))
@@ -236,10 +276,13 @@ async def test_forty_joins_over_three_workers_admit_exactly_four(stack: Stack) -
 def staff_request(stack: Stack, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     """A REST call through nginx as the staff user, with HTTP Basic authentication."""
     request = urllib.request.Request(
-        f"http://127.0.0.1:{stack.nginx.port}{path}", method=method,
+        f"http://127.0.0.1:{stack.nginx.port}{path}",
+        method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": "Basic " + base64.b64encode(b"staff:staff-password").decode(),
-                 "Content-Type": "application/json"},
+        headers={
+            "Authorization": "Basic " + base64.b64encode(b"staff:staff-password").decode(),
+            "Content-Type": "application/json",
+        },
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
@@ -273,9 +316,12 @@ async def test_staff_kick_through_rest_reaches_both_workers_within_a_second(stac
     print(f"REST kick to both sockets closed and told: {elapsed * 1000:.0f} ms")
     assert elapsed < 1.0, f"the kick took {elapsed:.2f} s"
     await alice.close()
-    await eventually(lambda: dict(stack.sql(
-        "SELECT peer_id, leave_reason FROM rooms_peersession WHERE room_id = %s", room)) == {
-            a: "disconnect", b: "kicked"})
+    await eventually(
+        lambda: (
+            dict(stack.sql("SELECT peer_id, leave_reason FROM rooms_peersession WHERE room_id = %s", room))
+            == {a: "disconnect", b: "kicked"}
+        )
+    )
 
 
 async def test_a_forged_forwarded_for_is_not_the_clients_address(stack: Stack) -> None:
@@ -284,9 +330,12 @@ async def test_a_forged_forwarded_for_is_not_the_clients_address(stack: Stack) -
     room_id = f"forged-{time.time_ns()}"
     async with connect(stack.url(room_id), additional_headers={"X-Forwarded-For": "203.0.113.50"}) as socket:
         peer_id = (await join(socket, room_id))["peerId"]
+
     def recorded() -> list[tuple[Any, ...]]:
-        return stack.sql("SELECT client_address FROM rooms_peersession WHERE peer_id = %s AND left_at IS NOT NULL",
-                         peer_id)
+        return stack.sql(
+            "SELECT client_address FROM rooms_peersession WHERE peer_id = %s AND left_at IS NOT NULL", peer_id
+        )
+
     await eventually(lambda: bool(recorded()))
     assert [str(address) for (address,) in recorded()] == ["127.0.0.1"]
 
@@ -294,8 +343,11 @@ async def test_a_forged_forwarded_for_is_not_the_clients_address(stack: Stack) -
 async def test_redis_restart_mid_call(stack: Stack) -> None:
     (alice, _), (bob, _) = await sockets_on_workers(stack, 2, 2)
     room = f"restart-{time.time_ns()}"
-    stack.sql("INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
-              "VALUES (%s, '', 3, true, now(), now())", room)
+    stack.sql(
+        "INSERT INTO rooms_room (id, name, max_peers, is_open, created_at, updated_at) "
+        "VALUES (%s, '', 3, true, now(), now())",
+        room,
+    )
     a = (await join(alice, room))["peerId"]
     b = (await join(bob, room))["peerId"]
     await receive(alice)
@@ -378,10 +430,17 @@ async def test_killed_worker_peers_leave_with_timeout(stack: Stack) -> None:
     assert store.hkeys(f"{PREFIX}:room:{room}") == [b]
     assert worker_a not in store.smembers(f"{PREFIX}:workers")
     assert not store.exists(f"{PREFIX}:peers:{worker_a}")
-    await eventually(lambda: stack.sql(
-        "SELECT leave_reason FROM rooms_peersession WHERE peer_id = %s AND left_at IS NOT NULL", a) == [("timeout",)])
-    assert stack.sql("SELECT count(*) FROM rooms_roomevent WHERE peer_id = %s AND kind = 'peer_left' "
-                     "AND detail->>'reason' = 'timeout'", a) == [(1,)]
+    await eventually(
+        lambda: (
+            stack.sql("SELECT leave_reason FROM rooms_peersession WHERE peer_id = %s AND left_at IS NOT NULL", a)
+            == [("timeout",)]
+        )
+    )
+    assert stack.sql(
+        "SELECT count(*) FROM rooms_roomevent WHERE peer_id = %s AND kind = 'peer_left' "
+        "AND detail->>'reason' = 'timeout'",
+        a,
+    ) == [(1,)]
     open_sessions = stack.sql("SELECT peer_id FROM rooms_peersession WHERE room_id = %s AND left_at IS NULL", room)
     assert open_sessions == [(b,)]
     await bob.close()

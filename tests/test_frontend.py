@@ -17,7 +17,6 @@ from tests.conftest import seated
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def live_peers() -> Iterator[None]:
     """Two peers in stored room "standup", one in ad-hoc room "hallway" (no stored row)."""

@@ -95,8 +95,14 @@ class BrokenSend:
         await self.send(message)
 
 
-@pytest.mark.parametrize("failure", [SocketClosed("Attempt to send on a closed protocol"), RuntimeError("boom"),
-                                     UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        SocketClosed("Attempt to send on a closed protocol"),
+        RuntimeError("boom"),
+        UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"),
+    ],
+)
 async def test_a_failing_send_never_leaves_a_ghost(connect: Connect, room_id: str, failure: BaseException) -> None:
     sends: list[BrokenSend] = []
 
@@ -254,9 +260,7 @@ async def test_a_parked_peer_over_its_buffer_leaves_at_once(connect: Connect, ro
     assert get_registry().members(room_id) == [alice.peer_id]
 
 
-async def test_a_parked_peer_over_its_frame_count_leaves_at_once(
-    connect: Connect, room_id: str, settings: Any
-) -> None:
+async def test_a_parked_peer_over_its_frame_count_leaves_at_once(connect: Connect, room_id: str, settings: Any) -> None:
     settings.SIGNALING = {**settings.SIGNALING, "PARKED_BUFFER_FRAMES": 5, "RESUME_GRACE": 30}
     alice, bob = await two_in_a_room(connect, room_id)
     await bob.drop()
@@ -311,7 +315,9 @@ async def test_joins_per_address_are_rate_limited(settings: Any, room_id: str) -
 
 async def test_new_ad_hoc_rooms_per_address_are_bounded_and_leave_no_rows(settings: Any) -> None:
     settings.SIGNALING = {
-        **settings.SIGNALING, "ROOM_CREATION_RATE_PER_ADDRESS": 0.01, "ROOM_CREATION_BURST_PER_ADDRESS": 2,
+        **settings.SIGNALING,
+        "ROOM_CREATION_RATE_PER_ADDRESS": 0.01,
+        "ROOM_CREATION_BURST_PER_ADDRESS": 2,
     }
     peer = await open_socket(from_address(ADDRESS))
     for n in range(2):
@@ -364,14 +370,35 @@ async def test_one_bad_record_never_costs_the_others_their_place_in_the_log(room
     with is written."""
     now = timezone.now()
     recorder = get_recorder()
-    good = {"room_id": room_id, "peer_id": "peer-good", "at": now, "user_id": None, "client_address": "192.0.2.1",
-            "user_agent": "test"}
+    good = {
+        "room_id": room_id,
+        "peer_id": "peer-good",
+        "at": now,
+        "user_id": None,
+        "client_address": "192.0.2.1",
+        "user_agent": "test",
+    }
     recorder.add(Record(Kind.ROOM_CREATED, {"room_id": room_id, "at": now}))
-    recorder.add(Record(Kind.JOIN_REJECTED, {"room_id": "p\ud800", "code": "invalid-room", "message": "x",
-                                             "at": now, "user_id": None, "client_address": None}))
+    recorder.add(
+        Record(
+            Kind.JOIN_REJECTED,
+            {
+                "room_id": "p\ud800",
+                "code": "invalid-room",
+                "message": "x",
+                "at": now,
+                "user_id": None,
+                "client_address": None,
+            },
+        )
+    )
     recorder.add(Record(Kind.PEER_JOINED, good))
-    recorder.add(Record(Kind.PEER_LEFT, {"room_id": room_id, "peer_id": "peer-good", "reason": "leave",
-                                         "at": now + timedelta(seconds=1)}))
+    recorder.add(
+        Record(
+            Kind.PEER_LEFT,
+            {"room_id": room_id, "peer_id": "peer-good", "reason": "leave", "at": now + timedelta(seconds=1)},
+        )
+    )
     await recorder.flush()
     session = await PeerSession.objects.aget(peer_id="peer-good")
     assert session.left_at is not None

@@ -103,12 +103,25 @@ def test_whole_numbers_that_are_not_are_400s(value: str) -> None:
     Room.objects.create(id="r")
     api = client_for(user)
     assert api.get("/api/rooms/", {"min_peers": value}).status_code == 400
-    created = api.post("/api/recordings/", {
-        "room": "r", "filename": "a.webm", "mime_type": "video/webm", "size": len(WEBM),
-        "sha256": hashlib.sha256(WEBM).hexdigest()}, format="json")
+    created = api.post(
+        "/api/recordings/",
+        {
+            "room": "r",
+            "filename": "a.webm",
+            "mime_type": "video/webm",
+            "size": len(WEBM),
+            "sha256": hashlib.sha256(WEBM).hexdigest(),
+        },
+        format="json",
+    )
     assert created.status_code == 201
-    response = api.generic("PUT", f"/api/recordings/{created.json()['id']}/content", WEBM,
-                           content_type="application/offset+octet-stream", HTTP_UPLOAD_OFFSET=value)
+    response = api.generic(
+        "PUT",
+        f"/api/recordings/{created.json()['id']}/content",
+        WEBM,
+        content_type="application/offset+octet-stream",
+        HTTP_UPLOAD_OFFSET=value,
+    )
     assert response.status_code == 400
     assert "Upload-Offset" in response.json()
 
@@ -119,9 +132,17 @@ def test_whole_numbers_that_are_not_are_400s(value: str) -> None:
 def test_a_mime_type_that_cannot_be_a_header_is_refused(mime: str) -> None:
     Room.objects.create(id="r")
     api = client_for(User.objects.create_user("uploader"))
-    response = api.post("/api/recordings/", {
-        "room": "r", "filename": "a.webm", "mime_type": mime, "size": len(WEBM),
-        "sha256": hashlib.sha256(WEBM).hexdigest()}, format="json")
+    response = api.post(
+        "/api/recordings/",
+        {
+            "room": "r",
+            "filename": "a.webm",
+            "mime_type": mime,
+            "size": len(WEBM),
+            "sha256": hashlib.sha256(WEBM).hexdigest(),
+        },
+        format="json",
+    )
     assert response.status_code == 400
     assert "mime_type" in response.json()
     assert not Recording.objects.exists()
@@ -132,12 +153,25 @@ def test_a_recording_in_a_room_named_dots_is_stored_inside_its_folder(room_id: s
     """Such ids are refused now, but rooms of that name may be stored from before."""
     Room.objects.create(id=room_id)
     api = client_for(User.objects.create_user("uploader"))
-    created = api.post("/api/recordings/", {
-        "room": room_id, "filename": "a.webm", "mime_type": "video/webm", "size": len(WEBM),
-        "sha256": hashlib.sha256(WEBM).hexdigest()}, format="json")
+    created = api.post(
+        "/api/recordings/",
+        {
+            "room": room_id,
+            "filename": "a.webm",
+            "mime_type": "video/webm",
+            "size": len(WEBM),
+            "sha256": hashlib.sha256(WEBM).hexdigest(),
+        },
+        format="json",
+    )
     recording_id = created.json()["id"]
-    done = api.generic("PUT", f"/api/recordings/{recording_id}/content", WEBM,
-                       content_type="application/offset+octet-stream", HTTP_UPLOAD_OFFSET="0")
+    done = api.generic(
+        "PUT",
+        f"/api/recordings/{recording_id}/content",
+        WEBM,
+        content_type="application/offset+octet-stream",
+        HTTP_UPLOAD_OFFSET="0",
+    )
     assert done.status_code == 200
     assert done.json()["status"] == "complete"
     stored = Path(Recording.objects.get(pk=recording_id).file.path).resolve()
@@ -183,7 +217,11 @@ def test_prune_rooms_removes_quiet_ad_hoc_rooms_only(settings: Any) -> None:
     assert Room.objects.filter(pk="old-ad-hoc").exists()
     call_command("prune_rooms")
     assert set(Room.objects.values_list("pk", flat=True)) == {
-        "old-but-busy", "someone-still-in", "has-a-recording", "stored-and-quiet"}
+        "old-but-busy",
+        "someone-still-in",
+        "has-a-recording",
+        "stored-and-quiet",
+    }
     assert not PeerSession.objects.filter(peer_id="p1").exists()
     assert not RoomEvent.objects.filter(peer_id="p1").exists()
     call_command("prune_rooms")  # idempotent
@@ -192,11 +230,19 @@ def test_prune_rooms_removes_quiet_ad_hoc_rooms_only(settings: Any) -> None:
 
 def settings_of_a_fresh_process(key_file: Path, **env: str) -> list[str]:
     """DEBUG and SECRET_KEY as a new process of the reference project sees them, with no DJANGO_* variable set."""
-    code = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'rtcsite.settings'; django.setup(); "
-            "from django.conf import settings; print(settings.DEBUG, settings.SECRET_KEY)")
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'rtcsite.settings'; django.setup(); "
+        "from django.conf import settings; print(settings.DEBUG, settings.SECRET_KEY)"
+    )
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                          env={**environment, "RTCSITE_SECRET_KEY_FILE": str(key_file), **env})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**environment, "RTCSITE_SECRET_KEY_FILE": str(key_file), **env},
+    )
     return done.stdout.split()
 
 

@@ -41,7 +41,10 @@ async def test_turn_without_ice_servers(connect: Connect, room_id: str, settings
 
 async def test_ice_servers_and_turn_credentials_in_joined(connect: Connect, room_id: str, settings: Any) -> None:
     settings.SIGNALING = {
-        **settings.SIGNALING, "ICE_SERVERS": [STUN], "TURN_SECRET": "s3cret", "TURN_URLS": TURN_URLS,
+        **settings.SIGNALING,
+        "ICE_SERVERS": [STUN],
+        "TURN_SECRET": "s3cret",
+        "TURN_URLS": TURN_URLS,
         "TURN_CREDENTIAL_TTL": 600,
     }
     alice, bob = await connect(), await connect()
@@ -62,8 +65,12 @@ async def test_ice_servers_and_turn_credentials_in_joined(connect: Connect, room
 
 def short_lived_turn(settings: Any) -> None:
     """TURN credentials that live 2 s: a peer in a room gets fresh ones every second."""
-    settings.SIGNALING = {**settings.SIGNALING, "TURN_SECRET": "s3cret", "TURN_URLS": TURN_URLS,
-                          "TURN_CREDENTIAL_TTL": 2}
+    settings.SIGNALING = {
+        **settings.SIGNALING,
+        "TURN_SECRET": "s3cret",
+        "TURN_URLS": TURN_URLS,
+        "TURN_CREDENTIAL_TTL": 2,
+    }
 
 
 async def test_a_peer_in_a_room_gets_fresh_credentials_before_its_own_expire(
@@ -146,7 +153,9 @@ def test_bad_ice_settings_are_reported(settings: Any, values: dict[str, Any]) ->
 
 def test_good_ice_settings_pass(settings: Any) -> None:
     settings.SIGNALING = {
-        **settings.SIGNALING, "ICE_SERVERS": [STUN, {"urls": ["stun:a.test", "stun:b.test"]}],
-        "TURN_SECRET": "s", "TURN_URLS": TURN_URLS,
+        **settings.SIGNALING,
+        "ICE_SERVERS": [STUN, {"urls": ["stun:a.test", "stun:b.test"]}],
+        "TURN_SECRET": "s",
+        "TURN_URLS": TURN_URLS,
     }
     assert check_settings() == []

@@ -19,14 +19,16 @@ def module_name(path: Path) -> str:
 
 
 def modules() -> dict[str, Path]:
-    return {module_name(path): path for app in APPS for path in (ROOT / app).rglob("*.py")
-            if "migrations" not in path.parts}
+    return {
+        module_name(path): path for app in APPS for path in (ROOT / app).rglob("*.py") if "migrations" not in path.parts
+    }
 
 
 def is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
@@ -102,8 +104,11 @@ def test_no_module_of_the_apps_is_in_an_import_circle() -> None:
 
 
 def test_signaling_imports_nothing_of_the_apps_built_on_it() -> None:
-    leaks = {name: sorted(target for target in targets if target.split(".")[0] in ("rooms", "frontend"))
-             for name, targets in graph().items() if name.split(".")[0] == "signaling"}
+    leaks = {
+        name: sorted(target for target in targets if target.split(".")[0] in ("rooms", "frontend"))
+        for name, targets in graph().items()
+        if name.split(".")[0] == "signaling"
+    }
     assert {name: targets for name, targets in leaks.items() if targets} == {}
 
 

@@ -69,8 +69,11 @@ def rows_read(sql: str) -> int:
     def walk(node: dict[str, Any]) -> int:
         read = 0
         if node.get("Relation Name") in LOG_TABLES:
-            per_loop = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
-                        + node.get("Rows Removed by Index Recheck", 0))
+            per_loop = (
+                node.get("Actual Rows", 0)
+                + node.get("Rows Removed by Filter", 0)
+                + node.get("Rows Removed by Index Recheck", 0)
+            )
             read += per_loop * node.get("Actual Loops", 1)
         return read + sum(walk(child) for child in node.get("Plans", []))
 
@@ -86,7 +89,7 @@ def log_statements(client: Client, url: str) -> list[str]:
     for query in captured.captured_queries:
         sql = query["sql"]
         if " FOR SELECT " in sql and sql.startswith("DECLARE"):
-            sql = sql[sql.index(" FOR SELECT ") + len(" FOR "):]
+            sql = sql[sql.index(" FOR SELECT ") + len(" FOR ") :]
         if sql.startswith("SELECT") and any(f'"{table}"' in sql for table in LOG_TABLES):
             statements.append(sql)
     return statements
@@ -107,14 +110,22 @@ def admin_urls() -> list[str]:
     urls = [f"/admin/rooms/room/{QUIET_ROOM}/change/", f"/admin/rooms/room/{BUSY_ROOM}/change/"]
     for model, date_field in ((PeerSession, "joined_at"), (RoomEvent, "at")):
         base = f"/admin/rooms/{model._meta.model_name}/"
-        urls += [base, f"{base}?p=9999", f"{base}?_facets=True",
-                 f"{base}?room__id__exact={QUIET_ROOM}", f"{base}?room__id__exact={BUSY_ROOM}"]
+        urls += [
+            base,
+            f"{base}?p=9999",
+            f"{base}?_facets=True",
+            f"{base}?room__id__exact={QUIET_ROOM}",
+            f"{base}?room__id__exact={BUSY_ROOM}",
+        ]
         urls += [url for _, url in admin_filter_urls(model, staff)]
         urls += [f"{base}?q={term}" for term in (quiet_peer, QUIET_ROOM, BUSY_ROOM, "room-1", "number 7", "nothing")]
         year, month, day = f"{date_field}__year", f"{date_field}__month", f"{date_field}__day"
-        urls += [f"{base}?{year}={quiet_day.year}", f"{base}?{year}={quiet_day.year}&{month}={quiet_day.month}",
-                 f"{base}?{year}={quiet_day.year}&{month}={quiet_day.month}&{day}={quiet_day.day}",
-                 f"{base}?room__id__exact={QUIET_ROOM}&{year}={quiet_day.year}"]
+        urls += [
+            f"{base}?{year}={quiet_day.year}",
+            f"{base}?{year}={quiet_day.year}&{month}={quiet_day.month}",
+            f"{base}?{year}={quiet_day.year}&{month}={quiet_day.month}&{day}={quiet_day.day}",
+            f"{base}?room__id__exact={QUIET_ROOM}&{year}={quiet_day.year}",
+        ]
     sessions = "/admin/rooms/peersession/"
     urls += [f"{sessions}?q={session.user.username}", f"{sessions}?q={session.client_address}"]
     return urls
@@ -125,8 +136,12 @@ def api_urls() -> list[str]:
     urls = []
     for room in (QUIET_ROOM, BUSY_ROOM):
         events = f"/api/rooms/{room}/events/"
-        urls += [events, f"{events}?kind=peer_left", f"{events}?since=2000-01-01T00:00:00Z",
-                 f"{events}?until=2000-01-01T00:00:00Z&kind=room_created"]
+        urls += [
+            events,
+            f"{events}?kind=peer_left",
+            f"{events}?since=2000-01-01T00:00:00Z",
+            f"{events}?until=2000-01-01T00:00:00Z&kind=room_created",
+        ]
     cursor = EventCursorPagination.cursor_for(deep)
     return [*urls, f"/api/rooms/{BUSY_ROOM}/events/?cursor={cursor}"]
 
@@ -185,15 +200,32 @@ def test_the_recorder_closes_sessions_of_earlier_batches_on_postgresql(scale_log
 
     with using_database("postgres"):
         now = timezone.now()
-        joins = [Record("peer_joined", {"room_id": "pg-room", "peer_id": f"pg-{n}", "at": now, "user_id": None,
-                                        "client_address": "10.0.0.1", "user_agent": "test"}) for n in range(1500)]
+        joins = [
+            Record(
+                "peer_joined",
+                {
+                    "room_id": "pg-room",
+                    "peer_id": f"pg-{n}",
+                    "at": now,
+                    "user_id": None,
+                    "client_address": "10.0.0.1",
+                    "user_agent": "test",
+                },
+            )
+            for n in range(1500)
+        ]
         write_batch(joins)
         left = timezone.now()
-        write_batch([Record("peer_left", {"room_id": "pg-room", "peer_id": f"pg-{n}", "at": left, "reason": "kicked"})
-                     for n in range(1500)])
+        write_batch(
+            [
+                Record("peer_left", {"room_id": "pg-room", "peer_id": f"pg-{n}", "at": left, "reason": "kicked"})
+                for n in range(1500)
+            ]
+        )
         # A second departure of the same peer (a duplicate) changes nothing.
-        write_batch([Record("peer_left", {"room_id": "pg-room", "peer_id": "pg-0", "at": timezone.now(),
-                                          "reason": "timeout"})])
+        write_batch(
+            [Record("peer_left", {"room_id": "pg-room", "peer_id": "pg-0", "at": timezone.now(), "reason": "timeout"})]
+        )
         closed = PeerSession.objects.filter(room_id="pg-room")
         assert closed.count() == 1500
         assert set(closed.values_list("left_at", "leave_reason").distinct()) == {(left, "kicked")}
@@ -211,9 +243,9 @@ def test_the_index_migration_builds_and_drops_concurrently() -> None:
         "from django.test.utils import CaptureQueriesContext\n"
         "call_command('migrate', 'rooms', '0004', verbosity=0)\n"
         "with connection.cursor() as c:\n"
-        "    c.execute(\"INSERT INTO rooms_room (id, name, is_open, access, ad_hoc, created_at, updated_at) "
+        '    c.execute("INSERT INTO rooms_room (id, name, is_open, access, ad_hoc, created_at, updated_at) '
         "VALUES ('r', '', true, 'anonymous', false, now(), now())\")\n"
-        "    c.execute(\"INSERT INTO rooms_roomevent (room_id, kind, peer_id, at, detail) "
+        '    c.execute("INSERT INTO rooms_roomevent (room_id, kind, peer_id, at, detail) '
         "SELECT 'r', 'peer_joined', 'p' || g, now(), '{}' FROM generate_series(1, 5000) g\")\n"
         "with CaptureQueriesContext(connection) as captured:\n"
         "    call_command('migrate', 'rooms', '0005', verbosity=0)\n"
@@ -224,9 +256,17 @@ def test_the_index_migration_builds_and_drops_concurrently() -> None:
     )
     with PostgresDatabase() as database:
         done = subprocess.run(
-            [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", "RTCSITE_DATABASE_URL": database.url,
-                 "DJANGO_SECRET_KEY": "test-" + "k" * 50},
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "rtcsite.settings",
+                "RTCSITE_DATABASE_URL": database.url,
+                "DJANGO_SECRET_KEY": "test-" + "k" * 50,
+            },
         )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     ddl = [sql for sql in result["sql"] if sql.upper().startswith(("CREATE INDEX", "DROP INDEX"))]

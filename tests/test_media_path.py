@@ -35,6 +35,7 @@ async def test_a_reported_path_is_logged_once_per_change_and_relay_wins(connect:
     await bob.send(t="ping")
     assert (await bob.receive())["t"] == "pong"
     await settle()
+
     async def reported_by(peer_id: str | None) -> list[dict[str, Any]]:
         return [e.detail async for e in RoomEvent.objects.filter(kind="peer_path", peer_id=peer_id).order_by("id")]
 

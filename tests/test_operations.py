@@ -115,12 +115,17 @@ async def test_metrics_move_with_a_call(connect: Connect, room_id: str) -> None:
     joined = await bob.join(room_id)
     await alice.receive()
     during = await scrape_now()
-    assert value(during, "signaling_joins_total", outcome="joined") - value(
-        before, "signaling_joins_total", outcome="joined") == 2
+    assert (
+        value(during, "signaling_joins_total", outcome="joined")
+        - value(before, "signaling_joins_total", outcome="joined")
+        == 2
+    )
     assert value(during, "signaling_peers") - value(before, "signaling_peers") == 2
     assert value(during, "signaling_rooms") - value(before, "signaling_rooms") == 1
-    assert value(during, "signaling_join_latency_seconds_count") - value(
-        before, "signaling_join_latency_seconds_count") == 2
+    assert (
+        value(during, "signaling_join_latency_seconds_count") - value(before, "signaling_join_latency_seconds_count")
+        == 2
+    )
 
     for n in range(5):
         await alice.send(t="ice", to=bob.peer_id, candidate={"candidate": f"c{n}"})
@@ -135,12 +140,21 @@ async def test_metrics_move_with_a_call(connect: Connect, room_id: str) -> None:
     await again.send(t="join", roomId=room_id)
     await again.expect_error("already-joined")
     after = await scrape_now()
-    assert value(after, "signaling_relayed_messages_total", path="local") - value(
-        before, "signaling_relayed_messages_total", path="local") >= 5
-    assert value(after, "signaling_joins_total", outcome="room-full") - value(
-        before, "signaling_joins_total", outcome="room-full") == 1
-    assert value(after, "signaling_resumes_total", outcome="same_worker") - value(
-        before, "signaling_resumes_total", outcome="same_worker") == 1
+    assert (
+        value(after, "signaling_relayed_messages_total", path="local")
+        - value(before, "signaling_relayed_messages_total", path="local")
+        >= 5
+    )
+    assert (
+        value(after, "signaling_joins_total", outcome="room-full")
+        - value(before, "signaling_joins_total", outcome="room-full")
+        == 1
+    )
+    assert (
+        value(after, "signaling_resumes_total", outcome="same_worker")
+        - value(before, "signaling_resumes_total", outcome="same_worker")
+        == 1
+    )
 
     await alice.close()
     await again.close()
@@ -150,8 +164,9 @@ async def test_metrics_move_with_a_call(connect: Connect, room_id: str) -> None:
     assert value(gone, "signaling_rooms") == value(before, "signaling_rooms")
 
 
-async def test_drain_parks_every_peer_and_closes_with_1012(connect: Connect, room_id: str, settings: Any,
-                                                           redis_server: RedisProcess) -> None:
+async def test_drain_parks_every_peer_and_closes_with_1012(
+    connect: Connect, room_id: str, settings: Any, redis_server: RedisProcess
+) -> None:
     from signaling import drain
     from signaling.registry import get_registry
 

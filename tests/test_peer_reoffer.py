@@ -20,8 +20,9 @@ def as_a_browser_numbers_it(sdp: str) -> str:
     """aiortc's offer numbered as Chromium numbers its own: opus on 111, audio level on id 1, mid on id 4."""
     sdp = sdp.replace("opus/48000", "OPUS_PT").replace(" 96 ", " 111 ").replace("a=rtpmap:96 ", "a=rtpmap:111 ")
     sdp = sdp.replace("OPUS_PT", "opus/48000")
-    sdp = sdp.replace(f"a=extmap:1 {MID}", f"a=extmap:4 {MID}").replace(f"a=extmap:2 {AUDIO_LEVEL}",
-                                                                         f"a=extmap:1 {AUDIO_LEVEL}")
+    sdp = sdp.replace(f"a=extmap:1 {MID}", f"a=extmap:4 {MID}").replace(
+        f"a=extmap:2 {AUDIO_LEVEL}", f"a=extmap:1 {AUDIO_LEVEL}"
+    )
     return sdp
 
 

@@ -39,13 +39,17 @@ async def test_names_and_media_reach_the_room_and_late_joiners(connect: Connect,
     bob_joined = await bob.join(room_id, metadata={"name": "Bob"}, media={"audio": True, "video": False})
     assert bob_joined["metadata"] == {ada.peer_id: {"name": "Ada", "color": "teal"}, bob.peer_id: {"name": "Bob"}}
     assert await ada.receive() == {
-        "t": "peer-joined", "peerId": bob.peer_id, "metadata": {"name": "Bob"},
+        "t": "peer-joined",
+        "peerId": bob.peer_id,
+        "metadata": {"name": "Bob"},
         "media": {"audio": True, "video": False},
     }
 
     await ada.send(t="update", media={"audio": False, "video": True, "screen": False})
     assert await bob.receive() == {
-        "t": "peer-updated", "peerId": ada.peer_id, "media": {"audio": False, "video": True, "screen": False},
+        "t": "peer-updated",
+        "peerId": ada.peer_id,
+        "media": {"audio": False, "video": True, "screen": False},
     }
     await ada.assert_silent()
     # Only what changed is sent; a part not given is kept.
@@ -61,7 +65,8 @@ async def test_names_and_media_reach_the_room_and_late_joiners(connect: Connect,
     late_joined = await late.join(room_id)
     assert late_joined["metadata"] == {ada.peer_id: {"name": "Ada L."}, bob.peer_id: {"name": "Bob"}}
     assert late_joined["media"] == {
-        ada.peer_id: {"audio": True, "video": True, "screen": False}, bob.peer_id: {"audio": True, "video": False},
+        ada.peer_id: {"audio": True, "video": True, "screen": False},
+        bob.peer_id: {"audio": True, "video": False},
     }
 
 
@@ -135,7 +140,9 @@ async def test_a_logged_in_users_name_is_the_servers_and_recorded(connect: Conne
     await other.join(room_id)
     await grace.send(t="update", metadata={"name": "Someone else", "color": "blue"})
     assert await other.receive() == {
-        "t": "peer-updated", "peerId": grace.peer_id, "metadata": {"name": "Grace Hopper", "color": "blue"},
+        "t": "peer-updated",
+        "peerId": grace.peer_id,
+        "metadata": {"name": "Grace Hopper", "color": "blue"},
     }
     await settle()
     session = await PeerSession.objects.aget(peer_id=grace.peer_id)
@@ -215,7 +222,6 @@ async def test_kick_with_ban_over_rest(async_client: Any, connect: Connect, room
     assert await eve.receive_close() == 4010
     again = await connect(as_user(user))
     assert (await join_reply(again, room_id))["code"] == "forbidden"
-
 
 
 async def test_a_token_users_name_is_for_the_join_that_carried_it(connect: Connect, room_id: str) -> None:

@@ -43,16 +43,27 @@ def room() -> Room:
 
 
 def start(client: APIClient, data: bytes = WEBM, **fields: Any) -> Any:
-    body = {"room": "recorded-room", "filename": "call.webm", "mime_type": "video/webm;codecs=vp8,opus",
-            "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "duration": 2.5, "stream_id": "local",
-            **fields}
+    body = {
+        "room": "recorded-room",
+        "filename": "call.webm",
+        "mime_type": "video/webm;codecs=vp8,opus",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "duration": 2.5,
+        "stream_id": "local",
+        **fields,
+    }
     return client.post("/api/recordings/", body, format="json")
 
 
 def put(client: APIClient, recording_id: str, offset: int, chunk: bytes, content_type: str | None = None) -> Any:
-    return client.generic("PUT", f"/api/recordings/{recording_id}/content", chunk,
-                          content_type=content_type or "application/offset+octet-stream",
-                          HTTP_UPLOAD_OFFSET=str(offset))
+    return client.generic(
+        "PUT",
+        f"/api/recordings/{recording_id}/content",
+        chunk,
+        content_type=content_type or "application/offset+octet-stream",
+        HTTP_UPLOAD_OFFSET=str(offset),
+    )
 
 
 def upload(client: APIClient, data: bytes, chunk: int = 100_000, **fields: Any) -> Any:
@@ -61,7 +72,7 @@ def upload(client: APIClient, data: bytes, chunk: int = 100_000, **fields: Any) 
     recording_id = created.json()["id"]
     response = None
     for offset in range(0, len(data), chunk):
-        response = put(client, recording_id, offset, data[offset:offset + chunk])
+        response = put(client, recording_id, offset, data[offset : offset + chunk])
         assert response.status_code == 200, response.json()
     assert response is not None
     return response
@@ -107,7 +118,7 @@ def test_chunk_at_the_wrong_offset_is_a_conflict(client: APIClient, room: Room) 
     created = start(client).json()
     assert put(client, created["id"], 0, WEBM[:1000]).status_code == 200
     for offset in (0, 500, 2000):
-        response = put(client, created["id"], offset, WEBM[offset:offset + 10])
+        response = put(client, created["id"], offset, WEBM[offset : offset + 10])
         assert response.status_code == 409
         assert response.json()["received"] == 1000
     assert Recording.objects.get(pk=created["id"]).received == 1000
@@ -217,8 +228,9 @@ def test_writes_need_a_user_and_csrf(room: Room, user: User) -> None:
 
 def test_missing_offset_or_wrong_body_type(client: APIClient, room: Room) -> None:
     created = start(client).json()
-    response = client.generic("PUT", f"/api/recordings/{created['id']}/content", WEBM[:100],
-                              content_type="application/offset+octet-stream")
+    response = client.generic(
+        "PUT", f"/api/recordings/{created['id']}/content", WEBM[:100], content_type="application/offset+octet-stream"
+    )
     assert response.status_code == 400
     assert "Upload-Offset" in response.json()
     assert put(client, created["id"], 0, b'{"a": 1}', content_type="application/json").status_code == 415
@@ -266,7 +278,12 @@ def test_admin_lists_recordings_with_a_download_link(client: APIClient, room: Ro
 @pytest.mark.parametrize("offset", ["-1", "1.5", "\u00b2", "0x10", ""])
 def test_malformed_offset_is_a_clear_400(client: APIClient, room: Room, offset: str) -> None:
     created = start(client).json()
-    response = client.generic("PUT", f"/api/recordings/{created['id']}/content", WEBM[:100],
-                              content_type="application/offset+octet-stream", HTTP_UPLOAD_OFFSET=offset)
+    response = client.generic(
+        "PUT",
+        f"/api/recordings/{created['id']}/content",
+        WEBM[:100],
+        content_type="application/offset+octet-stream",
+        HTTP_UPLOAD_OFFSET=offset,
+    )
     assert response.status_code == 400
     assert "Upload-Offset" in response.json()

@@ -66,12 +66,13 @@ def prefix() -> str:
 
 
 @pytest.fixture
-async def workers(
-    redis_server: RedisProcess, prefix: str, settings: Any
-) -> AsyncIterator[Callable[[], RedisRegistry]]:
+async def workers(redis_server: RedisProcess, prefix: str, settings: Any) -> AsyncIterator[Callable[[], RedisRegistry]]:
     """Make workers sharing the test's Redis under a prefix of the test's own."""
     settings.SIGNALING = {
-        **settings.SIGNALING, "REDIS_URL": redis_server.url, "REDIS_PREFIX": prefix, "WORKER_TIMEOUT": WORKER_TIMEOUT,
+        **settings.SIGNALING,
+        "REDIS_URL": redis_server.url,
+        "REDIS_PREFIX": prefix,
+        "WORKER_TIMEOUT": WORKER_TIMEOUT,
     }
     made: list[RedisRegistry] = []
 
@@ -116,8 +117,8 @@ async def test_broadcast_reaches_every_worker_once(workers: Any) -> None:
         await registry.join("room", peer, 4)
     # Each peer hears of every later one; once it has, its worker's view holds them.
     for index, peer in enumerate(peers):
-        arrivals = {(await peer.next())["peerId"] for _ in peers[index + 1:]}
-        assert arrivals == {later.peer_id for later in peers[index + 1:]}
+        arrivals = {(await peer.next())["peerId"] for _ in peers[index + 1 :]}
+        assert arrivals == {later.peer_id for later in peers[index + 1 :]}
     assert await registries[1].relay("room", peers[2].peer_id, None, '{"t": "ice"}') == 3
     for index in (0, 1, 3):
         assert await peers[index].next() == {"t": "ice"}
@@ -281,9 +282,7 @@ async def test_redis_restart_relays_resume_and_registry_is_rebuilt(
     assert await bob.next() == {"t": "peer-joined", "peerId": carol.peer_id}
 
 
-async def test_redis_down_fails_joins_fast_and_keeps_local_relays(
-    workers: Any, redis_server: RedisProcess
-) -> None:
+async def test_redis_down_fails_joins_fast_and_keeps_local_relays(workers: Any, redis_server: RedisProcess) -> None:
     one = workers()
     alice, bob = Inbox(), Inbox()
     await one.join("r", alice, 4)
@@ -380,9 +379,7 @@ async def test_one_unserializable_message_never_costs_a_batch(workers: Callable[
     assert await alice.next() == {"t": "sdp", "n": 1}
 
 
-async def test_the_outbox_to_a_worker_is_bounded_in_bytes(
-    workers: Callable[[], RedisRegistry], settings: Any
-) -> None:
+async def test_the_outbox_to_a_worker_is_bounded_in_bytes(workers: Callable[[], RedisRegistry], settings: Any) -> None:
     settings.SIGNALING = {**settings.SIGNALING, "CROSS_WORKER_BUFFER_BYTES": 10_000}
     one, two = workers(), workers()
     alice, bob = Inbox(), Inbox()
@@ -541,8 +538,12 @@ async def test_a_sentinel_failover_keeps_the_call(settings: Any) -> None:
     """REDIS_URL naming Redis Sentinel: the master dies, the sentinels promote the replica, the workers follow it.
     Relays between workers come back; the members are still there (replicated) and new joins work."""
     with SentinelCluster() as cluster:
-        settings.SIGNALING = {**settings.SIGNALING, "REDIS_URL": cluster.url, "REDIS_PREFIX": "failover",
-                              "WORKER_TIMEOUT": 3.0}
+        settings.SIGNALING = {
+            **settings.SIGNALING,
+            "REDIS_URL": cluster.url,
+            "REDIS_PREFIX": "failover",
+            "WORKER_TIMEOUT": 3.0,
+        }
         one, two = RedisRegistry(), RedisRegistry()
         try:
             alice, bob = Inbox(), Inbox()
@@ -615,7 +616,6 @@ async def test_a_frame_for_the_room_that_reaches_a_worker_after_it_parked_the_pe
     assert (await back.next())["n"] == 1
 
 
-
 @pytest.mark.parametrize(
     "item",
     [
@@ -641,8 +641,12 @@ def test_every_notice_a_worker_sends_is_one_the_courier_decodes(item: Any) -> No
     fields = {
         wire.ToPeer: lambda n: {"r": n.room_id, "to": n.peer_id, "f": n.frame, **({"fw": 1} if n.forwarded else {})},
         wire.ToRoom: lambda n: {"r": n.room_id, "x": n.sender_id, "f": n.frame, "p": list(n.recipients or ())},
-        wire.Membership: lambda n: {"r": n.room_id, "x": n.peer_id, "op": [n.peer_id, n.worker, n.version],
-                                    **({"f": n.frame} if n.frame is not None else {})},
+        wire.Membership: lambda n: {
+            "r": n.room_id,
+            "x": n.peer_id,
+            "op": [n.peer_id, n.worker, n.version],
+            **({"f": n.frame} if n.frame is not None else {}),
+        },
         wire.Evict: lambda n: {"r": n.room_id, "ev": [n.peer_id, n.reason]},
     }[type(notice)](notice)
     assert fields == item
@@ -650,9 +654,19 @@ def test_every_notice_a_worker_sends_is_one_the_courier_decodes(item: Any) -> No
 
 @pytest.mark.parametrize(
     "item",
-    [None, [], {}, {"r": 1, "to": "p", "f": ""}, {"r": "r", "to": "p"}, {"r": "r", "x": "p"},
-     {"r": "r", "op": ["p", None]}, {"r": "r", "x": "p", "op": ["p", 3, 1]}, {"r": "r", "ev": ["p"]},
-     {"r": "r", "x": "p", "f": "", "p": "everyone"}, {"r": "r", "new": "kind"}],
+    [
+        None,
+        [],
+        {},
+        {"r": 1, "to": "p", "f": ""},
+        {"r": "r", "to": "p"},
+        {"r": "r", "x": "p"},
+        {"r": "r", "op": ["p", None]},
+        {"r": "r", "x": "p", "op": ["p", 3, 1]},
+        {"r": "r", "ev": ["p"]},
+        {"r": "r", "x": "p", "f": "", "p": "everyone"},
+        {"r": "r", "new": "kind"},
+    ],
 )
 def test_a_notice_the_courier_cannot_read_is_refused_not_guessed(item: Any) -> None:
     with pytest.raises(wire.UndecodableNotice):
@@ -664,9 +678,14 @@ def test_every_notice_kind_has_a_decoder() -> None:
     wire fails here until the round trip above covers it too."""
     import inspect
 
-    builders = {name for name, value in vars(wire).items()
-                if inspect.isfunction(value) and value.__module__ == wire.__name__ and not name.startswith("_")
-                and name not in ("decode", "frame_size")}
+    builders = {
+        name
+        for name, value in vars(wire).items()
+        if inspect.isfunction(value)
+        and value.__module__ == wire.__name__
+        and not name.startswith("_")
+        and name not in ("decode", "frame_size")
+    }
     kinds = {kind.__name__ for kind in wire.Notice.__args__}
     assert builders == {"to_peer", "to_room", "membership", "evict"}
     assert kinds == {"ToPeer", "ToRoom", "Membership", "Evict"}
@@ -682,8 +701,18 @@ def test_each_lua_scripts_header_names_every_key_it_uses() -> None:
 
     source = Path(scripts.__file__).read_text()
     headers = {name: keys for keys, name in re.findall(r"# KEYS: ([^.]*)\.[^\n]*\n(?:#[^\n]*\n)*([A-Z_]+) = ", source)}
-    assert set(headers) == {"JOIN", "LEAVE", "REJOIN", "HEARTBEAT", "CLAIM", "PARK", "KEEP", "RESUME",
-                            "EXPIRE_PARKED", "UPDATE"}
+    assert set(headers) == {
+        "JOIN",
+        "LEAVE",
+        "REJOIN",
+        "HEARTBEAT",
+        "CLAIM",
+        "PARK",
+        "KEEP",
+        "RESUME",
+        "EXPIRE_PARKED",
+        "UPDATE",
+    }
     for name, keys in headers.items():
         used = {int(n) for n in re.findall(r"KEYS\[(\d+)\]", getattr(scripts, name))}
         assert used == set(range(1, len(keys.split(",")) + 1)), (name, keys, sorted(used))

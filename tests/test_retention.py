@@ -41,8 +41,9 @@ def log(settings: Any) -> dict[str, set[Any]]:
     PeerSession.objects.create(peer_id="q", room=quiet, joined_at=older, left_at=older, leave_reason="leave")
     # Sessions: ended long ago (go), joined long ago but ended recently (stays), still open since long ago (stays).
     PeerSession.objects.create(peer_id="ended-old", room=stored, joined_at=older, left_at=old, leave_reason="leave")
-    PeerSession.objects.create(peer_id="ended-recently", room=stored, joined_at=older, left_at=recent,
-                               leave_reason="leave")
+    PeerSession.objects.create(
+        peer_id="ended-recently", room=stored, joined_at=older, left_at=recent, leave_reason="leave"
+    )
     PeerSession.objects.create(peer_id="still-in", room=live, joined_at=older)
     PeerSession.objects.create(peer_id="new", room=stored, joined_at=recent, left_at=now, leave_reason="leave")
     return {

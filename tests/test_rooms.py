@@ -208,8 +208,14 @@ async def test_events_that_gather_during_a_write_share_the_next_batch(
     event_recorder.add(recorder.Record(RoomEvent.Kind.ROOM_CREATED, {"room_id": room_id, "at": now}))
     await asyncio.sleep(0)  # the first write starts with one record
     for index in range(100):
-        fields = {"room_id": room_id, "peer_id": f"p{index}", "at": now, "user_id": None,
-                  "client_address": "10.1.2.3", "user_agent": ""}
+        fields = {
+            "room_id": room_id,
+            "peer_id": f"p{index}",
+            "at": now,
+            "user_id": None,
+            "client_address": "10.1.2.3",
+            "user_agent": "",
+        }
         event_recorder.add(recorder.Record(RoomEvent.Kind.PEER_JOINED, fields))
     await event_recorder.flush()
     assert batches == [1, 100]

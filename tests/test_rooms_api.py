@@ -20,7 +20,6 @@ from tests.conftest import seated
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def staff() -> APIClient:
     user = User.objects.create_user("moderator", password="pw", is_staff=True)
@@ -84,9 +83,16 @@ def test_list_filters(rooms: None, query: dict[str, str], expected: list[str]) -
     assert ids(APIClient().get("/api/rooms/", query)) == expected
 
 
-@pytest.mark.parametrize(("query", "field"), [({"is_open": "maybe"}, "is_open"), ({"min_peers": "-1"}, "min_peers"),
-                                              ({"occupied": "2"}, "occupied"), ({"min_peers": "x"}, "min_peers"),
-                                              ({"min_peers": "\u00b2"}, "min_peers")])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"is_open": "maybe"}, "is_open"),
+        ({"min_peers": "-1"}, "min_peers"),
+        ({"occupied": "2"}, "occupied"),
+        ({"min_peers": "x"}, "min_peers"),
+        ({"min_peers": "\u00b2"}, "min_peers"),
+    ],
+)
 def test_bad_filters_are_a_clear_400(rooms: None, query: dict[str, str], field: str) -> None:
     response = APIClient().get("/api/rooms/", query)
     assert response.status_code == 400
@@ -191,8 +197,9 @@ def test_token_for_each_kind_of_room(rooms: None, member: tuple[APIClient, User]
 def test_events_are_paginated_and_filtered(rooms: None, staff: APIClient) -> None:
     now = timezone.now()
     for index in range(5):
-        RoomEvent.objects.create(room_id="busy", kind="peer_joined", peer_id=f"p{index}",
-                                 at=now - timedelta(minutes=index))
+        RoomEvent.objects.create(
+            room_id="busy", kind="peer_joined", peer_id=f"p{index}", at=now - timedelta(minutes=index)
+        )
     RoomEvent.objects.create(room_id="busy", kind="peer_left", peer_id="p0", at=now)
     # Three more events at the very same instant: the cursor must neither repeat nor skip any of them.
     for peer in ("t1", "t2", "t3"):
@@ -219,9 +226,15 @@ def test_events_are_paginated_and_filtered(rooms: None, staff: APIClient) -> Non
     assert staff.get("/api/rooms/busy/events/", {"since": "yesterday"}).status_code == 400
 
 
-@pytest.mark.parametrize("cursor", ["nonsense", base64.b64encode(b"p=yesterday").decode(),
-                                    base64.b64encode(b"p=2026-13-45T99:00:00").decode(),
-                                    base64.b64encode(b"o=99999999999999999999&p=2026-01-01").decode()])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "nonsense",
+        base64.b64encode(b"p=yesterday").decode(),
+        base64.b64encode(b"p=2026-13-45T99:00:00").decode(),
+        base64.b64encode(b"o=99999999999999999999&p=2026-01-01").decode(),
+    ],
+)
 def test_a_bad_events_cursor_is_a_clear_404(rooms: None, staff: APIClient, cursor: str) -> None:
     response = staff.get("/api/rooms/busy/events/", {"cursor": cursor})
     assert response.status_code == 404
@@ -270,8 +283,10 @@ def test_the_schema_offers_token_authentication(client: Any) -> None:
 
     schema = yaml.safe_load(client.get("/api/schema/").content)
     assert schema["components"]["securitySchemes"]["tokenAuth"] == {
-        "type": "apiKey", "in": "header", "name": "Authorization",
-        "description": "Token-based authentication with required prefix \"Token\"",
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": 'Token-based authentication with required prefix "Token"',
     }
     events = schema["paths"]["/api/rooms/{id}/events/"]["get"]
     assert {"tokenAuth": []} in events["security"]

@@ -34,9 +34,16 @@ def turn() -> Iterator[TurnServer]:
 
 async def allocate(turn: TurnServer, username: str, password: str, transport: str = "udp") -> tuple[str, int]:
     """A relay address allocated with these credentials (raises when coturn refuses them)."""
-    endpoint, _ = await asyncio.wait_for(aioice.turn.create_turn_endpoint(
-        asyncio.DatagramProtocol, ("127.0.0.1", turn.port), username, password, transport=transport,
-    ), 10)
+    endpoint, _ = await asyncio.wait_for(
+        aioice.turn.create_turn_endpoint(
+            asyncio.DatagramProtocol,
+            ("127.0.0.1", turn.port),
+            username,
+            password,
+            transport=transport,
+        ),
+        10,
+    )
     try:
         address: tuple[str, int] = endpoint.get_extra_info("sockname")
         return address
@@ -68,11 +75,18 @@ async def test_a_forged_or_expired_credential_is_refused(turn: TurnServer, case:
 def turn_site(turn: TurnServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
     """The reference project minting credentials for ``turn`` that live 8 s: fresh ones every 4 s."""
     database = tmp_path_factory.mktemp("turn-site") / "db.sqlite3"
-    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}",
-           "SIGNALING_SETTINGS": json.dumps({"TURN_SECRET": SECRET, "TURN_URLS": turn.urls("udp"),
-                                             "TURN_CREDENTIAL_TTL": 8})}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
-                   env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env})
+    env = {
+        "RTCSITE_DATABASE_URL": f"sqlite:///{database}",
+        "SIGNALING_SETTINGS": json.dumps(
+            {"TURN_SECRET": SECRET, "TURN_URLS": turn.urls("udp"), "TURN_CREDENTIAL_TTL": 8}
+        ),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcsite.settings", **env},
+    )
     with DaphneProcess(env) as daphne:
         yield daphne
 
@@ -80,8 +94,10 @@ def turn_site(turn: TurnServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
 async def python_pair(site: DaphneProcess, policy: Literal["all", "relay"]) -> tuple[WebRTCCall, WebRTCCall]:
     """Two Python peers in a new room, their `chat` channel open both ways."""
     room = f"turn-{time.time_ns()}"
-    calls = [WebRTCCall(site.ws_url + "/api/call/signal", room, data_channels=["chat"], ice_transport_policy=policy)
-             for _ in range(2)]
+    calls = [
+        WebRTCCall(site.ws_url + "/api/call/signal", room, data_channels=["chat"], ice_transport_policy=policy)
+        for _ in range(2)
+    ]
     opened: asyncio.Queue[DataChannelOpen] = asyncio.Queue()
     for call in calls:
         call.on(DataChannelOpen, opened.put_nowait)
@@ -114,6 +130,7 @@ async def test_fresh_credentials_move_only_a_relayed_path_of_the_python_peer(
         else:
             # A relayed one moved to a fresh connection, relaying on credentials minted since.
             assert link.pc is not first
+
         def open_again() -> bool:
             channel = link.channels.get("chat")
             return link.state == "connected" and channel is not None and channel.readyState == "open"

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,49 +16,122 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Room',
+            name="Room",
             fields=[
-                ('id', models.CharField(max_length=128, primary_key=True, serialize=False, validators=[django.core.validators.RegexValidator('\\A[A-Za-z0-9_.:\\-]{1,128}\\Z', '1 to 128 letters, digits, or any of - _ . :')], verbose_name='room id')),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('max_peers', models.PositiveSmallIntegerField(blank=True, help_text="Empty: the endpoint's default.", null=True, validators=[django.core.validators.MinValueValidator(1)])),
-                ('is_open', models.BooleanField(default=True, help_text='A closed room refuses joins.', verbose_name='open')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.CharField(
+                        max_length=128,
+                        primary_key=True,
+                        serialize=False,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "\\A[A-Za-z0-9_.:\\-]{1,128}\\Z", "1 to 128 letters, digits, or any of - _ . :"
+                            )
+                        ],
+                        verbose_name="room id",
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=200)),
+                (
+                    "max_peers",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="Empty: the endpoint's default.",
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "is_open",
+                    models.BooleanField(default=True, help_text="A closed room refuses joins.", verbose_name="open"),
+                ),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='RoomEvent',
+            name="RoomEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('room_created', 'room created'), ('peer_joined', 'peer joined'), ('peer_left', 'peer left'), ('room_destroyed', 'room destroyed'), ('join_rejected', 'join rejected')], db_index=True, max_length=20)),
-                ('peer_id', models.CharField(blank=True, max_length=64)),
-                ('at', models.DateTimeField(db_index=True)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('room', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='rooms.room')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("room_created", "room created"),
+                            ("peer_joined", "peer joined"),
+                            ("peer_left", "peer left"),
+                            ("room_destroyed", "room destroyed"),
+                            ("join_rejected", "join rejected"),
+                        ],
+                        db_index=True,
+                        max_length=20,
+                    ),
+                ),
+                ("peer_id", models.CharField(blank=True, max_length=64)),
+                ("at", models.DateTimeField(db_index=True)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                (
+                    "room",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="rooms.room",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-id'],
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='PeerSession',
+            name="PeerSession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('peer_id', models.CharField(max_length=64, unique=True)),
-                ('joined_at', models.DateTimeField(db_index=True)),
-                ('left_at', models.DateTimeField(blank=True, null=True)),
-                ('leave_reason', models.CharField(blank=True, choices=[('disconnect', 'disconnect'), ('leave', 'leave'), ('kicked', 'kicked'), ('timeout', 'timeout'), ('room-closed', 'room-closed')], max_length=20)),
-                ('client_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=512)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='peer_sessions', to=settings.AUTH_USER_MODEL)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sessions', to='rooms.room')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("peer_id", models.CharField(max_length=64, unique=True)),
+                ("joined_at", models.DateTimeField(db_index=True)),
+                ("left_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "leave_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("disconnect", "disconnect"),
+                            ("leave", "leave"),
+                            ("kicked", "kicked"),
+                            ("timeout", "timeout"),
+                            ("room-closed", "room-closed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("client_address", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=512)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="peer_sessions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="sessions", to="rooms.room"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-joined_at'],
-                'indexes': [models.Index(fields=['room', 'left_at'], name='rooms_peers_room_id_0c2386_idx')],
+                "ordering": ["-joined_at"],
+                "indexes": [models.Index(fields=["room", "left_at"], name="rooms_peers_room_id_0c2386_idx")],
             },
         ),
     ]

@@ -5,21 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0001_initial'),
+        ("rooms", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='room',
-            name='access',
-            field=models.CharField(choices=[('anonymous', 'anonymous'), ('authenticated', 'authenticated'), ('token', 'token')], db_default='anonymous', default='anonymous', help_text='anonymous: anyone; authenticated: logged-in users or a room token; token: a room token only.', max_length=16),
+            model_name="room",
+            name="access",
+            field=models.CharField(
+                choices=[("anonymous", "anonymous"), ("authenticated", "authenticated"), ("token", "token")],
+                db_default="anonymous",
+                default="anonymous",
+                help_text="anonymous: anyone; authenticated: logged-in users or a room token; token: a room token only.",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='room',
-            name='allowed_users',
-            field=models.ManyToManyField(blank=True, help_text='Who may obtain a token for a token-only room (staff always may).', related_name='private_rooms', to=settings.AUTH_USER_MODEL),
+            model_name="room",
+            name="allowed_users",
+            field=models.ManyToManyField(
+                blank=True,
+                help_text="Who may obtain a token for a token-only room (staff always may).",
+                related_name="private_rooms",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]

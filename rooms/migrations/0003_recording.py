@@ -9,33 +9,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0002_room_access'),
+        ("rooms", "0002_room_access"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Recording',
+            name="Recording",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('filename', models.CharField(help_text="The uploader's name for it; stored under a name of ours.", max_length=255)),
-                ('mime_type', models.CharField(max_length=100, verbose_name='MIME type')),
-                ('stream_id', models.CharField(blank=True, help_text="'local' or the peer id that was recorded.", max_length=64)),
-                ('duration', models.FloatField(blank=True, help_text='Seconds, as the uploader measured them.', null=True)),
-                ('size', models.PositiveBigIntegerField(help_text='Bytes, as declared when the upload began.')),
-                ('sha256', models.CharField(help_text='Of the whole file, as declared by the uploader.', max_length=64, verbose_name='SHA-256')),
-                ('received', models.PositiveBigIntegerField(default=0, help_text='Bytes stored so far.')),
-                ('status', models.CharField(choices=[('uploading', 'Uploading'), ('complete', 'Complete'), ('failed', 'Failed')], db_index=True, default='uploading', max_length=16)),
-                ('file', models.FileField(blank=True, max_length=300, upload_to='')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='recordings', to=settings.AUTH_USER_MODEL)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='recordings', to='rooms.room')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "filename",
+                    models.CharField(
+                        help_text="The uploader's name for it; stored under a name of ours.", max_length=255
+                    ),
+                ),
+                ("mime_type", models.CharField(max_length=100, verbose_name="MIME type")),
+                (
+                    "stream_id",
+                    models.CharField(blank=True, help_text="'local' or the peer id that was recorded.", max_length=64),
+                ),
+                (
+                    "duration",
+                    models.FloatField(blank=True, help_text="Seconds, as the uploader measured them.", null=True),
+                ),
+                ("size", models.PositiveBigIntegerField(help_text="Bytes, as declared when the upload began.")),
+                (
+                    "sha256",
+                    models.CharField(
+                        help_text="Of the whole file, as declared by the uploader.",
+                        max_length=64,
+                        verbose_name="SHA-256",
+                    ),
+                ),
+                ("received", models.PositiveBigIntegerField(default=0, help_text="Bytes stored so far.")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("uploading", "Uploading"), ("complete", "Complete"), ("failed", "Failed")],
+                        db_index=True,
+                        default="uploading",
+                        max_length=16,
+                    ),
+                ),
+                ("file", models.FileField(blank=True, max_length=300, upload_to="")),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="recordings",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="recordings", to="rooms.room"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

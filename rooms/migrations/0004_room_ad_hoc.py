@@ -5,20 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0003_recording'),
+        ("rooms", "0003_recording"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='room',
-            name='ad_hoc',
-            field=models.BooleanField(db_default=False, default=False, help_text="Came to life with a join rather than being stored: listed to staff only, and removed by `manage.py prune_rooms` once it has been quiet for ROOMS['AD_HOC_ROOM_RETENTION_DAYS']. Saving the room here keeps it.", verbose_name='ad hoc'),
+            model_name="room",
+            name="ad_hoc",
+            field=models.BooleanField(
+                db_default=False,
+                default=False,
+                help_text="Came to life with a join rather than being stored: listed to staff only, and removed by `manage.py prune_rooms` once it has been quiet for ROOMS['AD_HOC_ROOM_RETENTION_DAYS']. Saving the room here keeps it.",
+                verbose_name="ad hoc",
+            ),
         ),
         migrations.AlterField(
-            model_name='room',
-            name='id',
-            field=models.CharField(max_length=128, primary_key=True, serialize=False, validators=[django.core.validators.RegexValidator('\\A(?!\\.+$)[A-Za-z0-9_.:\\-]{1,128}\\Z', '1 to 128 letters, digits, or any of - _ . :')], verbose_name='room id'),
+            model_name="room",
+            name="id",
+            field=models.CharField(
+                max_length=128,
+                primary_key=True,
+                serialize=False,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "\\A(?!\\.+$)[A-Za-z0-9_.:\\-]{1,128}\\Z", "1 to 128 letters, digits, or any of - _ . :"
+                    )
+                ],
+                verbose_name="room id",
+            ),
         ),
     ]

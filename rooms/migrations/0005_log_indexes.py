@@ -77,8 +77,12 @@ class Migration(migrations.Migration):
             model_name="roomevent",
             name="room",
             field=models.ForeignKey(
-                blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE,
-                related_name="events", to="rooms.room",
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="rooms.room",
             ),
         ),
     ]

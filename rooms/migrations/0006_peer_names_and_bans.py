@@ -7,32 +7,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0005_log_indexes'),
+        ("rooms", "0005_log_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='peersession',
-            name='display_name',
-            field=models.CharField(blank=True, db_default='', help_text="The name the peer went by (its metadata's name; set by the server for logged-in users).", max_length=150, verbose_name='name'),
+            model_name="peersession",
+            name="display_name",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                help_text="The name the peer went by (its metadata's name; set by the server for logged-in users).",
+                max_length=150,
+                verbose_name="name",
+            ),
         ),
         migrations.CreateModel(
-            name='RoomBan',
+            name="RoomBan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('until', models.DateTimeField(help_text='The user may join again from then on.')),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='bans', to='rooms.room')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='room_bans', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("until", models.DateTimeField(help_text="The user may join again from then on.")),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="bans", to="rooms.room"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="room_bans",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-until'],
-                'indexes': [models.Index(fields=['room', 'until'], name='rooms_ban_room_until')],
+                "ordering": ["-until"],
+                "indexes": [models.Index(fields=["room", "until"], name="rooms_ban_room_until")],
             },
         ),
     ]

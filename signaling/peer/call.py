@@ -314,8 +314,13 @@ class WebRTCCall:
         """One socket and one join; raises WebRTCCallError (final or not, see ``_retryable``)."""
         try:
             socket = await asyncio.wait_for(
-                websocket_connect(self.url, additional_headers=self.headers, max_size=2**20, ping_interval=None,
-                                  open_timeout=self.join_timeout),
+                websocket_connect(
+                    self.url,
+                    additional_headers=self.headers,
+                    max_size=2**20,
+                    ping_interval=None,
+                    open_timeout=self.join_timeout,
+                ),
                 self.join_timeout,
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
@@ -395,12 +400,14 @@ class WebRTCCall:
         final = FINAL_CLOSE_CODES.get(code)
         if final is not None:
             reason = self._closed_reason or final
-            await self._finish("failed", WebRTCCallError(reason, f"The signaling server ended the call ({reason}, "
-                                                                 f"close code {code})"))
+            await self._finish(
+                "failed", WebRTCCallError(reason, f"The signaling server ended the call ({reason}, close code {code})")
+            )
             return
         if not self.auto_reconnect:
-            await self._finish("failed", WebRTCCallError("signaling-closed", f"The signaling connection closed "
-                                                                             f"(code {code})"))
+            await self._finish(
+                "failed", WebRTCCallError("signaling-closed", f"The signaling connection closed (code {code})")
+            )
             return
         await self._reconnect(immediately=code == CloseCode.SERVICE_RESTART)
 
@@ -415,16 +422,21 @@ class WebRTCCall:
                 await self._open_and_join()
             except WebRTCCallError as error:
                 resuming_into_our_own_seat = error.code == "room-full" and self._resume is not None
-                if error.code in RETRYABLE_JOIN_ERRORS or error.code in (
-                        "signaling-unreachable", "join-timeout", "signaling-closed") or resuming_into_our_own_seat:
+                if (
+                    error.code in RETRYABLE_JOIN_ERRORS
+                    or error.code in ("signaling-unreachable", "join-timeout", "signaling-closed")
+                    or resuming_into_our_own_seat
+                ):
                     self._report(error)
                     continue
                 await self._finish("failed", error)
                 return
             self._emit(Reconnected())
             return
-        await self._finish("failed", WebRTCCallError(
-            "reconnect-failed", f"Could not reconnect after {self.max_reconnect_attempts} attempts"))
+        await self._finish(
+            "failed",
+            WebRTCCallError("reconnect-failed", f"Could not reconnect after {self.max_reconnect_attempts} attempts"),
+        )
 
     def _send(self, message: dict[str, Any]) -> None:
         """A message for the room or a peer (``sdp``, ``ice``, ``update``): sent now, or when the socket is back (a
@@ -489,8 +501,9 @@ class WebRTCCall:
         """Keep what a frame says of a peer's metadata (replaced whole) and media state (the server sends it
         whole); what was kept, each None when the frame had none (or ours: our own metadata as the server set it)."""
         kept_metadata = dict(metadata) if isinstance(metadata, dict) else None
-        kept_media = ({key: value for key, value in media.items() if isinstance(value, bool)}
-                      if isinstance(media, dict) else None)
+        kept_media = (
+            {key: value for key, value in media.items() if isinstance(value, bool)} if isinstance(media, dict) else None
+        )
         if peer_id == self.peer_id:
             if kept_metadata is not None:
                 self.metadata = kept_metadata
@@ -502,8 +515,11 @@ class WebRTCCall:
         return kept_metadata, kept_media
 
     async def _on_joined(self, socket: ClientConnection, message: dict[str, Any]) -> None:
-        peers = [p for p in message.get("peers", []) if isinstance(p, str)] if isinstance(
-            message.get("peers"), list) else []
+        peers = (
+            [p for p in message.get("peers", []) if isinstance(p, str)]
+            if isinstance(message.get("peers"), list)
+            else []
+        )
         resumed = self.peer_id is not None and message.get("peerId") == self.peer_id
         self._resume = message.get("resume") if isinstance(message.get("resume"), str) else None
         ice = message.get("iceServers")
@@ -582,9 +598,15 @@ class WebRTCCall:
         self._add_peer(peer_id)
         polite = self.polite_option if self.polite_option is not None else not ((self.peer_id or "") > peer_id)
         link = PeerLink(
-            peer_id, polite=polite, initiator=initiator, ice_servers=self._ice_servers(), sources=self.sources,
-            channels=lambda: self.channel_configs, max_buffered=self.max_buffered_frames,
-            connection_timeout=self.connection_timeout, video_codecs=self.video_codecs,
+            peer_id,
+            polite=polite,
+            initiator=initiator,
+            ice_servers=self._ice_servers(),
+            sources=self.sources,
+            channels=lambda: self.channel_configs,
+            max_buffered=self.max_buffered_frames,
+            connection_timeout=self.connection_timeout,
+            video_codecs=self.video_codecs,
             ice_transport_policy=self.ice_transport_policy,
             events=LinkEvents(
                 signal=self._send,

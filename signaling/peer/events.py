@@ -93,6 +93,16 @@ class ErrorOccurred:
 
 
 CallEvent = (
-    Joined | PeerJoined | PeerUpdated | PeerLeft | TrackReceived | DataChannelOpen | DataChannelClose
-    | DataChannelMessage | StateChanged | Reconnecting | Reconnected | ErrorOccurred
+    Joined
+    | PeerJoined
+    | PeerUpdated
+    | PeerLeft
+    | TrackReceived
+    | DataChannelOpen
+    | DataChannelClose
+    | DataChannelMessage
+    | StateChanged
+    | Reconnecting
+    | Reconnected
+    | ErrorOccurred
 )

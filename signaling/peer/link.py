@@ -47,7 +47,9 @@ def sender_track(transceiver: RTCRtpTransceiver) -> MediaStreamTrack | None:
     track: MediaStreamTrack | None = transceiver.sender.track
     return track
 
+
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class DataChannelConfig:
@@ -136,9 +138,18 @@ def check_sdp(sdp: str) -> None:
 
 class PeerLink:
     def __init__(
-        self, remote_id: str, *, polite: bool, initiator: bool, ice_servers: list[dict[str, Any]],
-        sources: list[SharedSource], channels: Callable[[], list[DataChannelConfig]], max_buffered: int,
-        connection_timeout: float, events: LinkEvents, video_codecs: tuple[str, ...] = (),
+        self,
+        remote_id: str,
+        *,
+        polite: bool,
+        initiator: bool,
+        ice_servers: list[dict[str, Any]],
+        sources: list[SharedSource],
+        channels: Callable[[], list[DataChannelConfig]],
+        max_buffered: int,
+        connection_timeout: float,
+        events: LinkEvents,
+        video_codecs: tuple[str, ...] = (),
         ice_transport_policy: str = "all",
     ) -> None:
         self.video_codecs = video_codecs
@@ -243,8 +254,9 @@ class PeerLink:
     def _send_description(self) -> None:
         description = self.pc.localDescription
         if description is not None:
-            self.events.signal({"t": "sdp", "to": self.remote_id,
-                                "description": {"type": description.type, "sdp": description.sdp}})
+            self.events.signal(
+                {"t": "sdp", "to": self.remote_id, "description": {"type": description.type, "sdp": description.sdp}}
+            )
 
     def handle_description(self, description: dict[str, Any]) -> None:
         self._incoming.put_nowait(lambda: self._apply_description(description))
@@ -261,8 +273,7 @@ class PeerLink:
             try:
                 await operation()
             except Exception as error:
-                self._fail("negotiation-failed",
-                           f"Could not apply the description of peer {self.remote_id}: {error}")
+                self._fail("negotiation-failed", f"Could not apply the description of peer {self.remote_id}: {error}")
 
     async def _apply_description(self, description: dict[str, Any]) -> None:
         kind, sdp = description.get("type"), description.get("sdp")
@@ -374,8 +385,14 @@ class PeerLink:
         """Our tracks on the transceivers the other side's offer made (one of their kind that sends nothing yet);
         those for which the offer had no line stay unsent."""
         for source in self._unsent():
-            transceiver = next((t for t in self.pc.getTransceivers()
-                                if t.kind == source.kind and sender_track(t) is None and not t.stopped), None)
+            transceiver = next(
+                (
+                    t
+                    for t in self.pc.getTransceivers()
+                    if t.kind == source.kind and sender_track(t) is None and not t.stopped
+                ),
+                None,
+            )
             if transceiver is None:
                 continue
             transceiver.sender.replaceTrack(source.sender_track())
@@ -392,8 +409,11 @@ class PeerLink:
 
     def _open_channel(self, config: DataChannelConfig) -> None:
         channel = self.pc.createDataChannel(
-            config.label, ordered=config.ordered, maxRetransmits=config.max_retransmits,
-            maxPacketLifeTime=config.max_packet_life_time, protocol=config.protocol,
+            config.label,
+            ordered=config.ordered,
+            maxRetransmits=config.max_retransmits,
+            maxPacketLifeTime=config.max_packet_life_time,
+            protocol=config.protocol,
         )
         self._adopt_channel(self.pc, channel)
 
@@ -473,7 +493,8 @@ class PeerLink:
         elif state == "disconnected":
             # Often back by itself; past the grace, look for a new path.
             self._disconnected = asyncio.get_running_loop().call_later(
-                DISCONNECTED_GRACE, lambda: self._spawn(self.restart_ice()))
+                DISCONNECTED_GRACE, lambda: self._spawn(self.restart_ice())
+            )
         self.events.on_state(state)
 
     async def _watch_connection(self) -> None:

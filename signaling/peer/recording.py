@@ -66,8 +66,10 @@ def container_format(path: Path) -> str:
         return CONTAINERS[suffix]
     if suffix in ENCODED_CONTAINERS:
         return ENCODED_CONTAINERS[suffix]
-    raise ValueError(f"Recordings are written as {', '.join([*CONTAINERS, *ENCODED_CONTAINERS])}, "
-                     f"not {path.suffix or 'a file without a suffix'}")
+    raise ValueError(
+        f"Recordings are written as {', '.join([*CONTAINERS, *ENCODED_CONTAINERS])}, "
+        f"not {path.suffix or 'a file without a suffix'}"
+    )
 
 
 def vp8_key_frame_size(data: bytes) -> tuple[int, int] | None:
@@ -193,10 +195,15 @@ class PeerStreamWriter:
             if kind in self.last:
                 ends.append((self.last[kind] - self.first_pts[kind]) / rate)
         return RecordedStream(
-            peer_id=self.peer_id, path=self.path, duration=max(ends, default=0.0), has_video=self.video is not None,
-            has_audio="audio" in self.last, video_frames=self.video_frames,
+            peer_id=self.peer_id,
+            path=self.path,
+            duration=max(ends, default=0.0),
+            has_video=self.video is not None,
+            has_audio="audio" in self.last,
+            video_frames=self.video_frames,
             video_frames_received=self.video_frames_received,
-            width=self.size[0] if self.size else None, height=self.size[1] if self.size else None,
+            width=self.size[0] if self.size else None,
+            height=self.size[1] if self.size else None,
         )
 
 
@@ -267,7 +274,10 @@ class CallRecorder:
     """
 
     def __init__(
-        self, call: WebRTCCall, folder: Path, on_saved: Callable[[RecordedStream], Any] | None = None,
+        self,
+        call: WebRTCCall,
+        folder: Path,
+        on_saved: Callable[[RecordedStream], Any] | None = None,
     ) -> None:
         self.call = call
         self.folder = folder
@@ -460,9 +470,15 @@ class EncodedFileWriter:
         self.container.close()
         spans = [self.last[kind] - self.first[kind] for kind in self.first]
         return RecordedStream(
-            peer_id=self.peer_id, path=self.path, duration=max(spans, default=0.0), has_video=self.video is not None,
-            has_audio=self._audio_samples > 0, video_frames=self.video_frames, video_frames_received=self.video_frames,
-            width=self.size[0] if self.size else None, height=self.size[1] if self.size else None,
+            peer_id=self.peer_id,
+            path=self.path,
+            duration=max(spans, default=0.0),
+            has_video=self.video is not None,
+            has_audio=self._audio_samples > 0,
+            video_frames=self.video_frames,
+            video_frames_received=self.video_frames,
+            width=self.size[0] if self.size else None,
+            height=self.size[1] if self.size else None,
         )
 
 
@@ -489,8 +505,14 @@ class PeerRecording:
         for kind in ("audio", "video"):
             self._tap(call.track_receiver(peer_id, kind))
         self._listeners = [
-            call.on(TrackReceived, lambda event: self._tap(call.track_receiver(event.peer_id, event.track.kind))
-                    if event.peer_id == peer_id else None),
+            call.on(
+                TrackReceived,
+                lambda event: (
+                    self._tap(call.track_receiver(event.peer_id, event.track.kind))
+                    if event.peer_id == peer_id
+                    else None
+                ),
+            ),
             call.on(PeerLeft, lambda event: self._finish() if event.peer_id == peer_id else None),
         ]
 

@@ -48,7 +48,7 @@ def parse_redis_url(url: str) -> RedisTarget:
     """A ``RedisTarget`` from ``SIGNALING["REDIS_URL"]``; raises ValueError for a Sentinel URL it cannot read."""
     if not url.startswith(SENTINEL_SCHEME):
         return RedisTarget(url=url)
-    rest = url[len(SENTINEL_SCHEME):]
+    rest = url[len(SENTINEL_SCHEME) :]
     password = None
     if "@" in rest:
         credentials, rest = rest.rsplit("@", 1)
@@ -61,8 +61,9 @@ def parse_redis_url(url: str) -> RedisTarget:
     for host in hosts.split(","):
         name, _, port = host.rpartition(":")
         sentinels.append((name.strip("[]") or host, int(port) if port else 26379))
-    return RedisTarget(sentinels=tuple(sentinels), master=parts[0], db=int(parts[1]) if len(parts) > 1 else 0,
-                       password=password)
+    return RedisTarget(
+        sentinels=tuple(sentinels), master=parts[0], db=int(parts[1]) if len(parts) > 1 else 0, password=password
+    )
 
 
 # redis-py's Sentinel classes carry annotations from redis 8 on and none before: seen through Callable[..., Any],
@@ -75,9 +76,11 @@ def async_client(target: RedisTarget, **options: Any) -> aioredis.Redis:
     """An asyncio client. For one Redis, commands beyond ``MAX_CONNECTIONS`` wait for a free connection (up to
     ``socket_timeout``) rather than fail: a burst (a drain parking every peer, a wave of joins) queues."""
     if target.url is not None:
-        return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
-            target.url, max_connections=MAX_CONNECTIONS, timeout=options.get("socket_timeout"), **options
-        ))
+        return aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                target.url, max_connections=MAX_CONNECTIONS, timeout=options.get("socket_timeout"), **options
+            )
+        )
     sentinel = _ASYNC_SENTINEL(list(target.sentinels), socket_timeout=options.get("socket_timeout"))
     client: aioredis.Redis = sentinel.master_for(
         target.master, db=target.db, password=target.password, max_connections=MAX_CONNECTIONS * 4, **options
@@ -89,9 +92,7 @@ def sync_client(target: RedisTarget, **options: Any) -> redis.Redis:
     if target.url is not None:
         return redis.Redis.from_url(target.url, **options)
     sentinel = _SYNC_SENTINEL(list(target.sentinels), socket_timeout=options.get("socket_timeout"))
-    client: redis.Redis = sentinel.master_for(
-        target.master, db=target.db, password=target.password, **options
-    )
+    client: redis.Redis = sentinel.master_for(target.master, db=target.db, password=target.password, **options)
     return client
 
 
@@ -116,5 +117,10 @@ def layer_host(target: RedisTarget, **options: Any) -> dict[str, Any]:
     """The channels_redis ``hosts`` entry for the same Redis."""
     if target.url is not None:
         return {"address": target.url, **options}
-    return {"master_name": target.master, "sentinels": list(target.sentinels), "db": target.db,
-            "password": target.password, **options}
+    return {
+        "master_name": target.master,
+        "sentinels": list(target.sentinels),
+        "db": target.db,
+        "password": target.password,
+        **options,
+    }

@@ -102,9 +102,13 @@ class InMemoryRegistry(RoomRegistry):
             return False
         dropped_at = timezone.now()
         parked = ParkedPeer(
-            peer_id, room_id, expected.mount,
+            peer_id,
+            room_id,
+            expected.mount,
             evict=lambda reason: self._expire(parked, reason, dropped_at),
-            max_frames=conf.PARKED_BUFFER_FRAMES, max_bytes=conf.PARKED_BUFFER_BYTES, client=expected.client,
+            max_frames=conf.PARKED_BUFFER_FRAMES,
+            max_bytes=conf.PARKED_BUFFER_BYTES,
+            client=expected.client,
         )
         members[peer_id] = parked
         loop = asyncio.get_running_loop()
@@ -135,14 +139,23 @@ class InMemoryRegistry(RoomRegistry):
         if not isinstance(current, ParkedPeer):
             await current.replaced()
         return Resumed(
-            peers=[other for other in members if other != peer_id], from_other_worker=False,
+            peers=[other for other in members if other != peer_id],
+            from_other_worker=False,
             states=dict(self._states.get(room_id, {})),
         )
 
     async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:
-        parked = next((member for peer_id, member in self._rooms.get(room_id, {}).items()
-                       if isinstance(member, ParkedPeer) and is_role_peer(peer_id) == role_peer
-                       and client and member.client == client), None)
+        parked = next(
+            (
+                member
+                for peer_id, member in self._rooms.get(room_id, {}).items()
+                if isinstance(member, ParkedPeer)
+                and is_role_peer(peer_id) == role_peer
+                and client
+                and member.client == client
+            ),
+            None,
+        )
         if parked is None:
             return False
         await parked.evict(LeaveReason.DISCONNECT.value)

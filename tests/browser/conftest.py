@@ -44,9 +44,13 @@ BUILD = HERE / "build"
 
 
 def run_manage(database: Path, *args: str, env: dict[str, str] | None = None) -> None:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-           "RTCSITE_DATABASE_URL": f"sqlite:///{database}", "RTCSITE_MEDIA_ROOT": str(database.parent / "media"),
-           **(env or {})}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+        "RTCSITE_DATABASE_URL": f"sqlite:///{database}",
+        "RTCSITE_MEDIA_ROOT": str(database.parent / "media"),
+        **(env or {}),
+    }
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
@@ -62,12 +66,24 @@ class Site:
         return self.daphne.http_url
 
     def create_superuser(self, username: str, password: str) -> None:
-        run_manage(self.database, "createsuperuser", "--noinput", "--username", username,
-                   "--email", f"{username}@example.test", env={"DJANGO_SUPERUSER_PASSWORD": password})
+        run_manage(
+            self.database,
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            username,
+            "--email",
+            f"{username}@example.test",
+            env={"DJANGO_SUPERUSER_PASSWORD": password},
+        )
 
     def create_room(self, room_id: str, max_peers: int) -> None:
-        run_manage(self.database, "shell", "-c",
-                   f"from rooms.models import Room; Room.objects.create(id={room_id!r}, max_peers={max_peers})")
+        run_manage(
+            self.database,
+            "shell",
+            "-c",
+            f"from rooms.models import Room; Room.objects.create(id={room_id!r}, max_peers={max_peers})",
+        )
 
 
 @contextlib.contextmanager
@@ -78,10 +94,15 @@ def serve_site(env: dict[str, str] | None = None, address: str = "127.0.0.1") ->
     database = directory / "db.sqlite3"
     BUILD.mkdir(exist_ok=True)
     run_manage(database, "migrate", "--noinput")
-    env = {"RTCSITE_DATABASE_URL": f"sqlite:///{database}", "RTCSITE_MEDIA_ROOT": str(directory / "media"),
-           "DJANGO_ALLOWED_HOSTS": f"localhost,127.0.0.1,{address}", **(env or {})}
-    with DaphneProcess(env, settings_module="tests.browser.settings",
-                       application="tests.browser.asgi:application", address=address) as daphne:
+    env = {
+        "RTCSITE_DATABASE_URL": f"sqlite:///{database}",
+        "RTCSITE_MEDIA_ROOT": str(directory / "media"),
+        "DJANGO_ALLOWED_HOSTS": f"localhost,127.0.0.1,{address}",
+        **(env or {}),
+    }
+    with DaphneProcess(
+        env, settings_module="tests.browser.settings", application="tests.browser.asgi:application", address=address
+    ) as daphne:
         yield Site(daphne, database)
 
 
@@ -106,8 +127,9 @@ def browser_trusting_test_certificates() -> Iterator[Browser]:
     """Chromium as the suite's, which also takes the test's own certificate of coturn's TLS listener (`turns:`):
     it checks a TURN server's certificate as a web site's."""
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
-                                              args=[*CHROMIUM_ARGS, "--ignore-certificate-errors"])
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--ignore-certificate-errors"]
+        )
         yield chromium
         chromium.close()
 
@@ -152,8 +174,9 @@ def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Open
     yield from page_opener(browser, request.getfixturevalue("site").url, request)
 
 
-def page_opener(browser: Browser, site_url: str, request: pytest.FixtureRequest,
-                init_script: str | None = None) -> Iterator[OpenPage]:
+def page_opener(
+    browser: Browser, site_url: str, request: pytest.FixtureRequest, init_script: str | None = None
+) -> Iterator[OpenPage]:
     """What ``open_page`` yields, for the site at ``site_url``, each page running ``init_script`` first; its
     contexts are closed when the generator resumes."""
     console: list[str] = []
@@ -225,10 +248,13 @@ def media_paths(site: Site, *peers: str, timeout: float = 10) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while True:
         with contextlib.closing(sqlite3.connect(site.database, timeout=5)) as database:
-            rows = dict(database.execute(
-                f"SELECT peer_id, media_path FROM rooms_peersession WHERE peer_id IN ({','.join('?' * len(peers))})",
-                peers,
-            ).fetchall())
+            rows = dict(
+                database.execute(
+                    "SELECT peer_id, media_path FROM rooms_peersession WHERE peer_id IN "
+                    f"({','.join('?' * len(peers))})",
+                    peers,
+                ).fetchall()
+            )
         if all(rows.get(peer) for peer in peers) or time.monotonic() > deadline:
             return {peer: rows.get(peer, "") for peer in peers}
         time.sleep(0.1)
@@ -266,14 +292,15 @@ def bundle(entry: Path, *options: str) -> Path:
     output = BUILD / (entry.stem + ".js")
     subprocess.run(
         [str(esbuild), str(entry), "--bundle", "--format=esm", *options, f"--outfile={output}", "--log-level=warning"],
-        cwd=ROOT, check=True,
+        cwd=ROOT,
+        check=True,
     )
     return output
 
 
 def build_react_test_page() -> Path:
     """Bundle tests/browser/react_app.jsx (React, ReactDOM and our hook)."""
-    return bundle(HERE / "react_app.jsx", "--jsx=automatic", "--define:process.env.NODE_ENV=\"development\"")
+    return bundle(HERE / "react_app.jsx", "--jsx=automatic", '--define:process.env.NODE_ENV="development"')
 
 
 def build_agentuity_page() -> Path:

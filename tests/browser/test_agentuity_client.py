@@ -98,9 +98,7 @@ def wait_received(page: Page, message: list[object]) -> None:
 
 
 def wait_ours_received(page: Page, message: list[object]) -> None:
-    page.wait_for_function(
-        "(m) => window.received.some((r) => JSON.stringify(r) === JSON.stringify(m))", arg=message
-    )
+    page.wait_for_function("(m) => window.received.some((r) => JSON.stringify(r) === JSON.stringify(m))", arg=message)
 
 
 def no_errors(page: Page) -> None:
@@ -171,7 +169,8 @@ def our_inbound_audio(page: Page, remote: str) -> int:
 
 def wait_agentuity_inbound(page: Page, remote: str, kind: str, packets: int = 50) -> None:
     page.wait_for_function(
-        "async ([id, kind, n]) => (await window.agentuity.inboundPackets(id))[kind] >= n", arg=[remote, kind, packets],
+        "async ([id, kind, n]) => (await window.agentuity.inboundPackets(id))[kind] >= n",
+        arg=[remote, kind, packets],
         timeout=30_000,
     )
 
@@ -183,9 +182,7 @@ def test_video_and_audio_flow_both_ways(open_page: OpenPage, room_id: str) -> No
     # Each decodes the other's camera at its size, and receives its microphone.
     assert their_page.evaluate("([id, size]) => window.agentuity.videoSize(id, size)", [mine, CAMERA]) == CAMERA
     wait_agentuity_inbound(their_page, mine, "audio")
-    our_page.wait_for_function(
-        "(id) => window.call.remoteStreams.get(id)?.getVideoTracks().length === 1", arg=theirs
-    )
+    our_page.wait_for_function("(id) => window.call.remoteStreams.get(id)?.getVideoTracks().length === 1", arg=theirs)
     assert our_video_of(our_page, theirs, CAMERA) == CAMERA
     deadline = time.monotonic() + 20
     while our_inbound_audio(our_page, theirs) < 50 and time.monotonic() < deadline:
@@ -197,8 +194,9 @@ def test_video_and_audio_flow_both_ways(open_page: OpenPage, room_id: str) -> No
 
 
 @pytest.mark.parametrize("clients", [("ours", "agentuity", "agentuity"), ("agentuity", "ours", "ours")])
-def test_a_mesh_of_three_with_both_clients(open_page: OpenPage, site: Site, room_id: str,
-                                           clients: tuple[str, ...]) -> None:
+def test_a_mesh_of_three_with_both_clients(
+    open_page: OpenPage, site: Site, room_id: str, clients: tuple[str, ...]
+) -> None:
     site.create_room(room_id, max_peers=3)
     pages: list[tuple[str, Page]] = []
     for kind in clients:
@@ -344,15 +342,22 @@ def test_a_seed_client_keeps_working_beside_two_of_ours(open_page: OpenPage, sit
 
 
 def manage_env(site: Site) -> dict[str, str]:
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-            "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}",
-            "RTCSITE_MEDIA_ROOT": str(site.database.parent / "media")}
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+        "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}",
+        "RTCSITE_MEDIA_ROOT": str(site.database.parent / "media"),
+    }
 
 
 def start_echo(site: Site, room_id: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "manage.py", "echo_peer", room_id, "--url", site.daphne.ws_url + "/api/call/signal"],
-        cwd=ROOT, env=manage_env(site), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=manage_env(site),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -454,9 +459,13 @@ def test_a_python_peer_calls_the_agentuity_client(
 
 
 def api(site: Site, path: str) -> bytes:
-    request = urllib.request.Request(site.url + path, headers={
-        "Authorization": "Basic " + base64.b64encode(b"agentuity-admin:agentuity-password").decode(),
-        "Host": "127.0.0.1"})
+    request = urllib.request.Request(
+        site.url + path,
+        headers={
+            "Authorization": "Basic " + base64.b64encode(b"agentuity-admin:agentuity-password").decode(),
+            "Host": "127.0.0.1",
+        },
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         data: bytes = response.read()
         return data
@@ -469,16 +478,29 @@ def test_record_call_records_agentuity_clients(open_page: OpenPage, site: Site, 
     ids = {agentuity_id(first), agentuity_id(second)}
     wait_agentuity_connected(first, agentuity_id(second))
     recorder = subprocess.Popen(
-        [sys.executable, "manage.py", "record_call", room_id, "--url", site.daphne.ws_url + "/api/call/signal",
-         "--empty-for", "1"],
-        cwd=ROOT, env=manage_env(site), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "record_call",
+            room_id,
+            "--url",
+            site.daphne.ws_url + "/api/call/signal",
+            "--empty-for",
+            "1",
+        ],
+        cwd=ROOT,
+        env=manage_env(site),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         # The recorder sits in the full room's extra seat and offers to each page, which answers with its media.
         for page in (first, second):
             page.wait_for_function("window.agentuity.manager.getState().remotePeerIds.length === 2", timeout=30_000)
             recorder_id = page.evaluate(
-                "window.agentuity.manager.getState().remotePeerIds.find((id) => id.startsWith('peer.recorder.'))")
+                "window.agentuity.manager.getState().remotePeerIds.find((id) => id.startsWith('peer.recorder.'))"
+            )
             assert recorder_id
             wait_agentuity_connected(page, recorder_id)
         time.sleep(5)  # the call's length: what the recordings must hold

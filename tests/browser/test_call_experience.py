@@ -25,8 +25,9 @@ def enter(page: Page, name: str) -> None:
     page.wait_for_function("window.call.peerId !== null")
 
 
-def named_pair(open_page: OpenPage, first: str, second: str | None = None,
-               names: tuple[str, str] = ("Ada", "Bob")) -> tuple[Page, Page]:
+def named_pair(
+    open_page: OpenPage, first: str, second: str | None = None, names: tuple[str, str] = ("Ada", "Bob")
+) -> tuple[Page, Page]:
     """Two pages (paths of the site) that entered under these names and are connected to each other."""
     pages = open_page(first), open_page(second or first)
     for page, name in zip(pages, names, strict=True):
@@ -94,7 +95,10 @@ def test_names_badges_and_the_active_speaker(open_page: OpenPage, room_id: str, 
     enter(carol, "Carol")
     carol.locator(f"{tile(carol, b)} .badge.muted").wait_for()
     assert carol.evaluate("(peer) => window.call.getSnapshot().peerMedia.get(peer)", b) == {
-        "audio": False, "video": False, "screen": False, "recording": False,
+        "audio": False,
+        "video": False,
+        "screen": False,
+        "recording": False,
     }
     carol.locator(f"{tile(carol, a)} .name", has_text="Ada").wait_for()
     carol.locator(f"{tile(carol, b)} .name", has_text="Bob").wait_for()

@@ -50,8 +50,12 @@ def test_source_that_fails_ends_the_call_with_its_error(open_page: OpenPage, roo
         }}"""
     )
     # The user said no to the camera: no socket was opened, nothing joined.
-    assert outcome == {"errors": [["NotAllowedError", "idle"]], "state": "idle", "error": "NotAllowedError",
-                       "sockets": []}
+    assert outcome == {
+        "errors": [["NotAllowedError", "idle"]],
+        "state": "idle",
+        "error": "NotAllowedError",
+        "sockets": [],
+    }
 
 
 def test_socket_url_comes_from_the_page(open_page: OpenPage) -> None:
@@ -132,8 +136,12 @@ def test_quality_summary_from_known_stats(open_page: OpenPage) -> None:
         "rtt": 42,
         "jitter": 12,
         "packetLossPercent": 5,  # (50 + 150) lost of 4,000 expected
-        "candidatePair": {"usingRelay": True, "localCandidateType": "relay", "remoteCandidateType": "host",
-                          "relayProtocol": "tls"},
+        "candidatePair": {
+            "usingRelay": True,
+            "localCandidateType": "relay",
+            "remoteCandidateType": "host",
+            "relayProtocol": "tls",
+        },
         "bitrate": {"audio": {"inbound": 32000}, "video": {"inbound": 1_000_000, "outbound": 400_000}},
         "video": {"framesPerSecond": 30, "framesDropped": 4, "frameWidth": 1280, "frameHeight": 720},
     }

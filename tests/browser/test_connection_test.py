@@ -105,8 +105,14 @@ def test_with_coturn_down_the_relay_checks_fail_and_say_so(browser: Browser, req
     with TurnServer(SECRET, tls=True) as gone:
         pass  # stopped: its ports answer nothing
     statuses, text, summary = results_with(browser, request, gone)
-    assert statuses == {"signaling": "pass", "stun": "fail", "turn-udp": "fail", "turn-tcp": "fail",
-                        "turn-tls": "fail", "media": "skip"}, text
+    assert statuses == {
+        "signaling": "pass",
+        "stun": "fail",
+        "turn-udp": "fail",
+        "turn-tcp": "fail",
+        "turn-tls": "fail",
+        "media": "skip",
+    }, text
     assert "did not answer" in text["stun"]
     assert "blocks UDP" in text["stun"]
     assert "Could not reach the TURN server over TCP" in text["turn-tcp"]
@@ -118,6 +124,12 @@ def test_with_udp_blocked_udp_fails_and_tcp_and_tls_carry_the_media(
 ) -> None:
     with TurnServer(SECRET, udp=False, tls=True) as tcp_only:
         statuses, text, _ = results_with(browser, request, tcp_only)
-        assert statuses == {"signaling": "pass", "stun": "fail", "turn-udp": "fail", "turn-tcp": "pass",
-                            "turn-tls": "pass", "media": "pass"}, text
+        assert statuses == {
+            "signaling": "pass",
+            "stun": "fail",
+            "turn-udp": "fail",
+            "turn-tcp": "pass",
+            "turn-tls": "pass",
+            "media": "pass",
+        }, text
         assert "over TCP" in text["media"] or "over TLS" in text["media"]

@@ -187,6 +187,8 @@ def test_failed_or_stalled_path_restarts_ice_with_that_peer_then_gives_up(open_p
     alice.evaluate(FAKE_STATE, [b, "failed"])
     assert alice.evaluate("window.restarts.length") == 4
     # Back to the browser's own view of the connection: the restarts renegotiated it, and it is up.
-    alice.evaluate(f"(() => {{ const pc = window.call.links.get({b!r}).pc; delete pc.connectionState; "
-                   "pc.dispatchEvent(new Event('connectionstatechange')); })()")
+    alice.evaluate(
+        f"(() => {{ const pc = window.call.links.get({b!r}).pc; delete pc.connectionState; "
+        "pc.dispatchEvent(new Event('connectionstatechange')); })()"
+    )
     wait_connected(alice, bob)

@@ -18,8 +18,10 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from rtcsite.servers import ROOT, WATCH_SCRIPT, SplitNetwork, TurnServer
 from tests.browser.conftest import CHROMIUM_ARGS, Site, join, peer_id, serve_site, wait_connected
 
-pytestmark = [pytest.mark.network,
-              pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces (ip netns) need root")]
+pytestmark = [
+    pytest.mark.network,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces (ip netns) need root"),
+]
 
 SECRET = "fallback-turn-secret"
 
@@ -105,13 +107,18 @@ def test_when_the_direct_path_dies_mid_call_the_call_moves_to_the_relay_by_itsel
         for page, other in ((alice, b), (bob, a)):
             page.wait_for_function(
                 """async (id) => (await window.call.getQualitySummary(id))?.candidatePair?.usingRelay === true""",
-                arg=other, polling=250, timeout=60000)
+                arg=other,
+                polling=250,
+                timeout=60000,
+            )
         print(f"moved onto the relay {time.monotonic() - cut:.2f} s after the direct path died")
         for page in (alice, bob):
             # Video and messages flow again, through the relay.
             page.wait_for_function(
                 "([frames, messages]) => window.watch.frames > frames + 30 && window.watch.messages > messages + 5",
-                arg=page.evaluate("[window.watch.frames, window.watch.messages]"), timeout=30000)
+                arg=page.evaluate("[window.watch.frames, window.watch.messages]"),
+                timeout=30000,
+            )
         for page in (alice, bob):
             page.evaluate("() => { window.stopping = true; clearInterval(window.sender); }")
         for sender, receiver in ((alice, bob), (bob, alice)):
@@ -135,12 +142,26 @@ def test_with_no_direct_path_the_python_peer_talks_through_the_relay_by_itself(
         join(page)
         page.wait_for_function("window.call.state === 'signaling' && window.call.peerId !== null")
         page.evaluate("window.call.createDataChannel({ label: 'chat' })")
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-               "RTCSITE_DATABASE_URL": f"sqlite:///{call.site.database}"}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+            "RTCSITE_DATABASE_URL": f"sqlite:///{call.site.database}",
+        }
         echo = subprocess.Popen(
-            call.network.command("b", sys.executable, "manage.py", "echo_peer", room_id, "--url",
-                                 call.site.daphne.ws_url + "/api/call/signal"),
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            call.network.command(
+                "b",
+                sys.executable,
+                "manage.py",
+                "echo_peer",
+                room_id,
+                "--url",
+                call.site.daphne.ws_url + "/api/call/signal",
+            ),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             page.wait_for_function("window.call.remotePeerIds.length === 1")

@@ -45,8 +45,11 @@ def test_getting_started_word_for_word_gives_a_working_call(browser: Browser, tm
             project = project / command[3:]
         elif command.startswith("pip install"):
             assert "git+<this repository>" in command
-            run(command.replace("git+<this repository>", ROOT.as_uri()).replace("pip install", "pip install -q", 1),
-                project, env)
+            run(
+                command.replace("git+<this repository>", ROOT.as_uri()).replace("pip install", "pip install -q", 1),
+                project,
+                env,
+            )
         elif command:
             run(command, project, env)
     applied = []
@@ -68,8 +71,11 @@ def test_getting_started_word_for_word_gives_a_working_call(browser: Browser, tm
     run(run_block[0], project, env)
     port = free_port()
     server = subprocess.Popen(
-        [*run_block[1].split(), f"127.0.0.1:{port}", "--noreload"], cwd=project, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [*run_block[1].split(), f"127.0.0.1:{port}", "--noreload"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, timeout=60)

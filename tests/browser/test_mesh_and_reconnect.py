@@ -138,7 +138,13 @@ def backoff(page: Page, script: str) -> object:
 def test_reconnect_delays_grow_with_jitter_up_to_a_cap(open_page: OpenPage) -> None:
     page = open_page("/")
     assert backoff(page, "[1, 2, 3, 4, 5, 6, 7].map((n) => reconnectDelay(n, { random: () => 0 }))") == [
-        250, 500, 1000, 2000, 4000, 7500, 7500,
+        250,
+        500,
+        1000,
+        2000,
+        4000,
+        7500,
+        7500,
     ]
     assert backoff(page, "[1, 2, 6, 7].map((n) => reconnectDelay(n, { random: () => 0.999999 }))") == pytest.approx(
         [500, 1000, 15000, 15000], abs=0.1
@@ -159,15 +165,20 @@ def test_kicked_page_ends_its_call_and_does_not_come_back(open_page: OpenPage, s
     b = peer_id(bob)
     site.create_superuser("kicker", "kicker-password")
     request = urllib.request.Request(
-        f"{site.url}/api/rooms/{room_id}/kick", method="POST", data=json.dumps({"peer_id": b}).encode(),
-        headers={"Content-Type": "application/json",
-                 "Authorization": "Basic " + base64.b64encode(b"kicker:kicker-password").decode()},
+        f"{site.url}/api/rooms/{room_id}/kick",
+        method="POST",
+        data=json.dumps({"peer_id": b}).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Basic " + base64.b64encode(b"kicker:kicker-password").decode(),
+        },
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert json.loads(response.read()) == {"kicked": True}
     bob.wait_for_function("window.call.state === 'idle'")
     assert bob.evaluate("[window.call.error.code, window.call.error.message]") == [
-        "kicked", "The signaling server ended the call (kicked, close code 4010)"
+        "kicked",
+        "The signaling server ended the call (kicked, close code 4010)",
     ]
     alice.wait_for_function("window.events.some((e) => e.startsWith('left:'))")
     assert alice.evaluate("window.events.filter((e) => e.startsWith('left:'))") == [f"left:{b}:kicked"]

@@ -72,12 +72,19 @@ def test_the_npm_package_in_a_vite_react_typescript_app(browser: Browser, site: 
 
     out = BUILD / "vite_app"
     vite = app / "node_modules" / ".bin" / "vite"
-    subprocess.run([str(vite), "build", "--base", "/static/vite_app/", "--outDir", str(out), "--emptyOutDir"],
-                   cwd=app, check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [str(vite), "build", "--base", "/static/vite_app/", "--outDir", str(out), "--emptyOutDir"],
+        cwd=app,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     room = f"vite-{uuid.uuid4().hex[:8]}"
-    pages = [fresh_page(browser, f"{site.url}/static/vite_app/index.html?room={room}&name={name}")
-             for name in ("Ada", "Bob")]
+    pages = [
+        fresh_page(browser, f"{site.url}/static/vite_app/index.html?room={room}&name={name}") for name in ("Ada", "Bob")
+    ]
     for page, other in zip(pages, ("Bob", "Ada"), strict=True):
         page.wait_for_function("document.getElementById('state')?.textContent === 'connected'")
         page.locator("#peers", has_text=other).wait_for()

@@ -61,8 +61,12 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
     browser_id = page.evaluate("window.call.peerId")
 
     async def start() -> tuple[WebRTCCall, Collector]:
-        call = WebRTCCall(site.daphne.ws_url + "/api/call/signal", room_id, data_channels=["chat", "file"],
-                          tracks=[GeneratedVideoTrack(pattern)])
+        call = WebRTCCall(
+            site.daphne.ws_url + "/api/call/signal",
+            room_id,
+            data_channels=["chat", "file"],
+            tracks=[GeneratedVideoTrack(pattern)],
+        )
         collector = Collector(call)
         await call.connect()
         return call, collector
@@ -72,8 +76,9 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
     assert call.remote_peer_ids == [browser_id]
     python_id = call.peer_id
     for label in ("chat", "file"):
-        page.wait_for_function("([id, label]) => window.call.getDataChannelState(id, label) === 'open'",
-                               arg=[python_id, label])
+        page.wait_for_function(
+            "([id, label]) => window.call.getDataChannelState(id, label) === 'open'", arg=[python_id, label]
+        )
 
     async def wait_open() -> None:
         while {(browser_id, "chat"), (browser_id, "file")} - collector.open:
@@ -91,16 +96,22 @@ def test_a_python_peer_and_a_browser_exchange_data_and_media(
         return [await asyncio.wait_for(collector.messages.get(), 20) for _ in range(3)]
 
     received = peer_loop.run(three_messages())
-    assert [(m.peer_id, m.label) for m in received] == [(browser_id, "chat"), (browser_id, "chat"),
-                                                         (browser_id, "file")]
+    assert [(m.peer_id, m.label) for m in received] == [
+        (browser_id, "chat"),
+        (browser_id, "chat"),
+        (browser_id, "file"),
+    ]
     assert received[0].data == "hello python"
     assert json.loads(received[1].data) == {"n": 1, "s": "é"}
     assert received[2].data == bytes([9]) * 70000
 
     # Python -> browser: the same three.
     async def send() -> list[Any]:
-        return [call.send_string("chat", "hello browser"), call.send_json_to(browser_id, "chat", {"ok": True}),
-                call.send_binary("file", bytes(range(256)) * 273 + bytes(112))]
+        return [
+            call.send_string("chat", "hello browser"),
+            call.send_json_to(browser_id, "chat", {"ok": True}),
+            call.send_binary("file", bytes(range(256)) * 273 + bytes(112)),
+        ]
 
     assert peer_loop.run(send()) == [1, True, 1]
     page.wait_for_function("window.received.length === 3")
@@ -190,18 +201,26 @@ def test_echo_peer_sends_each_peer_its_media_and_messages_back_and_leaves_on_sig
     page.wait_for_function("window.call.state === 'signaling' && window.call.peerId !== null")
     page.evaluate("['chat', 'custom-label'].forEach((label) => window.call.createDataChannel({label}))")
     record_messages(page)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-           "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+        "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}",
+    }
     echo = subprocess.Popen(
         [sys.executable, "manage.py", "echo_peer", room_id, "--url", site.daphne.ws_url + "/api/call/signal"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         page.wait_for_function("window.call.remotePeerIds.length === 1", timeout=30000)
         echo_id = page.evaluate("window.call.remotePeerIds[0]")
         for label in ("chat", "custom-label"):
-            page.wait_for_function("([id, label]) => window.call.getDataChannelState(id, label) === 'open'",
-                                   arg=[echo_id, label])
+            page.wait_for_function(
+                "([id, label]) => window.call.getDataChannelState(id, label) === 'open'", arg=[echo_id, label]
+            )
         page.evaluate("window.call.sendString('chat', 'ping')")
         page.evaluate("window.call.sendBinary('custom-label', new Uint8Array([1, 2, 3]).buffer)")
         page.wait_for_function("window.received.length === 2")
@@ -210,7 +229,9 @@ def test_echo_peer_sends_each_peer_its_media_and_messages_back_and_leaves_on_sig
         page.wait_for_function(
             "(id) => { const s = window.call.remoteStreams.get(id);"
             " return s && s.getVideoTracks().length === 1 && s.getAudioTracks().length === 1; }",
-            arg=echo_id, timeout=30000)
+            arg=echo_id,
+            timeout=30000,
+        )
         colours = page_frame_colours(page, echo_id)
         assert colours["size"] == [640, 480]
         echo.send_signal(signal.SIGTERM)
@@ -230,11 +251,22 @@ def test_a_recorder_in_a_full_room_shows_the_recording_indicator(
     page.wait_for_function("window.call.state === 'signaling' && window.call.peerId !== null")
     assert page.locator("#recording-indicator").is_hidden()
     minted = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c",
-         f"from signaling.tokens import issue_room_token; print(issue_room_token({room_id!r}, None, 'recorder')[0])"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-             "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}"},
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            f"from signaling.tokens import issue_room_token; print(issue_room_token({room_id!r}, None, 'recorder')[0])",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+            "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}",
+        },
     )
     token = minted.stdout.strip().splitlines()[-1]
     url = site.daphne.ws_url + "/api/call/signal"
@@ -291,9 +323,13 @@ def restart_and_wait_for_the_new_path(page: Page, python_id: str, restart: Calla
     before = page.evaluate(ICE_UFRAG, python_id)
     page.evaluate("(id) => { window.oldChannel = window.call.links.get(id).channels.get('chat'); }", python_id)
     restart()
-    page.wait_for_function(f"(id) => ({ICE_UFRAG})(id) !== {before!r} && window.call.links.get(id).isConnected"
-                           " && window.call.links.get(id).channels.get('chat') !== window.oldChannel"
-                           " && window.call.getDataChannelState(id, 'chat') === 'open'", arg=python_id, timeout=20000)
+    page.wait_for_function(
+        f"(id) => ({ICE_UFRAG})(id) !== {before!r} && window.call.links.get(id).isConnected"
+        " && window.call.links.get(id).channels.get('chat') !== window.oldChannel"
+        " && window.call.getDataChannelState(id, 'chat') === 'open'",
+        arg=python_id,
+        timeout=20000,
+    )
 
 
 def test_an_ice_restart_by_the_browser_keeps_the_call_with_a_python_peer(
@@ -303,7 +339,8 @@ def test_an_ice_restart_by_the_browser_keeps_the_call_with_a_python_peer(
     python_id = str(call.peer_id)
     # What the browser client does when a path fails: restart ICE on the same connection.
     restart_and_wait_for_the_new_path(
-        page, python_id, lambda: page.evaluate("(id) => window.call.links.get(id).restartIce()", python_id))
+        page, python_id, lambda: page.evaluate("(id) => window.call.links.get(id).restartIce()", python_id)
+    )
     page.evaluate("window.call.sendString('chat', 'after the restart')")
 
     async def message() -> DataChannelMessage:
@@ -324,8 +361,7 @@ def test_an_ice_restart_by_the_python_peer_moves_the_call_to_a_new_path(
     # Impolite whatever the ids say: the side that makes the restart's offer.
     page, call, _ = chat_with_a_python_peer(open_page, site, room_id, peer_loop, polite=False)
     browser_id = page.evaluate("window.call.peerId")
-    restart_and_wait_for_the_new_path(
-        page, str(call.peer_id), lambda: peer_loop.run(call.restart_ice(browser_id)))
+    restart_and_wait_for_the_new_path(page, str(call.peer_id), lambda: peer_loop.run(call.restart_ice(browser_id)))
 
     async def send_when_open() -> int:
         for _ in range(100):

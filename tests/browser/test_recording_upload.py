@@ -37,8 +37,7 @@ def start_call(open_page: OpenPage, site: Site, room_id: str) -> Page:
     return alice
 
 
-def test_recording_uploads_with_progress_and_downloads_identical(open_page: OpenPage, site: Site,
-                                                                  room_id: str) -> None:
+def test_recording_uploads_with_progress_and_downloads_identical(open_page: OpenPage, site: Site, room_id: str) -> None:
     alice = start_call(open_page, site, room_id)
     outcome: dict[str, Any] = alice.evaluate(RECORD_AND_UPLOAD, [room_id, 2500, 32 * 1024])
     size, progress, recording = outcome["size"], outcome["progress"], outcome["recording"]
@@ -66,8 +65,7 @@ def test_recording_uploads_with_progress_and_downloads_identical(open_page: Open
     assert same == outcome["sha256"]
 
 
-def test_upload_cut_off_midway_resumes_and_completes_identical(open_page: OpenPage, site: Site,
-                                                                room_id: str) -> None:
+def test_upload_cut_off_midway_resumes_and_completes_identical(open_page: OpenPage, site: Site, room_id: str) -> None:
     alice = start_call(open_page, site, room_id)
     puts: list[str] = []
 

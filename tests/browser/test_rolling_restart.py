@@ -27,14 +27,26 @@ def workers_behind_nginx() -> Iterator[tuple[list[DaphneProcess], NginxProcess]]
     with ExitStack() as resources:
         database = resources.enter_context(PostgresDatabase())
         redis = resources.enter_context(RedisProcess())
-        env = {"RTCSITE_DATABASE_URL": database.url, "REDIS_URL": redis.url,
-               "SIGNALING_SETTINGS": json.dumps({"DRAIN_SECONDS": DRAIN_SECONDS})}
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
-                       env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings", **env})
+        env = {
+            "RTCSITE_DATABASE_URL": database.url,
+            "REDIS_URL": redis.url,
+            "SIGNALING_SETTINGS": json.dumps({"DRAIN_SECONDS": DRAIN_SECONDS}),
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings", **env},
+        )
         workers = [
-            resources.enter_context(DaphneProcess(env, settings_module="tests.browser.settings",
-                                                  application="tests.browser.asgi:application",
-                                                  args=("--proxy-headers",)))
+            resources.enter_context(
+                DaphneProcess(
+                    env,
+                    settings_module="tests.browser.settings",
+                    application="tests.browser.asgi:application",
+                    args=("--proxy-headers",),
+                )
+            )
             for _ in range(3)
         ]
         nginx = resources.enter_context(NginxProcess([worker.port for worker in workers]))
@@ -47,8 +59,10 @@ def remote_video_plays(page: Page, remote: str) -> None:
     page.wait_for_function(
         """([peer, since]) => { const v = document.querySelector(`figure[data-peer='${peer}'] video`);
              return v && v.videoWidth > 0 && v.currentTime > since; }""",
-        arg=[remote, page.evaluate(
-            f"document.querySelector(`figure[data-peer='{remote}'] video`)?.currentTime ?? 0") + 0.5],
+        arg=[
+            remote,
+            page.evaluate(f"document.querySelector(`figure[data-peer='{remote}'] video`)?.currentTime ?? 0") + 0.5,
+        ],
     )
 
 

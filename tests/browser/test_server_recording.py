@@ -20,9 +20,13 @@ from tests.browser.conftest import OpenPage, Site, join, peer_id, wait_connected
 
 
 def api(site: Site, path: str) -> bytes:
-    request = urllib.request.Request(site.url + path, headers={
-        "Authorization": "Basic " + base64.b64encode(b"recording-admin:recording-password").decode(),
-        "Host": "127.0.0.1"})
+    request = urllib.request.Request(
+        site.url + path,
+        headers={
+            "Authorization": "Basic " + base64.b64encode(b"recording-admin:recording-password").decode(),
+            "Host": "127.0.0.1",
+        },
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         data: bytes = response.read()
         return data
@@ -37,13 +41,28 @@ def test_record_call_saves_a_recording_per_peer_from_an_extra_seat(
     join(alice)
     join(bob)
     wait_connected(alice, bob)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-           "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}",
-           "RTCSITE_MEDIA_ROOT": str(site.database.parent / "media")}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+        "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}",
+        "RTCSITE_MEDIA_ROOT": str(site.database.parent / "media"),
+    }
     recorder = subprocess.Popen(
-        [sys.executable, "manage.py", "record_call", room_id, "--url", site.daphne.ws_url + "/api/call/signal",
-         "--empty-for", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "record_call",
+            room_id,
+            "--url",
+            site.daphne.ws_url + "/api/call/signal",
+            "--empty-for",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         # The recorder sits in the full room's extra seat; both pages show that the call is being recorded.

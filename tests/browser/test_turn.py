@@ -31,7 +31,6 @@ SECRET = "browser-turn-secret"
 TTL, LIFETIME = 20, 30
 
 
-
 @pytest.fixture(scope="module")
 def browser(browser_trusting_test_certificates: Browser) -> Browser:
     return browser_trusting_test_certificates
@@ -103,8 +102,9 @@ def using_relay(page: Page, remote: str) -> bool:
     return bool(summary["candidatePair"]["usingRelay"])
 
 
-def test_a_relay_only_call_between_two_browsers(open_relay_page: OpenRelayPage, turn: TurnServer,
-                                                relay_site: Site, room_id: str) -> None:
+def test_a_relay_only_call_between_two_browsers(
+    open_relay_page: OpenRelayPage, turn: TurnServer, relay_site: Site, room_id: str
+) -> None:
     alice, bob, a, b = relayed_pair(open_relay_page, f"/call/{room_id}/")
     assert using_relay(alice, b)
     assert using_relay(bob, a)
@@ -117,15 +117,18 @@ def test_a_relay_only_call_between_two_browsers(open_relay_page: OpenRelayPage, 
     for page, other in ((alice, b), (bob, a)):
         page.wait_for_function(
             "(peer) => { const v = document.querySelector(`figure[data-peer='${peer}'] video`);"
-            " return v && v.videoWidth > 0 && v.currentTime > 0.3; }", arg=other)
+            " return v && v.videoWidth > 0 && v.currentTime > 0.3; }",
+            arg=other,
+        )
     record_messages(bob)
     alice.evaluate(f"window.call.sendStringTo({b!r}, 'chat', 'through the relay')")
     bob.wait_for_function("window.received.some(([, , data]) => data === 'through the relay')")
 
 
 @pytest.mark.soak
-def test_a_relayed_call_outlives_its_credentials(open_relay_page: OpenRelayPage, turn: TurnServer,
-                                                 room_id: str) -> None:
+def test_a_relayed_call_outlives_its_credentials(
+    open_relay_page: OpenRelayPage, turn: TurnServer, room_id: str
+) -> None:
     alice, bob, a, b = relayed_pair(open_relay_page, f"/call/{room_id}/")
     for page, other in ((alice, b), (bob, a)):
         page.evaluate(WATCH_SCRIPT, other)
@@ -156,8 +159,11 @@ def test_a_relayed_call_outlives_its_credentials(open_relay_page: OpenRelayPage,
 
 def allocation_expiries(turn: TurnServer, peer: str) -> set[str]:
     """The expiries of the credentials coturn allocated for ``peer`` with (one per round of fresh ones)."""
-    return {line.split("user <")[1].split(":")[0] for line in turn.log().splitlines()
-            if f":{peer}>" in line and "ALLOCATE processed, success" in line}
+    return {
+        line.split("user <")[1].split(":")[0]
+        for line in turn.log().splitlines()
+        if f":{peer}>" in line and "ALLOCATE processed, success" in line
+    }
 
 
 @pytest.mark.soak
@@ -170,8 +176,13 @@ def test_a_relay_only_call_with_the_python_peer_outlives_its_credentials(
     record_messages(page)
 
     async def start() -> WebRTCCall:
-        call = WebRTCCall(relay_site.daphne.ws_url + "/api/call/signal", room_id, data_channels=["chat"],
-                          tracks=[GeneratedVideoTrack(pattern)], ice_transport_policy="relay")
+        call = WebRTCCall(
+            relay_site.daphne.ws_url + "/api/call/signal",
+            room_id,
+            data_channels=["chat"],
+            tracks=[GeneratedVideoTrack(pattern)],
+            ice_transport_policy="relay",
+        )
         await call.connect()
         return call
 
@@ -184,7 +195,9 @@ def test_a_relay_only_call_with_the_python_peer_outlives_its_credentials(
     turn.wait_for_log(f":{peer_id(page)}>", "ALLOCATE processed, success")
     page.wait_for_function(
         "(peer) => { const v = document.querySelector(`figure[data-peer='${peer}'] video`);"
-        " return v && v.videoWidth > 0 && v.currentTime > 0.3; }", arg=python_id)
+        " return v && v.videoWidth > 0 && v.currentTime > 0.3; }",
+        arg=python_id,
+    )
 
     # 26 s of chat from the Python peer, one message every 200 ms: past the first credentials' expiry (20 s), with
     # two rounds of fresh ones. Each round of fresh credentials moves the Python peer's relayed path to a fresh
@@ -209,8 +222,7 @@ def test_a_relay_only_call_with_the_python_peer_outlives_its_credentials(
     received = page.evaluate("window.received.filter(([from, , data]) => data === 'tick').length")
     assert received >= sent * 0.9, (received, sent)
     # The last ones arrived: the path works at the end, on credentials minted long after the first expired.
-    page.wait_for_function("(n) => window.received.filter(([, , data]) => data === 'tick').length >= n",
-                           arg=received)
+    page.wait_for_function("(n) => window.received.filter(([, , data]) => data === 'tick').length >= n", arg=received)
     assert call.send_string("chat", "last") == 1
     page.wait_for_function("window.received.some(([, , data]) => data === 'last')")
     assert using_relay(page, python_id)

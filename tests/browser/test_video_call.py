@@ -53,8 +53,11 @@ def test_video_call_shows_remote_frames_and_reports_quality(open_page: OpenPage,
         assert summary["bitrate"]["video"]["outbound"] > 10_000
         assert 0 <= summary["packetLossPercent"] <= 100
         assert summary["rtt"] >= 0
-        assert summary["candidatePair"] == {"usingRelay": False, "localCandidateType": "host",
-                                            "remoteCandidateType": "host"}
+        assert summary["candidatePair"] == {
+            "usingRelay": False,
+            "localCandidateType": "host",
+            "remoteCandidateType": "host",
+        }
         assert summary["timestamp"] > 1.7e12
         everyone = page.evaluate("async () => Object.fromEntries(await window.call.getAllQualitySummaries())")
         assert list(everyone) == [remote]
@@ -132,8 +135,10 @@ def test_screen_share_swaps_the_video_track_and_back(open_page: OpenPage, room_i
     # The browser's own "stop sharing" ends the track: the camera comes back by itself.
     alice.click("#share")
     alice.wait_for_function("window.call.isScreenSharing")
-    alice.evaluate("window.call.screenStream.getVideoTracks()[0].stop(); "
-                   "window.call.screenStream.getVideoTracks()[0].dispatchEvent(new Event('ended'))")
+    alice.evaluate(
+        "window.call.screenStream.getVideoTracks()[0].stop(); "
+        "window.call.screenStream.getVideoTracks()[0].dispatchEvent(new Event('ended'))"
+    )
     alice.wait_for_function("!window.call.isScreenSharing")
     assert alice.evaluate(sent, b) == camera
 

@@ -20,7 +20,10 @@ class FakeEventTarget {
     (this.listeners.get(type) ?? this.listeners.set(type, []).get(type)).push(fn);
   }
   removeEventListener(type, fn) {
-    this.listeners.set(type, (this.listeners.get(type) ?? []).filter((f) => f !== fn));
+    this.listeners.set(
+      type,
+      (this.listeners.get(type) ?? []).filter((f) => f !== fn),
+    );
   }
   dispatch(type, event = {}) {
     for (const fn of [...(this.listeners.get(type) ?? [])]) fn(event);
@@ -103,11 +106,23 @@ function link(polite) {
   const errors = [];
   const restarts = [];
   const peer = new PeerLink({
-    remoteId: "peer-remote", polite, initiator: false, iceServers: [], tracks: [], stream: null,
-    dataChannels: () => [], connectionTimeout: 60000, iceGatheringTimeout: 60000,
+    remoteId: "peer-remote",
+    polite,
+    initiator: false,
+    iceServers: [],
+    tracks: [],
+    stream: null,
+    dataChannels: () => [],
+    connectionTimeout: 60000,
+    iceGatheringTimeout: 60000,
     events: {
-      signal: (m) => sent.push(m), onRemoteStream() {}, onConnectionStateChange() {}, onChannelOpen() {},
-      onChannelClose() {}, onChannelMessage() {}, onError: (e) => errors.push(e),
+      signal: (m) => sent.push(m),
+      onRemoteStream() {},
+      onConnectionStateChange() {},
+      onChannelOpen() {},
+      onChannelClose() {},
+      onChannelMessage() {},
+      onError: (e) => errors.push(e),
       onIceRestart: () => restarts.push(Date.now()),
     },
   });
@@ -122,7 +137,10 @@ test("remote descriptions and candidates are applied one at a time, in arrival o
   peer.handleCandidate({ candidate: "c2" });
   await peer.incoming;
   assert.deepEqual(peer.pc.applied, ["o1", "ice:c1", "o2", "ice:c2"]);
-  assert.deepEqual(sent.filter((m) => m.t === "sdp").map((m) => m.description.type), ["answer", "answer"]);
+  assert.deepEqual(
+    sent.filter((m) => m.t === "sdp").map((m) => m.description.type),
+    ["answer", "answer"],
+  );
   assert.deepEqual(errors, []);
   peer.close();
 });
@@ -229,9 +247,17 @@ test("the connection backs off between attempts and gives up after the last, wit
     const states = [];
     const ended = [];
     const connection = new SignalingConnection({
-      url: () => "ws://test/signal", joinMessage: () => ({ t: "join", roomId: "r" }), connectionTimeout: 30000,
-      autoReconnect: true, maxReconnectAttempts: 3,
-      events: { onMessage() {}, onStateChange: (s) => states.push(s), onReconnecting() {}, onEnd: (e) => ended.push(e.code) },
+      url: () => "ws://test/signal",
+      joinMessage: () => ({ t: "join", roomId: "r" }),
+      connectionTimeout: 30000,
+      autoReconnect: true,
+      maxReconnectAttempts: 3,
+      events: {
+        onMessage() {},
+        onStateChange: (s) => states.push(s),
+        onReconnecting() {},
+        onEnd: (e) => ended.push(e.code),
+      },
     });
     connection.start();
     assert.equal(connection.state, "connecting");
@@ -258,8 +284,11 @@ test("a final close code ends the connection at once, with the server's reason",
   FakeWebSocket.opened = [];
   const ended = [];
   const connection = new SignalingConnection({
-    url: () => "ws://test/signal", joinMessage: () => ({ t: "join", roomId: "r" }), connectionTimeout: 30000,
-    autoReconnect: true, maxReconnectAttempts: 3,
+    url: () => "ws://test/signal",
+    joinMessage: () => ({ t: "join", roomId: "r" }),
+    connectionTimeout: 30000,
+    autoReconnect: true,
+    maxReconnectAttempts: 3,
     events: { onMessage() {}, onStateChange() {}, onReconnecting() {}, onEnd: (e) => ended.push(e.code) },
   });
   connection.start();
@@ -292,18 +321,31 @@ test("the connection test of a server that knows the extension, of one that does
   });
   assert.equal(ours.ok, true);
   assert.equal(ours.clientAddress, "203.0.113.7");
-  assert.deepEqual(ours.checks.map((c) => [c.id, c.status]), [["signaling", "pass"], ["stun", "skip"],
-    ["turn-udp", "skip"], ["turn-tcp", "skip"], ["turn-tls", "skip"], ["media", "skip"]]);
+  assert.deepEqual(
+    ours.checks.map((c) => [c.id, c.status]),
+    [
+      ["signaling", "pass"],
+      ["stun", "skip"],
+      ["turn-udp", "skip"],
+      ["turn-tcp", "skip"],
+      ["turn-tls", "skip"],
+      ["media", "skip"],
+    ],
+  );
 
   // Agentuity's server answers an unknown frame with an error: its socket works all the same.
   const theirs = await testWith((socket) => {
-    socket.dispatch("message", { data: JSON.stringify({ t: "error", message: "Unknown message type: connection-test" }) });
+    socket.dispatch("message", {
+      data: JSON.stringify({ t: "error", message: "Unknown message type: connection-test" }),
+    });
   });
   assert.equal(theirs.checks[0].status, "pass");
   assert.match(theirs.checks[0].message, /offers no ICE servers of its own/);
 
   const refused = await testWith((socket) => {
-    socket.dispatch("message", { data: JSON.stringify({ t: "error", code: "forbidden", message: "Log in to test your connection" }) });
+    socket.dispatch("message", {
+      data: JSON.stringify({ t: "error", code: "forbidden", message: "Log in to test your connection" }),
+    });
   });
   assert.equal(refused.ok, false);
   assert.match(refused.checks[0].message, /refused the test: Log in to test your connection/);
@@ -312,5 +354,8 @@ test("the connection test of a server that knows the extension, of one that does
   assert.equal(unreachable.ok, false);
   assert.match(unreachable.checks[0].message, /closed with code 1006/);
   // The rest needs servers to test (none here): not tested, not failed.
-  assert.deepEqual(unreachable.checks.slice(1).map((c) => c.status), ["skip", "skip", "skip", "skip", "skip"]);
+  assert.deepEqual(
+    unreachable.checks.slice(1).map((c) => c.status),
+    ["skip", "skip", "skip", "skip", "skip"],
+  );
 });

@@ -28,7 +28,10 @@ test("backoff doubles up to its cap, within the upper half of each step", () => 
 });
 
 test("signaling URLs: paths resolve against the page, http(s) becomes ws(s), the room rides along", () => {
-  assert.equal(signalingUrl("/api/call/signal", "r1", "https://example.com/call/r1/"), "wss://example.com/api/call/signal?room=r1");
+  assert.equal(
+    signalingUrl("/api/call/signal", "r1", "https://example.com/call/r1/"),
+    "wss://example.com/api/call/signal?room=r1",
+  );
   assert.equal(signalingUrl("http://h:8000/s", "a:b", "https://x/"), "ws://h:8000/s?room=a%3Ab");
   assert.equal(signalingUrl("wss://h/s?room=given", "other", "https://x/"), "wss://h/s?room=given");
   assert.throws(() => signalingUrl("ftp://h/s", "r", "https://x/"), TypeError);
@@ -38,12 +41,25 @@ test("signaling URLs: paths resolve against the page, http(s) becomes ws(s), the
 const report = (stats) => new Map(stats.map((s, i) => [s.id ?? `s${i}`, s]));
 
 test("quality summary: bitrates between samples, loss, RTT and the path", () => {
-  const first = summarize(report([{ type: "inbound-rtp", kind: "video", bytesReceived: 1000, timestamp: 1000 }]), null, 5);
+  const first = summarize(
+    report([{ type: "inbound-rtp", kind: "video", bytesReceived: 1000, timestamp: 1000 }]),
+    null,
+    5,
+  );
   assert.deepEqual(first.summary, { timestamp: 5 });
   const { summary } = summarize(
     report([
-      { type: "inbound-rtp", kind: "video", bytesReceived: 126000, packetsLost: 1, packetsReceived: 99, framesPerSecond: 30,
-        frameWidth: 640, frameHeight: 480, timestamp: 2000 },
+      {
+        type: "inbound-rtp",
+        kind: "video",
+        bytesReceived: 126000,
+        packetsLost: 1,
+        packetsReceived: 99,
+        framesPerSecond: 30,
+        frameWidth: 640,
+        frameHeight: 480,
+        timestamp: 2000,
+      },
       { type: "inbound-rtp", kind: "audio", bytesReceived: 500, jitter: 0.004, timestamp: 2000 },
       { id: "t", type: "transport", selectedCandidatePairId: "p" },
       { id: "p", type: "candidate-pair", currentRoundTripTime: 0.05, localCandidateId: "l", remoteCandidateId: "r" },
@@ -57,7 +73,11 @@ test("quality summary: bitrates between samples, loss, RTT and the path", () => 
   assert.equal(summary.packetLossPercent, 1);
   assert.equal(summary.rtt, 50);
   assert.equal(summary.jitter, 4);
-  assert.deepEqual(summary.candidatePair, { usingRelay: true, localCandidateType: "host", remoteCandidateType: "relay" });
+  assert.deepEqual(summary.candidatePair, {
+    usingRelay: true,
+    localCandidateType: "host",
+    remoteCandidateType: "relay",
+  });
   assert.deepEqual(summary.video, { framesPerSecond: 30, frameWidth: 640, frameHeight: 480 });
 });
 
@@ -69,13 +89,68 @@ test("audio level from cumulative energy, else the instant level", () => {
 
 test("the active speaker: the loudest, held through pauses, not stolen mid-sentence", () => {
   const loud = new Map();
-  assert.equal(pickSpeaker(null, new Map([["a", 0.3], ["b", 0.01]]), loud, 0), "a");
+  assert.equal(
+    pickSpeaker(
+      null,
+      new Map([
+        ["a", 0.3],
+        ["b", 0.01],
+      ]),
+      loud,
+      0,
+    ),
+    "a",
+  );
   // A pause shorter than the hold keeps the speaker; a longer one ends it.
-  assert.equal(pickSpeaker("a", new Map([["a", 0], ["b", 0]]), loud, SPEAKER_HOLD - 1), "a");
-  assert.equal(pickSpeaker("a", new Map([["a", 0], ["b", 0]]), loud, SPEAKER_HOLD + 1), null);
+  assert.equal(
+    pickSpeaker(
+      "a",
+      new Map([
+        ["a", 0],
+        ["b", 0],
+      ]),
+      loud,
+      SPEAKER_HOLD - 1,
+    ),
+    "a",
+  );
+  assert.equal(
+    pickSpeaker(
+      "a",
+      new Map([
+        ["a", 0],
+        ["b", 0],
+      ]),
+      loud,
+      SPEAKER_HOLD + 1,
+    ),
+    null,
+  );
   // Someone louder does not take over while the speaker still speaks, and does once it pauses.
-  assert.equal(pickSpeaker("a", new Map([["a", 0.1], ["b", 0.5]]), loud, 5000), "a");
-  assert.equal(pickSpeaker("a", new Map([["a", 0], ["b", 0.5]]), loud, 5100), "b");
+  assert.equal(
+    pickSpeaker(
+      "a",
+      new Map([
+        ["a", 0.1],
+        ["b", 0.5],
+      ]),
+      loud,
+      5000,
+    ),
+    "a",
+  );
+  assert.equal(
+    pickSpeaker(
+      "a",
+      new Map([
+        ["a", 0],
+        ["b", 0.5],
+      ]),
+      loud,
+      5100,
+    ),
+    "b",
+  );
   // A speaker who left is nobody.
   assert.equal(pickSpeaker("gone", new Map(), loud, 5200), null);
 });
@@ -123,5 +198,8 @@ test("iceUrlKind tells STUN from TURN over UDP, TCP and TLS", async () => {
 });
 
 test("a socket for no room (a connection test's) carries no ?room=", () => {
-  assert.equal(signalingUrl("/api/call/signal", null, "https://site.example/test/"), "wss://site.example/api/call/signal");
+  assert.equal(
+    signalingUrl("/api/call/signal", null, "https://site.example/test/"),
+    "wss://site.example/api/call/signal",
+  );
 });

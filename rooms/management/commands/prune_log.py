@@ -23,15 +23,23 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--days", type=float,
-                            help="Remove events and ended sessions older than this (default: LOG_RETENTION_DAYS).")
-        parser.add_argument("--room-days", type=float,
-                            help="Remove ad-hoc rooms quiet for this long (default: AD_HOC_ROOM_RETENTION_DAYS).")
+        parser.add_argument(
+            "--days", type=float, help="Remove events and ended sessions older than this (default: LOG_RETENTION_DAYS)."
+        )
+        parser.add_argument(
+            "--room-days",
+            type=float,
+            help="Remove ad-hoc rooms quiet for this long (default: AD_HOC_ROOM_RETENTION_DAYS).",
+        )
         parser.add_argument("--rooms-only", action="store_true", help="Quiet ad-hoc rooms only.")
         parser.add_argument("--dry-run", action="store_true", help="Count what would go; remove nothing.")
         parser.add_argument("--batch-size", type=int, default=5000, help="Rows (or rooms) per transaction.")
-        parser.add_argument("--archive", type=Path, metavar="FOLDER",
-                            help="Write what is removed there first (JSON lines, gzip), one file per table and run.")
+        parser.add_argument(
+            "--archive",
+            type=Path,
+            metavar="FOLDER",
+            help="Write what is removed there first (JSON lines, gzip), one file per table and run.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = options["days"] if options["days"] is not None else conf.LOG_RETENTION_DAYS
@@ -47,8 +55,9 @@ class Command(BaseCommand):
             try:
                 occupied = list(live.live_rooms())
             except live.LiveRoomsUnavailable as error:
-                raise CommandError("The signaling registry cannot be reached, so live rooms cannot be told apart; "
-                                   "nothing was removed.") from error
+                raise CommandError(
+                    "The signaling registry cannot be reached, so live rooms cannot be told apart; nothing was removed."
+                ) from error
 
         if options["rooms_only"]:
             pass
@@ -60,10 +69,13 @@ class Command(BaseCommand):
             if options["dry_run"]:
                 counts = events.count(), sessions.count()
             else:
-                counts = (retention.remove_in_batches(events, batch_size, archive),
-                          retention.remove_in_batches(sessions, batch_size, archive))
-            self.stdout.write(f"{verb} {counts[0]} event(s) and {counts[1]} ended session(s) older than "
-                              f"{cutoff:%Y-%m-%d %H:%M}.")
+                counts = (
+                    retention.remove_in_batches(events, batch_size, archive),
+                    retention.remove_in_batches(sessions, batch_size, archive),
+                )
+            self.stdout.write(
+                f"{verb} {counts[0]} event(s) and {counts[1]} ended session(s) older than {cutoff:%Y-%m-%d %H:%M}."
+            )
             reports = retention.old_connection_tests(cutoff)
             kept = reports.count() if options["dry_run"] else retention.remove_in_batches(reports, batch_size, archive)
             self.stdout.write(f"{verb} {kept} connection test report(s) older than {cutoff:%Y-%m-%d %H:%M}.")
@@ -73,8 +85,11 @@ class Command(BaseCommand):
         else:
             cutoff = now - timedelta(days=room_days)
             rooms = retention.quiet_ad_hoc_rooms(cutoff, occupied)
-            removed = rooms.count() if options["dry_run"] else retention.remove_rooms_in_batches(
-                rooms, max(1, batch_size // 10), archive)
+            removed = (
+                rooms.count()
+                if options["dry_run"]
+                else retention.remove_rooms_in_batches(rooms, max(1, batch_size // 10), archive)
+            )
             self.stdout.write(f"{verb} {removed} ad-hoc room(s) quiet since {cutoff:%Y-%m-%d %H:%M}.")
         if archive is not None:
             for path in archive.paths:

@@ -31,5 +31,11 @@ class Command(BaseCommand):
             return
         if days < 0 or options["batch_size"] < 1:
             raise CommandError("--days must not be negative and --batch-size must be positive.")
-        call_command("prune_log", rooms_only=True, room_days=days, dry_run=options["dry_run"],
-                     batch_size=options["batch_size"] * 10, stdout=self.stdout)
+        call_command(
+            "prune_log",
+            rooms_only=True,
+            room_days=days,
+            dry_run=options["dry_run"],
+            batch_size=options["batch_size"] * 10,
+            stdout=self.stdout,
+        )

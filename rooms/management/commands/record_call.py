@@ -19,8 +19,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("room")
         parser.add_argument("--url", help="The signaling endpoint (default: SIGNALING['PEER_SIGNAL_URL']).")
-        parser.add_argument("--empty-for", type=float, default=3.0,
-                            help="Seconds the room must have no participant before the recording ends.")
+        parser.add_argument(
+            "--empty-for",
+            type=float,
+            default=3.0,
+            help="Seconds the room must have no participant before the recording ends.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:

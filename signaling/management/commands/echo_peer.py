@@ -31,7 +31,9 @@ class Command(BaseCommand):
 
         async def run() -> None:
             call = WebRTCCall(
-                options["url"] or conf.PEER_SIGNAL_URL, options["room"], token=options["token"],
+                options["url"] or conf.PEER_SIGNAL_URL,
+                options["room"],
+                token=options["token"],
                 metadata={"name": "Echo test"},
             )
             echo(call)

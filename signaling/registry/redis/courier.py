@@ -104,8 +104,12 @@ class Courier:
                     metrics.REDIS_ERRORS.inc()
                 if time.monotonic() > deadline:
                     metrics.CROSS_WORKER_DROPPED.inc(len(batch))
-                    logger.error("Dropped %d messages for worker %s: not delivered for %.0f s", len(batch), worker,
-                                 PUBLISH_RETRY_SECONDS)
+                    logger.error(
+                        "Dropped %d messages for worker %s: not delivered for %.0f s",
+                        len(batch),
+                        worker,
+                        PUBLISH_RETRY_SECONDS,
+                    )
                     break
                 metrics.CROSS_WORKER_RETRIED.inc()
                 await asyncio.sleep(0.2)

@@ -119,13 +119,19 @@ class Life(Parking):
                 continue
             await self.scripts["rejoin"](
                 keys=self._member_keys(member.room_id),
-                args=[member.room_id, peer_id, self.channel, member.handle.mount,
-                      encode_state(member.state) if member.state else ""],
+                args=[
+                    member.room_id,
+                    peer_id,
+                    self.channel,
+                    member.handle.mount,
+                    encode_state(member.state) if member.state else "",
+                ],
             )
 
     async def _evicted(self) -> None:
-        logger.error("This worker was declared dead (it stalled past WORKER_TIMEOUT); closing its %d peers",
-                     len(self.local))
+        logger.error(
+            "This worker was declared dead (it stalled past WORKER_TIMEOUT); closing its %d peers", len(self.local)
+        )
         members = list(self.local.values())
         self.local.clear()
         self.local_rooms.clear()
@@ -152,18 +158,27 @@ class Life(Parking):
                 continue
             peers = pairs(
                 await self.scripts["claim"](
-                    keys=[self.key("workers"), self.key("hb", worker), self.key("peers", worker),
-                          self.key("gone", worker)],
+                    keys=[
+                        self.key("workers"),
+                        self.key("hb", worker),
+                        self.key("peers", worker),
+                        self.key("gone", worker),
+                    ],
                     args=[worker],
                 )
             )
             grace = conf.RESUME_GRACE
             if peers:
-                logger.warning("Worker %s is gone; its %d peers %s", worker, len(peers),
-                               f"may resume for {grace:g} s" if grace > 0 else "leave with reason timeout")
+                logger.warning(
+                    "Worker %s is gone; its %d peers %s",
+                    worker,
+                    len(peers),
+                    f"may resume for {grace:g} s" if grace > 0 else "leave with reason timeout",
+                )
             for peer_id, room_id in peers.items():
                 # Its clients may be back on another worker already (their resume moved them), or soon: their places
                 # are kept like those of dropped sockets, and they leave with reason timeout if nobody resumes.
-                if grace <= 0 or not await self._park_in_redis(room_id, peer_id, worker, grace,
-                                                              LeaveReason.TIMEOUT.value):
+                if grace <= 0 or not await self._park_in_redis(
+                    room_id, peer_id, worker, grace, LeaveReason.TIMEOUT.value
+                ):
                     await self._leave_in_redis(room_id, peer_id, LeaveReason.TIMEOUT.value, worker, emit=True)

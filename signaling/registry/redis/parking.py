@@ -38,10 +38,24 @@ class Parking(WorkerState):
         not ``owner``'s (any more)."""
         parked_key, kept_key = self._parked_keys(room_id, peer_id)
         reply = await self.scripts["park"](
-            keys=[self.key("room", room_id), self.key("peers", owner), parked_key, kept_key, self.key("parked"),
-                  self.key("clock")],
-            args=[room_id, peer_id, owner, int(grace * 1000), reason, f"{room_id}|{peer_id}", f"{time.time():.3f}",
-                  client],
+            keys=[
+                self.key("room", room_id),
+                self.key("peers", owner),
+                parked_key,
+                kept_key,
+                self.key("parked"),
+                self.key("clock"),
+            ],
+            args=[
+                room_id,
+                peer_id,
+                owner,
+                int(grace * 1000),
+                reason,
+                f"{room_id}|{peer_id}",
+                f"{time.time():.3f}",
+                client,
+            ],
         )
         if not reply:
             return False
@@ -59,8 +73,9 @@ class Parking(WorkerState):
         collector = Collector(expected.mount, expected.client)
         member.handle = collector
         try:
-            parked = await self._park_in_redis(room_id, peer_id, self.channel, grace, LeaveReason.DISCONNECT.value,
-                                               expected.client)
+            parked = await self._park_in_redis(
+                room_id, peer_id, self.channel, grace, LeaveReason.DISCONNECT.value, expected.client
+            )
         except REDIS_ERRORS:
             metrics.REDIS_ERRORS.inc()
             parked = False
@@ -108,8 +123,15 @@ class Parking(WorkerState):
         parked_key, kept_key = self._parked_keys(room_id, peer_id)
         try:
             reply = await self.scripts["resume"](
-                keys=[self.key("room", room_id), parked_key, kept_key, self.key("parked"),
-                      self.key("peers", self.channel), self.key("clock"), self.key("state", room_id)],
+                keys=[
+                    self.key("room", room_id),
+                    parked_key,
+                    kept_key,
+                    self.key("parked"),
+                    self.key("peers", self.channel),
+                    self.key("clock"),
+                    self.key("state", room_id),
+                ],
                 args=[room_id, peer_id, self.channel, new.mount, self.registry.prefix, f"{room_id}|{peer_id}"],
             )
         except REDIS_ERRORS as error:
@@ -139,7 +161,8 @@ class Parking(WorkerState):
         workers = {worker for worker, _, _ in members.values()} | ({old} - {PARKED})
         await self._announce(room_id, peer_id, version, self.channel, None, workers)
         return Resumed(
-            peers=[other for other in members if other != peer_id], from_other_worker=old != self.channel,
+            peers=[other for other in members if other != peer_id],
+            from_other_worker=old != self.channel,
             states=states,
         )
 
@@ -163,16 +186,29 @@ class Parking(WorkerState):
         Announced to its room and recorded; False if it was not parked (any more)."""
         parked_key, kept_key = self._parked_keys(room_id, peer_id)
         reply = await self.scripts["expire_parked"](
-            keys=[self.key("room", room_id), parked_key, kept_key, self.key("parked"), self.key("rooms"),
-                  self.key("clock"), self.key("state", room_id)],
+            keys=[
+                self.key("room", room_id),
+                parked_key,
+                kept_key,
+                self.key("parked"),
+                self.key("rooms"),
+                self.key("clock"),
+                self.key("state", room_id),
+            ],
             args=[room_id, peer_id, f"{room_id}|{peer_id}", reason, "due" if due else ""],
         )
         if not reply:
             return False
         version, flat, parked_value, left_reason, dropped_at = reply
         members = {peer: parse_member(value) for peer, value in pairs(flat).items()}
-        await self._announce(room_id, peer_id, int(version), None, peer_left_frame(peer_id, str(left_reason)),
-                             {worker for worker, _, _ in members.values()})
+        await self._announce(
+            room_id,
+            peer_id,
+            int(version),
+            None,
+            peer_left_frame(peer_id, str(left_reason)),
+            {worker for worker, _, _ in members.values()},
+        )
         at = timezone.now()
         if dropped_at:
             at = datetime.fromtimestamp(float(dropped_at), tz=UTC)
@@ -181,14 +217,14 @@ class Parking(WorkerState):
             self.views.pop(room_id, None)
         return True
 
-
     async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:
         if not client:
             return False
         try:
             entries = await pending(self.redis.hgetall(self.key("room", room_id)))
             parked = [
-                str(member) for member, value in entries.items()
+                str(member)
+                for member, value in entries.items()
                 if parse_member(str(value))[0] == PARKED and str(member).startswith(ROLE_PEER_PREFIX) == role_peer
             ]
             for peer_id in parked:

@@ -90,8 +90,11 @@ class RedisRegistry(RoomRegistry):
     def _client(self) -> redis.Redis:
         if self._sync_client is None:
             self._sync_client = sync_client(
-                self.target, decode_responses=True, socket_timeout=REDIS_TIMEOUT,
-                socket_connect_timeout=REDIS_TIMEOUT, retry=redis.retry.Retry(NoBackoff(), RETRIES),
+                self.target,
+                decode_responses=True,
+                socket_timeout=REDIS_TIMEOUT,
+                socket_connect_timeout=REDIS_TIMEOUT,
+                retry=redis.retry.Retry(NoBackoff(), RETRIES),
             )
         return self._sync_client
 

@@ -20,7 +20,9 @@ assert ROLE_PEER_PREFIX == "peer.", "the JOIN script below spells the prefix out
 
 # KEYS: room, rooms, worker's peers, clock, states. ARGV: room id, peer, worker, max peers, mount, state ('' = none).
 # Participants count against the room's capacity, peers with a role (ids beginning "peer.") against its extra seats.
-JOIN = _VERSION + """
+JOIN = (
+    _VERSION
+    + """
 local role_peer = string.sub(ARGV[2], 1, 5) == 'peer.'
 local seated = 0
 for _, member in ipairs(redis.call('HKEYS', KEYS[1])) do
@@ -35,9 +37,12 @@ redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[2], ARGV[6]) end
 return {v, members, redis.call('HGETALL', KEYS[5])}
 """
+)
 
 # KEYS: room, rooms, owner's peers, clock, states. ARGV: room id, peer, owner (the worker that holds the peer).
-LEAVE = _VERSION + """
+LEAVE = (
+    _VERSION
+    + """
 local old = redis.call('HGET', KEYS[1], ARGV[2])
 if old and string.sub(old, 1, #ARGV[3] + 1) ~= ARGV[3] .. '|' then
   -- A resume moved the peer to another worker, or it was parked: not the owner's to remove any more.
@@ -55,9 +60,12 @@ if #members == 0 then
 end
 return {v, members, old or ''}
 """
+)
 
 # KEYS: room, rooms, worker's peers, clock, states. ARGV: room id, peer, worker, mount, state ('' = none).
-REJOIN = _VERSION + """
+REJOIN = (
+    _VERSION
+    + """
 local v = next_version(KEYS[4])
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. v .. '|' .. ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[2], ARGV[5]) end
@@ -65,6 +73,7 @@ redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 return v
 """
+)
 
 # KEYS: workers, heartbeat, epoch. ARGV: worker, ttl in ms, a new epoch in case there is none, "host:pid".
 HEARTBEAT = """
@@ -102,12 +111,17 @@ end
 # KEYS: room, owner's peers, parked, kept, deadlines, clock.
 # ARGV: room id, peer, owner, grace in ms, reason when it expires, deadline member ("room|peer"), dropped at (s),
 # client (PeerHandle.client; '' when unknown).
-PARK = _VERSION + _NOW_MS + """
+PARK = (
+    _VERSION
+    + _NOW_MS
+    + """
 local cur = redis.call('HGET', KEYS[1], ARGV[2])
 if not cur or string.sub(cur, 1, #ARGV[3] + 1) ~= ARGV[3] .. '|' then return false end
 local mount = string.match(cur, '|([^|]*)$')
 local v = next_version(KEYS[6])
-redis.call('HSET', KEYS[1], ARGV[2], '""" + PARKED + """|' .. v .. '|' .. mount)
+redis.call('HSET', KEYS[1], ARGV[2], '"""
+    + PARKED
+    + """|' .. v .. '|' .. mount)
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[3], 'bytes', '0', 'reason', ARGV[5], 'at', ARGV[7], 'client', ARGV[8])
@@ -115,12 +129,18 @@ redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[4]) + 60000)
 redis.call('ZADD', KEYS[5], now_ms() + tonumber(ARGV[4]), ARGV[6])
 return {v, redis.call('HGETALL', KEYS[1])}
 """
+)
 
 # KEYS: parked, kept, room. ARGV: peer, frame, most frames, most bytes.
-KEEP = """
+KEEP = (
+    """
 local cur = redis.call('HGET', KEYS[3], ARGV[1])
 if not cur then return {'gone'} end
-if string.sub(cur, 1, """ + str(len(PARKED) + 1) + """) ~= '""" + PARKED + """|' then return {'moved', cur} end
+if string.sub(cur, 1, """
+    + str(len(PARKED) + 1)
+    + """) ~= '"""
+    + PARKED
+    + """|' then return {'moved', cur} end
 local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0') + string.len(ARGV[2])
 if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[3]) or bytes > tonumber(ARGV[4]) then return {'overflow'} end
 redis.call('RPUSH', KEYS[2], ARGV[2])
@@ -128,34 +148,49 @@ redis.call('HSET', KEYS[1], 'bytes', bytes)
 redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1000))
 return {'kept'}
 """
+)
 
 # KEYS: room, parked, kept, deadlines, claimer's peers, clock, states.
 # ARGV: room id, peer, claimer, mount, key prefix, deadline member.
-RESUME = _VERSION + """
+RESUME = (
+    _VERSION
+    + """
 local cur = redis.call('HGET', KEYS[1], ARGV[2])
 if not cur then return false end
 local old = string.match(cur, '^(.*)|[^|]*|[^|]*$')
 local v = next_version(KEYS[6])
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. v .. '|' .. ARGV[4])
-if old ~= '""" + PARKED + """' and old ~= ARGV[3] then redis.call('HDEL', ARGV[5] .. ':peers:' .. old, ARGV[2]) end
+if old ~= '"""
+    + PARKED
+    + """' and old ~= ARGV[3] then redis.call('HDEL', ARGV[5] .. ':peers:' .. old, ARGV[2]) end
 redis.call('HSET', KEYS[5], ARGV[2], ARGV[1])
 local frames = {}
-if old == '""" + PARKED + """' then frames = redis.call('LRANGE', KEYS[3], 0, -1) end
+if old == '"""
+    + PARKED
+    + """' then frames = redis.call('LRANGE', KEYS[3], 0, -1) end
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[6])
 return {v, old, frames, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[7])}
 """
+)
 
 # KEYS: room, parked, kept, deadlines, rooms, clock, states.
 # ARGV: room id, peer, deadline member, reason ('' = as parked), "due" to act only once the deadline has passed.
-EXPIRE_PARKED = _VERSION + _NOW_MS + """
+EXPIRE_PARKED = (
+    _VERSION
+    + _NOW_MS
+    + """
 if ARGV[5] == 'due' then
   local deadline = redis.call('ZSCORE', KEYS[4], ARGV[3])
   if deadline and tonumber(deadline) > now_ms() then return false end
 end
 local cur = redis.call('HGET', KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[3])
-if not cur or string.sub(cur, 1, """ + str(len(PARKED) + 1) + """) ~= '""" + PARKED + """|' then return false end
+if not cur or string.sub(cur, 1, """
+    + str(len(PARKED) + 1)
+    + """) ~= '"""
+    + PARKED
+    + """|' then return false end
 local reason = ARGV[4]
 if reason == '' then reason = redis.call('HGET', KEYS[2], 'reason') or 'disconnect' end
 local at = redis.call('HGET', KEYS[2], 'at') or ''
@@ -170,6 +205,7 @@ if #members == 0 then
 end
 return {v, members, cur, reason, at}
 """
+)
 
 # KEYS: room, states. ARGV: peer, owner, state. The room's members (to tell), or false when the peer is not the
 # owner's member (any more).

@@ -47,21 +47,37 @@ class WorkerState:
         self.registry = registry
         self.key = registry.key
         self.redis = async_client(
-            registry.target, decode_responses=True, socket_timeout=REDIS_TIMEOUT,
-            socket_connect_timeout=REDIS_TIMEOUT, retry=redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
+            registry.target,
+            decode_responses=True,
+            socket_timeout=REDIS_TIMEOUT,
+            socket_connect_timeout=REDIS_TIMEOUT,
+            retry=redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
         )
         self.layer = RedisPubSubChannelLayer(
-            hosts=[layer_host(
-                registry.target, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT,
-                retry=redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
-            )],
+            hosts=[
+                layer_host(
+                    registry.target,
+                    socket_connect_timeout=REDIS_TIMEOUT,
+                    socket_timeout=REDIS_TIMEOUT,
+                    retry=redis.asyncio.retry.Retry(NoBackoff(), RETRIES),
+                )
+            ],
             prefix=f"{registry.prefix}:",
         )
         self.scripts = {
             name: self.redis.register_script(source)
-            for name, source in (("join", JOIN), ("leave", LEAVE), ("rejoin", REJOIN), ("heartbeat", HEARTBEAT),
-                                 ("claim", CLAIM), ("park", PARK), ("keep", KEEP), ("resume", RESUME),
-                                 ("expire_parked", EXPIRE_PARKED), ("update", UPDATE))
+            for name, source in (
+                ("join", JOIN),
+                ("leave", LEAVE),
+                ("rejoin", REJOIN),
+                ("heartbeat", HEARTBEAT),
+                ("claim", CLAIM),
+                ("park", PARK),
+                ("keep", KEEP),
+                ("resume", RESUME),
+                ("expire_parked", EXPIRE_PARKED),
+                ("update", UPDATE),
+            )
         }
         self.channel = ""
         self.epoch: str | None = None
@@ -81,9 +97,13 @@ class WorkerState:
 
     def _member_keys(self, room_id: str, peers_key: str | None = None) -> list[str]:
         """KEYS of the join, leave and rejoin scripts; ``peers_key`` is this worker's peers unless given."""
-        return [self.key("room", room_id), self.key("rooms"), peers_key or self.key("peers", self.channel),
-                self.key("clock"), self.key("state", room_id)]
-
+        return [
+            self.key("room", room_id),
+            self.key("rooms"),
+            peers_key or self.key("peers", self.channel),
+            self.key("clock"),
+            self.key("state", room_id),
+        ]
 
     async def _leave_in_redis(
         self, room_id: str, peer_id: str, reason: str, owner: str, *, emit: bool = False, local: bool = True
@@ -99,13 +119,19 @@ class WorkerState:
         version_text, flat, old = reply
         version = int(version_text)
         members = {peer: parse_member(value) for peer, value in pairs(flat).items()}
-        await self._announce(room_id, peer_id, version, None, peer_left_frame(peer_id, reason),
-                             {worker for worker, _, _ in members.values()}, local=local)
+        await self._announce(
+            room_id,
+            peer_id,
+            version,
+            None,
+            peer_left_frame(peer_id, reason),
+            {worker for worker, _, _ in members.values()},
+            local=local,
+        )
         destroyed = bool(old) and not members
         if emit and old:
             send_departure_events(room_id, peer_id, reason, parse_member(old)[2], destroyed, timezone.now())
         return destroyed
-
 
     def _forget_local(self, room_id: str, peer_id: str, keep_view: bool = False) -> None:
         self.local.pop(peer_id, None)

@@ -143,16 +143,25 @@ def decode(item: Any) -> Notice:
     room_id = _text(item, "r")
     if "ev" in item:
         target = item["ev"]
-        if not (isinstance(target, list) and len(target) == 2 and isinstance(target[1], str)
-                and (target[0] is None or isinstance(target[0], str))):
+        if not (
+            isinstance(target, list)
+            and len(target) == 2
+            and isinstance(target[1], str)
+            and (target[0] is None or isinstance(target[0], str))
+        ):
             raise UndecodableNotice(f"bad eviction: {item!r:.200}")
         return Evict(room_id, target[0], target[1])
     if "to" in item:
         return ToPeer(room_id, _text(item, "to"), _text(item, "f"), bool(item.get("fw")))
     if "op" in item:
         op = item["op"]
-        if not (isinstance(op, list) and len(op) == 3 and isinstance(op[0], str)
-                and (op[1] is None or isinstance(op[1], str)) and isinstance(op[2], int)):
+        if not (
+            isinstance(op, list)
+            and len(op) == 3
+            and isinstance(op[0], str)
+            and (op[1] is None or isinstance(op[1], str))
+            and isinstance(op[2], int)
+        ):
             raise UndecodableNotice(f"bad membership change: {item!r:.200}")
         frame = item.get("f")
         if frame is not None and not isinstance(frame, str):
@@ -160,9 +169,11 @@ def decode(item: Any) -> Notice:
         return Membership(room_id, op[0], op[1], op[2], frame)
     if "x" in item and "f" in item:
         recipients = item.get("p")
-        if recipients is not None and not (isinstance(recipients, list)
-                                           and all(isinstance(peer, str) for peer in recipients)):
+        if recipients is not None and not (
+            isinstance(recipients, list) and all(isinstance(peer, str) for peer in recipients)
+        ):
             raise UndecodableNotice(f"bad recipients: {item!r:.200}")
-        return ToRoom(room_id, _text(item, "x"), _text(item, "f"),
-                      tuple(recipients) if recipients is not None else None)
+        return ToRoom(
+            room_id, _text(item, "x"), _text(item, "f"), tuple(recipients) if recipients is not None else None
+        )
     raise UndecodableNotice(f"a notice of no known kind: {item!r:.200}")

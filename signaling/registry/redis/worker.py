@@ -68,8 +68,14 @@ class Worker(Life):
             if stashed_version > version:
                 await deliver(peer, frame)
         member.stash.clear()
-        await self._announce(room_id, peer.peer_id, version, self.channel, peer_joined_frame(peer.peer_id, state),
-                             {worker for worker, _, _ in members.values()})
+        await self._announce(
+            room_id,
+            peer.peer_id,
+            version,
+            self.channel,
+            peer_joined_frame(peer.peer_id, state),
+            {worker for worker, _, _ in members.values()},
+        )
         return JoinResult(peers=list(members), room_created=not members, states=states_of(reply[2]))
 
     async def update(self, room_id: str, peer_id: str, state: PeerState, frame: str) -> bool:
@@ -124,7 +130,6 @@ class Worker(Life):
             self.views.pop(room_id, None)
         return destroyed
 
-
     async def evict(self, room_id: str, peer_id: str | None, reason: str) -> int:
         try:
             holders = {
@@ -156,7 +161,6 @@ class Worker(Life):
     async def _evict_local(self, room_id: str, peer_id: str | None, reason: str) -> None:
         room = self.local_rooms.get(room_id, {})
         await evict_members(room_id, {member_id: member.handle for member_id, member in room.items()}, peer_id, reason)
-
 
     # -- relay -----------------------------------------------------------------------------------------------
 
@@ -248,8 +252,14 @@ class Worker(Life):
             return  # no peer of this room is on this worker (any more)
         view.apply(peer_id, version, worker)
         moved = self.local.get(peer_id)
-        if (worker is not None and worker != self.channel and moved is not None and moved.room_id == room_id
-                and moved.version is not None and version > moved.version):
+        if (
+            worker is not None
+            and worker != self.channel
+            and moved is not None
+            and moved.room_id == room_id
+            and moved.version is not None
+            and version > moved.version
+        ):
             # A resume on another worker took this peer's place: its socket here is closed, nothing announced.
             self._forget_local(room_id, peer_id)
             await moved.handle.replaced()

@@ -76,7 +76,9 @@ async function startPreview() {
       showPrejoinNote(`${describeError(error)} You will join with audio only.`);
     } catch {
       preview = new MediaStream();
-      showPrejoinNote(`${describeError(error)} You will join without camera and microphone: you can still see and hear the others.`);
+      showPrejoinNote(
+        `${describeError(error)} You will join without camera and microphone: you can still see and hear the others.`,
+      );
     }
   }
   previewVideo.srcObject = preview;
@@ -93,12 +95,19 @@ function showPrejoinNote(text) {
 
 async function fillDevices() {
   const devices = await call.getDevices();
-  for (const [kind, id] of /** @type {const} */ ([["videoinput", "camera"], ["audioinput", "microphone"]])) {
+  for (const [kind, id] of /** @type {const} */ ([
+    ["videoinput", "camera"],
+    ["audioinput", "microphone"],
+  ])) {
     const list = select(id);
     const inUse =
-      (kind === "videoinput" ? preview?.getVideoTracks()[0] : preview?.getAudioTracks()[0])?.getSettings().deviceId ?? "";
+      (kind === "videoinput" ? preview?.getVideoTracks()[0] : preview?.getAudioTracks()[0])?.getSettings().deviceId ??
+      "";
     const options = devices[kind].map((device, index) =>
-      el("option", { value: device.deviceId, textContent: device.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${index + 1}` }),
+      el("option", {
+        value: device.deviceId,
+        textContent: device.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${index + 1}`,
+      }),
     );
     if (!options.length) options.push(el("option", { value: "", textContent: "None found" }));
     list.replaceChildren(...options);
@@ -200,7 +209,9 @@ function paintTile(tile, state) {
   const key = wanted.map(([kind]) => kind).join(",");
   if (badges.dataset.key !== key) {
     badges.dataset.key = key;
-    badges.replaceChildren(...wanted.map(([kind, text]) => el("span", { className: `badge ${kind}`, textContent: text })));
+    badges.replaceChildren(
+      ...wanted.map(([kind, text]) => el("span", { className: `badge ${kind}`, textContent: text })),
+    );
   }
 }
 
@@ -252,7 +263,8 @@ function render() {
   button("share").textContent = s.isScreenSharing ? "Stop sharing" : "Share screen";
   button("record").textContent = s.recordingStreamIds.length ? "Stop recording" : "Record";
   $("record-timer").hidden = !s.recordingStreamIds.length;
-  for (const id of ["message", "send", "file"]) /** @type {HTMLInputElement} */ ($(id)).disabled = s.state !== "connected";
+  for (const id of ["message", "send", "file"])
+    /** @type {HTMLInputElement} */ ($(id)).disabled = s.state !== "connected";
 
   const own = call.mediaState();
   paintTile(localTile, {
@@ -324,7 +336,10 @@ $("invite").addEventListener("click", async () => {
   }
   setTimeout(() => ($("invite").textContent = "Copy invite link"), 2500);
 });
-for (const [id, kind] of /** @type {const} */ ([["camera-in-call", "videoinput"], ["microphone-in-call", "audioinput"]])) {
+for (const [id, kind] of /** @type {const} */ ([
+  ["camera-in-call", "videoinput"],
+  ["microphone-in-call", "audioinput"],
+])) {
   select(id).addEventListener("change", () => {
     call.switchDevice(kind, select(id).value).catch((error) => alertUser(describeError(error)));
   });
@@ -431,14 +446,24 @@ async function refreshQuality() {
       series.rtt.push(q.rtt ?? 0);
       if (series.bitrate.length > HISTORY) series.bitrate.shift();
       if (series.rtt.length > HISTORY) series.rtt.shift();
-      const canvas = el("canvas", { width: 120, height: 32, className: "plot", title: "Last minute: video kbit/s (blue), RTT (orange)" });
+      const canvas = el("canvas", {
+        width: 120,
+        height: 32,
+        className: "plot",
+        title: "Last minute: video kbit/s (blue), RTT (orange)",
+      });
       plot(canvas, series);
       const cells = [
         ["Peer", nameOf(call, peerId)],
         ["RTT", format(q.rtt, "ms", 1)],
         ["Loss", format(q.packetLossPercent, "%", 1)],
         ["Video in", format(q.bitrate?.video?.inbound && q.bitrate.video.inbound / 1000, "kbit/s")],
-        ["Frame", q.video?.frameWidth ? `${q.video.frameWidth}×${q.video.frameHeight} @ ${q.video.framesPerSecond ?? "–"} fps` : "–"],
+        [
+          "Frame",
+          q.video?.frameWidth
+            ? `${q.video.frameWidth}×${q.video.frameHeight} @ ${q.video.framesPerSecond ?? "–"} fps`
+            : "–",
+        ],
         ["Path", q.candidatePair?.usingRelay === undefined ? "–" : q.candidatePair.usingRelay ? "TURN" : "direct"],
       ];
       const row = el("tr", { dataset: { peer: peerId } }, [
@@ -449,7 +474,9 @@ async function refreshQuality() {
     }
   }
   for (const peerId of history.keys()) if (!call.remotePeerIds.includes(peerId)) history.delete(peerId);
-  $("quality").querySelector("tbody")?.replaceChildren(...rows);
+  $("quality")
+    .querySelector("tbody")
+    ?.replaceChildren(...rows);
   $("quality-section").hidden = rows.length === 0;
   setTimeout(refreshQuality, 1000);
 }

@@ -31,14 +31,19 @@ function render() {
   $("state").textContent = s.state;
   $("peer-id").textContent = s.peerId ?? "–";
   const names = s.remotePeerIds.filter((id) => s.peerRoles.get(id) !== "recorder").map((id) => nameOf(call, id));
-  $("peers").textContent = !active ? "not joined" : names.length ? names.join(", ") : "nobody yet: waiting for others to join…";
+  $("peers").textContent = !active
+    ? "not joined"
+    : names.length
+      ? names.join(", ")
+      : "nobody yet: waiting for others to join…";
   $("reconnecting").hidden = s.reconnectAttempt === 0;
   const recorded = s.isRecordedByServer || [...s.peerMedia.values()].some((media) => media.recording);
   $("recording-indicator").hidden = !recorded;
   /** @type {HTMLButtonElement} */ ($("join")).disabled = active;
   nameInput.disabled = active;
   /** @type {HTMLButtonElement} */ ($("hangup")).disabled = !active;
-  for (const id of ["message", "send", "file"]) /** @type {HTMLInputElement} */ ($(id)).disabled = s.state !== "connected";
+  for (const id of ["message", "send", "file"])
+    /** @type {HTMLInputElement} */ ($(id)).disabled = s.state !== "connected";
 }
 call.subscribe(render);
 render();

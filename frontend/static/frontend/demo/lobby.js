@@ -11,7 +11,9 @@ async function refresh() {
       const data = await response.json();
       /** @type {HTMLElement} */ (document.getElementById("live-unknown")).hidden = data.live_known;
       for (const room of data.rooms) {
-        const row = /** @type {HTMLTableRowElement | null} */ (table.querySelector(`tr[data-room="${CSS.escape(room.id)}"]`));
+        const row = /** @type {HTMLTableRowElement | null} */ (
+          table.querySelector(`tr[data-room="${CSS.escape(room.id)}"]`)
+        );
         if (!row) continue; // a room new since the page loaded appears on the next visit
         const live = /** @type {HTMLElement} */ (row.querySelector(".live"));
         const label = /** @type {HTMLElement} */ (live.querySelector(".full-label"));

@@ -75,7 +75,8 @@ const MESSAGES = {
   forbidden: "You may not join this room.",
   replaced: "You joined this call from another tab or device, so this one was disconnected.",
   "invalid-room": "This room does not exist.",
-  "reconnect-failed": "The connection to the server was lost and could not be restored. Check your network and join again.",
+  "reconnect-failed":
+    "The connection to the server was lost and could not be restored. Check your network and join again.",
   "rate-limited": "Too many attempts from your network. Wait a moment and try again.",
   internal: "The server is having trouble right now. Try again in a moment.",
   "origin-not-allowed": "This page is not allowed to use the call server.",
@@ -98,7 +99,12 @@ export function describeError(error) {
     return "Log in to join this room.";
   }
   if (typeof code === "string" && code in MESSAGES) return MESSAGES[/** @type {keyof typeof MESSAGES} */ (code)];
-  if (code === "camera-unavailable" || code === "media-unavailable" || code === "device-unavailable" || code === "device-lost") {
+  if (
+    code === "camera-unavailable" ||
+    code === "media-unavailable" ||
+    code === "device-unavailable" ||
+    code === "device-lost"
+  ) {
     return value.message;
   }
   const name = value?.name;
@@ -189,7 +195,9 @@ export class ChatPanel {
 
   /** Rename every name in the log whose peer's name changed. */
   refreshNames() {
-    for (const tag of /** @type {NodeListOf<HTMLElement>} */ ($("messages").querySelectorAll(".peer-name[data-peer]"))) {
+    for (const tag of /** @type {NodeListOf<HTMLElement>} */ (
+      $("messages").querySelectorAll(".peer-name[data-peer]")
+    )) {
       const name = nameOf(this.call, tag.dataset.peer ?? "");
       if (tag.textContent !== name) tag.textContent = name;
     }
@@ -211,7 +219,10 @@ export class ChatPanel {
       /** @param {string} peerId @param {string} reason */
       onPeerLeft: (peerId, reason) => {
         this.incoming.delete(peerId);
-        this.notice(this.nameTag(peerId), ` left${reason === "leave" || reason === "disconnect" ? "" : ` (${reason})`}`);
+        this.notice(
+          this.nameTag(peerId),
+          ` left${reason === "leave" || reason === "disconnect" ? "" : ` (${reason})`}`,
+        );
       },
       /** @param {string} from @param {string} label @param {string | ArrayBuffer} data */
       onDataChannelMessage: (from, label, data) => this.received(from, label, data),
@@ -238,7 +249,10 @@ export class ChatPanel {
   append(who, body, note = "") {
     const time = new Date();
     const item = el("li", { className: who ? "message" : "notice" }, [
-      el("time", { dateTime: time.toISOString(), textContent: time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) }),
+      el("time", {
+        dateTime: time.toISOString(),
+        textContent: time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+      }),
       ...(who ? [el("strong", { className: "from" }, [who])] : []),
       el("span", { className: "body" }, [body]),
       ...(note ? [el("em", { className: "note", textContent: ` (${note})` })] : []),
@@ -270,15 +284,25 @@ export class ChatPanel {
         const labelText = el("span", { textContent: `${message.name} (${formatBytes(message.size)})` });
         this.append(this.nameTag(from), el("span", { className: "file" }, [labelText, " ", progress]));
         this.incoming.set(from, {
-          id: String(message.id), name: String(message.name), type: String(message.mimeType ?? ""), size: message.size,
-          received: 0, chunks: [], progress, label: labelText,
+          id: String(message.id),
+          name: String(message.name),
+          type: String(message.mimeType ?? ""),
+          size: message.size,
+          received: 0,
+          chunks: [],
+          progress,
+          label: labelText,
         });
       } else if (message?.type === "file-end") {
         const transfer = this.incoming.get(from);
         if (!transfer || transfer.id !== message.id) return;
         this.incoming.delete(from);
         const blob = new Blob(transfer.chunks, { type: transfer.type || "application/octet-stream" });
-        const link = el("a", { href: URL.createObjectURL(blob), download: transfer.name, textContent: transfer.label.textContent ?? "" });
+        const link = el("a", {
+          href: URL.createObjectURL(blob),
+          download: transfer.name,
+          textContent: transfer.label.textContent ?? "",
+        });
         link.dataset.transfer = String(transfer.id);
         link.dataset.size = String(blob.size);
         transfer.label.replaceWith(link);

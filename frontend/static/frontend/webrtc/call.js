@@ -38,7 +38,6 @@ const SAMPLE_GAP = 250;
 const PATH_ATTEMPTS = 10;
 const PATH_RETRY = 300;
 
-
 const DEFAULTS = {
   autoConnect: true,
   autoReconnect: true,
@@ -78,7 +77,13 @@ const asError = (error) => (error instanceof Error ? error : new Error(String(er
 const isObject = (value) => typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** getUserMedia's refusals that another set of constraints may get around (denied, missing, busy, unfit). */
-const DEVICE_ERRORS = new Set(["NotAllowedError", "NotFoundError", "NotReadableError", "OverconstrainedError", "AbortError"]);
+const DEVICE_ERRORS = new Set([
+  "NotAllowedError",
+  "NotFoundError",
+  "NotReadableError",
+  "OverconstrainedError",
+  "AbortError",
+]);
 
 /** @param {unknown} error */
 const deviceProblem = (error) => {
@@ -99,7 +104,8 @@ async function acquireMedia(source) {
   try {
     return { source, stream: await source.getStream(), fallback: null };
   } catch (error) {
-    const constraints = source instanceof UserMediaSource ? /** @type {MediaStreamConstraints} */ (source.constraints) : null;
+    const constraints =
+      source instanceof UserMediaSource ? /** @type {MediaStreamConstraints} */ (source.constraints) : null;
     if (!constraints || !DEVICE_ERRORS.has(/** @type {any} */ (error)?.name)) throw error;
     if (constraints.video && constraints.audio) {
       const audioOnly = new UserMediaSource({ audio: constraints.audio });
@@ -109,7 +115,11 @@ async function acquireMedia(source) {
         return {
           source: audioOnly,
           stream,
-          fallback: new WebRTCCallError("camera-unavailable", `Your camera could not be used (${why}): you joined with audio only.`, { cause: error }),
+          fallback: new WebRTCCallError(
+            "camera-unavailable",
+            `Your camera could not be used (${why}): you joined with audio only.`,
+            { cause: error },
+          ),
         };
       } catch {
         // Neither: receive only.
@@ -562,9 +572,9 @@ export class WebRTCCall {
   onJoined(message) {
     const connection = this.connection;
     if (!connection) return;
-    const peers = /** @type {string[]} */ ((Array.isArray(message.peers) ? message.peers : []).filter(
-      (/** @type {unknown} */ id) => typeof id === "string",
-    ));
+    const peers = /** @type {string[]} */ (
+      (Array.isArray(message.peers) ? message.peers : []).filter((/** @type {unknown} */ id) => typeof id === "string")
+    );
     const resumed = this.peerId !== null && message.peerId === this.peerId;
     const wasReconnecting = connection.joined();
     // Extension: which peers here are recorders or agents (a server of Agentuity's protocol sends none).
@@ -857,9 +867,15 @@ export class WebRTCCall {
     /** @type {MediaStream} */
     let captured;
     try {
-      captured = await navigator.mediaDevices.getUserMedia(trackKind === "audio" ? { audio: constraint } : { video: constraint });
+      captured = await navigator.mediaDevices.getUserMedia(
+        trackKind === "audio" ? { audio: constraint } : { video: constraint },
+      );
     } catch (error) {
-      throw new WebRTCCallError("device-unavailable", `That ${trackKind === "audio" ? "microphone" : "camera"} could not be used (${deviceProblem(error)}).`, { cause: error });
+      throw new WebRTCCallError(
+        "device-unavailable",
+        `That ${trackKind === "audio" ? "microphone" : "camera"} could not be used (${deviceProblem(error)}).`,
+        { cause: error },
+      );
     }
     const track = trackKind === "audio" ? captured.getAudioTracks()[0] : captured.getVideoTracks()[0];
     if (session !== this.session) {
@@ -915,7 +931,13 @@ export class WebRTCCall {
           else if (!this.screenStream) for (const link of links) void link.replaceVideoTrack(null, this.localStream);
           this.noteDevices();
           this.announceMedia();
-          this.report(new WebRTCCallError("device-lost", `Your ${track.kind === "audio" ? "microphone" : "camera"} was disconnected and no other could be used.`, { cause: error }));
+          this.report(
+            new WebRTCCallError(
+              "device-lost",
+              `Your ${track.kind === "audio" ? "microphone" : "camera"} was disconnected and no other could be used.`,
+              { cause: error },
+            ),
+          );
         });
       });
     }
@@ -981,7 +1003,9 @@ export class WebRTCCall {
     track.addEventListener("ended", () => {
       if (this.screenStream === stream) void this.stopScreenShare();
     });
-    await Promise.all([...this.links.values()].map((link) => link.replaceVideoTrack(track, this.localStream ?? stream)));
+    await Promise.all(
+      [...this.links.values()].map((link) => link.replaceVideoTrack(track, this.localStream ?? stream)),
+    );
     this.refreshLocalVideos();
     this.emit("onScreenShareStart", stream);
     this.announceMedia();

@@ -60,7 +60,13 @@ export async function testConnection(options) {
     options.iceServers ?? signaling.iceServers ?? (signaling.check.status === "pass" ? DEFAULT_ICE_SERVERS : null);
   if (!servers) {
     for (const id of CONNECTION_CHECKS.slice(1)) {
-      record(check(id, "skip", "Not tested: the site's STUN and TURN servers come from its signaling server, which could not be reached."));
+      record(
+        check(
+          id,
+          "skip",
+          "Not tested: the site's STUN and TURN servers come from its signaling server, which could not be reached.",
+        ),
+      );
     }
   } else {
     const kinds = iceUrlsByKind(servers);
@@ -76,7 +82,12 @@ export async function testConnection(options) {
     record(await checkMedia(relayServers, 2 * timeout));
   }
   const checks = CONNECTION_CHECKS.flatMap((id) => results.get(id) ?? []);
-  return { ok: checks.every((result) => result.status !== "fail"), checks, clientAddress: signaling.clientAddress, testedAt };
+  return {
+    ok: checks.every((result) => result.status !== "fail"),
+    checks,
+    clientAddress: signaling.clientAddress,
+    testedAt,
+  };
 }
 
 /**
@@ -88,13 +99,20 @@ export async function testConnection(options) {
  */
 export async function sendConnectionReport(options, report) {
   const url = signalingUrl(options.signalUrl, null);
-  const outcome = await exchange(url, { t: "connection-report", report: { checks: report.checks } },
-    "connection-report-received", options.timeout ?? CHECK_TIMEOUT);
+  const outcome = await exchange(
+    url,
+    { t: "connection-report", report: { checks: report.checks } },
+    "connection-report-received",
+    options.timeout ?? CHECK_TIMEOUT,
+  );
   if ("frame" in outcome) return { id: String(outcome.frame.id) };
   if ("refused" in outcome) {
     throw new WebRTCCallError(outcome.refused.code ?? "connection-report-refused", String(outcome.refused.message));
   }
-  throw new WebRTCCallError("connection-report-failed", "The report could not be sent: the signaling server could not be reached.");
+  throw new WebRTCCallError(
+    "connection-report-failed",
+    "The report could not be sent: the signaling server could not be reached.",
+  );
 }
 
 /**
@@ -124,7 +142,10 @@ function exchange(url, request, replyType, timeout) {
       onClose: (event) => finish({ closed: event.code }),
     });
     const timer = setTimeout(() => finish({ timedOut: true }), timeout);
-    socket.opened().then(() => socket.send(request), () => {});
+    socket.opened().then(
+      () => socket.send(request),
+      () => {},
+    );
   });
 }
 
@@ -139,7 +160,11 @@ async function checkSignaling(signalUrl, timeout) {
   try {
     url = signalingUrl(signalUrl, null);
   } catch (error) {
-    return { check: check("signaling", "fail", String(/** @type {Error} */ (error).message)), iceServers: null, clientAddress: null };
+    return {
+      check: check("signaling", "fail", String(/** @type {Error} */ (error).message)),
+      iceServers: null,
+      clientAddress: null,
+    };
   }
   const host = new URL(url).host;
   const outcome = await exchange(url, { t: "connection-test" }, "connection-test", timeout);
@@ -155,8 +180,13 @@ async function checkSignaling(signalUrl, timeout) {
   if ("refused" in outcome && isUnknownType(outcome.refused)) {
     // A server of Agentuity's protocol (no extensions): the socket works; it names no ICE servers of its own.
     return {
-      check: check("signaling", "pass", `Connected to the signaling server (${host}) in ${ms} ms; it offers no ICE ` +
-        "servers of its own, so the rest is tested with the page's (or the client's default).", { ms }),
+      check: check(
+        "signaling",
+        "pass",
+        `Connected to the signaling server (${host}) in ${ms} ms; it offers no ICE ` +
+          "servers of its own, so the rest is tested with the page's (or the client's default).",
+        { ms },
+      ),
       iceServers: null,
       clientAddress: null,
     };
@@ -166,10 +196,12 @@ async function checkSignaling(signalUrl, timeout) {
     message = `The signaling server refused the test: ${outcome.refused.message}`;
   } else if ("closed" in outcome) {
     const why = FINAL_CLOSE_CODES.get(outcome.closed);
-    message = `Could not open the signaling connection to ${host} (closed with code ${outcome.closed}${why ? `, ${why}` : ""}). ` +
+    message =
+      `Could not open the signaling connection to ${host} (closed with code ${outcome.closed}${why ? `, ${why}` : ""}). ` +
       "A firewall, proxy or browser extension may block WebSockets to this site; calls cannot start without it.";
   } else {
-    message = `The signaling server (${host}) did not answer within ${seconds(timeout)}: the network may be too slow, ` +
+    message =
+      `The signaling server (${host}) did not answer within ${seconds(timeout)}: the network may be too slow, ` +
       "or a proxy holds WebSocket connections.";
   }
   return { check: check("signaling", "fail", message, { ms }), iceServers: null, clientAddress: null };
@@ -193,21 +225,35 @@ async function checkStun(kinds, timeout) {
   // No STUN server named: a TURN server answers STUN on its UDP port.
   const urls = named.length ? named : (kinds.get("udp") ?? []).map(({ url }) => stunUrlOf(url));
   if (!urls.length) {
-    return check("stun", "skip", "This site names no STUN server (nor TURN over UDP): calls find their way through TURN over TCP or TLS only.");
+    return check(
+      "stun",
+      "skip",
+      "This site names no STUN server (nor TURN over UDP): calls find their way through TURN over TCP or TLS only.",
+    );
   }
   const gathered = await gather({ iceServers: [{ urls }] }, timeout, (candidate) => candidate.type === "srflx");
   const ms = Math.round(gathered.ms);
   if (gathered.found) {
     const address = gathered.found.address ?? "";
-    return check("stun", "pass", `The STUN server answered in ${ms} ms: this network's public address is ${address}.`, { ms, address });
+    return check("stun", "pass", `The STUN server answered in ${ms} ms: this network's public address is ${address}.`, {
+      ms,
+      address,
+    });
   }
   if (gathered.complete && !gathered.errors.length) {
     // Gathering ended without an error, so the server answered; the browser leaves out a reflexive candidate
     // that equals a host one: this device's own address is the public one.
-    const host = gathered.candidates.find((candidate) => candidate.type === "host" && !candidate.address?.endsWith(".local"));
+    const host = gathered.candidates.find(
+      (candidate) => candidate.type === "host" && !candidate.address?.endsWith(".local"),
+    );
     const address = host?.address ?? "";
-    return check("stun", "pass", `The STUN server answered in ${ms} ms: this device's own address${address ? ` (${address})` : ""} ` +
-      "is its public one, with no NAT in between.", address ? { ms, address } : { ms });
+    return check(
+      "stun",
+      "pass",
+      `The STUN server answered in ${ms} ms: this device's own address${address ? ` (${address})` : ""} ` +
+        "is its public one, with no NAT in between.",
+      address ? { ms, address } : { ms },
+    );
   }
   const error = gathered.errors[0];
   const message = error
@@ -228,22 +274,29 @@ async function checkTurn(transport, entries, timeout) {
   const name = TRANSPORT_NAMES[transport];
   if (!entries.length) return check(id, "skip", `This site offers no TURN relay over ${name}.`);
   const urls = entries.map(({ url }) => url).join(", ");
-  const gathered = await gather({ iceServers: serversFor(entries), iceTransportPolicy: "relay" }, timeout,
-    (candidate) => candidate.type === "relay");
+  const gathered = await gather(
+    { iceServers: serversFor(entries), iceTransportPolicy: "relay" },
+    timeout,
+    (candidate) => candidate.type === "relay",
+  );
   const ms = Math.round(gathered.ms);
-  if (gathered.found) return check(id, "pass", `The TURN server gave a relay over ${name} in ${ms} ms (${urls}).`, { ms });
+  if (gathered.found)
+    return check(id, "pass", `The TURN server gave a relay over ${name} in ${ms} ms (${urls}).`, { ms });
   const error = gathered.errors[0];
   let message;
   if (error?.code === 401) {
-    message = `The TURN server refused the site's credentials over ${name} (401 Unauthorized): the site's TURN ` +
+    message =
+      `The TURN server refused the site's credentials over ${name} (401 Unauthorized): the site's TURN ` +
       "settings (secret, realm) or its clock do not match the TURN server's. This is for the site's staff to fix.";
   } else if (error?.code === 701) {
-    message = `Could not reach the TURN server over ${name} (${urls}): a firewall or proxy on this network may block it` +
+    message =
+      `Could not reach the TURN server over ${name} (${urls}): a firewall or proxy on this network may block it` +
       (transport === "tls" ? ", or the server's certificate is not trusted." : ".");
   } else if (error) {
     message = `The TURN server answered ${error.code} ${error.text} over ${name} (${urls}).`;
   } else {
-    message = `No answer from the TURN server over ${name} within ${seconds(timeout)} (${urls}): this network may block ` +
+    message =
+      `No answer from the TURN server over ${name} within ${seconds(timeout)} (${urls}): this network may block ` +
       `${transport === "udp" ? "UDP" : "the port"}.`;
   }
   return check(id, "fail", message, { ms });
@@ -271,8 +324,14 @@ async function checkMedia(relays, timeout) {
     sender = new RTCPeerConnection(configuration);
     receiver = new RTCPeerConnection(configuration);
     const [from, to] = [sender, receiver];
-    from.addEventListener("icecandidate", ({ candidate }) => candidate && to.addIceCandidate(candidate).catch(() => {}));
-    to.addEventListener("icecandidate", ({ candidate }) => candidate && from.addIceCandidate(candidate).catch(() => {}));
+    from.addEventListener(
+      "icecandidate",
+      ({ candidate }) => candidate && to.addIceCandidate(candidate).catch(() => {}),
+    );
+    to.addEventListener(
+      "icecandidate",
+      ({ candidate }) => candidate && from.addIceCandidate(candidate).catch(() => {}),
+    );
     to.addEventListener("datachannel", ({ channel }) => {
       channel.addEventListener("message", (event) => channel.send(event.data));
     });
@@ -293,10 +352,14 @@ async function checkMedia(relays, timeout) {
     step = "video";
     if (video) await within(deadline, framesArrive(receiver));
     const pair = summarize(await sender.getStats(), null).summary.candidatePair;
-    const over = pair?.relayProtocol ? ` over ${TRANSPORT_NAMES[/** @type {"udp" | "tcp" | "tls"} */ (pair.relayProtocol)] ?? pair.relayProtocol}` : "";
+    const over = pair?.relayProtocol
+      ? ` over ${TRANSPORT_NAMES[/** @type {"udp" | "tcp" | "tls"} */ (pair.relayProtocol)] ?? pair.relayProtocol}`
+      : "";
     const what = video ? "Video and data" : "Data";
-    return check("media", "pass", `${what} went out through the relay${over} and came back: round trip ${rttMs} ms.`,
-      { ms: elapsed(started), rttMs });
+    return check("media", "pass", `${what} went out through the relay${over} and came back: round trip ${rttMs} ms.`, {
+      ms: elapsed(started),
+      rttMs,
+    });
   } catch {
     const ms = elapsed(started);
     const message = {
@@ -338,7 +401,13 @@ async function gather(configuration, timeout, wanted) {
   } catch (error) {
     // A server entry the browser refuses (a malformed URL, say): reported as that server's failure.
     const url = (configuration.iceServers ?? []).flatMap((server) => [server.urls].flat()).join(", ");
-    return { found: null, complete: false, candidates: [], errors: [{ url, code: 0, text: String(/** @type {Error} */ (error).message) }], ms: 0 };
+    return {
+      found: null,
+      complete: false,
+      candidates: [],
+      errors: [{ url, code: 0, text: String(/** @type {Error} */ (error).message) }],
+      ms: 0,
+    };
   }
   /** @type {RTCIceCandidate[]} */
   const candidates = [];
@@ -395,7 +464,14 @@ function canvasVideo() {
   const interval = setInterval(draw, 40);
   const stream = canvas.captureStream(25);
   const [track] = stream.getVideoTracks();
-  return { track, stream, stop: () => { clearInterval(interval); track.stop(); } };
+  return {
+    track,
+    stream,
+    stop: () => {
+      clearInterval(interval);
+      track.stop();
+    },
+  };
 }
 
 /**
@@ -407,7 +483,16 @@ function canvasVideo() {
 function within(deadline, promise) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("timed out")), Math.max(0, deadline - performance.now()));
-    promise.then((value) => { clearTimeout(timer); resolve(value); }, (error) => { clearTimeout(timer); reject(error); });
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
 }
 

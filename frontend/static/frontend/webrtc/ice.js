@@ -28,7 +28,10 @@ export function iceUrlKind(url) {
  * @param {string} url
  */
 export function stunUrlOf(url) {
-  return url.trim().replace(/^turn:/i, "stun:").replace(/\?.*$/, "");
+  return url
+    .trim()
+    .replace(/^turn:/i, "stun:")
+    .replace(/\?.*$/, "");
 }
 
 /**

@@ -17,10 +17,16 @@ export const SPEAKER_HOLD = 1500;
  */
 export function levelBetween(previous, current) {
   if (
-    previous?.energy !== undefined && current.energy !== undefined &&
-    previous.duration !== undefined && current.duration !== undefined && current.duration > previous.duration
+    previous?.energy !== undefined &&
+    current.energy !== undefined &&
+    previous.duration !== undefined &&
+    current.duration !== undefined &&
+    current.duration > previous.duration
   ) {
-    return Math.min(1, Math.sqrt(Math.max(0, current.energy - previous.energy) / (current.duration - previous.duration)));
+    return Math.min(
+      1,
+      Math.sqrt(Math.max(0, current.energy - previous.energy) / (current.duration - previous.duration)),
+    );
   }
   return current.level ?? 0;
 }

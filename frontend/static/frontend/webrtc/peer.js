@@ -136,7 +136,11 @@ export class PeerLink {
   sendDescription() {
     const description = this.pc.localDescription;
     if (description) {
-      this.events.signal({ t: "sdp", to: this.remoteId, description: { type: description.type, sdp: description.sdp } });
+      this.events.signal({
+        t: "sdp",
+        to: this.remoteId,
+        description: { type: description.type, sdp: description.sdp },
+      });
     }
   }
 
@@ -401,7 +405,10 @@ export class PeerLink {
 
   gatheringTimedOut() {
     this.timers.clear("gathering");
-    this.fail("ice-gathering-timeout", `No local ICE candidate for peer ${this.remoteId} within ${this.iceGatheringTimeout} ms`);
+    this.fail(
+      "ice-gathering-timeout",
+      `No local ICE candidate for peer ${this.remoteId} within ${this.iceGatheringTimeout} ms`,
+    );
   }
 
   /**

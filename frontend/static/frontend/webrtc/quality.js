@@ -92,7 +92,8 @@ export function summarize(report, previous, now = Date.now()) {
     for (const field of /** @type {const} */ (["framesPerSecond", "frameWidth", "frameHeight"])) {
       if (typeof video[field] === "number") details[field] = video[field];
     }
-    if (inboundVideo && typeof inboundVideo.framesDropped === "number") details.framesDropped = inboundVideo.framesDropped;
+    if (inboundVideo && typeof inboundVideo.framesDropped === "number")
+      details.framesDropped = inboundVideo.framesDropped;
     if (Object.keys(details).length) summary.video = details;
   }
   return { summary, sample: { at, bytes } };
