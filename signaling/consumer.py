@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, assert_never
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -23,8 +23,22 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
 from signaling import connection_test, drain, metrics, resume, signals
-from signaling.admission import get_admission
+from signaling.admission import Admission, get_admission
 from signaling.background import in_background
+from signaling.client_frames import (
+    ClientFrame,
+    ConnectionReport,
+    ConnectionTestRequest,
+    Ice,
+    InvalidJoin,
+    Join,
+    Leave,
+    Path,
+    Ping,
+    Sdp,
+    Update,
+    parse_client_frame,
+)
 from signaling.conf import conf
 from signaling.events import (
     Callback,
@@ -32,6 +46,7 @@ from signaling.events import (
     ConnectionReported,
     ErrorRaised,
     Event,
+    EventDispatcher,
     JoinRejected,
     MessageRelayed,
     PeerJoined,
@@ -44,19 +59,16 @@ from signaling.events import (
 )
 from signaling.ice import ice_servers_for, turn_refresh_interval
 from signaling.metadata import (
-    UPDATE_EMPTY,
     PeerState,
     display_name,
-    media_of,
     merged_state,
-    metadata_of,
     peer_updated_frame,
     states_fields,
     vouched_metadata,
 )
 from signaling.mounts import register_mount
 from signaling.origin import allowed_hosts, is_origin_allowed
-from signaling.policy import Access, RoomPolicy, get_room_resolver
+from signaling.policy import Access, RoomPolicy, RoomResolver, get_room_resolver
 from signaling.protocol import (
     EVICTION_CLOSE_CODES,
     NOT_IN_A_ROOM,
@@ -71,25 +83,15 @@ from signaling.protocol import (
     RelayedIceFrame,
     RelayedSdpFrame,
     SignalingError,
-    candidate_of,
     closed_frame,
-    connection_report_of,
-    description_of,
     encode,
     ice_servers_frame,
-    parse,
-    path_of,
-    ping_timestamp_of,
-    printable,
-    recipient_of,
     role_of,
     role_peer_id,
     room_full_message,
-    room_id_of,
-    unknown_type_message,
 )
 from signaling.ratelimit import TokenBucket
-from signaling.registry import JoinResult, RegistryUnavailable, RoomFull, get_registry
+from signaling.registry import JoinResult, RegistryUnavailable, RoomFull, RoomRegistry, get_registry
 from signaling.tokens import RoomGrant, read_room_token
 from signaling.transport import SocketClosed, socket_control, stop_accepting
 
@@ -211,19 +213,6 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     #: Which ``as_asgi()`` mount this is (set by ``as_asgi``; see ``signaling.mounts``).
     mount: int = -1
 
-    #: Client message ``t`` -> handler method. A table, not getattr, so no client frame can name a method.
-    client_handlers: ClassVar[Mapping[str, str]] = {
-        "join": "handle_join",
-        "leave": "handle_leave",
-        "sdp": "handle_sdp",
-        "ice": "handle_ice",
-        "ping": "handle_ping",
-        "update": "handle_update",
-        "path": "handle_path",
-        "connection-test": "handle_connection_test",
-        "connection-report": "handle_connection_report",
-    }
-
     def __init__(
         self,
         *,
@@ -240,12 +229,36 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             self.max_peers = max_peers
         if callbacks is not None:
             self.callbacks = Callbacks.coerce(callbacks)
+        # All the state of one connection is declared here. What the handshake and the settings give is bound by
+        # connect(), on the connection's event loop, once it has passed the origin check and admission.
+        # -- the handshake: who this client is as far as the server can tell
+        self.client_address: str | None = None
+        self.session_user_id: Any = None
+        self.user_agent = ""
+        # The socket URL's ?token= and ?room= (a join may bring its own token; its room must equal ?room=).
+        self.url_token: str | None = None
+        self.url_room: str | None = None
+        # -- the process's services
+        self.admission: Admission
+        self.registry: RoomRegistry
+        self.room_resolver: RoomResolver
+        self.dispatcher: EventDispatcher
+        # -- the settings, read once per connection (signaling.conf)
+        self.default_max_peers: int
+        self.allow_ad_hoc_rooms: bool
+        self.max_message_bytes: int
+        self.max_metadata_bytes: int
+        self.max_outbound_bytes: int
+        self.resume_grace: float
+        # Frames per second (and the refusals it tolerates before closing with 4029).
+        self.rate: TokenBucket
+        self.rate_tolerance: TokenBucket
+        # -- the room
         self.peer: LocalPeer | None = None
         # Set once this server decided to close the socket (it then ignores what the client still sends).
         self.closing = False
         # Set once the socket cannot take frames any more: sending to it is then a quiet no-op.
         self.socket_gone = False
-        self.client_address: str | None = None
         # Whether this socket was counted in by the worker's admission (and must be counted out).
         self.admitted = False
         # Set once the connection has given back all it held (a drain waits for it).
@@ -358,7 +371,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await self.end(CloseCode.ORIGIN_NOT_ALLOWED)
             return
         user = self.scope.get("user")
-        self.session_user_id = user.pk if user is not None and user.is_authenticated else None
+        if user is not None and user.is_authenticated:
+            self.session_user_id = user.pk
         client = self.scope.get("client")
         self.client_address = client[0] if client else None
         self.admission = get_admission()
@@ -384,8 +398,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.rate_tolerance = TokenBucket(1.0, conf.RATE_LIMIT_TOLERANCE)
         self.max_outbound_bytes = conf.OUTBOUND_BUFFER_BYTES
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        self.url_token: str | None = query["token"][0] if "token" in query else None
-        self.url_room: str | None = query["room"][0] if "room" in query else None
+        self.url_token = query["token"][0] if "token" in query else None
+        self.url_room = query["room"][0] if "room" in query else None
         self.user_agent = (self.header("user-agent") or "")[:USER_AGENT_MAX_LENGTH].replace("\x00", "")
         await self.accept()
 
@@ -502,16 +516,39 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             limit = self.max_message_bytes
             if length * 4 > limit and (length > limit or len(text_data.encode()) > limit):
                 raise SignalingError(ErrorCode.TOO_LARGE, f"Message too large (max {limit} bytes)")
-            kind, message = parse(text_data)
-            handler = self.client_handlers.get(kind)
-            if handler is None:
-                raise SignalingError(ErrorCode.UNKNOWN_TYPE, unknown_type_message(kind))
-            await getattr(self, handler)(message)
+            await self.dispatch_frame(parse_client_frame(text_data, self.max_metadata_bytes))
+        except InvalidJoin as error:
+            self.join_refused(error, error.requested_room, self.session_user_id)
+            await self.refuse(error)
         except SignalingError as error:
             await self.refuse(error)
         except Exception as error:
             logger.exception("Signaling handler failed")
             await self.refuse(SignalingError(ErrorCode.INTERNAL, "Internal error"), cause=error)
+
+    async def dispatch_frame(self, frame: ClientFrame) -> None:
+        """Hand a client frame to its handler. The relayed frames, the busiest by far, are matched first."""
+        match frame:
+            case Ice():
+                await self.handle_ice(frame)
+            case Sdp():
+                await self.handle_sdp(frame)
+            case Ping():
+                await self.handle_ping(frame)
+            case Join():
+                await self.handle_join(frame)
+            case Leave():
+                await self.handle_leave(frame)
+            case Update():
+                await self.handle_update(frame)
+            case Path():
+                await self.handle_path(frame)
+            case ConnectionTestRequest():
+                await self.handle_connection_test(frame)
+            case ConnectionReport():
+                await self.handle_connection_report(frame)
+            case _:
+                assert_never(frame)
 
     async def refuse(self, error: SignalingError, cause: Exception | None = None) -> None:
         """Tell the client its message was refused; the socket stays open."""
@@ -545,81 +582,107 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     # -- client messages ---------------------------------------------------------------------------------------
 
-    async def handle_join(self, message: dict[str, Any]) -> None:
-        if self.peer is not None:
-            raise SignalingError(ErrorCode.ALREADY_JOINED, "Already in a room")
+    async def handle_join(self, frame: Join) -> None:
+        """Join a room: who joins, a resume if it brings one, else a new seat; then ``joined``. Each step raises
+        ``SignalingError`` to refuse the join, which is then told to the client and reported (``JoinRejected``)."""
+        started = time.monotonic()
         # Who joins is decided per join: a room token's user counts for the join that carried it, never for a
         # later one on the same socket.
         user_id = self.session_user_id
-        started = time.monotonic()
         try:
-            if not self.admission.allow_join(self.client_address):
-                raise SignalingError(ErrorCode.RATE_LIMITED, "Too many joins from your address; try again shortly")
-            room_id = room_id_of(message)
-            if self.url_room is not None and self.url_room != room_id:
-                raise SignalingError(ErrorCode.INVALID_ROOM, "roomId does not match the socket's ?room=")
-            grant = self.room_grant(room_id, message.get("token", self.url_token))
-            metadata = metadata_of(message["metadata"], self.max_metadata_bytes) if "metadata" in message else None
-            media = media_of(message["media"]) if "media" in message else None
+            self.check_may_join(frame)
+            grant = self.room_grant(frame.room_id, frame.token if frame.token is not None else self.url_token)
             if grant is not None and grant.user_id is not None:
                 user_id = grant.user_id
             # Per join, like the user: a token's user vouches for the join that carried it only. A peer with a role
             # (a recorder, an agent) is the site's own: it names itself.
             vouching = user_id is not None and (grant is None or grant.role is None)
             self.vouched = await self.vouched_metadata(user_id) if vouching else {}
-            if "resume" in message and await self.resume_peer(room_id, message["resume"], user_id):
-                metrics.JOINS.labels("joined").inc()
-                metrics.JOIN_LATENCY.observe(time.monotonic() - started)
+            if frame.resume is not None and await self.resume_peer(frame.room_id, frame.resume, user_id):
+                self.count_join(started)
                 return
-            policy = await self.room_resolver.resolve(room_id)
-            max_peers = self.room_capacity(policy, grant, user_id)
-            role = grant.role if grant is not None else None
-            peer = self.local_peer(new_peer_id(role), room_id, self.mount, max_peers, self.client_key(user_id))
-            # A peer with a role sits in one of the room's extra seats, never in a participant's.
-            seats = conf.EXTRA_SEATS if role is not None else max_peers
-            state = merged_state({}, metadata, media, self.vouched)
-            try:
-                result = await self.join_registry(room_id, peer, seats, state)
-            except RoomFull as full:
-                raise SignalingError(ErrorCode.ROOM_FULL, room_full_message(full.max_peers)) from None
-            except RegistryUnavailable:
-                raise SignalingError(ErrorCode.INTERNAL, UNAVAILABLE) from None
-            if result.room_created and policy is None and not self.admission.allow_room_creation(self.client_address):
-                # Nobody else is in a room this join created, so taking it back is seen by no one.
-                await self.registry.leave(room_id, peer.peer_id, LeaveReason.LEAVE.value)
-                raise SignalingError(ErrorCode.RATE_LIMITED, "Too many new rooms from your address; try again later")
+            peer, state, result = await self.take_seat(frame, grant, user_id)
         except SignalingError as error:
-            metrics.JOINS.labels(error.code.value).inc()
-            requested = message.get("roomId")
-            self.emit(
-                JoinRejected(
-                    room_id=printable(requested) if isinstance(requested, str) else None,
-                    code=error.code.value,
-                    message=error.message,
-                    at=timezone.now(),
-                    user_id=user_id,
-                    client_address=self.client_address,
-                )
-            )
+            self.join_refused(error, frame.room_id, user_id)
             raise
+        await self.enter_room(peer, state, result.peers, result.states)
+        self.count_join(started)
+        self.announce_join(peer, state, result.room_created, user_id)
+
+    def check_may_join(self, frame: Join) -> None:
+        """Refuse a join this socket may not make now: it is in a room already, its address joins too often, or
+        the room is not the one its URL named."""
+        if self.peer is not None:
+            raise SignalingError(ErrorCode.ALREADY_JOINED, "Already in a room")
+        if not self.admission.allow_join(self.client_address):
+            raise SignalingError(ErrorCode.RATE_LIMITED, "Too many joins from your address; try again shortly")
+        if self.url_room is not None and self.url_room != frame.room_id:
+            raise SignalingError(ErrorCode.INVALID_ROOM, "roomId does not match the socket's ?room=")
+
+    async def take_seat(
+        self, frame: Join, grant: RoomGrant | None, user_id: Any
+    ) -> tuple[LocalPeer, PeerState, JoinResult]:
+        """A new peer's seat in the room, under the room's policy: the peer, its state and what the registry
+        answered."""
+        room_id = frame.room_id
+        policy = await self.room_resolver.resolve(room_id)
+        max_peers = self.room_capacity(policy, grant, user_id)
+        role = grant.role if grant is not None else None
+        peer = self.local_peer(new_peer_id(role), room_id, self.mount, max_peers, self.client_key(user_id))
+        # A peer with a role sits in one of the room's extra seats, never in a participant's.
+        seats = conf.EXTRA_SEATS if role is not None else max_peers
+        state = merged_state({}, frame.metadata, frame.media, self.vouched)
+        try:
+            result = await self.join_registry(room_id, peer, seats, state)
+        except RoomFull as full:
+            raise SignalingError(ErrorCode.ROOM_FULL, room_full_message(full.max_peers)) from None
+        except RegistryUnavailable:
+            raise SignalingError(ErrorCode.INTERNAL, UNAVAILABLE) from None
+        if result.room_created and policy is None and not self.admission.allow_room_creation(self.client_address):
+            # Nobody else is in a room this join created, so taking it back is seen by no one.
+            await self.registry.leave(room_id, peer.peer_id, LeaveReason.LEAVE.value)
+            raise SignalingError(ErrorCode.RATE_LIMITED, "Too many new rooms from your address; try again later")
+        return peer, state, result
+
+    async def enter_room(
+        self, peer: LocalPeer, state: PeerState, peers: list[str], states: dict[str, PeerState]
+    ) -> None:
+        """Make ``peer`` this socket's member: ``joined`` goes out, then the frames held for it meanwhile."""
         self.peer = peer
         self.peer_state = state
-        await self.send_joined(peer, result.peers, result.states)
+        await self.send_joined(peer, peers, states)
         await peer.open()
+
+    def count_join(self, started: float) -> None:
         metrics.JOINS.labels("joined").inc()
         metrics.JOIN_LATENCY.observe(time.monotonic() - started)
+
+    def announce_join(self, peer: LocalPeer, state: PeerState, room_created: bool, user_id: Any) -> None:
         now = timezone.now()
-        if result.room_created:
-            self.emit(RoomCreated(room_id=room_id, at=now))
+        if room_created:
+            self.emit(RoomCreated(room_id=peer.room_id, at=now))
         self.emit(
             PeerJoined(
-                room_id=room_id,
+                room_id=peer.room_id,
                 peer_id=peer.peer_id,
                 at=now,
                 user_id=user_id,
                 client_address=self.client_address,
                 user_agent=self.user_agent,
                 display_name=display_name(state.get("metadata")),
+            )
+        )
+
+    def join_refused(self, error: SignalingError, requested_room: str | None, user_id: Any) -> None:
+        metrics.JOINS.labels(error.code.value).inc()
+        self.emit(
+            JoinRejected(
+                room_id=requested_room,
+                code=error.code.value,
+                message=error.message,
+                at=timezone.now(),
+                user_id=user_id,
+                client_address=self.client_address,
             )
         )
 
@@ -692,10 +755,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             metrics.RESUMES.labels("expired").inc()
             logger.info("Peer %s came back too late to resume: it had left room %s", claimed[1], room_id)
             return False
-        self.peer = peer
-        self.peer_state = resumed.states.get(peer.peer_id, {})
-        await self.send_joined(peer, resumed.peers, resumed.states)
-        await peer.open()
+        await self.enter_room(peer, resumed.states.get(peer.peer_id, {}), resumed.peers, resumed.states)
         metrics.RESUMES.labels("other_worker" if resumed.from_other_worker else "same_worker").inc()
         return True
 
@@ -749,26 +809,23 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise SignalingError(ErrorCode.FORBIDDEN, banned_message(banned_until))
         return policy.max_peers or self.default_max_peers
 
-    async def handle_leave(self, message: dict[str, Any]) -> None:
+    async def handle_leave(self, frame: Leave) -> None:
         self.require_peer()
         await self.leave_room(LeaveReason.LEAVE)
 
-    async def handle_update(self, message: dict[str, Any]) -> None:
+    async def handle_update(self, frame: Update) -> None:
         peer = self.require_peer()
-        metadata = metadata_of(message["metadata"], self.max_metadata_bytes) if "metadata" in message else None
-        media = media_of(message["media"]) if "media" in message else None
-        if metadata is None and media is None:
-            raise SignalingError(ErrorCode.INVALID_MESSAGE, UPDATE_EMPTY)
+        metadata, media = frame.metadata, frame.media
         state = merged_state(self.peer_state, metadata, media, self.vouched)
         if state == self.peer_state:
             return  # nothing changed: nobody needs telling
-        frame = peer_updated_frame(
+        notice = peer_updated_frame(
             peer.peer_id,
             state.get("metadata") if metadata is not None else None,
             state.get("media") if media is not None else None,
         )
         try:
-            updated = await self.registry.update(peer.room_id, peer.peer_id, state, frame)
+            updated = await self.registry.update(peer.room_id, peer.peer_id, state, notice)
         except RegistryUnavailable:
             raise SignalingError(ErrorCode.INTERNAL, UNAVAILABLE) from None
         if not updated or self.peer is not peer:
@@ -786,11 +843,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 )
             )
 
-    async def handle_path(self, message: dict[str, Any]) -> None:
+    async def handle_path(self, frame: Path) -> None:
         """The client's word on how its connection to one peer goes (extension): logged, and counted, when it
         changes. Not relayed to anyone."""
         peer = self.require_peer()
-        remote_id, relay, protocol = path_of(message)
+        remote_id, relay, protocol = frame.peer_id, frame.relay, frame.protocol
         if self.paths.get(remote_id) == (relay, protocol):
             return
         if remote_id not in self.paths and len(self.paths) >= peer.max_peers + conf.EXTRA_SEATS:
@@ -808,16 +865,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             )
         )
 
-    async def handle_connection_test(self, message: dict[str, Any]) -> None:
+    async def handle_connection_test(self, frame: ConnectionTestRequest) -> None:
         """What the client's connection test needs (extension): our ICE servers, with credentials of its own."""
         self.allow_connection_test()
         await self.send_frame(connection_test.connection_test_frame(self.client_address))
 
-    async def handle_connection_report(self, message: dict[str, Any]) -> None:
+    async def handle_connection_report(self, frame: ConnectionReport) -> None:
         """A connection test's results, for the site's support staff (extension): passed on as an event, and the
         client is told the id it is kept under."""
         self.allow_connection_test()
-        checks = connection_report_of(message)
         if not connection_test.reports_are_kept():
             raise SignalingError(ErrorCode.FORBIDDEN, "This server keeps no connection reports")
         if self.reports_sent >= connection_test.MAX_REPORTS_PER_SOCKET:
@@ -829,8 +885,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.emit(
             ConnectionReported(
                 report_id=report_id,
-                checks=checks,
-                ok=all(check["status"] != "fail" for check in checks),
+                checks=frame.checks,
+                ok=frame.passed,
                 user_id=self.session_user_id,
                 session_key=(getattr(session, "session_key", None) or "") if session is not None else "",
                 client_address=self.client_address,
@@ -861,15 +917,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if destroyed:
             self.emit(RoomDestroyed(room_id=peer.room_id, at=now))
 
-    async def handle_sdp(self, message: dict[str, Any]) -> None:
+    async def handle_sdp(self, frame: Sdp) -> None:
         peer = self.speaking_peer()
-        payload: RelayedSdpFrame = {"t": "sdp", "from": peer.peer_id, "description": description_of(message)}
-        await self.relay(peer, "sdp", recipient_of(message), payload)
+        payload: RelayedSdpFrame = {"t": "sdp", "from": peer.peer_id, "description": frame.description}
+        await self.relay(peer, "sdp", frame.to, payload)
 
-    async def handle_ice(self, message: dict[str, Any]) -> None:
+    async def handle_ice(self, frame: Ice) -> None:
         peer = self.speaking_peer()
-        payload: RelayedIceFrame = {"t": "ice", "from": peer.peer_id, "candidate": candidate_of(message)}
-        await self.relay(peer, "ice", recipient_of(message), payload)
+        payload: RelayedIceFrame = {"t": "ice", "from": peer.peer_id, "candidate": frame.candidate}
+        await self.relay(peer, "ice", frame.to, payload)
 
     async def relay(
         self, peer: LocalPeer, kind: str, to: str | None, payload: RelayedSdpFrame | RelayedIceFrame
@@ -880,8 +936,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 MessageRelayed(kind=kind, from_peer=peer.peer_id, to_peer=to, room_id=peer.room_id, at=timezone.now())
             )
 
-    async def handle_ping(self, message: dict[str, Any]) -> None:
-        ts = ping_timestamp_of(message)
+    async def handle_ping(self, frame: Ping) -> None:
+        ts = frame.ts
         pong: PongFrame = {"t": "pong"} if ts is None else {"t": "pong", "ts": ts}
         await self.send_frame(encode(pong))
 

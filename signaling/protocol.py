@@ -1,12 +1,11 @@
-"""The wire protocol (``docs/protocol.md``): error codes, Agentuity's error texts, field validation and frame encoding.
-
-Validation returns the cleaned value or raises :class:`SignalingError`; nothing here does I/O.
+"""The wire protocol (``docs/protocol.md``): error and close codes, Agentuity's error texts, the server's frames and
+their encoding, and the JSON door every client frame passes (``parse``; ``signaling.client_frames`` makes typed
+values of what passes it). Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from enum import StrEnum
 from typing import Any, Literal, NotRequired, TypedDict
@@ -93,14 +92,12 @@ INVALID_FORMAT = "Invalid message format"
 INVALID_ROOM_ID = "Missing or invalid roomId"
 INVALID_DESCRIPTION = "Missing or invalid description"
 INVALID_CANDIDATE = "Missing or invalid candidate"
-INVALID_PATH = "Missing or invalid path: peerId (a string), relay (true or false), protocol (udp, tcp or tls)"
 NOT_IN_A_ROOM = "Not in a room"
 
 # Dots alone ("." and "..") are path segments wherever a room id becomes part of a path or URL: refused.
 ROOM_ID_PATTERN = re.compile(r"(?!\.+$)[A-Za-z0-9_.:\-]{1,128}")
 #: Longest message type echoed back in `Unknown message type: <t>`.
 ECHOED_TYPE_LENGTH = 64
-DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -331,138 +328,3 @@ def _has_unsafe_string(value: object) -> bool:
 
 def is_valid_room_id(value: object) -> bool:
     return isinstance(value, str) and ROOM_ID_PATTERN.fullmatch(value) is not None
-
-
-def room_id_of(message: dict[str, Any]) -> str:
-    room_id = message.get("roomId")
-    if not is_valid_room_id(room_id):
-        raise SignalingError(ErrorCode.INVALID_ROOM, INVALID_ROOM_ID)
-    assert isinstance(room_id, str)
-    return room_id
-
-
-def recipient_of(message: dict[str, Any]) -> str | None:
-    """The optional ``to`` of a relayed message: a peer id, or None for everyone else in the room."""
-    to = message.get("to")
-    if to is None or isinstance(to, str):
-        return to
-    raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_FORMAT)
-
-
-def description_of(message: dict[str, Any]) -> dict[str, Any]:
-    """The ``RTCSessionDescriptionInit`` of an ``sdp`` message, reduced to its two fields."""
-    description = message.get("description")
-    if not isinstance(description, dict):
-        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_DESCRIPTION)
-    kind = description.get("type")
-    sdp = description.get("sdp")
-    if kind not in DESCRIPTION_TYPES or not (sdp is None or isinstance(sdp, str)):
-        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_DESCRIPTION)
-    return {"type": kind} if sdp is None else {"type": kind, "sdp": sdp}
-
-
-_CANDIDATE_FIELDS = {
-    "candidate": (str,),
-    "sdpMid": (str, type(None)),
-    "sdpMLineIndex": (int, type(None)),
-    "usernameFragment": (str, type(None)),
-}
-
-
-def candidate_of(message: dict[str, Any]) -> dict[str, Any]:
-    """The ``RTCIceCandidateInit`` of an ``ice`` message, reduced to its known fields."""
-    candidate = message.get("candidate")
-    if not isinstance(candidate, dict) or not isinstance(candidate.get("candidate"), str):
-        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_CANDIDATE)
-    cleaned: dict[str, Any] = {}
-    for name, types in _CANDIDATE_FIELDS.items():
-        if name in candidate:
-            value = candidate[name]
-            # bool is an int subclass; an sdpMLineIndex of true is not an index.
-            if not isinstance(value, types) or isinstance(value, bool):
-                raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_CANDIDATE)
-            cleaned[name] = value
-    return cleaned
-
-
-#: How a relaying client reaches its TURN server (``path.protocol``).
-RELAY_PROTOCOLS = frozenset({"udp", "tcp", "tls"})
-#: Longest peer id a ``path`` report may name (the server's own are 25 characters).
-MAX_PATH_PEER_ID = 64
-
-
-def path_of(message: dict[str, Any]) -> tuple[str, bool, str]:
-    """The ``path`` report of a client (extension): the peer its connection goes to, whether that connection
-    relays through TURN, and (relaying) how it reaches the TURN server, ``""`` when direct or unknown."""
-    peer_id, relay, protocol = message.get("peerId"), message.get("relay"), message.get("protocol", "")
-    if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PATH_PEER_ID or not isinstance(relay, bool):
-        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_PATH)
-    if protocol != "" and (not relay or protocol not in RELAY_PROTOCOLS):
-        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_PATH)
-    return peer_id, relay, protocol
-
-
-#: Largest magnitude of a ``ping.ts``: every finite double a client clock sends fits, 64 KiB of digits do not.
-MAX_PING_TIMESTAMP = 2**64
-
-
-def ping_timestamp_of(message: dict[str, Any]) -> int | float | None:
-    """The optional ``ts`` of a ``ping``: a finite number (the client's clock), echoed in ``pong``."""
-    ts = message.get("ts")
-    if ts is None:
-        return None
-    if isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts):
-        if abs(ts) <= MAX_PING_TIMESTAMP:
-            return ts
-    raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_FORMAT)
-
-
-#: What a connection test checks (``connection-report``), in the order a report lists them.
-CONNECTION_CHECKS = ("signaling", "stun", "turn-udp", "turn-tcp", "turn-tls", "media")
-CHECK_STATUSES = frozenset({"pass", "fail", "skip"})
-#: Longest ``message`` of one check, in characters: a sentence or two a user can act on.
-MAX_CHECK_MESSAGE = 300
-#: Longest ``address`` of one check (the public address STUN found): an IPv6 address with a port fits.
-MAX_CHECK_ADDRESS = 64
-#: Largest ``ms`` or ``rttMs`` of a check: ten minutes, far beyond any test's timeout.
-MAX_CHECK_MILLISECONDS = 600_000
-INVALID_REPORT = (
-    "A connection-report carries report.checks: a list of {id, status, message} with id one of "
-    + ", ".join(CONNECTION_CHECKS)
-    + ", each once, status pass, fail or skip, message a string of at most "
-    + f"{MAX_CHECK_MESSAGE} characters, and optionally ms and rttMs (0 to {MAX_CHECK_MILLISECONDS}) and address"
-)
-
-
-def connection_report_of(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """The checks of a ``connection-report`` (extension), normalized: the known fields of each, in the order of
-    ``CONNECTION_CHECKS``. Whether the test passed is the server's to say (no check failed), not the client's."""
-    report = message.get("report")
-    checks = report.get("checks") if isinstance(report, dict) else None
-    if not isinstance(checks, list) or not 0 < len(checks) <= len(CONNECTION_CHECKS):
-        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
-    by_id: dict[str, dict[str, Any]] = {}
-    for check in checks:
-        if not isinstance(check, dict):
-            raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
-        check_id, status, text = check.get("id"), check.get("status"), check.get("message")
-        if check_id not in CONNECTION_CHECKS or check_id in by_id or status not in CHECK_STATUSES:
-            raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
-        if not isinstance(text, str) or len(text) > MAX_CHECK_MESSAGE:
-            raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
-        normalized: dict[str, Any] = {"id": check_id, "status": status, "message": printable(text, MAX_CHECK_MESSAGE)}
-        for field in ("ms", "rttMs"):
-            if field in check:
-                value = check[field]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
-                if not 0 <= value <= MAX_CHECK_MILLISECONDS:
-                    raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
-                normalized[field] = round(float(value), 1)
-        if "address" in check:
-            address = check["address"]
-            if not isinstance(address, str) or len(address) > MAX_CHECK_ADDRESS:
-                raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_REPORT)
-            normalized["address"] = printable(address, MAX_CHECK_ADDRESS)
-        by_id[check_id] = normalized
-    return [by_id[check_id] for check_id in CONNECTION_CHECKS if check_id in by_id]

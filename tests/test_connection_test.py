@@ -27,9 +27,9 @@ from rooms.connection_tests import keep_report
 from rooms.models import ConnectionTest
 from signaling import signals
 from signaling.checks import check_access_settings, check_settings
+from signaling.client_frames import INVALID_REPORT
 from signaling.connection_test import MAX_REPORTS_PER_SOCKET, TEST_CREDENTIAL_TTL
 from signaling.consumer import SignalingConsumer
-from signaling.protocol import INVALID_REPORT
 from tests.conftest import Connect, Peer, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)

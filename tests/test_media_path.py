@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from rooms.models import PeerSession, RoomEvent
-from signaling.protocol import INVALID_PATH
+from signaling.client_frames import INVALID_PATH
 from tests.conftest import Connect, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
