@@ -12,6 +12,14 @@ import { FINAL_CLOSE_CODES, SignalingSocket, WebRTCCallError, signalingUrl } fro
 /** @typedef {import('./types.js').ConnectionReport} ConnectionReport */
 /** @typedef {import('./types.js').ConnectionTestOptions} ConnectionTestOptions */
 /** @typedef {import('./ice.js').IceUrlKind} IceUrlKind */
+/** @typedef {import('./types.js').ServerMessage} ServerMessage */
+/** @typedef {import('./types.js').ErrorMessage} ErrorMessage */
+/**
+ * How one request on a socket of its own ended: the frame that answers it, an `error`, the socket's close, or no
+ * answer in time.
+ * @template F
+ * @typedef {{ frame: F } | { refused: ErrorMessage } | { closed: number } | { timedOut: true }} ExchangeOutcome
+ */
 
 /** Milliseconds each check may take by default (the media round trip, twice as long). */
 export const CHECK_TIMEOUT = 5000;
@@ -117,16 +125,17 @@ export async function sendConnectionReport(options, report) {
 
 /**
  * One request on a socket of its own, and the frame that answers it.
+ * @template {ServerMessage["t"]} T
  * @param {string} url
  * @param {Record<string, unknown>} request
- * @param {string} replyType
+ * @param {T} replyType
  * @param {number} timeout
- * @returns {Promise<{ frame: Record<string, any> } | { refused: Record<string, any> } | { closed: number } | { timedOut: true }>}
+ * @returns {Promise<ExchangeOutcome<Extract<ServerMessage, { t: T }>>>}
  */
 function exchange(url, request, replyType, timeout) {
   return new Promise((resolve) => {
     let settled = false;
-    /** @param {{ frame: Record<string, any> } | { refused: Record<string, any> } | { closed: number } | { timedOut: true }} outcome */
+    /** @param {ExchangeOutcome<Extract<ServerMessage, { t: T }>>} outcome */
     const finish = (outcome) => {
       if (settled) return;
       settled = true;
@@ -136,7 +145,7 @@ function exchange(url, request, replyType, timeout) {
     };
     const socket = new SignalingSocket(url, {
       onMessage: (message) => {
-        if (message.t === replyType) finish({ frame: message });
+        if (message.t === replyType) finish({ frame: /** @type {Extract<ServerMessage, { t: T }>} */ (message) });
         else if (message.t === "error") finish({ refused: message });
       },
       onClose: (event) => finish({ closed: event.code }),
@@ -209,7 +218,7 @@ async function checkSignaling(signalUrl, timeout) {
 
 /**
  * Whether an `error` frame says the server does not know the message (Agentuity's and ours word it alike).
- * @param {Record<string, any>} error
+ * @param {ErrorMessage} error
  */
 function isUnknownType(error) {
   return error.code === "unknown-type" || String(error.message ?? "").startsWith("Unknown message type");
