@@ -7,26 +7,26 @@ Set only what you change::
 
 from __future__ import annotations
 
-from typing import Any
-
-from signaling.settings_dict import SettingsDict
-
-DEFAULTS: dict[str, Any] = {
-    # Where the pages' browser client opens its socket: the path the site mounts SignalingConsumer at (a path
-    # resolves against the page), or a full ws://, wss://, http:// or https:// URL.
-    "SIGNAL_PATH": "/api/call/signal",
-}
+from signaling.settings_dict import Setting, SettingsDict, Url
 
 
 class FrontendSettings(SettingsDict):
-    """Typed accessors for ``settings.FRONTEND``; each falls back to its entry in ``DEFAULTS``."""
+    """``settings.FRONTEND``: each key with its default and what values it takes; on ``conf``, its typed value."""
 
     setting = "FRONTEND"
-    defaults = DEFAULTS
-
-    @property
-    def SIGNAL_PATH(self) -> str:
-        return str(self._get("SIGNAL_PATH"))
+    app = "frontend"
+    # Where the pages' browser client opens its socket: the path the site mounts SignalingConsumer at (a path
+    # resolves against the page), or a full ws://, wss://, http:// or https:// URL.
+    SIGNAL_PATH = Setting(
+        "/api/call/signal",
+        Url(
+            "E003",
+            ("ws://", "wss://", "http://", "https://"),
+            paths=True,
+            hint="The path the site mounts SignalingConsumer.as_asgi() at.",
+        ),
+    )
 
 
 conf = FrontendSettings()
+DEFAULTS = FrontendSettings.defaults

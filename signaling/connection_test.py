@@ -18,8 +18,6 @@ from signaling.conf import conf
 from signaling.ice import ice_servers_for
 from signaling.protocol import ConnectionReportReceivedFrame, ConnectionTestFrame, ErrorCode, SignalingError, encode
 
-#: The values of ``SIGNALING["CONNECTION_TEST"]``.
-CONNECTION_TEST_ACCESS = ("anyone", "authenticated", "off")
 #: Seconds a test's TURN credentials work: a test takes seconds, so they are of little use to anyone after it.
 TEST_CREDENTIAL_TTL = 120
 #: Reports one socket may send: a user who tests again and sends again, not a flood of rows.

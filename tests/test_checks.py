@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from rooms.checks import check_settings as check_rooms_settings
 from signaling.checks import check_access_settings, check_settings
 
 MODEL_RESOLVER = "rooms.resolver.ModelRoomResolver"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def ids(settings: Any, **signaling: Any) -> list[str]:
@@ -160,3 +163,27 @@ def test_the_rest_api_without_the_api_extra_is_explained(monkeypatch: pytest.Mon
     assert warning.id == "rooms.W002"
     assert "drf_spectacular" in warning.msg
     assert "[api]" in (warning.hint or "")
+
+
+@pytest.mark.parametrize("app", ["signaling", "rooms", "frontend"])
+def test_each_setting_is_declared_once_and_its_default_passes_its_own_check(settings: Any, app: str) -> None:
+    from importlib import import_module
+
+    from signaling.settings_dict import SettingsDict
+
+    module = import_module(f"{app}.conf")
+    settings_class = type(module.conf)
+    assert issubclass(settings_class, SettingsDict)
+    assert settings_class.app == app
+    assert set(module.DEFAULTS) == set(settings_class.declared)
+    setattr(settings, settings_class.setting, {})
+    docs = "".join(path.read_text() for path in (ROOT / "docs").glob("*.md"))
+    for name, declared in settings_class.declared.items():
+        assert declared.kind.problem(declared.default) is None, name
+        assert getattr(module.conf, name) == declared.kind.read(declared.default), name
+        assert re.search(rf"\b{name}\b", docs), f"{settings_class.setting}['{name}'] is in no page of docs/"
+
+
+def test_a_number_that_is_not_a_number_is_refused(settings: Any) -> None:
+    assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, RATE_LIMIT_PER_SECOND=float("nan")) == ["signaling.E013"]
+    assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, RESUME_GRACE=float("nan")) == ["signaling.E012"]
