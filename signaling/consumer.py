@@ -12,7 +12,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from typing import Any, assert_never
 from urllib.parse import parse_qs
@@ -58,6 +58,7 @@ from signaling.events import (
     get_dispatcher,
 )
 from signaling.ice import ice_servers_for, turn_refresh_interval
+from signaling.local_peer import LocalPeer
 from signaling.metadata import (
     PeerState,
     display_name,
@@ -111,6 +112,13 @@ def new_peer_id(role: PeerRole | None = None) -> str:
     return "peer-" + secrets.token_urlsafe(12)
 
 
+def positive_max_peers(value: object) -> int:
+    """The consumer's ``max_peers`` option, refused unless a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_peers must be a positive integer, not {value!r}")
+    return value
+
+
 def banned_message(until: datetime) -> str:
     return f"You are banned from this room until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
@@ -121,86 +129,6 @@ def _vouched_metadata_of_user_id(user_id: Any) -> dict[str, Any]:
 
     user = get_user_model()._default_manager.filter(pk=user_id).first()
     return vouched_metadata(user) if user is not None else {}
-
-
-class LocalPeer:
-    """This connection as a member of a room: what the registry delivers frames to.
-
-    Frames delivered before the ``joined`` reply is out wait, so that the joiner always hears ``joined`` first;
-    they count against the socket's outbound limit like frames in its send buffer.
-    """
-
-    __slots__ = (
-        "_end",
-        "_evict",
-        "_overflow",
-        "_pending",
-        "_pending_bytes",
-        "_pending_limit",
-        "_replaced",
-        "_send",
-        "client",
-        "max_peers",
-        "mount",
-        "peer_id",
-        "room_id",
-    )
-
-    def __init__(
-        self,
-        peer_id: str,
-        room_id: str,
-        mount: int,
-        max_peers: int,
-        send: Callable[[str], Awaitable[None]],
-        end: Callable[[int], Awaitable[None]],
-        evict: Callable[[LeaveReason], Awaitable[None]],
-        replaced: Callable[[], Awaitable[None]],
-        overflow: Callable[[], None],
-        pending_limit: int,
-        client: str = "",
-    ) -> None:
-        self.peer_id = peer_id
-        self.client = client
-        self.room_id = room_id
-        self.mount = mount
-        self.max_peers = max_peers
-        self._send = send
-        self._end = end
-        self._evict = evict
-        self._replaced = replaced
-        self._overflow = overflow
-        self._pending: list[str] | None = []
-        self._pending_bytes = 0
-        self._pending_limit = pending_limit
-
-    async def deliver(self, frame: str) -> None:
-        if self._pending is not None:
-            self._pending_bytes += len(frame)
-            if self._pending_bytes > self._pending_limit:
-                self._pending.clear()
-                self._overflow()
-                return
-            self._pending.append(frame)
-            return
-        await self._send(frame)
-
-    async def open(self) -> None:
-        """Send what waited, then deliver directly."""
-        pending = self._pending
-        # Deliveries that arrive while this loop awaits append to the same list, so order is kept.
-        while pending:
-            await self._send(pending.pop(0))
-        self._pending = None
-
-    async def end(self, code: int) -> None:
-        await self._end(code)
-
-    async def evict(self, reason: str) -> None:
-        await self._evict(LeaveReason(reason))
-
-    async def replaced(self) -> None:
-        await self._replaced()
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
@@ -224,9 +152,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if mount is not None:
             self.mount = mount
         if max_peers is not None:
-            if isinstance(max_peers, bool) or not isinstance(max_peers, int) or max_peers < 1:
-                raise ValueError(f"max_peers must be a positive integer, not {max_peers!r}")
-            self.max_peers = max_peers
+            self.max_peers = positive_max_peers(max_peers)
         if callbacks is not None:
             self.callbacks = Callbacks.coerce(callbacks)
         # All the state of one connection is declared here. What the handshake and the settings give is bound by
