@@ -1,5 +1,5 @@
 """Real server processes of the reference project, for the end-to-end tests and the benchmarks alike: daphne running
-rtcsite on a free port, Redis, Sentinel, nginx, coturn and PostgreSQL databases of their own."""
+rtcsite on a free port, Redis, Sentinel, nginx, coturn, Janus and PostgreSQL databases of their own."""
 
 from __future__ import annotations
 
@@ -481,6 +481,86 @@ class TurnServer:
         terminate(self.process, grace=5)
 
     def __enter__(self) -> TurnServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class JanusProcess:
+    """A Janus Gateway of the test's own: the configuration ``signaling.sfu.janus_config`` writes (only the VideoRoom
+    and the WebSocket API, on loopback, with an API secret and an admin key of its own), on free ports; its log is
+    kept (``log()``). ``restart()`` stops it and starts it again on the same ports (a Janus that died and came
+    back)."""
+
+    def __init__(self, *, reclaim_timeout: int = 30, events_url: str | None = None) -> None:
+        from signaling.sfu.janus_config import JanusConfig
+
+        self.api_secret = "api-" + os.urandom(12).hex()
+        self.admin_key = "admin-" + os.urandom(12).hex()
+        self.events_secret = "events-" + os.urandom(12).hex()
+        self.port = free_port()
+        rtp_base = 21000 + (self.port % 150) * 120
+        self.config = JanusConfig(
+            api_secret=self.api_secret,
+            admin_key=self.admin_key,
+            api_port=self.port,
+            rtp_ports=(rtp_base, rtp_base + 119),
+            media_address="127.0.0.1",
+            reclaim_timeout=reclaim_timeout,
+            events_url=events_url,
+            events_secret=self.events_secret,
+        )
+        self.directory = Path(tempfile.mkdtemp(prefix="janus-"))
+        self.process: subprocess.Popen[str] | None = None
+        self._log: list[str] = []
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> JanusProcess:
+        self.config.write(self.directory)
+        self.process = subprocess.Popen(
+            ["janus", "-F", str(self.directory), "--disable-colors"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        try:
+            wait_for_port(self.port)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"Janus did not start:\n{self.log()[-3000:]}") from None
+        return self
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._lock:
+                self._log.append(line.rstrip("\n"))
+
+    def log(self) -> str:
+        with self._lock:
+            return "\n".join(self._log)
+
+    def kill(self) -> None:
+        """Janus dies at once (SIGKILL): no session or room is wound down."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        terminate(self.process, grace=5)
+
+    def __enter__(self) -> JanusProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

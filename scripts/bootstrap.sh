@@ -11,10 +11,10 @@ fi
 
 system_packages=(python3)
 if [ "$want_test" = 1 ]; then
-    # The tests run their own redis-server, nginx and coturn (turnserver) processes, a real PostgreSQL and a real
-    # Chromium, and hosts of their own in network namespaces (iproute2's ip netns); Node.js type-checks the
-    # browser client and bundles the React test page.
-    system_packages+=(redis-server nginx postgresql chromium coturn iproute2)
+    # The tests run their own redis-server, nginx, coturn (turnserver) and Janus (the SFU) processes, a real
+    # PostgreSQL and a real Chromium, and hosts of their own in network namespaces (iproute2's ip netns); Node.js
+    # type-checks the browser client and bundles the React test page.
+    system_packages+=(redis-server nginx postgresql chromium coturn iproute2 janus janus-tools)
     command -v npm >/dev/null 2>&1 || system_packages+=(nodejs npm)
 fi
 # Debian's python3 needs python3-venv for `-m venv`; a Python that brings ensurepip (pyenv, say) does not.
@@ -34,6 +34,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     else
         echo "Missing system packages (install them, or run as root): ${missing[*]}" >&2
     fi
+fi
+
+if [ "$want_test" = 1 ] && [ "$(id -u)" = 0 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    # Debian's janus package starts a Janus of its own with /etc/janus's sample configuration (its API open on
+    # every interface, a published admin secret): the tests start their own, so that one is stopped for good.
+    systemctl disable --now janus.service >/dev/null 2>&1 || true
 fi
 
 if [ "$want_test" = 1 ] && command -v pg_lsclusters >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
