@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from rooms.logqueries import MAX_MATCHED_ROOMS, LogQuerySet
-from signaling.policy import Access
+from signaling.policy import Access, Topology
 from signaling.protocol import ROOM_ID_PATTERN, LeaveReason
 
 room_id_validator = RegexValidator(rf"\A{ROOM_ID_PATTERN.pattern}\Z", "1 to 128 letters, digits, or any of - _ . :")
@@ -32,6 +32,14 @@ class Room(models.Model):
         # Also a database default: rows inserted by SQL (scripts, other services) are anonymous rooms.
         db_default=Access.ANONYMOUS.value,
         help_text="anonymous: anyone; authenticated: logged-in users or a room token; token: a room token only.",
+    )
+    topology = models.CharField(
+        max_length=8,
+        choices=[(topology.value, topology.value) for topology in Topology],
+        default=Topology.MESH.value,
+        db_default=Topology.MESH.value,
+        help_text="mesh: every browser connects to every other (up to 4 to 6 with video); sfu: media goes through "
+        "the SFU (Janus), for larger rooms.",
     )
     allowed_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL,

@@ -19,7 +19,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from rooms.models import Room, RoomBan
-from signaling.policy import Access, RoomPolicy, RoomResolver
+from signaling.policy import Access, RoomPolicy, RoomResolver, Topology
 
 logger = logging.getLogger(__name__)
 
@@ -113,10 +113,14 @@ class ModelRoomResolver(RoomResolver):
             # One user may have several bans: the one that ends last counts.
             room_bans = bans.setdefault(room_id, {})
             room_bans[str(user_id)] = max(until, room_bans.get(str(user_id), until))
-        rows = Room.objects.filter(id__in=room_ids).values_list("id", "max_peers", "is_open", "access")
-        for room_id, max_peers, is_open, access in rows:
+        rows = Room.objects.filter(id__in=room_ids).values_list("id", "max_peers", "is_open", "access", "topology")
+        for room_id, max_peers, is_open, access, topology in rows:
             policies[room_id] = RoomPolicy(
-                max_peers=max_peers, is_open=is_open, access=Access(access), bans=bans.get(room_id, {})
+                max_peers=max_peers,
+                is_open=is_open,
+                access=Access(access),
+                bans=bans.get(room_id, {}),
+                topology=Topology(topology),
             )
         return policies
 

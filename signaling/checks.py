@@ -28,6 +28,16 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
                 id="signaling.E008",
             )
         ]
+    sfu = [values[name] for name in ("SFU_JANUS_URL", "SFU_API_SECRET", "SFU_ADMIN_KEY")]
+    if any(sfu) and not all(sfu):
+        return [
+            Error(
+                "SIGNALING['SFU_JANUS_URL'], SIGNALING['SFU_API_SECRET'] and SIGNALING['SFU_ADMIN_KEY'] go together: "
+                "set all three or none.",
+                hint="`manage.py janus_config` writes a Janus configuration with the same secret and key.",
+                id="signaling.E020",
+            )
+        ]
     if SignalingSettings.value_problems(user_settings):
         return []  # reported by their kinds: what follows reads the values
     return _check_combinations()

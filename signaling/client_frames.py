@@ -38,6 +38,17 @@ MAX_PATH_PEER_ID = 64
 #: Largest magnitude of a ``ping.ts``: every finite double a client clock sends fits, 64 KiB of digits do not.
 MAX_PING_TIMESTAMP = 2**64
 
+#: What a client may say it can do (``join.capabilities``), and how many names a join may carry.
+CAPABILITIES = frozenset({"sfu"})
+MAX_CAPABILITIES = 16
+INVALID_CAPABILITIES = f"capabilities must be a list of at most {MAX_CAPABILITIES} strings"
+#: The client's two connections in an SFU room (``sfu-ice.target``).
+SFU_TARGETS = frozenset({"publisher", "subscriber"})
+INVALID_SFU_TARGET = "sfu-ice needs target: publisher or subscriber, and a candidate (or null)"
+#: Longest data-channel label a ``data`` frame may name.
+MAX_LABEL = 64
+INVALID_DATA = f"data needs label (1 to {MAX_LABEL} characters) and one of text or binary (base64), both strings"
+
 #: What a connection test checks (``connection-report``), in the order a report lists them.
 CONNECTION_CHECKS = ("signaling", "stun", "turn-udp", "turn-tcp", "turn-tls", "media")
 CHECK_STATUSES = frozenset({"pass", "fail", "skip"})
@@ -69,6 +80,8 @@ class Join:
     resume: object = None
     metadata: dict[str, Any] | None = None
     media: dict[str, bool] | None = None
+    #: What this client can do beyond Agentuity's protocol (``"sfu"``: take part in an SFU room).
+    capabilities: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +150,55 @@ class ConnectionReport:
         return all(check["status"] != "fail" for check in self.checks)
 
 
-ClientFrame = Join | Leave | Sdp | Ice | Ping | Update | Path | ConnectionTestRequest | ConnectionReport
+@dataclass(frozen=True, slots=True)
+class SfuPublish:
+    """``sfu-publish`` (extension, SFU rooms): the offer of the client's publishing connection."""
+
+    description: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SfuSubscribed:
+    """``sfu-subscribed`` (extension, SFU rooms): the client's answer to the last ``sfu-subscription``."""
+
+    description: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SfuIce:
+    """``sfu-ice`` (extension, SFU rooms): an ICE candidate of the client's ``publisher`` or ``subscriber``
+    connection (None: that connection has gathered them all)."""
+
+    target: str
+    candidate: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """``data`` (extension, SFU rooms): a data-channel message on ``label`` for ``to`` (None: everyone else),
+    relayed by the server: ``text``, or ``binary`` in base64."""
+
+    to: str | None
+    label: str
+    text: str | None
+    binary: str | None
+
+
+ClientFrame = (
+    Join
+    | Leave
+    | Sdp
+    | Ice
+    | Ping
+    | Update
+    | Path
+    | ConnectionTestRequest
+    | ConnectionReport
+    | SfuPublish
+    | SfuSubscribed
+    | SfuIce
+    | Data
+)
 
 
 class InvalidJoin(SignalingError):
@@ -172,6 +233,7 @@ def _join(message: dict[str, Any], max_metadata_bytes: int) -> Join:
             resume=message.get("resume"),
             metadata=metadata_of(message["metadata"], max_metadata_bytes) if "metadata" in message else None,
             media=media_of(message["media"]) if "media" in message else None,
+            capabilities=_capabilities(message),
         )
     except SignalingError as error:
         requested = message.get("roomId")
@@ -237,6 +299,36 @@ def _connection_report(message: dict[str, Any], max_metadata_bytes: int) -> Conn
     return ConnectionReport([by_id[check_id] for check_id in CONNECTION_CHECKS if check_id in by_id])
 
 
+def _sfu_publish(message: dict[str, Any], max_metadata_bytes: int) -> SfuPublish:
+    description = _description(message)
+    if description["type"] != "offer":
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_DESCRIPTION)
+    return SfuPublish(description)
+
+
+def _sfu_subscribed(message: dict[str, Any], max_metadata_bytes: int) -> SfuSubscribed:
+    description = _description(message)
+    if description["type"] != "answer":
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_DESCRIPTION)
+    return SfuSubscribed(description)
+
+
+def _sfu_ice(message: dict[str, Any], max_metadata_bytes: int) -> SfuIce:
+    target = message.get("target")
+    if target not in SFU_TARGETS:
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_SFU_TARGET)
+    return SfuIce(target, None if message.get("candidate") is None else _candidate(message))
+
+
+def _data(message: dict[str, Any], max_metadata_bytes: int) -> Data:
+    label, text, binary = message.get("label"), message.get("text"), message.get("binary")
+    if not isinstance(label, str) or not 0 < len(label) <= MAX_LABEL:
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_DATA)
+    if (text is None) == (binary is None) or not isinstance(text if binary is None else binary, str):
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_DATA)
+    return Data(_recipient(message), label, text, binary)
+
+
 #: Each client frame's ``t`` and its parser. A table: a frame not in it is refused (``unknown-type``).
 PARSERS: Mapping[str, Callable[[dict[str, Any], int], ClientFrame]] = {
     "join": _join,
@@ -248,6 +340,10 @@ PARSERS: Mapping[str, Callable[[dict[str, Any], int], ClientFrame]] = {
     "path": _path,
     "connection-test": _connection_test,
     "connection-report": _connection_report,
+    "sfu-publish": _sfu_publish,
+    "sfu-subscribed": _sfu_subscribed,
+    "sfu-ice": _sfu_ice,
+    "data": _data,
 }
 
 # The frames without fields are all alike: one instance each.
@@ -264,6 +360,14 @@ def _room_id(message: dict[str, Any]) -> str:
     if not isinstance(room_id, str) or not is_valid_room_id(room_id):
         raise SignalingError(ErrorCode.INVALID_ROOM, INVALID_ROOM_ID)
     return room_id
+
+
+def _capabilities(message: dict[str, Any]) -> frozenset[str]:
+    """A join's ``capabilities``: the ones this server knows of those it names (any others are ignored)."""
+    named = message.get("capabilities", [])
+    if not isinstance(named, list) or len(named) > MAX_CAPABILITIES or not all(isinstance(c, str) for c in named):
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_CAPABILITIES)
+    return frozenset(named) & CAPABILITIES
 
 
 def _recipient(message: dict[str, Any]) -> str | None:

@@ -81,6 +81,20 @@ class DottedPath(Kind[str]):
         return self.optional.problem(value) if value is not None else Problem("must be a dotted path, not None")
 
 
+class OptionalUrl(Kind[str | None]):
+    """None, or a URL with one of ``schemes``."""
+
+    def __init__(self, code: str, schemes: Sequence[str]) -> None:
+        super().__init__(code)
+        self.url = Url(code, schemes)
+
+    def read(self, value: Any) -> str | None:
+        return str(value) if value else None
+
+    def problem(self, value: Any) -> Problem | None:
+        return None if value is None else self.url.problem(value)
+
+
 class Origins(Kind[Sequence[str]]):
     def read(self, value: Any) -> Sequence[str]:
         return list(value)
@@ -257,6 +271,15 @@ class SignalingSettings(SettingsDict):
     # Dotted path of a callable(user) -> dict: the metadata fields the server sets for a logged-in user's peers,
     # over whatever the client sends (so names cannot be spoofed where users log in). None: the client's own.
     USER_METADATA = Setting("signaling.metadata.user_metadata", OptionalDottedPath("E004", None))
+    # SFU rooms (a stored room's topology "sfu"): the Janus Gateway whose VideoRoom carries their media, as the
+    # workers reach its WebSocket API (a private address: browsers never talk to it), e.g. "ws://10.0.0.7:8188".
+    # None: no SFU; joins of SFU rooms get `sfu-unavailable`. Its API secret and its VideoRoom's admin key go with
+    # it (`manage.py janus_config` writes Janus's configuration with the same values).
+    SFU_JANUS_URL = Setting(None, OptionalUrl("E019", ("ws://", "wss://")))
+    SFU_API_SECRET = Setting(None, OptionalText(None))
+    SFU_ADMIN_KEY = Setting(None, OptionalText(None))
+    # Peers an SFU room admits at most, whatever its stored capacity says.
+    SFU_MAX_PEERS = Setting(50, POSITIVE_INTEGER)
 
 
 conf = SignalingSettings()

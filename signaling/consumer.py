@@ -29,6 +29,7 @@ from signaling.client_frames import (
     ClientFrame,
     ConnectionReport,
     ConnectionTestRequest,
+    Data,
     Ice,
     InvalidJoin,
     Join,
@@ -36,6 +37,9 @@ from signaling.client_frames import (
     Path,
     Ping,
     Sdp,
+    SfuIce,
+    SfuPublish,
+    SfuSubscribed,
     Update,
     parse_client_frame,
 )
@@ -69,7 +73,7 @@ from signaling.metadata import (
 )
 from signaling.mounts import register_mount
 from signaling.origin import allowed_hosts, is_origin_allowed
-from signaling.policy import Access, RoomPolicy, RoomResolver, get_room_resolver
+from signaling.policy import Access, RoomPolicy, RoomResolver, Topology, get_room_resolver
 from signaling.protocol import (
     EVICTION_CLOSE_CODES,
     NOT_IN_A_ROOM,
@@ -81,8 +85,10 @@ from signaling.protocol import (
     LeaveReason,
     PeerRole,
     PongFrame,
+    RelayedDataFrame,
     RelayedIceFrame,
     RelayedSdpFrame,
+    SfuPublishedFrame,
     SignalingError,
     closed_frame,
     encode,
@@ -93,6 +99,9 @@ from signaling.protocol import (
 )
 from signaling.ratelimit import TokenBucket
 from signaling.registry import JoinResult, RegistryUnavailable, RoomFull, RoomRegistry, get_registry
+from signaling.sfu.janus import JanusError, JanusUnavailable
+from signaling.sfu.member import SfuMember
+from signaling.sfu.service import SfuService, get_sfu
 from signaling.tokens import RoomGrant, read_room_token
 from signaling.transport import SocketClosed, socket_control, stop_accepting
 
@@ -100,6 +109,12 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT_MAX_LENGTH = 512
 UNAVAILABLE = "Signaling is temporarily unavailable"
+SFU_UNSUPPORTED = (
+    "This room's media goes through the server (an SFU room): this client cannot take part in one (it did not name "
+    "the sfu capability); it can join mesh rooms"
+)
+SFU_UNAVAILABLE = "This room's media goes through the server (SFU), which is not available now; try again later"
+NOT_IN_AN_SFU_ROOM = "Not in an SFU room"
 # Seconds a slow reader's socket gets to take its close frame before its connection is dropped.
 SLOW_READER_CLOSE_SECONDS = 1.0
 
@@ -141,6 +156,21 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     #: Which ``as_asgi()`` mount this is (set by ``as_asgi``; see ``signaling.mounts``).
     mount: int = -1
 
+    # Bound by connect(): the process's services, and the settings a connection reads once (signaling.conf).
+    admission: Admission
+    registry: RoomRegistry
+    room_resolver: RoomResolver
+    dispatcher: EventDispatcher
+    default_max_peers: int
+    allow_ad_hoc_rooms: bool
+    max_message_bytes: int
+    max_metadata_bytes: int
+    max_outbound_bytes: int
+    resume_grace: float
+    #: Frames per second (and the refusals it tolerates before closing with 4008).
+    rate: TokenBucket
+    rate_tolerance: TokenBucket
+
     def __init__(
         self,
         *,
@@ -155,8 +185,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             self.max_peers = positive_max_peers(max_peers)
         if callbacks is not None:
             self.callbacks = Callbacks.coerce(callbacks)
-        # All the state of one connection is declared here. What the handshake and the settings give is bound by
-        # connect(), on the connection's event loop, once it has passed the origin check and admission.
+        # All the state of one connection is declared here and in the class's annotations above (what connect()
+        # binds, on the connection's event loop, once the socket passed the origin check and admission).
         # -- the handshake: who this client is as far as the server can tell
         self.client_address: str | None = None
         self.session_user_id: Any = None
@@ -164,23 +194,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # The socket URL's ?token= and ?room= (a join may bring its own token; its room must equal ?room=).
         self.url_token: str | None = None
         self.url_room: str | None = None
-        # -- the process's services
-        self.admission: Admission
-        self.registry: RoomRegistry
-        self.room_resolver: RoomResolver
-        self.dispatcher: EventDispatcher
-        # -- the settings, read once per connection (signaling.conf)
-        self.default_max_peers: int
-        self.allow_ad_hoc_rooms: bool
-        self.max_message_bytes: int
-        self.max_metadata_bytes: int
-        self.max_outbound_bytes: int
-        self.resume_grace: float
-        # Frames per second (and the refusals it tolerates before closing with 4029).
-        self.rate: TokenBucket
-        self.rate_tolerance: TokenBucket
         # -- the room
         self.peer: LocalPeer | None = None
+        # This peer's place in the SFU, in a room whose media goes through it.
+        self.sfu_member: SfuMember | None = None
         # Set once this server decided to close the socket (it then ignores what the client still sends).
         self.closing = False
         # Set once the socket cannot take frames any more: sending to it is then a quiet no-op.
@@ -264,7 +281,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # Not `closing` yet: what the client sends while its peer is being parked is still relayed (as the parked
         # peer, once parked); `end` below sets it.
         peer = self.peer
-        if peer is not None and self.resume_grace > 0 and self.registry.parks_across_workers:
+        if peer is not None and self.resume_grace > 0 and self.registry.parks_across_workers and not self.sfu_member:
             try:
                 if await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace, still_speaking=True):
                     self.peer = None
@@ -346,7 +363,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # Parked only when the connection dropped (no close frame), or the client said it will resume: not
             # when the client closed it on purpose (with or without a code) or this server closed it.
             dropped = not self.closing and code in PARKING_CLOSE_CODES
-            if self.resume_grace > 0 and dropped and await self.park():
+            # A peer of an SFU room is not parked yet (its Janus session would have to wait for the resume too):
+            # it leaves, and its resume is an ordinary join.
+            if self.resume_grace > 0 and dropped and self.sfu_member is None and await self.park():
                 return
             await self.leave_room(LeaveReason.DISCONNECT)
         except Exception:
@@ -473,6 +492,14 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 await self.handle_connection_test(frame)
             case ConnectionReport():
                 await self.handle_connection_report(frame)
+            case SfuPublish():
+                await self.handle_sfu_publish(frame)
+            case SfuSubscribed():
+                await self.handle_sfu_subscribed(frame)
+            case SfuIce():
+                await self.handle_sfu_ice(frame)
+            case Data():
+                await self.handle_data(frame)
             case _:
                 assert_never(frame)
 
@@ -553,6 +580,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         room_id = frame.room_id
         policy = await self.room_resolver.resolve(room_id)
         max_peers = self.room_capacity(policy, grant, user_id)
+        sfu = self.sfu_of(policy, frame)
+        if sfu is not None:
+            max_peers = min(max_peers, conf.SFU_MAX_PEERS)
         role = grant.role if grant is not None else None
         peer = self.local_peer(new_peer_id(role), room_id, self.mount, max_peers, self.client_key(user_id))
         # A peer with a role sits in one of the room's extra seats, never in a participant's.
@@ -568,7 +598,32 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # Nobody else is in a room this join created, so taking it back is seen by no one.
             await self.registry.leave(room_id, peer.peer_id, LeaveReason.LEAVE.value)
             raise SignalingError(ErrorCode.RATE_LIMITED, "Too many new rooms from your address; try again later")
+        if sfu is not None:
+            await self.join_sfu(sfu, peer, max_peers, display_name(state.get("metadata")))
         return peer, state, result
+
+    def sfu_of(self, policy: RoomPolicy | None, frame: Join) -> SfuService | None:
+        """The SFU this join's room sends its media through (None for a mesh room); refuse a client that cannot take
+        part in an SFU room, and any join of one while no SFU is configured."""
+        if policy is None or policy.topology != Topology.SFU:
+            return None
+        if "sfu" not in frame.capabilities:
+            raise SignalingError(ErrorCode.SFU_UNSUPPORTED, SFU_UNSUPPORTED)
+        sfu = get_sfu()
+        if sfu is None:
+            raise SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_UNAVAILABLE)
+        return sfu
+
+    async def join_sfu(self, sfu: SfuService, peer: LocalPeer, max_peers: int, display: str) -> None:
+        """Take ``peer``'s place in the Janus room too; without the SFU, it leaves the room it just joined."""
+        try:
+            member = await sfu.member(peer.room_id, peer.peer_id, max_peers, peer.deliver)
+            await member.join(display)
+        except (JanusError, JanusUnavailable) as error:
+            logger.warning("Joining the SFU for room %s failed: %s", peer.room_id, error)
+            await self.registry.leave(peer.room_id, peer.peer_id, LeaveReason.LEAVE.value)
+            raise SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_UNAVAILABLE) from None
+        self.sfu_member = member
 
     async def enter_room(
         self, peer: LocalPeer, state: PeerState, peers: list[str], states: dict[str, PeerState]
@@ -642,6 +697,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         own_role = role_of(peer.peer_id)
         if own_role is not None:
             joined["role"] = own_role
+        if self.sfu_member is not None:
+            joined["topology"] = Topology.SFU.value
         ice_servers = ice_servers_for(peer.peer_id)
         if ice_servers is not None:
             joined["iceServers"] = ice_servers
@@ -836,6 +893,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.peer = None
         self.peer_state = {}
         destroyed = await self.registry.leave(peer.room_id, peer.peer_id, reason.value)
+        await self.leave_sfu(peer.room_id, bool(destroyed))
         if destroyed is None:
             return
         now = timezone.now()
@@ -866,6 +924,59 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         ts = frame.ts
         pong: PongFrame = {"t": "pong"} if ts is None else {"t": "pong", "ts": ts}
         await self.send_frame(encode(pong))
+
+    async def leave_sfu(self, room_id: str, room_ended: bool) -> None:
+        """Leave the SFU (the peer's Janus session goes), and take the Janus room down with the room."""
+        member, self.sfu_member = self.sfu_member, None
+        if member is None:
+            return
+        await member.leave()
+        sfu = get_sfu()
+        if room_ended and sfu is not None:
+            try:
+                await sfu.room_ended(room_id)
+            except (JanusError, JanusUnavailable) as error:
+                logger.warning("Destroying the SFU room of %s failed: %s", room_id, error)
+
+    def require_sfu_member(self) -> SfuMember:
+        self.require_peer()
+        if self.sfu_member is None:
+            raise SignalingError(ErrorCode.INVALID_MESSAGE, NOT_IN_AN_SFU_ROOM)
+        return self.sfu_member
+
+    async def handle_sfu_publish(self, frame: SfuPublish) -> None:
+        member = self.require_sfu_member()
+        try:
+            answer = await member.publish(frame.description)
+        except JanusError as error:
+            raise SignalingError(ErrorCode.INVALID_MESSAGE, f"The SFU refused the offer: {error.reason}") from None
+        except JanusUnavailable:
+            raise SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_UNAVAILABLE) from None
+        published: SfuPublishedFrame = {"t": "sfu-published", "description": dict(answer)}
+        await self.send_frame(encode(published))
+
+    async def handle_sfu_subscribed(self, frame: SfuSubscribed) -> None:
+        if not self.require_sfu_member().answered(frame.description):
+            raise SignalingError(ErrorCode.INVALID_MESSAGE, "No sfu-subscription is waiting for an answer")
+
+    async def handle_sfu_ice(self, frame: SfuIce) -> None:
+        try:
+            await self.require_sfu_member().trickle(frame.target, frame.candidate)
+        except JanusUnavailable:
+            raise SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_UNAVAILABLE) from None
+
+    async def handle_data(self, frame: Data) -> None:
+        """A data-channel message in an SFU room, relayed by this server: to one peer, which alone receives it, or
+        to everyone else in the room."""
+        self.require_sfu_member()
+        peer = self.speaking_peer()
+        relayed: RelayedDataFrame = {"t": "data", "from": peer.peer_id, "label": frame.label}
+        if frame.text is not None:
+            relayed["text"] = frame.text
+        else:
+            assert frame.binary is not None
+            relayed["binary"] = frame.binary
+        await self.registry.relay(peer.room_id, peer.peer_id, frame.to, encode(relayed))
 
     def speaking_peer(self) -> LocalPeer:
         """Whom this socket's relayed frames come from: its peer, or the one a drain parked while the client has

@@ -33,6 +33,15 @@ class Access(StrEnum):
     TOKEN = "token"
 
 
+class Topology(StrEnum):
+    """How a room's media flows."""
+
+    #: Every browser connects to every other (the default; up to four to six video participants).
+    MESH = "mesh"
+    #: Every browser sends once to the SFU (Janus's VideoRoom), which forwards to the others.
+    SFU = "sfu"
+
+
 @dataclass(frozen=True, slots=True)
 class RoomPolicy:
     """A stored room's rules: ``max_peers`` None means the consumer's default; ``bans`` maps the id (as text) of
@@ -42,6 +51,7 @@ class RoomPolicy:
     is_open: bool = True
     access: Access = Access.ANONYMOUS
     bans: Mapping[str, datetime] = field(default_factory=dict)
+    topology: Topology = Topology.MESH
 
     def banned_until(self, user_id: object) -> datetime | None:
         """When ``user_id``'s ban from this room ends, or None when it is not banned (now)."""

@@ -26,6 +26,10 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     ROOM_CLOSED = "room-closed"
     INTERNAL = "internal"
+    #: The room's media goes through the SFU and this client did not say it can take part (``capabilities``).
+    SFU_UNSUPPORTED = "sfu-unsupported"
+    #: The room's media goes through the SFU, which is not configured or cannot be reached now.
+    SFU_UNAVAILABLE = "sfu-unavailable"
 
 
 class LeaveReason(StrEnum):
@@ -118,6 +122,8 @@ class JoinedFrame(TypedDict):
     media: dict[str, dict[str, bool]]
     role: NotRequired[str]
     iceServers: NotRequired[list[dict[str, Any]]]
+    #: ``"sfu"`` in a room whose media goes through the SFU (absent in a mesh room).
+    topology: NotRequired[str]
 
 
 class IceServersFrame(TypedDict):
@@ -185,6 +191,39 @@ class ConnectionReportReceivedFrame(TypedDict):
     id: str
 
 
+class SfuStream(TypedDict):
+    """One stream of an SFU room's subscription: its ``mid`` in the offer, whose it is, and its kind."""
+
+    mid: str
+    peerId: str
+    kind: str
+
+
+class SfuSubscriptionFrame(TypedDict):
+    """SFU rooms (extension): the SFU's offer for the connection that carries every other publisher's streams,
+    each ``mid`` named by the peer it is of. Sent again whenever publishers come and go; answered with
+    ``sfu-subscribed``."""
+
+    t: Literal["sfu-subscription"]
+    description: dict[str, Any]
+    streams: list[SfuStream]
+
+
+class SfuPublishedFrame(TypedDict):
+    """SFU rooms (extension): the SFU's answer to the client's ``sfu-publish`` offer."""
+
+    t: Literal["sfu-published"]
+    description: dict[str, Any]
+
+
+#: SFU rooms (extension): a data message from ``from`` on channel ``label``, relayed by the server; ``text``, or
+#: ``binary`` in base64 (a function form: "from" is a keyword).
+RelayedDataFrame = TypedDict(
+    "RelayedDataFrame",
+    {"t": Literal["data"], "from": str, "label": str, "text": NotRequired[str], "binary": NotRequired[str]},
+)
+
+
 ServerFrame = (
     JoinedFrame
     | PeerJoinedFrame
@@ -198,6 +237,9 @@ ServerFrame = (
     | IceServersFrame
     | ConnectionTestFrame
     | ConnectionReportReceivedFrame
+    | SfuSubscriptionFrame
+    | SfuPublishedFrame
+    | RelayedDataFrame
 )
 
 

@@ -187,3 +187,14 @@ def test_each_setting_is_declared_once_and_its_default_passes_its_own_check(sett
 def test_a_number_that_is_not_a_number_is_refused(settings: Any) -> None:
     assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, RATE_LIMIT_PER_SECOND=float("nan")) == ["signaling.E013"]
     assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, RESUME_GRACE=float("nan")) == ["signaling.E012"]
+
+
+def test_the_sfu_settings_go_together(settings: Any) -> None:
+    janus = {"SFU_JANUS_URL": "ws://10.0.0.7:8188", "SFU_API_SECRET": "s", "SFU_ADMIN_KEY": "k"}
+    assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, **janus) == []
+    for missing in janus:
+        partial = {key: value for key, value in janus.items() if key != missing}
+        assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, **partial) == ["signaling.E020"], missing
+    assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, **{**janus, "SFU_JANUS_URL": "http://janus"}) == [
+        "signaling.E019"
+    ]

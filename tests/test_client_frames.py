@@ -59,6 +59,12 @@ def test_relayed_frames_keep_only_the_protocols_fields() -> None:
     assert ice == Ice(None, {"candidate": "c", "sdpMid": "0"})
 
 
+def test_a_join_names_only_the_capabilities_this_server_knows() -> None:
+    join = frame_of({"t": "join", "roomId": "r1", "capabilities": ["sfu", "telepathy"]})
+    assert isinstance(join, Join)
+    assert join.capabilities == frozenset({"sfu"})
+
+
 def test_a_join_carries_what_it_brings() -> None:
     join = frame_of({"t": "join", "roomId": "r1", "token": "tok", "resume": "res", "metadata": {"name": "Ada"}})
     assert join == Join("r1", token="tok", resume="res", metadata={"name": "Ada"})
@@ -94,13 +100,22 @@ def test_a_join_refused_for_its_shape_names_the_room_it_asked_for(
         {"t": "update"},
         {"t": "path", "peerId": "p", "relay": False, "protocol": "udp"},
         {"t": "connection-report", "report": {"checks": []}},
+        {"t": "join", "roomId": "r1", "capabilities": "sfu"},
+        {"t": "join", "roomId": "r1", "capabilities": [1]},
+        {"t": "sfu-publish", "description": {"type": "answer", "sdp": "v=0"}},
+        {"t": "sfu-subscribed", "description": {"type": "offer", "sdp": "v=0"}},
+        {"t": "sfu-ice", "target": "both", "candidate": None},
+        {"t": "data", "label": "", "text": "x"},
+        {"t": "data", "label": "chat", "text": "x", "binary": "AA=="},
+        {"t": "data", "label": "chat"},
+        {"t": "data", "label": "chat", "text": 5},
     ],
 )
 def test_bad_fields_are_refused_as_invalid_messages(message: dict[str, Any]) -> None:
     with pytest.raises(SignalingError) as refused:
         frame_of(message)
     assert refused.value.code == ErrorCode.INVALID_MESSAGE
-    assert not isinstance(refused.value, InvalidJoin)
+    assert isinstance(refused.value, InvalidJoin) == (message["t"] == "join")
 
 
 def test_an_unknown_type_is_refused_by_name() -> None:

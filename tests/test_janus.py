@@ -6,9 +6,11 @@ on loopback; and a peer's session outlives the worker connection it was made on 
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,3 +157,31 @@ def test_the_configuration_loads_only_the_videoroom_and_the_websocket_api(tmp_pa
     assert 'ws_ip = "127.0.0.1"' in files["janus.transport.websockets.jcfg"]
     assert "admin_ws = false" in files["janus.transport.websockets.jcfg"]
     assert JanusRoom.of("r", "k").pin != JanusRoom.of("r", "other key").pin
+
+
+def test_the_operators_command_writes_the_configuration_of_the_sites_settings(settings: Any, tmp_path: Path) -> None:
+    from django.core.management import call_command
+
+    settings.SIGNALING = {
+        **settings.SIGNALING,
+        "SFU_JANUS_URL": "ws://10.0.0.7:8288",
+        "SFU_API_SECRET": "the-secret",
+        "SFU_ADMIN_KEY": "the-key",
+    }
+    call_command("janus_config", str(tmp_path), "--rtp-ports", "30000-30999", stdout=io.StringIO())
+    core = (tmp_path / "janus.jcfg").read_text()
+    assert 'api_secret = "the-secret"' in core
+    assert 'rtp_port_range = "30000-30999"' in core
+    api = (tmp_path / "janus.transport.websockets.jcfg").read_text()
+    assert 'ws_ip = "10.0.0.7"' in api
+    assert "ws_port = 8288" in api
+    assert 'ws_acl = "10.0.0.7"' in api
+    assert 'admin_key = "the-key"' in (tmp_path / "janus.plugin.videoroom.jcfg").read_text()
+    assert oct((tmp_path / "janus.jcfg").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_operators_command_needs_the_sfu_settings(settings: Any, tmp_path: Path) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="SFU_JANUS_URL"):
+        call_command("janus_config", str(tmp_path))

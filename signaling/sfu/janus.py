@@ -112,6 +112,11 @@ class JanusConnection:
         self._handles: dict[int, JanusHandle] = {}
         self._connecting = asyncio.Lock()
 
+    @property
+    def closed(self) -> bool:
+        """Whether no socket to Janus is open (none yet, or it was lost: the sessions made on it are gone)."""
+        return self._socket is None
+
     async def connect(self) -> None:
         async with self._connecting:
             if self._socket is not None:

@@ -1,0 +1,53 @@
+"""``manage.py janus_config FOLDER``: the configuration of the Janus Gateway that serves this site's SFU rooms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from signaling.conf import conf
+
+
+class Command(BaseCommand):
+    help = (
+        "Write the configuration of the Janus Gateway that serves this site's SFU rooms into FOLDER (run Janus with "
+        "`janus -F FOLDER`): only the VideoRoom plugin and the WebSocket API, on the address and port of "
+        "SIGNALING['SFU_JANUS_URL'], with SIGNALING['SFU_API_SECRET'] and SIGNALING['SFU_ADMIN_KEY']."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("folder", type=Path)
+        parser.add_argument("--rtp-ports", default="20000-40000", help="Janus's media ports (default 20000-40000).")
+        parser.add_argument("--media-address", help="The only address Janus gathers ICE candidates on.")
+        parser.add_argument("--public-address", help="The public address of a Janus behind a 1:1 NAT (cloud).")
+        parser.add_argument("--api-acl", help="Address prefixes the API takes requests from (default: its own).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from signaling.sfu.janus_config import JanusConfig
+
+        url, secret, key = conf.SFU_JANUS_URL, conf.SFU_API_SECRET, conf.SFU_ADMIN_KEY
+        if url is None or secret is None or key is None:
+            raise CommandError("Set SIGNALING['SFU_JANUS_URL'], ['SFU_API_SECRET'] and ['SFU_ADMIN_KEY'] first.")
+        where = urlsplit(url)
+        if where.hostname is None or where.port is None:
+            raise CommandError(f"SIGNALING['SFU_JANUS_URL'] must name a host and a port, not {url!r}.")
+        try:
+            low, high = (int(part) for part in options["rtp_ports"].split("-"))
+        except ValueError:
+            raise CommandError("--rtp-ports takes two numbers, as 20000-40000.") from None
+        address = where.hostname
+        config = JanusConfig(
+            api_secret=secret,
+            admin_key=key,
+            api_port=where.port,
+            api_address=address,
+            api_acl=options["api_acl"] or address,
+            rtp_ports=(low, high),
+            media_address=options["media_address"],
+            public_address=options["public_address"],
+        )
+        for path in config.write(options["folder"]):
+            self.stdout.write(f"wrote {path}")

@@ -1,0 +1,155 @@
+"""One peer of an SFU room, in Janus: what the consumer drives for a socket whose room's media goes through the SFU.
+
+A member has a Janus session of its own with two handles: its publisher (joined to the room at once, under our
+peer id, publishing once the client sends its offer) and its subscriber (one connection carrying every other
+publisher's streams, Janus's multistream). Janus tells the publisher handle when publishers come and go; the member
+then changes its subscription, and Janus makes a new offer, which goes to the client (``sfu-subscription``) with
+which peer each stream (``mid``) is. One change at a time: the next waits until the client answered the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from signaling.protocol import SfuStream, SfuSubscriptionFrame, encode
+from signaling.sfu.janus import JanusConnection, JanusError, JanusHandle, JanusReply, JanusSession, JanusUnavailable
+from signaling.sfu.videoroom import JanusRoom, publisher_join, subscriber_join
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a client has to answer a subscription offer before the member gives up on that change.
+ANSWER_TIMEOUT = 15.0
+
+
+class SfuMember:
+    """A peer's place in a Janus room; ``send`` writes a frame to the peer's socket."""
+
+    def __init__(
+        self, connection: JanusConnection, room: JanusRoom, peer_id: str, send: Callable[[str], Awaitable[None]]
+    ) -> None:
+        self.connection = connection
+        self.room = room
+        self.peer_id = peer_id
+        self._send = send
+        self.session: JanusSession | None = None
+        self.publisher: JanusHandle | None = None
+        self.subscriber: JanusHandle | None = None
+        #: The feeds (publishers' peer ids) the subscriber carries, and the client's answer being waited for.
+        self.feeds: set[str] = set()
+        self._answer: asyncio.Future[Mapping[str, Any]] | None = None
+        self._changes: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def join(self, display: str = "") -> list[str]:
+        """Join the Janus room as a publisher; the peer ids of those publishing there already (subscribed next)."""
+        self.session = await self.connection.create_session()
+        self.session.keep_alive()
+        self.publisher = await self.session.attach(on_event=self._on_publisher_event)
+        reply = await self.publisher.message(publisher_join(self.room, self.peer_id, display), asynchronous=True)
+        self._worker = asyncio.ensure_future(self._apply_changes())
+        present = publishers_of(reply.plugin)
+        if present:
+            self._changes.put_nowait(("subscribe", present))
+        return present
+
+    async def publish(self, offer: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Publish the client's media: its offer in, Janus's answer out."""
+        assert self.publisher is not None
+        reply = await self.publisher.message(
+            {"request": "configure", "audio": True, "video": True}, offer, asynchronous=True
+        )
+        if reply.jsep is None:
+            raise JanusError(0, "Janus answered the publisher's offer without a description")
+        return reply.jsep
+
+    def answered(self, answer: Mapping[str, Any]) -> bool:
+        """The client's answer to the last subscription offer; False when none was waiting for one."""
+        if self._answer is None or self._answer.done():
+            return False
+        self._answer.set_result(answer)
+        return True
+
+    async def trickle(self, target: str, candidate: Mapping[str, Any] | None) -> None:
+        handle = self.publisher if target == "publisher" else self.subscriber
+        if handle is not None:
+            await handle.trickle(candidate)
+
+    async def leave(self) -> None:
+        """Leave Janus: the session goes, with its handles and their connections (Janus tells the others)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        if self.session is not None:
+            await self.session.destroy()
+            self.session = None
+
+    # -- Janus's events and the subscription -----------------------------------------------------------------
+
+    def _on_publisher_event(self, reply: JanusReply) -> None:
+        joined = publishers_of(reply.plugin)
+        if joined:
+            self._changes.put_nowait(("subscribe", joined))
+        gone = reply.plugin.get("unpublished", reply.plugin.get("leaving"))
+        if isinstance(gone, str) and gone != "ok" and gone in self.feeds:
+            self._changes.put_nowait(("unsubscribe", [gone]))
+
+    async def _apply_changes(self) -> None:
+        while True:
+            change, feeds = await self._changes.get()
+            try:
+                await self._change(change, feeds)
+            except (JanusError, JanusUnavailable, TimeoutError) as error:
+                logger.warning("SFU subscription change %s %s for %s failed: %s", change, feeds, self.peer_id, error)
+
+    async def _change(self, change: str, feeds: list[str]) -> None:
+        feeds = [feed for feed in feeds if feed != self.peer_id and (feed in self.feeds) == (change == "unsubscribe")]
+        if not feeds:
+            return
+        assert self.session is not None
+        if self.subscriber is None:
+            self.subscriber = await self.session.attach()
+            reply = await self.subscriber.message(subscriber_join(self.room, feeds), asynchronous=True)
+        else:
+            body = {"request": change, "streams": [{"feed": feed} for feed in feeds]}
+            reply = await self.subscriber.message(body, asynchronous=True)
+        if change == "subscribe":
+            self.feeds.update(feeds)
+        else:
+            self.feeds.difference_update(feeds)
+        if reply.jsep is None:
+            return  # nothing to renegotiate
+        self._answer = asyncio.get_running_loop().create_future()
+        frame: SfuSubscriptionFrame = {
+            "t": "sfu-subscription",
+            "description": dict(reply.jsep),
+            "streams": streams_of(reply.plugin),
+        }
+        await self._send(encode(frame))
+        # The client answers with `sfu-subscribed`, which the consumer hands to answered(); Janus starts with it.
+        answer = await asyncio.wait_for(self._answer, ANSWER_TIMEOUT)
+        await self.subscriber.message({"request": "start"}, answer, asynchronous=True)
+
+
+def publishers_of(plugin: Mapping[str, Any]) -> list[str]:
+    """The peer ids of the publishers a VideoRoom reply or event lists (``publishers``)."""
+    found = plugin.get("publishers")
+    if not isinstance(found, list):
+        return []
+    return [str(entry["id"]) for entry in found if isinstance(entry, Mapping) and "id" in entry]
+
+
+def streams_of(plugin: Mapping[str, Any]) -> list[SfuStream]:
+    """What a subscriber's offer carries, per ``mid``: the peer (our peer id) and the kind, for the client."""
+    found = plugin.get("streams")
+    streams: list[SfuStream] = []
+    for stream in found if isinstance(found, list) else []:
+        if isinstance(stream, Mapping) and stream.get("active", True) and "feed_id" in stream:
+            streams.append(
+                {"mid": str(stream.get("mid")), "peerId": str(stream["feed_id"]), "kind": str(stream.get("type", ""))}
+            )
+    return streams

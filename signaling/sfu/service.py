@@ -1,0 +1,74 @@
+"""This worker's link to the SFU (``SIGNALING["SFU_JANUS_URL"]``): one connection to Janus per event loop, and one
+handle of its own for the requests about rooms (create, destroy, kick). ``get_sfu()`` is None where no SFU is
+configured."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from signaling.conf import conf
+from signaling.sfu.janus import JanusConnection, JanusSession
+from signaling.sfu.member import SfuMember
+from signaling.sfu.videoroom import VideoRoomAdmin
+
+
+class SfuService:
+    def __init__(self, url: str, api_secret: str, admin_key: str) -> None:
+        self.connection = JanusConnection(url, api_secret)
+        self.admin_key = admin_key
+        self._admin: VideoRoomAdmin | None = None
+        self._session: JanusSession | None = None
+        self._lock = asyncio.Lock()
+
+    async def admin(self) -> VideoRoomAdmin:
+        """The handle for room requests, made on first use (and again after Janus came back)."""
+        async with self._lock:
+            if self._admin is None or self.connection.closed:
+                self._session = await self.connection.create_session()
+                self._session.keep_alive()
+                self._admin = VideoRoomAdmin(await self._session.attach(), self.admin_key)
+            return self._admin
+
+    async def member(
+        self, room_id: str, peer_id: str, publishers: int, send: Callable[[str], Awaitable[None]]
+    ) -> SfuMember:
+        """A member for ``peer_id`` in the Janus room of ``room_id`` (made if need be), not joined yet."""
+        admin = await self.admin()
+        room = await admin.ensure(room_id, publishers)
+        return SfuMember(self.connection, room, peer_id, send)
+
+    async def room_ended(self, room_id: str) -> None:
+        """The room's last peer left: its Janus room goes too."""
+        await (await self.admin()).destroy(room_id)
+
+    async def kick(self, room_id: str, peer_id: str) -> None:
+        await (await self.admin()).kick(room_id, peer_id)
+
+
+_services: dict[asyncio.AbstractEventLoop, SfuService] = {}
+
+
+def sfu_configured() -> bool:
+    return conf.SFU_JANUS_URL is not None
+
+
+def get_sfu() -> SfuService | None:
+    """The SFU of the running event loop; None when none is configured."""
+    url, secret, key = conf.SFU_JANUS_URL, conf.SFU_API_SECRET, conf.SFU_ADMIN_KEY
+    if url is None or secret is None or key is None:
+        return None
+    loop = asyncio.get_running_loop()
+    service = _services.get(loop)
+    if service is None:
+        service = _services[loop] = SfuService(url, secret, key)
+    return service
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: object) -> None:
+    if setting == "SIGNALING":
+        _services.clear()

@@ -1,0 +1,240 @@
+"""SFU rooms through Janus (issue 21), from the signaling endpoint: a real Janus, the consumer, and clients speaking
+the protocol's SFU frames with aiortc connections of their own. Every participant receives every other one's video
+through the SFU, keyed by our peer ids; data goes through the server, a directed message to its target only; a
+client that cannot take part in an SFU room (Agentuity's, which knows only the mesh) is refused with
+``sfu-unsupported``, and every join of one with ``sfu-unavailable`` while Janus is not there; the Janus room goes
+with the room."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from rooms.models import Room
+from rtcsite.servers import JanusProcess
+from signaling.peer.media import GeneratedVideoTrack
+from signaling.sfu.janus import JanusConnection
+from signaling.sfu.videoroom import VideoRoomAdmin
+from tests.conftest import Connect, Peer, settle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def janus() -> Iterator[JanusProcess]:
+    with JanusProcess() as process:
+        yield process
+
+
+@pytest.fixture
+def sfu_settings(settings: Any, janus: JanusProcess) -> JanusProcess:
+    settings.SIGNALING = {
+        **settings.SIGNALING,
+        "SFU_JANUS_URL": janus.url,
+        "SFU_API_SECRET": janus.api_secret,
+        "SFU_ADMIN_KEY": janus.admin_key,
+        "MAX_PEERS": 8,
+    }
+    return janus
+
+
+async def sfu_room(room_id: str) -> str:
+    await Room.objects.acreate(id=room_id, topology="sfu")
+    return room_id
+
+
+class SfuClient:
+    """A participant of an SFU room: its socket, a publishing connection (a generated video) and a subscribing one,
+    answering every ``sfu-subscription``; it counts the video frames it receives per peer."""
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.publisher = RTCPeerConnection()
+        self.subscriber = RTCPeerConnection()
+        self.frames: dict[str, int] = {}
+        #: The mean shade of the last frame from each peer: whose picture a stream carries.
+        self.shades: dict[str, float] = {}
+        self.data: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.mids: dict[str, str] = {}
+        self._published: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.subscriber.on("track", self._on_track)
+
+    async def join(self, room_id: str) -> dict[str, Any]:
+        joined = await self.peer.join(room_id, capabilities=["sfu"])
+        self._tasks.append(asyncio.ensure_future(self._read()))
+        return joined
+
+    async def publish(self, shade: int) -> None:
+        self.publisher.addTrack(GeneratedVideoTrack(lambda i: np.full((90, 120, 3), shade, np.uint8), fps=15))
+        await self.publisher.setLocalDescription(await self.publisher.createOffer())
+        offer = self.publisher.localDescription
+        await self.peer.send(t="sfu-publish", description={"type": offer.type, "sdp": offer.sdp})
+        answer = await asyncio.wait_for(self._published, 10)
+        await self.publisher.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                frame = await self.peer.receive(timeout=60)
+            except (AssertionError, TimeoutError):
+                return
+            kind = frame["t"]
+            if kind == "sfu-published":
+                self._published.set_result(frame["description"])
+            elif kind == "sfu-subscription":
+                self.mids = {
+                    stream["mid"]: stream["peerId"] for stream in frame["streams"] if stream["kind"] == "video"
+                }
+                offer = frame["description"]
+                await self.subscriber.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
+                await self.subscriber.setLocalDescription(await self.subscriber.createAnswer())
+                answer = self.subscriber.localDescription
+                await self.peer.send(t="sfu-subscribed", description={"type": answer.type, "sdp": answer.sdp})
+            elif kind == "data":
+                self.data.append(frame)
+            elif kind == "error":
+                self.errors.append(frame)
+
+    def _on_track(self, track: Any) -> None:
+        if track.kind != "video":
+            return
+        transceiver = next(t for t in self.subscriber.getTransceivers() if t.receiver.track is track)
+
+        async def count() -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    frame = await track.recv()
+                    peer_id = self.mids.get(str(transceiver.mid), "?")
+                    self.frames[peer_id] = self.frames.get(peer_id, 0) + 1
+                    self.shades[peer_id] = float(frame.to_ndarray(format="rgb24").mean())
+
+        self._tasks.append(asyncio.ensure_future(count()))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.publisher.close()
+        await self.subscriber.close()
+
+
+@pytest.fixture
+async def clients(connect: Connect) -> AsyncIterator[list[SfuClient]]:
+    made: list[SfuClient] = []
+    yield made
+    for client in made:
+        await client.close()
+
+
+async def wait_until(condition: Any, timeout: float = 20) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+async def test_every_participant_sees_every_other_through_the_sfu_and_data_goes_where_it_is_sent(
+    sfu_settings: JanusProcess, connect: Connect, clients: list[SfuClient], room_id: str
+) -> None:
+    await sfu_room(room_id)
+    for _ in range(3):
+        clients.append(SfuClient(await connect()))
+    joined = [await client.join(room_id) for client in clients]
+    assert all(frame["topology"] == "sfu" for frame in joined)
+    ids = [frame["peerId"] for frame in joined]
+    shades = {peer_id: 60 * (index + 1) for index, peer_id in enumerate(ids)}
+    for client, own in zip(clients, ids, strict=True):
+        await client.publish(shades[own])
+    for client, own in zip(clients, ids, strict=True):
+        others = [peer_id for peer_id in ids if peer_id != own]
+        await wait_until(lambda c=client, o=others: all(c.frames.get(p, 0) >= 10 for p in o))
+        assert own not in client.frames
+        # Each stream is named by the peer whose picture it carries.
+        assert all(abs(client.shades[peer_id] - shades[peer_id]) < 12 for peer_id in others), client.shades
+    assert [client.errors for client in clients] == [[], [], []]
+
+    # A directed message reaches its target alone; a broadcast, everyone else.
+    await clients[0].peer.send(t="data", to=ids[1], label="chat", text="for you only")
+    await clients[0].peer.send(t="data", label="chat", binary="AAEC")
+    await wait_until(lambda: len(clients[1].data) == 2 and len(clients[2].data) == 1)
+    assert clients[1].data[0] == {"t": "data", "from": ids[0], "label": "chat", "text": "for you only"}
+    assert clients[2].data == [{"t": "data", "from": ids[0], "label": "chat", "binary": "AAEC"}]
+    assert clients[0].data == []
+
+    # When the room ends, so does its Janus room.
+    for client in clients:
+        await client.peer.close()
+    await settle()
+    connection = JanusConnection(sfu_settings.url, sfu_settings.api_secret)
+    session = await connection.create_session()
+    admin = VideoRoomAdmin(await session.attach(), sfu_settings.admin_key)
+    assert await admin.exists(room_id) is False
+    await connection.close()
+
+
+async def test_a_client_that_knows_only_the_mesh_is_refused_from_an_sfu_room(
+    sfu_settings: JanusProcess, connect: Connect, room_id: str
+) -> None:
+    await sfu_room(room_id)
+    agentuity_like = await connect()
+    await agentuity_like.send(t="join", roomId=room_id)
+    error = await agentuity_like.expect_error("sfu-unsupported")
+    assert "mesh rooms" in error["message"]
+    # The same client in a mesh room calls as before.
+    await agentuity_like.join(room_id + "-mesh")
+    await agentuity_like.assert_still_serving()
+
+
+async def test_no_sfu_room_can_be_joined_without_the_sfu(settings: Any, connect: Connect, room_id: str) -> None:
+    await sfu_room(room_id)
+    peer = await connect()
+    await peer.send(t="join", roomId=room_id, capabilities=["sfu"])
+    await peer.expect_error("sfu-unavailable")
+    await peer.join(room_id + "-mesh")  # mesh rooms are unaffected
+
+
+async def test_a_janus_that_is_down_makes_sfu_joins_unavailable_and_they_work_when_it_is_back(
+    settings: Any, connect: Connect, room_id: str
+) -> None:
+    with JanusProcess() as janus:
+        settings.SIGNALING = {
+            **settings.SIGNALING,
+            "SFU_JANUS_URL": janus.url,
+            "SFU_API_SECRET": janus.api_secret,
+            "SFU_ADMIN_KEY": janus.admin_key,
+        }
+        await sfu_room(room_id)
+        janus.kill()
+        first = await connect()
+        await first.send(t="join", roomId=room_id, capabilities=["sfu"])
+        await first.expect_error("sfu-unavailable")
+        await first.join(room_id + "-mesh")
+        janus.start()
+        second = await connect()
+        joined = await second.join(room_id, capabilities=["sfu"])
+        assert joined["topology"] == "sfu"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"t": "sfu-publish", "description": {"type": "offer", "sdp": "v=0"}},
+        {"t": "sfu-subscribed", "description": {"type": "answer", "sdp": "v=0"}},
+        {"t": "sfu-ice", "target": "publisher", "candidate": None},
+        {"t": "data", "label": "chat", "text": "hi"},
+    ],
+)
+async def test_sfu_frames_outside_an_sfu_room_are_refused(
+    connect: Connect, room_id: str, frame: dict[str, Any]
+) -> None:
+    peer = await connect()
+    await peer.join(room_id)
+    await peer.send(**frame)
+    await peer.expect_error("invalid-message", "Not in an SFU room")
