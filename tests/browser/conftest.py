@@ -77,12 +77,13 @@ class Site:
             env={"DJANGO_SUPERUSER_PASSWORD": password},
         )
 
-    def create_room(self, room_id: str, max_peers: int) -> None:
+    def create_room(self, room_id: str, max_peers: int, topology: str = "mesh") -> None:
         run_manage(
             self.database,
             "shell",
             "-c",
-            f"from rooms.models import Room; Room.objects.create(id={room_id!r}, max_peers={max_peers})",
+            "from rooms.models import Room; "
+            f"Room.objects.create(id={room_id!r}, max_peers={max_peers}, topology={topology!r})",
         )
 
 

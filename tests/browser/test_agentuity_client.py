@@ -521,3 +521,22 @@ def test_record_call_records_agentuity_clients(open_page: OpenPage, site: Site, 
         assert {(f.width, f.height) for f in frames} == {(CAMERA[0], CAMERA[1])}
         audio = np.concatenate([f.to_ndarray().ravel() for f in av.open(io.BytesIO(data)).decode(audio=0)])
         assert audio.size > 48000
+
+
+def test_the_agentuity_client_is_refused_from_an_sfu_room_and_still_calls_in_a_mesh_one(
+    open_page: OpenPage, site: Site, room_id: str
+) -> None:
+    """It knows only the mesh: in a room whose media goes through the SFU its offers would go nowhere, so its join
+    is refused with the documented error (it reports it through onError) rather than left there."""
+    site.create_room(room_id + "-sfu", max_peers=8, topology="sfu")
+    query = urllib.parse.urlencode({"room": room_id + "-sfu", "media": "none"})
+    refused = open_page(f"/static/agentuity_client.html?{query}")
+    refused.wait_for_function("window.agentuity?.seen.errors.length > 0")
+    (error,) = refused.evaluate("window.agentuity.seen.errors")
+    assert "goes through the server (an SFU room)" in error
+    assert refused.evaluate("window.agentuity.manager.getState().peerId") in (None, "")
+
+    our_page = ours(open_page, f"/chat/{room_id}/")
+    their_page = agentuity(open_page, room_id, media="none")
+    mine, theirs = wait_pair(our_page, their_page)
+    data_both_ways(our_page, mine, their_page, theirs)
