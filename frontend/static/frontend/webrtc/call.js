@@ -5,6 +5,7 @@ import { sendConnectionReport, testConnection } from "./connectiontest.js";
 import { DEFAULT_ICE_SERVERS } from "./ice.js";
 import { SpeakerDetector } from "./levels.js";
 import { PeerLink } from "./peer.js";
+import { SfuSession, dataFrame, dataOf } from "./sfu.js";
 import { summarize } from "./quality.js";
 import { startRecording } from "./recording.js";
 import { ROOM_ID, WebRTCCallError, signalingUrl } from "./signaling.js";
@@ -143,8 +144,12 @@ export class WebRTCCall {
     this.options = withDefaults(options);
     /** @type {Set<() => void>} */
     this.listeners = new Set();
-    /** @type {Map<string, PeerLink>} */
+    /** @type {Map<string, PeerLink>} the connection with each remote peer, in a mesh room */
     this.links = new Map();
+    /** @type {SfuSession | null} the two connections with the SFU, in an SFU room (extension) */
+    this.sfu = null;
+    /** @type {Map<string, { at: number, bytes: Record<string, number>, takenAt: number }>} per peer, in an SFU room */
+    this.sfuSamples = new Map();
     /** Members of the room other than us, in the order we learnt of them. @type {Set<string>} */
     this.remotePeers = new Set();
     /** @type {Map<string, MediaStream>} */
@@ -343,6 +348,7 @@ export class WebRTCCall {
   computeState() {
     if (!this.active) return "idle";
     for (const link of this.links.values()) if (link.isConnected) return "connected";
+    if (this.sfu?.isConnected) return "connected";
     if (!this.joined) return "connecting";
     return this.remotePeers.size ? "negotiating" : "signaling";
   }
@@ -464,7 +470,8 @@ export class WebRTCCall {
   /** @returns {Record<string, unknown>} the `join` for a new socket: a resume when we have a place to take back */
   joinMessage() {
     /** @type {Record<string, unknown>} */
-    const join = { t: "join", roomId: this.options.roomId, media: this.mediaState() };
+    // Extension: this client can take part in an SFU room (a server of Agentuity's protocol ignores the field).
+    const join = { t: "join", roomId: this.options.roomId, media: this.mediaState(), capabilities: ["sfu"] };
     if (Object.keys(this.metadata).length) join.metadata = this.metadata;
     if (this.resumeToken) join.resume = this.resumeToken;
     return join;
@@ -481,6 +488,9 @@ export class WebRTCCall {
     this.activeSpeakerId = null;
     for (const link of this.links.values()) link.close();
     this.links.clear();
+    this.sfu?.close();
+    this.sfu = null;
+    this.sfuSamples.clear();
     this.remotePeers.clear();
     this.remoteStreams = new Map();
     this.peerRoles = new Map();
@@ -562,6 +572,21 @@ export class WebRTCCall {
       case "error":
         this.onServerError(message);
         break;
+      case "sfu-published":
+        if (message.description) void this.sfu?.handlePublished(message.description);
+        break;
+      case "sfu-subscription":
+        if (message.description && Array.isArray(message.streams)) {
+          this.sfu?.handleSubscription(message.description, message.streams);
+        }
+        break;
+      case "data":
+        // Extension: a data-channel message of an SFU room, relayed by the server.
+        if (this.sfu && typeof message.from === "string" && typeof message.label === "string") {
+          const data = dataOf(message);
+          if (data !== null) this.emit("onDataChannelMessage", message.from, message.label, data);
+        }
+        break;
       default:
         // pong, closed (the connection reads its reason), and message types of newer servers.
         break;
@@ -608,9 +633,17 @@ export class WebRTCCall {
       for (const id of [...this.remotePeers]) this.removePeer(id, "disconnect");
       this.outbox = [];
       this.peerId = message.peerId;
-      for (const id of peers) {
-        this.addPeer(id);
-        this.linkWith(id, true);
+      this.sfu?.close();
+      this.sfu = null;
+      if (message.topology === "sfu") {
+        // Extension: the room's media goes through the SFU: two connections with it, none with the peers.
+        for (const id of peers) this.addPeer(id);
+        this.startSfu();
+      } else {
+        for (const id of peers) {
+          this.addPeer(id);
+          this.linkWith(id, true);
+        }
       }
     }
     // What changed while we were away (a mute, a new name) is told now; a resumed place kept the rest.
@@ -714,6 +747,8 @@ export class WebRTCCall {
     if (peerId === this.peerId || this.remotePeers.has(peerId)) return;
     this.remotePeers.add(peerId);
     this.emit("onPeerJoined", peerId);
+    // In an SFU room the server relays data: a channel with a peer is open as soon as it is here.
+    if (this.sfu) for (const config of this.channelConfigs) this.emit("onDataChannelOpen", peerId, config.label);
     this.update();
   }
 
@@ -736,6 +771,7 @@ export class WebRTCCall {
       this.peerMedia.delete(peerId);
     }
     this.speakers.forget(peerId);
+    this.sfu?.forget(peerId);
     this.links.get(peerId)?.close();
     this.links.delete(peerId);
     if (this.remoteStreams.has(peerId)) {
@@ -788,6 +824,40 @@ export class WebRTCCall {
     });
     this.links.set(peerId, link);
     return link;
+  }
+
+  /** The media of an SFU room: publish ours, and take every other publisher's as the SFU offers it. */
+  startSfu() {
+    const sfu = new SfuSession({
+      iceServers: this.iceServers(),
+      tracks: this.outgoingTracks(),
+      events: {
+        signal: (message) => this.signal(message),
+        onRemoteStream: (peerId, stream) => {
+          this.remoteStreams = new Map(this.remoteStreams).set(peerId, stream);
+          this.emit("onRemoteStream", peerId, stream);
+          this.update();
+        },
+        onRemoteStreamEnded: (peerId) => {
+          if (!this.remoteStreams.has(peerId)) return;
+          this.remoteStreams = new Map(this.remoteStreams);
+          this.remoteStreams.delete(peerId);
+          this.update();
+        },
+        onConnectionStateChange: () => this.update(),
+        onError: (error) => this.report(error),
+      },
+    });
+    this.sfu = sfu;
+    void sfu.publish();
+    for (const peerId of this.remotePeers) {
+      for (const config of this.channelConfigs) this.emit("onDataChannelOpen", peerId, config.label);
+    }
+  }
+
+  /** @returns {(PeerLink | SfuSession)[]} every connection that sends our media */
+  senders() {
+    return this.sfu ? [...this.links.values(), this.sfu] : [...this.links.values()];
   }
 
   /** @returns {MediaStreamTrack[]} what we send to a new peer: our tracks, the screen instead of the camera */
@@ -905,9 +975,9 @@ export class WebRTCCall {
     this.watchLocalTracks();
     this.applyMute();
     if (track.kind === "audio") {
-      await Promise.all([...this.links.values()].map((link) => link.replaceAudioTrack(track)));
+      await Promise.all(this.senders().map((link) => link.replaceAudioTrack(track)));
     } else if (!this.screenStream) {
-      await Promise.all([...this.links.values()].map((link) => link.replaceVideoTrack(track, stream)));
+      await Promise.all(this.senders().map((link) => link.replaceVideoTrack(track, stream)));
     }
     this.noteDevices();
     if (this.mediaFallback === "audio-only" && track.kind === "video") this.mediaFallback = null;
@@ -926,7 +996,7 @@ export class WebRTCCall {
         const kind = track.kind === "audio" ? "audioinput" : "videoinput";
         this.switchDevice(kind, null).catch((error) => {
           this.localStream?.removeTrack(track);
-          const links = [...this.links.values()];
+          const links = this.senders();
           if (track.kind === "audio") for (const link of links) void link.replaceAudioTrack(null);
           else if (!this.screenStream) for (const link of links) void link.replaceVideoTrack(null, this.localStream);
           this.noteDevices();
@@ -1003,9 +1073,7 @@ export class WebRTCCall {
     track.addEventListener("ended", () => {
       if (this.screenStream === stream) void this.stopScreenShare();
     });
-    await Promise.all(
-      [...this.links.values()].map((link) => link.replaceVideoTrack(track, this.localStream ?? stream)),
-    );
+    await Promise.all(this.senders().map((link) => link.replaceVideoTrack(track, this.localStream ?? stream)));
     this.refreshLocalVideos();
     this.emit("onScreenShareStart", stream);
     this.announceMedia();
@@ -1019,7 +1087,7 @@ export class WebRTCCall {
     if (!stream) return;
     this.screenStream = null;
     const camera = this.localStream?.getVideoTracks()[0] ?? null;
-    await Promise.all([...this.links.values()].map((link) => link.replaceVideoTrack(camera, this.localStream)));
+    await Promise.all(this.senders().map((link) => link.replaceVideoTrack(camera, this.localStream)));
     stream.getTracks().forEach((track) => track.stop());
     this.refreshLocalVideos();
     this.emit("onScreenShareStop");
@@ -1035,6 +1103,7 @@ export class WebRTCCall {
    * @returns {number} how many peers it was sent to (those whose channel `label` is open)
    */
   broadcast(label, data) {
+    if (this.sfu) return this.sendThroughServer(label, data, null) ? this.remotePeers.size : 0;
     let sent = 0;
     for (const link of this.links.values()) if (link.send(label, data)) sent += 1;
     return sent;
@@ -1047,7 +1116,24 @@ export class WebRTCCall {
    * @returns {boolean} whether it was sent (the channel with that peer is open)
    */
   sendTo(peerId, label, data) {
+    if (this.sfu) return this.remotePeers.has(peerId) && this.sendThroughServer(label, data, peerId);
     return this.links.get(peerId)?.send(label, data) ?? false;
+  }
+
+  /**
+   * In an SFU room, data goes through the server (`data` frames): to `to` alone, or to everyone else.
+   * @param {string} label
+   * @param {string | ArrayBuffer | ArrayBufferView | Blob} data
+   * @param {string | null} to
+   * @returns {boolean} whether it was handed to the socket (a Blob is read first, then sent)
+   */
+  sendThroughServer(label, data, to) {
+    if (!this.channelConfigs.some((config) => config.label === label) || !this.connection?.isJoined) return false;
+    if (data instanceof Blob) {
+      void data.arrayBuffer().then((buffer) => this.connection?.send(dataFrame(label, buffer, to)));
+      return true;
+    }
+    return this.connection.send(dataFrame(label, data, to));
   }
 
   /** @param {string} label @param {string} text @returns {number} peers reached */
@@ -1101,6 +1187,7 @@ export class WebRTCCall {
    * @returns {Promise<void>}
    */
   whenDrained(peerId, label, threshold = 1024 * 1024) {
+    if (this.sfu) return this.connection?.whenDrained(threshold) ?? Promise.resolve();
     return this.links.get(peerId)?.whenDrained(label, threshold) ?? Promise.resolve();
   }
 
@@ -1117,6 +1204,10 @@ export class WebRTCCall {
    * @returns {RTCDataChannelState | null}
    */
   getDataChannelState(peerId, label) {
+    if (this.sfu) {
+      const here = this.remotePeers.has(peerId) && this.channelConfigs.some((config) => config.label === label);
+      return here ? (this.connection?.isJoined ? "open" : "connecting") : null;
+    }
     return this.links.get(peerId)?.channelState(label) ?? null;
   }
 
@@ -1159,6 +1250,7 @@ export class WebRTCCall {
    * @returns {Promise<ConnectionQualitySummary | null>} null when there is no connection with that peer
    */
   async getQualitySummary(peerId) {
+    if (this.sfu) return this.sfuQualitySummary(this.sfu, peerId);
     const link = this.links.get(peerId);
     if (!link || link.closed) return null;
     let previous = link.lastSample;
@@ -1177,9 +1269,38 @@ export class WebRTCCall {
     return summary;
   }
 
+  /**
+   * In an SFU room: what reaches us of `peerId` (its streams on the subscriber connection) and the path to the SFU.
+   * @param {SfuSession} sfu
+   * @param {string} peerId
+   * @returns {Promise<ConnectionQualitySummary | null>}
+   */
+  async sfuQualitySummary(sfu, peerId) {
+    const mids = new Set(sfu.midsOf(peerId));
+    if (!mids.size || sfu.closed) return null;
+    const stats = async () => {
+      const report = await sfu.subscriber.getStats();
+      /** @type {Map<string, any>} */
+      const kept = new Map();
+      report.forEach((stat, key) => {
+        if (stat.type !== "inbound-rtp" || mids.has(String(stat.mid))) kept.set(key, stat);
+      });
+      return /** @type {RTCStatsReport} */ (/** @type {unknown} */ (kept));
+    };
+    let previous = this.sfuSamples.get(peerId) ?? null;
+    if (!previous || Date.now() - previous.takenAt > SAMPLE_MAX_AGE) {
+      previous = { ...summarize(await stats(), null).sample, takenAt: Date.now() };
+      await sleep(SAMPLE_GAP);
+    }
+    if (sfu.closed) return null;
+    const { summary, sample } = summarize(await stats(), previous);
+    this.sfuSamples.set(peerId, { ...sample, takenAt: Date.now() });
+    return summary;
+  }
+
   /** @returns {Promise<Map<string, ConnectionQualitySummary>>} */
   async getAllQualitySummaries() {
-    const ids = [...this.links.keys()];
+    const ids = this.sfu ? [...this.remotePeers] : [...this.links.keys()];
     const summaries = await Promise.all(ids.map((id) => this.getQualitySummary(id)));
     /** @type {Map<string, ConnectionQualitySummary>} */
     const all = new Map();

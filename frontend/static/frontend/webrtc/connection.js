@@ -151,6 +151,23 @@ export class SignalingConnection {
   }
 
   /**
+   * Resolves once the socket has at most `threshold` bytes waiting to be sent (or is gone): a WebSocket tells no
+   * event of it, so it is looked at every 50 ms.
+   * @param {number} threshold
+   * @returns {Promise<void>}
+   */
+  whenDrained(threshold) {
+    return new Promise((resolve) => {
+      const check = () => {
+        const socket = this.socket;
+        if (!socket || !socket.isOpen || socket.bufferedAmount <= threshold) resolve();
+        else setTimeout(check, 50);
+      };
+      check();
+    });
+  }
+
+  /**
    * @param {SignalingSocket} socket
    * @param {number} code
    */

@@ -62,6 +62,7 @@ export function pickSpeaker(current, levels, lastLoud, now) {
 /**
  * @typedef {object} SpeakerCall what the detector needs of a call
  * @property {Map<string, import('./peer.js').PeerLink>} links
+ * @property {import('./sfu.js').SfuSession | null} sfu
  * @property {string | null} peerId
  * @property {boolean} audioMuted
  * @property {string | null} activeSpeakerId
@@ -135,8 +136,31 @@ export class SpeakerDetector {
         }
       });
     }
+    if (call.sfu && !call.sfu.closed) await this.measureSfu(call.sfu);
     if (!this.running) return;
     call.setActiveSpeaker(pickSpeaker(call.activeSpeakerId, this.levels, this.lastLoud, Date.now()));
+  }
+
+  /**
+   * In an SFU room: each peer's audio as the subscriber receives it (by its mid), ours as the publisher sends it.
+   * @param {import('./sfu.js').SfuSession} sfu
+   */
+  async measureSfu(sfu) {
+    const call = this.call;
+    try {
+      (await sfu.subscriber.getStats()).forEach((/** @type {any} */ stat) => {
+        const peerId =
+          stat.type === "inbound-rtp" && stat.kind === "audio" ? sfu.peerOfMid.get(String(stat.mid)) : null;
+        if (peerId) this.sample(peerId, stat);
+      });
+      (await sfu.publisher.getStats()).forEach((/** @type {any} */ stat) => {
+        if (stat.type === "media-source" && stat.kind === "audio" && call.peerId) {
+          this.sample(call.peerId, stat, call.audioMuted);
+        }
+      });
+    } catch {
+      // closed meanwhile
+    }
   }
 
   /**

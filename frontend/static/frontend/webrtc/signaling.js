@@ -104,6 +104,11 @@ export class SignalingSocket {
     return !this.closed && this.socket.readyState === WebSocket.OPEN;
   }
 
+  /** Bytes given to send() that the browser has not written to the network yet. */
+  get bufferedAmount() {
+    return this.socket.bufferedAmount;
+  }
+
   /** @param {Record<string, unknown>} message */
   send(message) {
     if (!this.isOpen) return false;

@@ -41,7 +41,8 @@
  * and a client must ignore frames and fields it does not know.
  * @typedef {{ t: "joined", peerId: string, roomId: string, peers: string[], maxPeers?: number, resume?: string,
  *   iceServers?: RTCIceServer[], roles?: Record<string, string>, role?: string,
- *   metadata?: Record<string, Record<string, unknown>>, media?: Record<string, Partial<PeerMediaState>> }} JoinedMessage
+ *   metadata?: Record<string, Record<string, unknown>>, media?: Record<string, Partial<PeerMediaState>>,
+ *   topology?: string }} JoinedMessage
  * @typedef {{ t: "peer-joined", peerId: string, role?: string, metadata?: Record<string, unknown>,
  *   media?: Partial<PeerMediaState> }} PeerJoinedMessage
  * @typedef {{ t: "peer-left", peerId: string, reason?: string }} PeerLeftMessage
@@ -55,9 +56,14 @@
  * @typedef {{ t: "ice-servers", iceServers: RTCIceServer[] }} IceServersMessage
  * @typedef {{ t: "connection-test", clientAddress: string | null, iceServers?: RTCIceServer[] }} ConnectionTestMessage
  * @typedef {{ t: "connection-report-received", id: string }} ConnectionReportReceivedMessage
+ * @typedef {{ mid: string, peerId: string, kind: string }} SfuStream
+ * @typedef {{ t: "sfu-published", description: RTCSessionDescriptionInit }} SfuPublishedMessage
+ * @typedef {{ t: "sfu-subscription", description: RTCSessionDescriptionInit, streams: SfuStream[] }}
+ *   SfuSubscriptionMessage
+ * @typedef {{ t: "data", from: string, label: string, text?: string, binary?: string }} DataMessage
  * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | PeerUpdatedMessage | SdpMessage | IceMessage
  *   | ErrorMessage | PongMessage | ClosedMessage | IceServersMessage | ConnectionTestMessage
- *   | ConnectionReportReceivedMessage} ServerMessage
+ *   | ConnectionReportReceivedMessage | SfuPublishedMessage | SfuSubscriptionMessage | DataMessage} ServerMessage
  */
 
 /**
