@@ -108,8 +108,19 @@ class RoomBanInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "name", "live_peers", "capacity", "is_open", "access", "ad_hoc", "created_at", "updated_at")
-    list_filter = (LiveFilter, "is_open", "access", "ad_hoc", "created_at")
+    list_display = (
+        "id",
+        "name",
+        "live_peers",
+        "capacity",
+        "is_open",
+        "access",
+        "topology",
+        "ad_hoc",
+        "created_at",
+        "updated_at",
+    )
+    list_filter = (LiveFilter, "is_open", "access", "topology", "ad_hoc", "created_at")
     search_fields = ("id", "name")
     readonly_fields = (
         "live_peers",
@@ -127,6 +138,7 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "capacity",
         "is_open",
         "access",
+        "topology",
         "allowed_users",
         "live_peers",
         "live_peer_list",
@@ -241,10 +253,8 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="capacity")
     def capacity(self, room: Room) -> str:
         """The capacity joins meet, and where it comes from (an empty max_peers is not "no limit")."""
-        if room.max_peers:
-            return f"{room.max_peers} (this room's max peers)"
-        value, source = live.default_capacity()
-        return f"{value} (default: {source})"
+        value, source = live.capacity_of(room.max_peers, room.topology)
+        return f"{value} ({source})"
 
     @admin.display(description="in the room now")
     def live_peer_list(self, room: Room) -> str:

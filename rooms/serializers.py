@@ -21,7 +21,8 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
 
     live_peers = serializers.SerializerMethodField(help_text="Peers in the room now; null if unknown.")
     effective_max_peers = serializers.SerializerMethodField(
-        help_text="The capacity joins meet: max_peers, or the endpoint's default when max_peers is null."
+        help_text="The capacity joins meet: max_peers, or the endpoint's default when max_peers is null (for an "
+        "sfu room, SIGNALING['SFU_MAX_PEERS'], which also bounds max_peers)."
     )
 
     class Meta:
@@ -33,6 +34,7 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
             "effective_max_peers",
             "is_open",
             "access",
+            "topology",
             "ad_hoc",
             "created_at",
             "updated_at",
@@ -45,7 +47,7 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
         return None if counts is None else counts.get(room.pk, 0)
 
     def get_effective_max_peers(self, room: Room) -> int:
-        return room.max_peers or live.default_capacity()[0]
+        return live.capacity_of(room.max_peers, room.topology)[0]
 
     def validate_id(self, value: str) -> str:
         if self.instance is not None and value != self.instance.pk:

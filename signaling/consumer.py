@@ -101,7 +101,7 @@ from signaling.ratelimit import TokenBucket
 from signaling.registry import JoinResult, RegistryUnavailable, RoomFull, RoomRegistry, get_registry
 from signaling.sfu.janus import JanusError, JanusUnavailable
 from signaling.sfu.member import SfuMember
-from signaling.sfu.service import SfuService, get_sfu
+from signaling.sfu.service import SfuService, get_sfu, sfu_capacity
 from signaling.tokens import RoomGrant, read_room_token
 from signaling.transport import SocketClosed, socket_control, stop_accepting
 
@@ -582,7 +582,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         max_peers = self.room_capacity(policy, grant, user_id)
         sfu = self.sfu_of(policy, frame)
         if sfu is not None:
-            max_peers = min(max_peers, conf.SFU_MAX_PEERS)
+            assert policy is not None
+            max_peers = sfu_capacity(policy.max_peers)
         role = grant.role if grant is not None else None
         peer = self.local_peer(new_peer_id(role), room_id, self.mount, max_peers, self.client_key(user_id))
         # A peer with a role sits in one of the room's extra seats, never in a participant's.
@@ -621,8 +622,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await member.join(display)
         except (JanusError, JanusUnavailable) as error:
             logger.warning("Joining the SFU for room %s failed: %s", peer.room_id, error)
+            metrics.SFU_UP.set(0)
             await self.registry.leave(peer.room_id, peer.peer_id, LeaveReason.LEAVE.value)
             raise SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_UNAVAILABLE) from None
+        metrics.SFU_UP.set(1)
         self.sfu_member = member
 
     async def enter_room(

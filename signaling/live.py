@@ -16,8 +16,10 @@ from collections.abc import Iterable
 
 from signaling.conf import conf
 from signaling.mounts import mounted_max_peers
+from signaling.policy import Topology
 from signaling.protocol import LeaveReason
 from signaling.registry import RegistryUnavailable, get_registry
+from signaling.sfu.service import sfu_capacity
 
 #: Raised when the shared registry cannot be reached: live counts, members and moderation are unavailable.
 LiveRoomsUnavailable = RegistryUnavailable
@@ -56,6 +58,19 @@ async def kick(room_id: str, peer_id: str) -> bool:
 async def close_room(room_id: str) -> int:
     """End the stay of every member of a room; returns how many there were."""
     return await get_registry().evict(room_id, None, LeaveReason.ROOM_CLOSED)
+
+
+def capacity_of(max_peers: int | None, topology: str) -> tuple[int, str]:
+    """The capacity joins of a stored room meet, and where it comes from: its ``max_peers``, else the default of
+    its topology (an SFU room's is ``SIGNALING["SFU_MAX_PEERS"]``, which also bounds its own)."""
+    if topology == Topology.SFU:
+        if max_peers and max_peers <= conf.SFU_MAX_PEERS:
+            return max_peers, "this room's max peers"
+        return sfu_capacity(max_peers), "SIGNALING['SFU_MAX_PEERS']"
+    if max_peers:
+        return max_peers, "this room's max peers"
+    value, source = default_capacity()
+    return value, f"default: {source}"
 
 
 def default_capacity() -> tuple[int, str]:

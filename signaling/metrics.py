@@ -65,6 +65,9 @@ PARKED = Gauge(
 )
 SOCKETS = Gauge("signaling_sockets", "Signaling sockets open on this worker.")
 DRAINING = Gauge("signaling_draining", "1 while this worker drains for a shutdown, else 0.")
+SFU_UP = Gauge(
+    "signaling_sfu_up", "1 when this worker's last request to the SFU (Janus) was answered, 0 when not; SFU rooms only."
+)
 
 
 def observe_live_state(

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from signaling.conf import conf
 from signaling.drain import is_draining
 from signaling.registry import RegistryUnavailable, get_registry
+from signaling.sfu.service import get_sfu
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
@@ -31,7 +32,8 @@ def _database_answers() -> None:
 
 async def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: not draining, the room registry (Redis) and the database answer. 200 or 503, with the reasons.
-    For a load balancer's health check and Kubernetes' readinessProbe."""
+    For a load balancer's health check and Kubernetes' readinessProbe. Where SFU rooms are configured, ``sfu``
+    says whether Janus answers; it does not make the worker unready (mesh rooms do not need it)."""
     problems: list[str] = []
     if is_draining():
         problems.append("draining")
@@ -43,7 +45,11 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         await database_sync_to_async(_database_answers)()
     except DatabaseError:
         problems.append("database unreachable")
-    return JsonResponse({"ready": not problems, "problems": problems}, status=503 if problems else 200)
+    answer: dict[str, object] = {"ready": not problems, "problems": problems}
+    sfu = get_sfu()
+    if sfu is not None:
+        answer["sfu"] = "ok" if await sfu.ping() else "unreachable"
+    return JsonResponse(answer, status=503 if problems else 200)
 
 
 def may_read_metrics(request: HttpRequest) -> bool:

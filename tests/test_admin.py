@@ -96,7 +96,15 @@ def test_room_created_in_admin_is_validated(admin_client: Client) -> None:
     url = reverse("admin:rooms_room_add")
     response = admin_client.post(
         url,
-        {"id": "bad room/id", "name": "", "max_peers": "0", "is_open": "on", "access": "anonymous", **NO_INLINE_ROWS},
+        {
+            "id": "bad room/id",
+            "name": "",
+            "max_peers": "0",
+            "is_open": "on",
+            "access": "anonymous",
+            "topology": "mesh",
+            **NO_INLINE_ROWS,
+        },
     )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
@@ -105,7 +113,15 @@ def test_room_created_in_admin_is_validated(admin_client: Client) -> None:
     assert not Room.objects.exists()
     response = admin_client.post(
         url,
-        {"id": "good-room", "name": "Good", "max_peers": "6", "is_open": "on", "access": "anonymous", **NO_INLINE_ROWS},
+        {
+            "id": "good-room",
+            "name": "Good",
+            "max_peers": "6",
+            "is_open": "on",
+            "access": "anonymous",
+            "topology": "mesh",
+            **NO_INLINE_ROWS,
+        },
     )
     assert response.status_code == 302
     assert Room.objects.get(id="good-room").max_peers == 6
@@ -198,7 +214,7 @@ def test_unchecking_open_in_the_form_closes_live_calls(admin_client: Client) -> 
     with seated([(room.id, "form-peer")], max_peers=3) as (handle,):
         response = admin_client.post(
             reverse("admin:rooms_room_change", args=[room.pk]),
-            {"name": "", "max_peers": "3", "access": "anonymous", **NO_INLINE_ROWS},
+            {"name": "", "max_peers": "3", "access": "anonymous", "topology": "mesh", **NO_INLINE_ROWS},
             follow=True,
         )
         assert response.status_code == 200

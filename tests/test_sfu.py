@@ -238,3 +238,71 @@ async def test_sfu_frames_outside_an_sfu_room_are_refused(
     await peer.join(room_id)
     await peer.send(**frame)
     await peer.expect_error("invalid-message", "Not in an SFU room")
+
+
+async def test_a_kicked_participant_leaves_the_sfu_too(
+    sfu_settings: JanusProcess, connect: Connect, clients: list[SfuClient], room_id: str
+) -> None:
+    from signaling import live
+
+    await sfu_room(room_id)
+    for _ in range(2):
+        clients.append(SfuClient(await connect()))
+    ids = [(await client.join(room_id))["peerId"] for client in clients]
+    for shade, client in enumerate(clients):
+        await client.publish(80 * (shade + 1))
+    await wait_until(lambda: clients[0].frames.get(ids[1], 0) >= 5)
+    connection = JanusConnection(sfu_settings.url, sfu_settings.api_secret)
+    admin = VideoRoomAdmin(await (await connection.create_session()).attach(), sfu_settings.admin_key)
+    try:
+        assert sorted(p["id"] for p in await admin.participants(room_id)) == sorted(ids)
+        assert await live.kick(room_id, ids[1]) is True
+        await settle()
+        for _ in range(100):
+            if [p["id"] for p in await admin.participants(room_id)] == [ids[0]]:
+                break
+            await asyncio.sleep(0.05)
+        assert [p["id"] for p in await admin.participants(room_id)] == [ids[0]]
+        # The one who stays is offered a subscription without the kicked peer's streams.
+        await wait_until(lambda: ids[1] not in clients[0].mids.values())
+    finally:
+        await connection.close()
+
+
+async def test_an_sfu_room_admits_sfu_max_peers_whatever_it_stores(
+    sfu_settings: JanusProcess, settings: Any, connect: Connect, room_id: str
+) -> None:
+    from signaling import live
+
+    settings.SIGNALING = {**settings.SIGNALING, "SFU_MAX_PEERS": 3}
+    await Room.objects.acreate(id=room_id, topology="sfu", max_peers=10)
+    assert live.capacity_of(10, "sfu") == (3, "SIGNALING['SFU_MAX_PEERS']")
+    assert live.capacity_of(None, "sfu")[0] == 3
+    assert live.capacity_of(2, "sfu") == (2, "this room's max peers")
+    joined = [await (await connect()).join(room_id, capabilities=["sfu"]) for _ in range(3)]
+    assert {frame["maxPeers"] for frame in joined} == {3}
+    fourth = await connect()
+    await fourth.send(t="join", roomId=room_id, capabilities=["sfu"])
+    await fourth.expect_error("room-full")
+
+
+async def test_readyz_says_whether_the_sfu_answers_and_stays_ready_without_it(settings: Any) -> None:
+    from django.test import AsyncClient
+
+    from signaling import metrics
+
+    with JanusProcess() as janus:
+        settings.SIGNALING = {
+            **settings.SIGNALING,
+            "SFU_JANUS_URL": janus.url,
+            "SFU_API_SECRET": janus.api_secret,
+            "SFU_ADMIN_KEY": janus.admin_key,
+        }
+        ready = await AsyncClient().get("/readyz")
+        assert (ready.status_code, ready.json()["sfu"]) == (200, "ok")
+        assert metrics.SFU_UP._value.get() == 1
+        janus.kill()
+        ready = await AsyncClient().get("/readyz")
+        # Mesh rooms do not need Janus: the worker stays in the load balancer's rotation.
+        assert (ready.status_code, ready.json()) == (200, {"ready": True, "problems": [], "sfu": "unreachable"})
+        assert metrics.SFU_UP._value.get() == 0

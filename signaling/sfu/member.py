@@ -41,7 +41,9 @@ class SfuMember:
         #: The feeds (publishers' peer ids) the subscriber carries, and the client's answer being waited for.
         self.feeds: set[str] = set()
         self._answer: asyncio.Future[Mapping[str, Any]] | None = None
-        self._changes: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
+        #: Changes of the subscription, applied one at a time: ("subscribe" | "unsubscribe", feeds, None), or
+        #: ("offer", [], reply) for an offer Janus made by itself (a publisher's streams went away).
+        self._changes: asyncio.Queue[tuple[str, list[str], JanusReply | None]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
     async def join(self, display: str = "") -> list[str]:
@@ -53,7 +55,7 @@ class SfuMember:
         self._worker = asyncio.ensure_future(self._apply_changes())
         present = publishers_of(reply.plugin)
         if present:
-            self._changes.put_nowait(("subscribe", present))
+            self._changes.put_nowait(("subscribe", present, None))
         return present
 
     async def publish(self, offer: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -93,16 +95,24 @@ class SfuMember:
     def _on_publisher_event(self, reply: JanusReply) -> None:
         joined = publishers_of(reply.plugin)
         if joined:
-            self._changes.put_nowait(("subscribe", joined))
+            self._changes.put_nowait(("subscribe", joined, None))
         gone = reply.plugin.get("unpublished", reply.plugin.get("leaving"))
         if isinstance(gone, str) and gone != "ok" and gone in self.feeds:
-            self._changes.put_nowait(("unsubscribe", [gone]))
+            self._changes.put_nowait(("unsubscribe", [gone], None))
+
+    def _on_subscriber_event(self, reply: JanusReply) -> None:
+        # Janus renegotiates by itself when streams of the subscription go away (their publisher left).
+        if reply.jsep is not None and reply.jsep.get("type") == "offer":
+            self._changes.put_nowait(("offer", [], reply))
 
     async def _apply_changes(self) -> None:
         while True:
-            change, feeds = await self._changes.get()
+            change, feeds, offer = await self._changes.get()
             try:
-                await self._change(change, feeds)
+                if offer is not None:
+                    await self._offer(offer)
+                else:
+                    await self._change(change, feeds)
             except (JanusError, JanusUnavailable, TimeoutError) as error:
                 logger.warning("SFU subscription change %s %s for %s failed: %s", change, feeds, self.peer_id, error)
 
@@ -112,7 +122,7 @@ class SfuMember:
             return
         assert self.session is not None
         if self.subscriber is None:
-            self.subscriber = await self.session.attach()
+            self.subscriber = await self.session.attach(on_event=self._on_subscriber_event)
             reply = await self.subscriber.message(subscriber_join(self.room, feeds), asynchronous=True)
         else:
             body = {"request": change, "streams": [{"feed": feed} for feed in feeds]}
@@ -121,8 +131,15 @@ class SfuMember:
             self.feeds.update(feeds)
         else:
             self.feeds.difference_update(feeds)
-        if reply.jsep is None:
-            return  # nothing to renegotiate
+        if reply.jsep is not None:
+            await self._offer(reply)
+
+    async def _offer(self, reply: JanusReply) -> None:
+        """Hand the client Janus's offer for the subscriber, wait for its answer, and start with it."""
+        assert reply.jsep is not None
+        assert self.subscriber is not None
+        if "streams" in reply.plugin:
+            self.feeds = {stream["peerId"] for stream in streams_of(reply.plugin)}
         self._answer = asyncio.get_running_loop().create_future()
         frame: SfuSubscriptionFrame = {
             "t": "sfu-subscription",

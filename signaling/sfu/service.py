@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from signaling import metrics
 from signaling.conf import conf
-from signaling.sfu.janus import JanusConnection, JanusSession
+from signaling.sfu.janus import JanusConnection, JanusError, JanusSession, JanusUnavailable
 from signaling.sfu.member import SfuMember
 from signaling.sfu.videoroom import VideoRoomAdmin
 
@@ -33,6 +34,16 @@ class SfuService:
                 self._admin = VideoRoomAdmin(await self._session.attach(), self.admin_key)
             return self._admin
 
+    async def ping(self) -> bool:
+        """Whether Janus answers now (counted in ``signaling_sfu_up``)."""
+        try:
+            await self.connection.request({"janus": "ping"})
+        except (JanusError, JanusUnavailable):
+            metrics.SFU_UP.set(0)
+            return False
+        metrics.SFU_UP.set(1)
+        return True
+
     async def member(
         self, room_id: str, peer_id: str, publishers: int, send: Callable[[str], Awaitable[None]]
     ) -> SfuMember:
@@ -52,8 +63,9 @@ class SfuService:
 _services: dict[asyncio.AbstractEventLoop, SfuService] = {}
 
 
-def sfu_configured() -> bool:
-    return conf.SFU_JANUS_URL is not None
+def sfu_capacity(stored: int | None) -> int:
+    """How many peers an SFU room admits: its stored capacity, else ``SFU_MAX_PEERS``, and never more than that."""
+    return min(stored or conf.SFU_MAX_PEERS, conf.SFU_MAX_PEERS)
 
 
 def get_sfu() -> SfuService | None:
