@@ -105,6 +105,14 @@ def _check_combinations() -> list[CheckMessage]:
                 id="signaling.E010",
             )
         )
+    if conf.SFU_JANUS_URL and missing_modules("websockets"):
+        messages.append(
+            Error(
+                "SFU rooms are configured (SIGNALING['SFU_JANUS_URL']) but websockets is not installed.",
+                hint="Install the sfu extra: pip install 'django-rtc-signaling[sfu]'.",
+                id="signaling.E021",
+            )
+        )
     if registry_path() == IN_PROCESS_REGISTRY and layer and "InMemoryChannelLayer" not in layer:
         messages.append(
             Warning(

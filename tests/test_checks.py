@@ -198,3 +198,17 @@ def test_the_sfu_settings_go_together(settings: Any) -> None:
     assert ids(settings, ROOM_RESOLVER=MODEL_RESOLVER, **{**janus, "SFU_JANUS_URL": "http://janus"}) == [
         "signaling.E019"
     ]
+
+
+def test_sfu_rooms_without_the_sfu_extra_are_named(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signaling.checks
+
+    janus = {"SFU_JANUS_URL": "ws://10.0.0.7:8188", "SFU_API_SECRET": "s", "SFU_ADMIN_KEY": "k"}
+    monkeypatch.setattr(signaling.checks, "missing_modules", lambda *names: [n for n in names if n == "websockets"])
+    (error,) = [m for m in check_settings_with(settings, janus) if m.id == "signaling.E021"]
+    assert "[sfu]" in (error.hint or "")
+
+
+def check_settings_with(settings: Any, signaling: dict[str, Any]) -> list[Any]:
+    settings.SIGNALING = {"ROOM_RESOLVER": MODEL_RESOLVER, **signaling}
+    return list(check_settings())

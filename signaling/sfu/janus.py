@@ -23,10 +23,12 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import websockets
-from websockets.asyncio.client import ClientConnection
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+# websockets (the sfu extra) is imported where a connection to Janus is made: a site without SFU rooms needs none.
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +124,10 @@ class JanusConnection:
             if self._socket is not None:
                 return
             try:
+                import websockets
+            except ImportError:
+                raise JanusUnavailable("websockets is not installed: pip install 'django-rtc-signaling[sfu]'") from None
+            try:
                 self._socket = await asyncio.wait_for(
                     websockets.connect(self.url, subprotocols=[websockets.Subprotocol("janus-protocol")]),
                     REQUEST_TIMEOUT,
@@ -147,6 +153,8 @@ class JanusConnection:
         socket = self._socket
         if socket is None:
             raise JanusUnavailable("not connected to Janus")
+        from websockets import ConnectionClosed
+
         transaction = secrets.token_urlsafe(12)
         message = {**message, "transaction": transaction}
         if self.api_secret is not None:
@@ -159,7 +167,7 @@ class JanusConnection:
             reply = await asyncio.wait_for(future, REQUEST_TIMEOUT)
         except TimeoutError:
             raise JanusUnavailable(f"Janus did not answer {message.get('janus')!r} in {REQUEST_TIMEOUT} s") from None
-        except websockets.ConnectionClosed:
+        except ConnectionClosed:
             raise JanusUnavailable("the connection to Janus closed") from None
         finally:
             self._pending.pop(transaction, None)
@@ -181,6 +189,8 @@ class JanusConnection:
         self._handles.pop(handle_id, None)
 
     async def _read(self, socket: ClientConnection) -> None:
+        from websockets import ConnectionClosed
+
         try:
             async for text in socket:
                 try:
@@ -190,7 +200,7 @@ class JanusConnection:
                     continue
                 if isinstance(message, dict):
                     await self._dispatch(JanusReply.of(message))
-        except websockets.ConnectionClosed:
+        except ConnectionClosed:
             pass
         finally:
             if self._socket is socket:
