@@ -47,6 +47,7 @@ from signaling.peer.events import (
 )
 from signaling.peer.link import DataChannelConfig, LinkEvents, PeerLink
 from signaling.peer.media import DEFAULT_MAX_BUFFERED_FRAMES, RemoteTrack, SharedSource, TrackFeed
+from signaling.peer.sfu import SfuEvents, SfuSession, data_frame, data_of
 from signaling.protocol import ROOM_ID_PATTERN, CloseCode
 
 if TYPE_CHECKING:
@@ -138,6 +139,8 @@ class WebRTCCall:
         self.error: WebRTCCallError | None = None
         self._state: ConnectionState = "idle"
         self._links: dict[str, PeerLink] = {}
+        #: The two connections with the SFU, in an SFU room (extension); then there are no links.
+        self._sfu: SfuSession | None = None
         self._remote_peers: list[str] = []
         self._feeds: dict[str, list[TrackFeed]] = {}
         self._socket: ClientConnection | None = None
@@ -171,6 +174,9 @@ class WebRTCCall:
         return any(s.muted for s in self.sources if s.kind == "video")
 
     def connection_state(self, peer_id: str) -> str | None:
+        if self._sfu is not None:
+            # An SFU room: one connection carries every peer's media; its state is theirs.
+            return self._sfu.subscriber.connectionState if peer_id in self._remote_peers else None
         link = self._links.get(peer_id)
         return link.state if link else None
 
@@ -218,7 +224,9 @@ class WebRTCCall:
     def _update_state(self) -> None:
         if self._state in ("reconnecting", "disconnected", "failed", "idle", "connecting"):
             return
-        connected = any(link.state == "connected" for link in self._links.values())
+        connected = any(link.state == "connected" for link in self._links.values()) or bool(
+            self._sfu is not None and self._sfu.is_connected
+        )
         self._set_state("connected" if connected else "signaling")
 
     def _report(self, error: WebRTCCallError) -> None:
@@ -283,6 +291,9 @@ class WebRTCCall:
             if task is not asyncio.current_task():
                 task.cancel()
         closing = [link.close() for link in self._links.values()]
+        if self._sfu is not None:
+            closing.append(self._sfu.close())
+            self._sfu = None
         for peer_id in list(self._remote_peers):
             self._remove_peer(peer_id, "leave", emit=False)
         if closing:
@@ -325,7 +336,8 @@ class WebRTCCall:
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
             raise WebRTCCallError("signaling-unreachable", f"Could not open {self.url}: {error}") from error
-        join: dict[str, Any] = {"t": "join", "roomId": self.room_id}
+        # Extension: this peer can take part in an SFU room (a server of Agentuity's protocol ignores the field).
+        join: dict[str, Any] = {"t": "join", "roomId": self.room_id, "capabilities": ["sfu"]}
         if self.metadata:
             join["metadata"] = self.metadata
         if self._resume:
@@ -474,6 +486,8 @@ class WebRTCCall:
             self._link_with(sender).handle_description(message["description"])
         elif kind == "ice" and isinstance(sender, str) and isinstance(message.get("candidate"), dict):
             self._link_with(sender).handle_candidate(message["candidate"])
+        elif kind in ("sfu-published", "sfu-subscription", "data"):
+            self._on_sfu_message(message)
         elif kind == "ice-servers" and isinstance(message.get("iceServers"), list):
             # Extension: fresh TURN credentials, before ours expire.
             self._use_server_ice_servers(message["iceServers"])
@@ -482,6 +496,41 @@ class WebRTCCall:
         elif kind == "closed":
             self._closed_reason = message.get("reason") if isinstance(message.get("reason"), str) else None
         # pong, and message types of newer servers: nothing to do.
+
+    def _on_sfu_message(self, message: dict[str, Any]) -> None:
+        """Extensions of SFU rooms: the SFU's answer to our offer, its offer of the others' streams, and data
+        relayed by the server."""
+        sfu, kind = self._sfu, message["t"]
+        if sfu is None:
+            return
+        description = message.get("description")
+        if kind == "sfu-published" and isinstance(description, dict):
+            self._spawn(sfu.handle_published(description))
+        elif kind == "sfu-subscription" and isinstance(description, dict) and isinstance(message.get("streams"), list):
+            self._spawn(sfu.handle_subscription(description, message["streams"]))
+        elif kind == "data" and isinstance(message.get("from"), str) and isinstance(message.get("label"), str):
+            data = data_of(message)
+            if data is not None:
+                self._emit(DataChannelMessage(message["from"], message["label"], data))
+
+    def _start_sfu(self) -> None:
+        sfu = SfuSession(
+            self._ice_servers(),
+            self.ice_transport_policy,
+            self.sources,
+            self.max_buffered_frames,
+            SfuEvents(
+                signal=self._send,
+                on_track=self._on_track,
+                on_state=self._update_state,
+                on_error=self._report,
+            ),
+        )
+        self._sfu = sfu
+        self._spawn(sfu.publish())
+        for peer_id in self._remote_peers:
+            for config in self.channel_configs:
+                self._emit(DataChannelOpen(peer_id, config.label))
 
     def _note_role(self, peer_id: str, role: object) -> None:
         if isinstance(role, str):
@@ -549,9 +598,16 @@ class WebRTCCall:
             self._outbox = []
             self.peer_id = str(message["peerId"])
             self._note_states(message)
+            if self._sfu is not None:
+                await self._sfu.close()
+                self._sfu = None
             for peer_id in peers:
                 self._add_peer(peer_id)
-                self._link_with(peer_id, initiator=True)
+                if message.get("topology") != "sfu":
+                    self._link_with(peer_id, initiator=True)
+            if message.get("topology") == "sfu":
+                # Extension: the room's media goes through the SFU: two connections with it, none with the peers.
+                self._start_sfu()
         self._joined.set()
         self._set_state("signaling")
         self._update_state()
@@ -562,6 +618,9 @@ class WebRTCCall:
             return
         self._remote_peers.append(peer_id)
         self._emit(PeerJoined(peer_id))
+        if self._sfu is not None:  # the server relays data: a channel with a peer is open once it is here
+            for config in self.channel_configs:
+                self._emit(DataChannelOpen(peer_id, config.label))
 
     def _remove_peer(self, peer_id: str, reason: str, emit: bool = True) -> None:
         if peer_id not in self._remote_peers:
@@ -675,11 +734,22 @@ class WebRTCCall:
     # --- Data channels --------------------------------------------------------------------------------------------
 
     def _broadcast(self, label: str, data: str | bytes) -> int:
+        if self._sfu is not None:
+            return len(self._remote_peers) if self._send_through_server(label, data, None) else 0
         return sum(link.send(label, data) for link in self._links.values())
 
     def _send_to(self, peer_id: str, label: str, data: str | bytes) -> bool:
+        if self._sfu is not None:
+            return peer_id in self._remote_peers and self._send_through_server(label, data, peer_id)
         link = self._links.get(peer_id)
         return link is not None and link.send(label, data)
+
+    def _send_through_server(self, label: str, data: str | bytes, to: str | None) -> bool:
+        """In an SFU room, data goes through the server (``data`` frames): to ``to`` alone, or to everyone else."""
+        if not any(config.label == label for config in self.channel_configs) or self._socket is None:
+            return False
+        self._send(data_frame(label, data, to))
+        return True
 
     def send_string(self, label: str, text: str) -> int:
         """To every connected peer whose channel ``label`` is open; returns how many it went to."""

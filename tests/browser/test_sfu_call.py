@@ -5,13 +5,20 @@ go; each page sends its video once (one publishing connection), whatever the siz
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
+import av
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page
 
-from rtcsite.servers import JanusProcess
+from rtcsite.servers import ROOT, JanusProcess
 from tests.browser.conftest import OpenPage, Site, join, page_opener, peer_id, record_messages, serve_site
 
 
@@ -83,6 +90,12 @@ def test_an_sfu_room_of_browsers(open_page: OpenPage, sfu_site: Site, room_id: s
     assert pages[0].evaluate("window.received") == []
     assert pages[1].evaluate(f"window.call.getDataChannelState({ids[0]!r}, 'chat')") == "open"
 
+    # The quality of what reaches us of one peer, from its streams on the one subscribing connection.
+    pages[0].evaluate(f"window.call.getQualitySummary({ids[1]!r})")
+    summary = pages[0].evaluate(f"window.call.getQualitySummary({ids[1]!r})")
+    assert summary["bitrate"]["video"]["inbound"] > 0, summary
+    assert summary["video"]["frameWidth"] > 0, summary
+
     # A mute is seen by the others; a page that leaves is gone from theirs, with its stream.
     pages[0].evaluate("window.call.muteAudio(true)")
     for page in pages[1:]:
@@ -92,5 +105,61 @@ def test_an_sfu_room_of_browsers(open_page: OpenPage, sfu_site: Site, room_id: s
         page.wait_for_function(
             "(id) => !window.call.remotePeerIds.includes(id) && !window.call.remoteStreams.has(id)", arg=ids[2]
         )
-    summary = pages[0].evaluate(f"window.call.getQualitySummary({ids[1]!r})")
-    assert summary["bitrate"]["video"]["inbound"] > 0
+
+
+def test_record_call_records_every_participant_of_an_sfu_room(
+    open_page: OpenPage, sfu_site: Site, room_id: str
+) -> None:
+    """The recorder is a Python peer that publishes nothing: it subscribes to every participant through the SFU and
+    saves one recording each, complete, video and audio, as long as the call."""
+    from tests.browser.test_server_recording import api
+
+    sfu_site.create_room(room_id, max_peers=8, topology="sfu")
+    sfu_site.create_superuser("recording-admin", "recording-password")
+    pages = [open_page(f"/call/{room_id}/") for _ in range(3)]
+    for page in pages:
+        join(page)
+    for page in pages:
+        page.wait_for_function("window.call.remotePeerIds.length === 2 && window.call.remoteStreams.size === 2")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+        "RTCSITE_DATABASE_URL": f"sqlite:///{sfu_site.database}",
+        "RTCSITE_MEDIA_ROOT": str(sfu_site.database.parent / "media"),
+    }
+    url = sfu_site.daphne.ws_url + "/api/call/signal"
+    recorder = subprocess.Popen(
+        [sys.executable, "manage.py", "record_call", room_id, "--url", url, "--empty-for", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # The recorder records from its join (the first page to show it) to each page's hang-up.
+        pages[0].wait_for_function("window.call.peerRoles.size > 0", timeout=30000, polling=20)
+        started = time.monotonic()
+        for page in pages:
+            page.locator("#recording-indicator").wait_for(state="visible", timeout=30000)
+        time.sleep(8)
+        ids = [peer_id(page) for page in pages]
+        lengths = {}
+        for page, own in zip(pages, ids, strict=True):
+            page.click("#hangup")
+            lengths[own] = time.monotonic() - started
+        output, _ = recorder.communicate(timeout=60)
+        assert recorder.returncode == 0, output
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    listed = json.loads(api(sfu_site, f"/api/recordings/?room={room_id}"))["results"]
+    assert {item["stream_id"] for item in listed} == set(ids), output
+    for item in listed:
+        assert item["status"] == "complete"
+        length = lengths[item["stream_id"]]
+        assert abs(item["duration"] - length) <= 0.1 * length, (item["duration"], lengths, output)
+        data = api(sfu_site, f"/api/recordings/{item['id']}/download")
+        assert list(av.open(io.BytesIO(data)).decode(video=0))
+        audio = np.concatenate([f.to_ndarray().ravel() for f in av.open(io.BytesIO(data)).decode(audio=0)])
+        assert audio.size > 48000

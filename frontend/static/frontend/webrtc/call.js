@@ -1288,9 +1288,13 @@ export class WebRTCCall {
       return /** @type {RTCStatsReport} */ (/** @type {unknown} */ (kept));
     };
     let previous = this.sfuSamples.get(peerId) ?? null;
-    if (!previous || Date.now() - previous.takenAt > SAMPLE_MAX_AGE) {
+    const age = previous ? Date.now() - previous.takenAt : Infinity;
+    if (!previous || age > SAMPLE_MAX_AGE) {
       previous = { ...summarize(await stats(), null).sample, takenAt: Date.now() };
       await sleep(SAMPLE_GAP);
+    } else if (age < SAMPLE_GAP) {
+      // Too close to the last sample for a bitrate: wait for a measurable gap, as for a mesh peer.
+      await sleep(SAMPLE_GAP - age);
     }
     if (sfu.closed) return null;
     const { summary, sample } = summarize(await stats(), previous);
