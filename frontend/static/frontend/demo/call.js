@@ -304,7 +304,10 @@ function render() {
       speaking: s.activeSpeakerId === peerId,
     });
   }
-  $("videos").dataset.count = String(Math.min(6, visible.length + 1));
+  // The grid's shape for this many tiles (an SFU room holds dozens): 1, 2, up to 4, 6, 12, or more.
+  const count = visible.length + 1;
+  $("videos").dataset.count =
+    count <= 2 ? String(count) : count <= 4 ? "4" : count <= 6 ? "6" : count <= 12 ? "12" : "many";
 }
 call.subscribe(render);
 render();
