@@ -115,6 +115,7 @@ SFU_UNSUPPORTED = (
 )
 SFU_UNAVAILABLE = "This room's media goes through the server (SFU), which is not available now; try again later"
 NOT_IN_AN_SFU_ROOM = "Not in an SFU room"
+SFU_LOST = "The server's connection to the SFU (Janus) was lost; this call reconnects once it is back"
 # Seconds a slow reader's socket gets to take its close frame before its connection is dropped.
 SLOW_READER_CLOSE_SECONDS = 1.0
 
@@ -618,7 +619,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def join_sfu(self, sfu: SfuService, peer: LocalPeer, max_peers: int, display: str) -> None:
         """Take ``peer``'s place in the Janus room too; without the SFU, it leaves the room it just joined."""
         try:
-            member = await sfu.member(peer.room_id, peer.peer_id, max_peers, peer.deliver)
+            member = await sfu.member(peer.room_id, peer.peer_id, max_peers, peer.deliver, self.sfu_lost)
             await member.join(display)
         except (JanusError, JanusUnavailable) as error:
             logger.warning("Joining the SFU for room %s failed: %s", peer.room_id, error)
@@ -940,6 +941,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 await sfu.room_ended(room_id)
             except (JanusError, JanusUnavailable) as error:
                 logger.warning("Destroying the SFU room of %s failed: %s", room_id, error)
+
+    async def sfu_lost(self) -> None:
+        """Janus went away (or stopped answering): this peer's media is gone. It is told so, and its socket is
+        closed with 1013 (try again later): its client comes back, and joins again once the SFU is there."""
+        metrics.SFU_UP.set(0)
+        if self.sfu_member is None or self.socket_gone:
+            return
+        await self.send_frame(SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_LOST).frame())
+        await self.end(CloseCode.TRY_AGAIN_LATER)
 
     def require_sfu_member(self) -> SfuMember:
         self.require_peer()

@@ -306,3 +306,37 @@ async def test_readyz_says_whether_the_sfu_answers_and_stays_ready_without_it(se
         # Mesh rooms do not need Janus: the worker stays in the load balancer's rotation.
         assert (ready.status_code, ready.json()) == (200, {"ready": True, "problems": [], "sfu": "unreachable"})
         assert metrics.SFU_UP._value.get() == 0
+
+
+async def test_janus_killed_mid_call_ends_sfu_calls_with_the_documented_error_and_spares_mesh_rooms(
+    settings: Any, connect: Connect, room_id: str
+) -> None:
+    with JanusProcess() as janus:
+        settings.SIGNALING = {
+            **settings.SIGNALING,
+            "SFU_JANUS_URL": janus.url,
+            "SFU_API_SECRET": janus.api_secret,
+            "SFU_ADMIN_KEY": janus.admin_key,
+        }
+        await sfu_room(room_id)
+        in_sfu = await connect()
+        await in_sfu.join(room_id, capabilities=["sfu"])
+        alice, bob = await connect(), await connect()
+        await alice.join(room_id + "-mesh")
+        await bob.join(room_id + "-mesh")
+        await alice.receive()  # peer-joined
+
+        janus.kill()
+        error = await in_sfu.receive(timeout=10)
+        assert (error["t"], error["code"]) == ("error", "sfu-unavailable"), error
+        # Closed with "try again later": the client comes back, and joins again once the SFU is there.
+        assert await in_sfu.receive_close() == 1013
+        await alice.send(t="ice", to=bob.peer_id, candidate={"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"})
+        assert (await bob.receive())["t"] == "ice"  # the mesh room carries on
+
+        again = await connect()
+        await again.send(t="join", roomId=room_id, capabilities=["sfu"])
+        await again.expect_error("sfu-unavailable")
+        janus.start()
+        back = await connect()
+        assert (await back.join(room_id, capabilities=["sfu"]))["topology"] == "sfu"

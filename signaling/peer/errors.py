@@ -16,7 +16,7 @@ FINAL_CLOSE_CODES: dict[int, str] = {
 }
 
 #: A join refused with one of these is worth trying again later; any other refusal is final.
-RETRYABLE_JOIN_ERRORS = frozenset({"internal", "rate-limited"})
+RETRYABLE_JOIN_ERRORS = frozenset({"internal", "rate-limited", "sfu-unavailable"})
 
 
 class WebRTCCallError(Exception):

@@ -29,12 +29,21 @@ class SfuMember:
     """A peer's place in a Janus room; ``send`` writes a frame to the peer's socket."""
 
     def __init__(
-        self, connection: JanusConnection, room: JanusRoom, peer_id: str, send: Callable[[str], Awaitable[None]]
+        self,
+        connection: JanusConnection,
+        room: JanusRoom,
+        peer_id: str,
+        send: Callable[[str], Awaitable[None]],
+        on_lost: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.connection = connection
         self.room = room
         self.peer_id = peer_id
         self._send = send
+        #: Called once when the connection to Janus is lost: the peer's session (its media) is gone with it.
+        self._on_lost = on_lost
+        self.lost = False
+        self._lost_task: asyncio.Future[None] | None = None
         self.session: JanusSession | None = None
         self.publisher: JanusHandle | None = None
         self.subscriber: JanusHandle | None = None
@@ -93,6 +102,11 @@ class SfuMember:
     # -- Janus's events and the subscription -----------------------------------------------------------------
 
     def _on_publisher_event(self, reply: JanusReply) -> None:
+        if reply.kind in ("disconnected", "timeout") and not self.lost:
+            self.lost = True
+            if self._on_lost is not None:
+                self._lost_task = asyncio.ensure_future(self._on_lost())
+            return
         joined = publishers_of(reply.plugin)
         if joined:
             self._changes.put_nowait(("subscribe", joined, None))

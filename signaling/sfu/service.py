@@ -45,12 +45,17 @@ class SfuService:
         return True
 
     async def member(
-        self, room_id: str, peer_id: str, publishers: int, send: Callable[[str], Awaitable[None]]
+        self,
+        room_id: str,
+        peer_id: str,
+        publishers: int,
+        send: Callable[[str], Awaitable[None]],
+        on_lost: Callable[[], Awaitable[None]] | None = None,
     ) -> SfuMember:
         """A member for ``peer_id`` in the Janus room of ``room_id`` (made if need be), not joined yet."""
         admin = await self.admin()
         room = await admin.ensure(room_id, publishers)
-        return SfuMember(self.connection, room, peer_id, send)
+        return SfuMember(self.connection, room, peer_id, send, on_lost)
 
     async def room_ended(self, room_id: str) -> None:
         """The room's last peer left: its Janus room goes too."""

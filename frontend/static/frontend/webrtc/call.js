@@ -668,10 +668,11 @@ export class WebRTCCall {
       this.report(error);
     } else if (
       code === "internal" ||
+      code === "sfu-unavailable" ||
       code === "rate-limited" ||
       (code === "room-full" && this.resumeToken !== null && (this.connection?.attempt ?? 0) > 0)
     ) {
-      // The server could not reach its registry, or this address joined too often: try again later, as after a
+      // The server could not reach its registry or its SFU, or this address joined too often: try again later, as after a
       // drop (with backoff). A full room met while coming back is this peer's own seat not yet freed (its old
       // socket's worker has not let go): keep trying within the attempts.
       this.connection?.retryLater();
