@@ -7,8 +7,9 @@ admit, so that an upstream release that breaks us is seen before a lock refresh 
 
 Each session has a virtualenv of its own under .nox/ (kept between runs) and runs the whole suite with the
 arguments given after `--`, except that the legs after the first leave out the `soak` tests (calls held for a
-minute or more) and the `network` tests (Chromium's calls across networks of the test's own), which test coturn,
-Chromium and the client rather than a Django or Python version, so that both legs fit the suite's time budget;
+minute or more), the `network` tests (Chromium's calls across networks of the test's own) and the `sfu_media`
+tests (media through Janus between Chromium pages and Python peers), which test coturn, Janus, Chromium, aiortc
+and the clients rather than a Django or Python version, so that both legs fit the suite's time budget;
 `nox -s "tests-3.13" -- -m ""` runs them there too.
 """
 
@@ -34,7 +35,7 @@ def tests(session: nox.Session) -> None:
     session.install("--no-deps", "--no-build-isolation", "-e", ".")
     first_leg = session.python == next(iter(LOCKS))
     chosen = "-m" in session.posargs
-    only_first = [] if first_leg or chosen else ["-m", "not soak and not network"]
+    only_first = [] if first_leg or chosen else ["-m", "not soak and not network and not sfu_media"]
     session.run("python", "-m", "pytest", *only_first, *session.posargs)
 
 

@@ -16,6 +16,8 @@ from signaling.peer import DataChannelMessage, GeneratedAudioTrack, GeneratedVid
 from signaling.peer.media import tone
 from tests.browser.conftest import Site, serve_site
 
+pytestmark = pytest.mark.sfu_media
+
 
 @pytest.fixture(scope="module")
 def janus() -> Iterator[JanusProcess]:

@@ -21,6 +21,8 @@ from playwright.sync_api import Browser, Page
 from rtcsite.servers import ROOT, JanusProcess
 from tests.browser.conftest import OpenPage, Site, join, page_opener, peer_id, record_messages, serve_site
 
+pytestmark = pytest.mark.sfu_media
+
 
 @pytest.fixture(scope="module")
 def janus() -> Iterator[JanusProcess]:
