@@ -337,6 +337,43 @@ WATCH_SCRIPT = """(peer) => {
 }"""
 
 
+class ProcessLog:
+    """What a server process writes (stdout and stderr), kept line by line as it comes, to read or wait on."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+
+    def follow(self, process: subprocess.Popen[str]) -> None:
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._changed:
+                self._lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def text(self) -> str:
+        with self._changed:
+            return "\n".join(self._lines)
+
+    def wait_for(self, *texts: str, timeout: float = 10) -> str:
+        """Wait until one line holds every one of ``texts``; that line."""
+
+        def found() -> str | None:
+            return next((line for line in self._lines if all(text in line for text in texts)), None)
+
+        with self._changed:
+            if not self._changed.wait_for(lambda: found() is not None, timeout):
+                recent = "\n".join(self._lines[-50:])
+                raise AssertionError(f"{self.name} never logged a line with {texts!r}:\n{recent}")
+            line = found()
+            assert line is not None
+            return line
+
+
 class TurnServer:
     """coturn's ``turnserver`` of the test's own on loopback, checking TURN REST credentials (``use-auth-secret``)
     as the server mints them; its log is kept (``log()``).
@@ -367,8 +404,7 @@ class TurnServer:
         self.lifetime = lifetime
         self.directory = Path(tempfile.mkdtemp(prefix="coturn-"))
         self.process: subprocess.Popen[str] | None = None
-        self._log: list[str] = []
-        self._logged = threading.Condition()
+        self._log = ProcessLog("coturn")
 
     def urls(self, *transports: str) -> list[str]:
         """TURN URLs of this server: ``udp``, ``tcp`` and ``tls`` (a ``turns:`` URL)."""
@@ -447,35 +483,18 @@ class TurnServer:
                 f"--max-allocate-lifetime={self.lifetime}",
             ]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        self._log.follow(self.process)
         wait_for_port(self.port, host=self.address)
         if self.tls_port is not None:
             wait_for_port(self.tls_port, host=self.address)
         return self
 
-    def _read(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            with self._logged:
-                self._log.append(line.rstrip("\n"))
-                self._logged.notify_all()
-
     def log(self) -> str:
-        with self._logged:
-            return "\n".join(self._log)
+        return self._log.text()
 
     def wait_for_log(self, *texts: str, timeout: float = 10) -> str:
         """Wait until one line of coturn's log holds every one of ``texts``; that line."""
-
-        def found() -> str | None:
-            return next((line for line in self._log if all(text in line for text in texts)), None)
-
-        with self._logged:
-            if not self._logged.wait_for(lambda: found() is not None, timeout):
-                raise AssertionError(f"coturn never logged a line with {texts!r}:\n{chr(10).join(self._log[-50:])}")
-            line = found()
-            assert line is not None
-            return line
+        return self._log.wait_for(*texts, timeout=timeout)
 
     def stop(self) -> None:
         terminate(self.process, grace=5)
@@ -514,8 +533,7 @@ class JanusProcess:
         )
         self.directory = Path(tempfile.mkdtemp(prefix="janus-"))
         self.process: subprocess.Popen[str] | None = None
-        self._log: list[str] = []
-        self._lock = threading.Lock()
+        self._log = ProcessLog("Janus")
 
     @property
     def url(self) -> str:
@@ -529,7 +547,7 @@ class JanusProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        self._log.follow(self.process)
         try:
             wait_for_port(self.port)
         except Exception:
@@ -537,15 +555,8 @@ class JanusProcess:
             raise RuntimeError(f"Janus did not start:\n{self.log()[-3000:]}") from None
         return self
 
-    def _read(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            with self._lock:
-                self._log.append(line.rstrip("\n"))
-
     def log(self) -> str:
-        with self._lock:
-            return "\n".join(self._log)
+        return self._log.text()
 
     def kill(self) -> None:
         """Janus dies at once (SIGKILL): no session or room is wound down."""

@@ -33,15 +33,19 @@ def janus() -> Iterator[JanusProcess]:
         yield process
 
 
-@pytest.fixture
-def sfu_settings(settings: Any, janus: JanusProcess) -> JanusProcess:
+def use_janus(settings: Any, janus: JanusProcess) -> None:
+    """The SIGNALING settings of SFU rooms through ``janus``."""
     settings.SIGNALING = {
         **settings.SIGNALING,
         "SFU_JANUS_URL": janus.url,
         "SFU_API_SECRET": janus.api_secret,
         "SFU_ADMIN_KEY": janus.admin_key,
-        "MAX_PEERS": 8,
     }
+
+
+@pytest.fixture
+def sfu_settings(settings: Any, janus: JanusProcess) -> JanusProcess:
+    use_janus(settings, janus)
     return janus
 
 
@@ -204,12 +208,7 @@ async def test_a_janus_that_is_down_makes_sfu_joins_unavailable_and_they_work_wh
     settings: Any, connect: Connect, room_id: str
 ) -> None:
     with JanusProcess() as janus:
-        settings.SIGNALING = {
-            **settings.SIGNALING,
-            "SFU_JANUS_URL": janus.url,
-            "SFU_API_SECRET": janus.api_secret,
-            "SFU_ADMIN_KEY": janus.admin_key,
-        }
+        use_janus(settings, janus)
         await sfu_room(room_id)
         janus.kill()
         first = await connect()
@@ -292,12 +291,7 @@ async def test_readyz_says_whether_the_sfu_answers_and_stays_ready_without_it(se
     from signaling import metrics
 
     with JanusProcess() as janus:
-        settings.SIGNALING = {
-            **settings.SIGNALING,
-            "SFU_JANUS_URL": janus.url,
-            "SFU_API_SECRET": janus.api_secret,
-            "SFU_ADMIN_KEY": janus.admin_key,
-        }
+        use_janus(settings, janus)
         ready = await AsyncClient().get("/readyz")
         assert (ready.status_code, ready.json()["sfu"]) == (200, "ok")
         assert metrics.SFU_UP._value.get() == 1
@@ -312,12 +306,7 @@ async def test_janus_killed_mid_call_ends_sfu_calls_with_the_documented_error_an
     settings: Any, connect: Connect, room_id: str
 ) -> None:
     with JanusProcess() as janus:
-        settings.SIGNALING = {
-            **settings.SIGNALING,
-            "SFU_JANUS_URL": janus.url,
-            "SFU_API_SECRET": janus.api_secret,
-            "SFU_ADMIN_KEY": janus.admin_key,
-        }
+        use_janus(settings, janus)
         await sfu_room(room_id)
         in_sfu = await connect()
         await in_sfu.join(room_id, capabilities=["sfu"])

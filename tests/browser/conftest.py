@@ -8,6 +8,7 @@ console is collected and shown with a failing test.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from rtcsite.servers import ROOT, DaphneProcess
+from rtcsite.servers import ROOT, DaphneProcess, JanusProcess
 from tests.browser.python_peer import EventLoopThread
 
 CHROMIUM = "/usr/bin/chromium"
@@ -111,6 +112,21 @@ def serve_site(env: dict[str, str] | None = None, address: str = "127.0.0.1") ->
 def site() -> Iterator[Site]:
     with serve_site() as served:
         yield served
+
+
+@pytest.fixture(scope="module")
+def janus() -> Iterator[JanusProcess]:
+    """A Janus of the module's own (rtcsite.servers.JanusProcess)."""
+    with JanusProcess() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def sfu_site(janus: JanusProcess) -> Iterator[Site]:
+    """The site, configured for SFU rooms through the module's Janus."""
+    settings = {"SFU_JANUS_URL": janus.url, "SFU_API_SECRET": janus.api_secret, "SFU_ADMIN_KEY": janus.admin_key}
+    with serve_site({"SIGNALING_SETTINGS": json.dumps(settings)}) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")

@@ -18,23 +18,10 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page
 
-from rtcsite.servers import ROOT, JanusProcess
-from tests.browser.conftest import OpenPage, Site, join, page_opener, peer_id, record_messages, serve_site
+from rtcsite.servers import ROOT
+from tests.browser.conftest import OpenPage, Site, join, page_opener, peer_id, record_messages
 
 pytestmark = pytest.mark.sfu_media
-
-
-@pytest.fixture(scope="module")
-def janus() -> Iterator[JanusProcess]:
-    with JanusProcess() as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def sfu_site(janus: JanusProcess) -> Iterator[Site]:
-    settings = {"SFU_JANUS_URL": janus.url, "SFU_API_SECRET": janus.api_secret, "SFU_ADMIN_KEY": janus.admin_key}
-    with serve_site({"SIGNALING_SETTINGS": json.dumps(settings)}) as site:
-        yield site
 
 
 @pytest.fixture

@@ -5,31 +5,15 @@ through the server, a directed message to its target only."""
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from rtcsite.servers import JanusProcess
 from signaling.peer import DataChannelMessage, GeneratedAudioTrack, GeneratedVideoTrack, TrackReceived, WebRTCCall
 from signaling.peer.media import tone
-from tests.browser.conftest import Site, serve_site
+from tests.browser.conftest import Site
 
 pytestmark = pytest.mark.sfu_media
-
-
-@pytest.fixture(scope="module")
-def janus() -> Iterator[JanusProcess]:
-    with JanusProcess() as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def sfu_site(janus: JanusProcess) -> Iterator[Site]:
-    settings = {"SFU_JANUS_URL": janus.url, "SFU_API_SECRET": janus.api_secret, "SFU_ADMIN_KEY": janus.admin_key}
-    with serve_site({"SIGNALING_SETTINGS": json.dumps(settings)}) as site:
-        yield site
 
 
 def shade(value: int) -> GeneratedVideoTrack:
