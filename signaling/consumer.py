@@ -268,6 +268,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 await self.leave_room(LeaveReason.DISCONNECT)
             except Exception:
                 logger.exception("Leaving the room of a closed socket failed")
+        if self.sfu_member is not None:
+            # A peer whose place was taken elsewhere (replaced) still had its Janus session here.
+            await self.leave_sfu(self.sfu_member.room.room_id, room_ended=False)
         self.finished.set()
 
     @property
@@ -733,6 +736,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             metrics.RESUMES.labels("invalid").inc()
             return False
         policy = await self.room_resolver.resolve(room_id)
+        if policy is not None and policy.topology == Topology.SFU:
+            # A peer of an SFU room is not resumed yet (its Janus session is not kept for it): it joins anew.
+            metrics.RESUMES.labels("expired").inc()
+            return False
         max_peers = (policy.max_peers if policy is not None else None) or self.default_max_peers
         peer = self.local_peer(claimed[1], room_id, self.mount, max_peers, self.client_key(user_id))
         # What was kept for the peer is delivered to it first, then whatever arrives from now on; all of it after

@@ -329,3 +329,31 @@ async def test_janus_killed_mid_call_ends_sfu_calls_with_the_documented_error_an
         janus.start()
         back = await connect()
         assert (await back.join(room_id, capabilities=["sfu"]))["topology"] == "sfu"
+
+
+async def test_a_dropped_sfu_peer_joins_anew_and_leaves_nothing_behind_in_janus(
+    sfu_settings: JanusProcess, connect: Connect, room_id: str
+) -> None:
+    await sfu_room(room_id)
+    staying, dropping = await connect(), await connect()
+    await staying.join(room_id, capabilities=["sfu"])
+    first = await dropping.join(room_id, capabilities=["sfu"])
+    await staying.receive()  # peer-joined
+    await dropping.drop()
+    left = await staying.receive()
+    assert (left["t"], left["peerId"]) == ("peer-left", first["peerId"])
+    back = await connect()
+    again = await back.join(room_id, capabilities=["sfu"], resume=first["resume"])
+    assert again["peerId"] != first["peerId"]
+    assert again["topology"] == "sfu"
+    connection = JanusConnection(sfu_settings.url, sfu_settings.api_secret)
+    admin = VideoRoomAdmin(await (await connection.create_session()).attach(), sfu_settings.admin_key)
+    try:
+        expected = sorted([staying.peer_id or "", again["peerId"]])
+        for _ in range(100):
+            if sorted(p["id"] for p in await admin.participants(room_id)) == expected:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(p["id"] for p in await admin.participants(room_id)) == expected
+    finally:
+        await connection.close()
