@@ -144,6 +144,7 @@ async def wait_until(condition: Any, timeout: float = 20) -> None:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.sfu_media
 async def test_every_participant_sees_every_other_through_the_sfu_and_data_goes_where_it_is_sent(
     sfu_settings: JanusProcess, connect: Connect, clients: list[SfuClient], room_id: str
 ) -> None:
@@ -239,6 +240,7 @@ async def test_sfu_frames_outside_an_sfu_room_are_refused(
     await peer.expect_error("invalid-message", "Not in an SFU room")
 
 
+@pytest.mark.sfu_media
 async def test_a_kicked_participant_leaves_the_sfu_too(
     sfu_settings: JanusProcess, connect: Connect, clients: list[SfuClient], room_id: str
 ) -> None:
