@@ -256,11 +256,14 @@ class JanusSession:
         self.connection.register(handle)
         return handle
 
-    async def destroy(self) -> None:
-        """End the session (Janus detaches its handles and hangs up their connections)."""
+    def stop_keepalive(self) -> None:
         if self._keepalive is not None:
             self._keepalive.cancel()
             self._keepalive = None
+
+    async def destroy(self) -> None:
+        """End the session (Janus detaches its handles and hangs up their connections)."""
+        self.stop_keepalive()
         with contextlib.suppress(JanusError, JanusUnavailable):
             await self.connection.request({"janus": "destroy", "session_id": self.session_id})
 

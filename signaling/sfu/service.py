@@ -29,6 +29,8 @@ class SfuService:
         """The handle for room requests, made on first use (and again after Janus came back)."""
         async with self._lock:
             if self._admin is None or self.connection.closed:
+                if self._session is not None:
+                    self._session.stop_keepalive()  # the session went with the connection it was made on
                 self._session = await self.connection.create_session()
                 self._session.keep_alive()
                 self._admin = VideoRoomAdmin(await self._session.attach(), self.admin_key)
