@@ -78,6 +78,35 @@ class Site:
             env={"DJANGO_SUPERUSER_PASSWORD": password},
         )
 
+    def manage_env(self) -> dict[str, str]:
+        """The environment of a ``manage.py`` command run against this site (its database, its media)."""
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
+            "RTCSITE_DATABASE_URL": f"sqlite:///{self.database}",
+            "RTCSITE_MEDIA_ROOT": str(self.database.parent / "media"),
+        }
+
+    def start_record_call(self, room_id: str) -> subprocess.Popen[str]:
+        """``manage.py record_call`` on ``room_id``, ending a second after its last participant left."""
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "record_call",
+                room_id,
+                "--url",
+                self.daphne.ws_url + "/api/call/signal",
+                "--empty-for",
+                "1",
+            ],
+            cwd=ROOT,
+            env=self.manage_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
     def create_room(self, room_id: str, max_peers: int, topology: str = "mesh") -> None:
         run_manage(
             self.database,

@@ -14,7 +14,6 @@ import asyncio
 import base64
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -341,20 +340,11 @@ def test_a_seed_client_keeps_working_beside_two_of_ours(open_page: OpenPage, sit
 # --- The Python peer with the real client ---------------------------------------------------------------------
 
 
-def manage_env(site: Site) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-        "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}",
-        "RTCSITE_MEDIA_ROOT": str(site.database.parent / "media"),
-    }
-
-
 def start_echo(site: Site, room_id: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "manage.py", "echo_peer", room_id, "--url", site.daphne.ws_url + "/api/call/signal"],
         cwd=ROOT,
-        env=manage_env(site),
+        env=site.manage_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -477,23 +467,7 @@ def test_record_call_records_agentuity_clients(open_page: OpenPage, site: Site, 
     first, second = agentuity(open_page, room_id), agentuity(open_page, room_id)
     ids = {agentuity_id(first), agentuity_id(second)}
     wait_agentuity_connected(first, agentuity_id(second))
-    recorder = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "record_call",
-            room_id,
-            "--url",
-            site.daphne.ws_url + "/api/call/signal",
-            "--empty-for",
-            "1",
-        ],
-        cwd=ROOT,
-        env=manage_env(site),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    recorder = site.start_record_call(room_id)
     try:
         # The recorder sits in the full room's extra seat and offers to each page, which answers with its media.
         for page in (first, second):

@@ -6,16 +6,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 
 import av
 import numpy as np
 
-from rtcsite.servers import ROOT
 from tests.browser.conftest import OpenPage, Site, join, peer_id, wait_connected
 
 
@@ -41,29 +37,7 @@ def test_record_call_saves_a_recording_per_peer_from_an_extra_seat(
     join(alice)
     join(bob)
     wait_connected(alice, bob)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-        "RTCSITE_DATABASE_URL": f"sqlite:///{site.database}",
-        "RTCSITE_MEDIA_ROOT": str(site.database.parent / "media"),
-    }
-    recorder = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "record_call",
-            room_id,
-            "--url",
-            site.daphne.ws_url + "/api/call/signal",
-            "--empty-for",
-            "1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    recorder = site.start_record_call(room_id)
     try:
         # The recorder sits in the full room's extra seat; both pages show that the call is being recorded.
         for page in (alice, bob):

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -18,7 +15,6 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page
 
-from rtcsite.servers import ROOT
 from tests.browser.conftest import OpenPage, Site, join, page_opener, peer_id, record_messages
 
 pytestmark = pytest.mark.sfu_media
@@ -110,21 +106,7 @@ def test_record_call_records_every_participant_of_an_sfu_room(
         join(page)
     for page in pages:
         page.wait_for_function("window.call.remotePeerIds.length === 2 && window.call.remoteStreams.size === 2")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-        "RTCSITE_DATABASE_URL": f"sqlite:///{sfu_site.database}",
-        "RTCSITE_MEDIA_ROOT": str(sfu_site.database.parent / "media"),
-    }
-    url = sfu_site.daphne.ws_url + "/api/call/signal"
-    recorder = subprocess.Popen(
-        [sys.executable, "manage.py", "record_call", room_id, "--url", url, "--empty-for", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    recorder = sfu_site.start_record_call(room_id)
     try:
         # The recorder records from its join (the first page to show it) to each page's hang-up.
         pages[0].wait_for_function("window.call.peerRoles.size > 0", timeout=30000, polling=20)
