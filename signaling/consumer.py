@@ -199,6 +199,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.peer: LocalPeer | None = None
         # This peer's place in the SFU, in a room whose media goes through it.
         self.sfu_member: SfuMember | None = None
+        #: Whether the next `joined` resumes the Janus session the client's SFU connections are with.
+        self.sfu_session_kept = False
         # Set once this server decided to close the socket (it then ignores what the client still sends).
         self.closing = False
         # Set once the socket cannot take frames any more: sending to it is then a quiet no-op.
@@ -285,10 +287,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # Not `closing` yet: what the client sends while its peer is being parked is still relayed (as the parked
         # peer, once parked); `end` below sets it.
         peer = self.peer
-        if peer is not None and self.resume_grace > 0 and self.registry.parks_across_workers and not self.sfu_member:
+        if peer is not None and self.resume_grace > 0 and self.registry.parks_across_workers:
             try:
-                if await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace, still_speaking=True):
-                    self.peer = None
+                if await self.park(still_speaking=True):
                     self.draining_peer = peer
                 else:
                     logger.warning("Draining: could not park peer %s; it leaves", peer.peer_id)
@@ -367,9 +368,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # Parked only when the connection dropped (no close frame), or the client said it will resume: not
             # when the client closed it on purpose (with or without a code) or this server closed it.
             dropped = not self.closing and code in PARKING_CLOSE_CODES
-            # A peer of an SFU room is not parked yet (its Janus session would have to wait for the resume too):
-            # it leaves, and its resume is an ordinary join.
-            if self.resume_grace > 0 and dropped and self.sfu_member is None and await self.park():
+            if self.resume_grace > 0 and dropped and await self.park():
                 return
             await self.leave_room(LeaveReason.DISCONNECT)
         except Exception:
@@ -388,12 +387,18 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # Another join may take the released seat first: then this one is refused as full.
         return await self.registry.join(room_id, peer, seats, state)
 
-    async def park(self) -> bool:
-        """Keep this dropped peer's place for the resume grace period; False if that is not possible here."""
+    async def park(self, still_speaking: bool = False) -> bool:
+        """Keep this dropped (or draining) peer's place for the resume grace period; False if that is not possible
+        here. A peer of an SFU room hands on its Janus session, which waits for the resume with the place."""
         peer = self.require_peer()
-        if not await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace):
+        member = self.sfu_member
+        handoff = member.handoff() if member is not None else ""
+        if not await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace, still_speaking, handoff):
             return False
         self.peer = None
+        if member is not None:
+            self.sfu_member = None
+            await member.let_go()
         return True
 
     async def replaced(self) -> None:
@@ -555,7 +560,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # (a recorder, an agent) is the site's own: it names itself.
             vouching = user_id is not None and (grant is None or grant.role is None)
             self.vouched = await self.vouched_metadata(user_id) if vouching else {}
-            if frame.resume is not None and await self.resume_peer(frame.room_id, frame.resume, user_id):
+            if frame.resume is not None and await self.resume_peer(frame, user_id):
                 self.count_join(started)
                 return
             peer, state, result = await self.take_seat(frame, grant, user_id)
@@ -632,6 +637,25 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         metrics.SFU_UP.set(1)
         self.sfu_member = member
 
+    async def resume_sfu(self, sfu: SfuService, peer: LocalPeer, max_peers: int, handoff: str, display: str) -> None:
+        """A resumed peer's place in the Janus room: the session its last connection handed on, taken over (its
+        media went on), or else a new one; without the SFU, it leaves the room it took back."""
+        try:
+            member, kept = await sfu.resumed_member(
+                peer.room_id, peer.peer_id, max_peers, peer.deliver, self.sfu_lost, handoff, display
+            )
+        except (JanusError, JanusUnavailable) as error:
+            logger.warning("Resuming peer %s in the SFU of room %s failed: %s", peer.peer_id, peer.room_id, error)
+            metrics.SFU_UP.set(0)
+            # Its place was taken back for nothing: it leaves, as its socket would have (announced, recorded).
+            self.peer = peer
+            await self.leave_room(LeaveReason.DISCONNECT)
+            raise SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_UNAVAILABLE) from None
+        metrics.SFU_UP.set(1)
+        metrics.SFU_TAKEOVERS.labels("kept" if kept else "new").inc()
+        self.sfu_member = member
+        self.sfu_session_kept = kept
+
     async def enter_room(
         self, peer: LocalPeer, state: PeerState, peers: list[str], states: dict[str, PeerState]
     ) -> None:
@@ -706,6 +730,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             joined["role"] = own_role
         if self.sfu_member is not None:
             joined["topology"] = Topology.SFU.value
+            # Whether the client's connections with the SFU live on (a resume took its Janus session over).
+            joined["sfuSession"] = "kept" if self.sfu_session_kept else "new"
+            self.sfu_session_kept = False
         ice_servers = ice_servers_for(peer.peer_id)
         if ice_servers is not None:
             joined["iceServers"] = ice_servers
@@ -728,19 +755,23 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             if servers is not None:
                 await self.send_frame(ice_servers_frame(servers))
 
-    async def resume_peer(self, room_id: str, token: object, user_id: Any = None) -> bool:
+    async def resume_peer(self, frame: Join, user_id: Any = None) -> bool:
         """Take back a peer's place under its old id, wherever it is held; False when there is none to take (the
         join then goes on as a new one)."""
-        claimed = resume.read_resume_token(token)
+        room_id = frame.room_id
+        claimed = resume.read_resume_token(frame.resume)
         if claimed is None or claimed[0] != room_id:
             metrics.RESUMES.labels("invalid").inc()
             return False
         policy = await self.room_resolver.resolve(room_id)
-        if policy is not None and policy.topology == Topology.SFU:
-            # A peer of an SFU room is not resumed yet (its Janus session is not kept for it): it joins anew.
-            metrics.RESUMES.labels("expired").inc()
+        try:
+            # A client that cannot take part in the room's SFU (any more) is refused by the new join that follows.
+            sfu = self.sfu_of(policy, frame)
+        except SignalingError:
             return False
         max_peers = (policy.max_peers if policy is not None else None) or self.default_max_peers
+        if sfu is not None:
+            max_peers = sfu_capacity(policy.max_peers if policy is not None else None)
         peer = self.local_peer(claimed[1], room_id, self.mount, max_peers, self.client_key(user_id))
         # What was kept for the peer is delivered to it first, then whatever arrives from now on; all of it after
         # `joined` (the peer holds frames until it opens).
@@ -749,7 +780,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             metrics.RESUMES.labels("expired").inc()
             logger.info("Peer %s came back too late to resume: it had left room %s", claimed[1], room_id)
             return False
-        await self.enter_room(peer, resumed.states.get(peer.peer_id, {}), resumed.peers, resumed.states)
+        state = resumed.states.get(peer.peer_id, {})
+        if sfu is not None:
+            await self.resume_sfu(sfu, peer, max_peers, resumed.handoff, display_name(state.get("metadata")))
+        await self.enter_room(peer, state, resumed.peers, resumed.states)
         metrics.RESUMES.labels("other_worker" if resumed.from_other_worker else "same_worker").inc()
         return True
 

@@ -65,6 +65,12 @@ PARKED = Gauge(
 )
 SOCKETS = Gauge("signaling_sockets", "Signaling sockets open on this worker.")
 DRAINING = Gauge("signaling_draining", "1 while this worker drains for a shutdown, else 0.")
+SFU_TAKEOVERS = Counter(
+    "signaling_sfu_resumes_total",
+    "Resumes of peers in SFU rooms by what became of their Janus session: kept (taken over, media went on) or new "
+    "(Janus had ended it, or it was not handed on: the client published and subscribed again).",
+    ["session"],
+)
 SFU_UP = Gauge(
     "signaling_sfu_up", "1 when this worker's last request to the SFU (Janus) was answered, 0 when not; SFU rooms only."
 )

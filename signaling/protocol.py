@@ -124,6 +124,9 @@ class JoinedFrame(TypedDict):
     iceServers: NotRequired[list[dict[str, Any]]]
     #: ``"sfu"`` in a room whose media goes through the SFU (absent in a mesh room).
     topology: NotRequired[str]
+    #: In an SFU room: ``"kept"`` when a resume took over the Janus session the client's connections are with
+    #: (they live on), ``"new"`` when the client must publish and subscribe anew.
+    sfuSession: NotRequired[str]
 
 
 class IceServersFrame(TypedDict):

@@ -59,6 +59,7 @@ class ParkedPeer:
         "_size",
         "client",
         "frames",
+        "handoff",
         "mount",
         "peer_id",
         "room_id",
@@ -74,9 +75,11 @@ class ParkedPeer:
         max_frames: int = MAX_PARKED_FRAMES,
         max_bytes: int = MAX_PARKED_BYTES,
         client: str = "",
+        handoff: str = "",
     ) -> None:
         self.peer_id = peer_id
         self.client = client
+        self.handoff = handoff
         self.room_id = room_id
         self.mount = mount
         self.frames: list[str] = []

@@ -160,7 +160,7 @@ def test_the_configuration_loads_only_the_videoroom_and_the_websocket_api(tmp_pa
 
 
 def test_the_operators_command_writes_the_configuration_of_the_sites_settings(settings: Any, tmp_path: Path) -> None:
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
 
     settings.SIGNALING = {
         **settings.SIGNALING,
@@ -178,6 +178,13 @@ def test_the_operators_command_writes_the_configuration_of_the_sites_settings(se
     assert 'ws_acl = "10.0.0.7"' in api
     assert 'admin_key = "the-key"' in (tmp_path / "janus.plugin.videoroom.jcfg").read_text()
     assert oct((tmp_path / "janus.jcfg").stat().st_mode & 0o777) == "0o600"
+    assert "reclaim_session_timeout = 30" in core
+    # A session must wait for its resume at least as long as the server keeps the peer's place.
+    settings.SIGNALING = {**settings.SIGNALING, "RESUME_GRACE": 45}
+    with pytest.raises(CommandError, match="RESUME_GRACE"):
+        call_command("janus_config", str(tmp_path), stdout=io.StringIO())
+    call_command("janus_config", str(tmp_path), "--reclaim-timeout", "60", stdout=io.StringIO())
+    assert "reclaim_session_timeout = 60" in (tmp_path / "janus.jcfg").read_text()
 
 
 def test_the_operators_command_needs_the_sfu_settings(settings: Any, tmp_path: Path) -> None:

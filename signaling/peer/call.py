@@ -589,6 +589,12 @@ class WebRTCCall:
             self._note_states(message)
             for peer_id in peers:
                 self._add_peer(peer_id)
+            if message.get("topology") == "sfu" and message.get("sfuSession") != "kept":
+                # Extension: the server could not keep our session with the SFU (it had ended it): publish and
+                # subscribe anew.
+                if self._sfu is not None:
+                    await self._sfu.close()
+                self._start_sfu()
             waiting, self._outbox = self._outbox, []
             for queued in waiting:
                 await socket.send(json.dumps(queued))

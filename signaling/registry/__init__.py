@@ -83,6 +83,9 @@ class Resumed:
     peers: list[str]
     from_other_worker: bool
     states: dict[str, PeerState] = field(default_factory=dict)
+    #: What the parked connection handed on (``park(handoff=)``): '' when none (a live socket held the place, or
+    #: its worker died).
+    handoff: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +130,22 @@ class RoomRegistry(abc.ABC):
 
     @abc.abstractmethod
     async def park(
-        self, room_id: str, peer_id: str, expected: PeerHandle, grace: float, still_speaking: bool = False
+        self,
+        room_id: str,
+        peer_id: str,
+        expected: PeerHandle,
+        grace: float,
+        still_speaking: bool = False,
+        handoff: str = "",
     ) -> bool:
         """Keep member ``peer_id``'s place (its handle on this worker is ``expected``, whose socket dropped) for
         ``grace`` seconds, with no announcement, keeping what is sent to it (``SIGNALING["PARKED_BUFFER_*"]``).
         Unless a resume takes it back first, it then leaves with reason ``disconnect`` and its lifecycle events
         are sent; it leaves at once when what is kept would exceed the bounds. False when it is not a member
         here (any more). ``still_speaking``: its socket is still open (a drain parks before it closes), and what
-        the client sends meanwhile is relayed as the parked peer: the registry keeps what it needs to route it."""
+        the client sends meanwhile is relayed as the parked peer: the registry keeps what it needs to route it.
+        ``handoff``: what the connection that resumes the peer needs to take over from this one (an SFU peer's
+        Janus session), opaque to the registry and kept with the parked place; ``Resumed.handoff`` gives it back."""
 
     @abc.abstractmethod
     async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:

@@ -94,7 +94,13 @@ class InMemoryRegistry(RoomRegistry):
         return len(targets)
 
     async def park(
-        self, room_id: str, peer_id: str, expected: PeerHandle, grace: float, still_speaking: bool = False
+        self,
+        room_id: str,
+        peer_id: str,
+        expected: PeerHandle,
+        grace: float,
+        still_speaking: bool = False,
+        handoff: str = "",
     ) -> bool:
         # A parked peer stays in the room's members here: what it still says is relayed whatever still_speaking.
         members = self._rooms.get(room_id)
@@ -109,6 +115,7 @@ class InMemoryRegistry(RoomRegistry):
             max_frames=conf.PARKED_BUFFER_FRAMES,
             max_bytes=conf.PARKED_BUFFER_BYTES,
             client=expected.client,
+            handoff=handoff,
         )
         members[peer_id] = parked
         loop = asyncio.get_running_loop()
@@ -131,6 +138,7 @@ class InMemoryRegistry(RoomRegistry):
         if members is None or current is None:
             return None
         # No await between taking the kept frames and putting ``new`` in place: nothing can slip in between.
+        handoff = current.handoff if isinstance(current, ParkedPeer) else ""
         if isinstance(current, ParkedPeer):
             for frame in current.frames:
                 await new.deliver(frame)  # still waiting for its `joined`: appended, never awaited
@@ -142,6 +150,7 @@ class InMemoryRegistry(RoomRegistry):
             peers=[other for other in members if other != peer_id],
             from_other_worker=False,
             states=dict(self._states.get(room_id, {})),
+            handoff=handoff,
         )
 
     async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:

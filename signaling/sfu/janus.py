@@ -256,6 +256,12 @@ class JanusSession:
         self.connection.register(handle)
         return handle
 
+    def handle(self, handle_id: int, on_event: EventCallback | None = None) -> JanusHandle:
+        """A handle this session has already (attached through another connection, before a claim)."""
+        handle = JanusHandle(self, handle_id, on_event)
+        self.connection.register(handle)
+        return handle
+
     def stop_keepalive(self) -> None:
         if self._keepalive is not None:
             self._keepalive.cancel()

@@ -5,12 +5,18 @@ peer id, publishing once the client sends its offer) and its subscriber (one con
 publisher's streams, Janus's multistream). Janus tells the publisher handle when publishers come and go; the member
 then changes its subscription, and Janus makes a new offer, which goes to the client (``sfu-subscription``) with
 which peer each stream (``mid``) is. One change at a time: the next waits until the client answered the last.
+
+A member outlives its socket. When the socket drops or its worker drains, the member *lets go* of its Janus session
+(no keepalives, no events taken here) and hands on what another connection needs to take it over (``handoff()``,
+kept with the parked peer by the registry); the resume, on any worker, *takes over* (``take_over()``): it claims the
+session on its own worker's connection to Janus, and the media, which never went through the workers, goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -50,8 +56,9 @@ class SfuMember:
         #: The feeds (publishers' peer ids) the subscriber carries, and the client's answer being waited for.
         self.feeds: set[str] = set()
         self._answer: asyncio.Future[Mapping[str, Any]] | None = None
-        #: Changes of the subscription, applied one at a time: ("subscribe" | "unsubscribe", feeds, None), or
-        #: ("offer", [], reply) for an offer Janus made by itself (a publisher's streams went away).
+        #: Changes of the subscription, applied one at a time: ("subscribe" | "unsubscribe", feeds, None),
+        #: ("offer", [], reply) for an offer Janus made by itself (a publisher's streams went away), or ("answer", [],
+        #: None) for the answer to an offer made before a take-over.
         self._changes: asyncio.Queue[tuple[str, list[str], JanusReply | None]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
@@ -66,6 +73,56 @@ class SfuMember:
         if present:
             self._changes.put_nowait(("subscribe", present, None))
         return present
+
+    async def take_over(self, handoff: Mapping[str, Any], present: list[str]) -> None:
+        """Claim the Janus session another connection let go of (``handoff()``), with its handles and subscription;
+        ``present``: who publishes in the room now (what changed meanwhile is caught up on). Raises ``JanusError``
+        when Janus has no such session any more."""
+        session_id, publisher_id = int(handoff["session"]), int(handoff["publisher"])
+        self.session = await self.connection.claim_session(session_id)
+        self.session.keep_alive()
+        self.publisher = self.session.handle(publisher_id, self._on_publisher_event)
+        if handoff.get("subscriber") is not None:
+            self.subscriber = self.session.handle(int(handoff["subscriber"]), self._on_subscriber_event)
+            self.feeds = {str(feed) for feed in handoff.get("feeds", [])}
+        self._worker = asyncio.ensure_future(self._apply_changes())
+        if handoff.get("answering") and self.subscriber is not None:
+            # The client had an offer of ours to answer when its socket went: its answer comes here.
+            self._answer = asyncio.get_running_loop().create_future()
+            self._changes.put_nowait(("answer", [], None))
+        # Janus's events of the meanwhile went to nobody: who came and went is taken from the room as it is now.
+        self._changes.put_nowait(("subscribe", [feed for feed in present if feed not in self.feeds], None))
+        self._changes.put_nowait(("unsubscribe", [feed for feed in self.feeds if feed not in present], None))
+
+    def handoff(self) -> str:
+        """What a connection needs to take this member over (``take_over()``): its session and handles, and what
+        its subscription carries."""
+        assert self.session is not None
+        assert self.publisher is not None
+        waiting = self._answer is not None and not self._answer.done()
+        return json.dumps(
+            {
+                "session": self.session.session_id,
+                "publisher": self.publisher.handle_id,
+                "subscriber": self.subscriber.handle_id if self.subscriber is not None else None,
+                "feeds": sorted(self.feeds),
+                "answering": waiting,
+            }
+        )
+
+    async def let_go(self) -> None:
+        """Stop serving the Janus session without ending it: another connection takes it over (or Janus ends it
+        after its timeout, when nobody does)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        session, self.session = self.session, None
+        if session is not None:
+            session.stop_keepalive()
+        for handle in (self.publisher, self.subscriber):
+            if handle is not None:
+                self.connection.unregister(handle.handle_id)
 
     async def publish(self, offer: Mapping[str, Any]) -> Mapping[str, Any]:
         """Publish the client's media: its offer in, Janus's answer out."""
@@ -125,6 +182,8 @@ class SfuMember:
             try:
                 if offer is not None:
                     await self._offer(offer)
+                elif change == "answer":
+                    await self._started()
                 else:
                     await self._change(change, feeds)
             except (JanusError, JanusUnavailable, TimeoutError) as error:
@@ -161,6 +220,12 @@ class SfuMember:
             "streams": streams_of(reply.plugin),
         }
         await self._send(encode(frame))
+        await self._started()
+
+    async def _started(self) -> None:
+        """The client's answer to the offer it has, and Janus's start with it."""
+        assert self._answer is not None
+        assert self.subscriber is not None
         # The client answers with `sfu-subscribed`, which the consumer hands to answered(); Janus starts with it.
         answer = await asyncio.wait_for(self._answer, ANSWER_TIMEOUT)
         await self.subscriber.message({"request": "start"}, answer, asynchronous=True)

@@ -5,6 +5,8 @@ configured."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Awaitable, Callable
 
 from django.core.signals import setting_changed
@@ -15,6 +17,8 @@ from signaling.conf import conf
 from signaling.sfu.janus import JanusConnection, JanusError, JanusSession, JanusUnavailable
 from signaling.sfu.member import SfuMember
 from signaling.sfu.videoroom import VideoRoomAdmin
+
+logger = logging.getLogger(__name__)
 
 
 class SfuService:
@@ -59,6 +63,35 @@ class SfuService:
         room = await admin.ensure(room_id, publishers)
         return SfuMember(self.connection, room, peer_id, send, on_lost)
 
+    async def resumed_member(
+        self,
+        room_id: str,
+        peer_id: str,
+        publishers: int,
+        send: Callable[[str], Awaitable[None]],
+        on_lost: Callable[[], Awaitable[None]] | None,
+        handoff: str,
+        display: str = "",
+    ) -> tuple[SfuMember, bool]:
+        """The member of a resumed peer, and whether it took over the Janus session its last connection handed on
+        (``handoff``; its media went on). Otherwise (nothing handed on, or Janus ended that session meanwhile) it
+        has joined anew under the same peer id, and the client must publish and subscribe again."""
+        admin = await self.admin()
+        member = SfuMember(self.connection, await admin.ensure(room_id, publishers), peer_id, send, on_lost)
+        taken = _handed_on(handoff)
+        if taken is not None:
+            present = [str(entry["id"]) for entry in await admin.participants(room_id) if entry.get("publisher")]
+            try:
+                await member.take_over(taken, present)
+                return member, True
+            except JanusError as error:
+                logger.info("Could not take over the SFU session of %s (%s); it joins anew", peer_id, error)
+                await member.let_go()
+        # The old session may still be in the room under this peer id (its worker died): it makes way.
+        await admin.kick(room_id, peer_id)
+        await member.join(display)
+        return member, False
+
     async def room_ended(self, room_id: str) -> None:
         """The room's last peer left: its Janus room goes too."""
         await (await self.admin()).destroy(room_id)
@@ -68,6 +101,19 @@ class SfuService:
 
 
 _services: dict[asyncio.AbstractEventLoop, SfuService] = {}
+
+
+def _handed_on(handoff: str) -> dict[str, object] | None:
+    """A handoff of ``SfuMember.handoff()``; None for none (or, defensively, for one that does not read)."""
+    if not handoff:
+        return None
+    try:
+        taken = json.loads(handoff)
+    except ValueError:
+        return None
+    if not isinstance(taken, dict) or not all(isinstance(taken.get(key), int) for key in ("session", "publisher")):
+        return None
+    return taken
 
 
 def sfu_capacity(stored: int | None) -> int:

@@ -24,6 +24,13 @@ class Command(BaseCommand):
         parser.add_argument("--media-address", help="The only address Janus gathers ICE candidates on.")
         parser.add_argument("--public-address", help="The public address of a Janus behind a 1:1 NAT (cloud).")
         parser.add_argument("--api-acl", help="Address prefixes the API takes requests from (default: its own).")
+        parser.add_argument(
+            "--reclaim-timeout",
+            type=int,
+            default=30,
+            help="Seconds a session waits for a worker to claim it after its own worker went (default 30); at least "
+            "SIGNALING['RESUME_GRACE'], so that a resumed peer finds its session.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from signaling.sfu.janus_config import JanusConfig
@@ -38,6 +45,11 @@ class Command(BaseCommand):
             low, high = (int(part) for part in options["rtp_ports"].split("-"))
         except ValueError:
             raise CommandError("--rtp-ports takes two numbers, as 20000-40000.") from None
+        if options["reclaim_timeout"] < conf.RESUME_GRACE:
+            raise CommandError(
+                f"--reclaim-timeout {options['reclaim_timeout']} is shorter than SIGNALING['RESUME_GRACE'] "
+                f"({conf.RESUME_GRACE:g} s): a peer resuming late would find its Janus session gone."
+            )
         address = where.hostname
         config = JanusConfig(
             api_secret=secret,
@@ -48,6 +60,7 @@ class Command(BaseCommand):
             rtp_ports=(low, high),
             media_address=options["media_address"],
             public_address=options["public_address"],
+            reclaim_timeout=options["reclaim_timeout"],
         )
         for path in config.write(options["folder"]):
             self.stdout.write(f"wrote {path}")

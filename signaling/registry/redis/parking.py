@@ -32,7 +32,7 @@ class Parking(WorkerState):
         return self.key("parked", room_id, peer_id), self.key("kept", room_id, peer_id)
 
     async def _park_in_redis(
-        self, room_id: str, peer_id: str, owner: str, grace: float, reason: str, client: str = ""
+        self, room_id: str, peer_id: str, owner: str, grace: float, reason: str, client: str = "", handoff: str = ""
     ) -> bool:
         """Turn ``owner``'s member into a parked one, announced silently to the room's workers; False when it is
         not ``owner``'s (any more)."""
@@ -55,6 +55,7 @@ class Parking(WorkerState):
                 f"{room_id}|{peer_id}",
                 f"{time.time():.3f}",
                 client,
+                handoff,
             ],
         )
         if not reply:
@@ -64,7 +65,13 @@ class Parking(WorkerState):
         return True
 
     async def park(
-        self, room_id: str, peer_id: str, expected: PeerHandle, grace: float, still_speaking: bool = False
+        self,
+        room_id: str,
+        peer_id: str,
+        expected: PeerHandle,
+        grace: float,
+        still_speaking: bool = False,
+        handoff: str = "",
     ) -> bool:
         member = self.local.get(peer_id)
         if member is None or member.room_id != room_id or member.handle is not expected or member.version is None:
@@ -74,7 +81,7 @@ class Parking(WorkerState):
         member.handle = collector
         try:
             parked = await self._park_in_redis(
-                room_id, peer_id, self.channel, grace, LeaveReason.DISCONNECT.value, expected.client
+                room_id, peer_id, self.channel, grace, LeaveReason.DISCONNECT.value, expected.client, handoff
             )
         except REDIS_ERRORS:
             metrics.REDIS_ERRORS.inc()
@@ -140,6 +147,7 @@ class Parking(WorkerState):
         if not reply:
             return None
         version, old, frames, flat, states = int(reply[0]), str(reply[1]), reply[2], reply[3], states_of(reply[4])
+        handoff = str(reply[5]) if len(reply) > 5 and reply[5] else ""
         # Kept frames first, in order: the new handle holds them until its `joined` is out.
         for frame in frames:
             await new.deliver(frame)
@@ -164,6 +172,7 @@ class Parking(WorkerState):
             peers=[other for other in members if other != peer_id],
             from_other_worker=old != self.channel,
             states=states,
+            handoff=handoff,
         )
 
     async def expire_due_parked(self) -> None:

@@ -62,9 +62,15 @@ class RedisRegistry(RoomRegistry):
     parks_across_workers = True
 
     async def park(
-        self, room_id: str, peer_id: str, expected: PeerHandle, grace: float, still_speaking: bool = False
+        self,
+        room_id: str,
+        peer_id: str,
+        expected: PeerHandle,
+        grace: float,
+        still_speaking: bool = False,
+        handoff: str = "",
     ) -> bool:
-        return await self.worker().park(room_id, peer_id, expected, grace, still_speaking)
+        return await self.worker().park(room_id, peer_id, expected, grace, still_speaking, handoff)
 
     async def shutdown(self) -> None:
         await self.worker().deregister()

@@ -110,7 +110,7 @@ end
 
 # KEYS: room, owner's peers, parked, kept, deadlines, clock.
 # ARGV: room id, peer, owner, grace in ms, reason when it expires, deadline member ("room|peer"), dropped at (s),
-# client (PeerHandle.client; '' when unknown).
+# client (PeerHandle.client; '' when unknown), handoff (what the resuming connection takes over; '' when none).
 PARK = (
     _VERSION
     + _NOW_MS
@@ -124,7 +124,7 @@ redis.call('HSET', KEYS[1], ARGV[2], '"""
     + """|' .. v .. '|' .. mount)
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('HSET', KEYS[3], 'bytes', '0', 'reason', ARGV[5], 'at', ARGV[7], 'client', ARGV[8])
+redis.call('HSET', KEYS[3], 'bytes', '0', 'reason', ARGV[5], 'at', ARGV[7], 'client', ARGV[8], 'handoff', ARGV[9] or '')
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[4]) + 60000)
 redis.call('ZADD', KEYS[5], now_ms() + tonumber(ARGV[4]), ARGV[6])
 return {v, redis.call('HGETALL', KEYS[1])}
@@ -165,12 +165,16 @@ if old ~= '"""
     + """' and old ~= ARGV[3] then redis.call('HDEL', ARGV[5] .. ':peers:' .. old, ARGV[2]) end
 redis.call('HSET', KEYS[5], ARGV[2], ARGV[1])
 local frames = {}
+local handoff = ''
 if old == '"""
     + PARKED
-    + """' then frames = redis.call('LRANGE', KEYS[3], 0, -1) end
+    + """' then
+  frames = redis.call('LRANGE', KEYS[3], 0, -1)
+  handoff = redis.call('HGET', KEYS[2], 'handoff') or ''
+end
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[6])
-return {v, old, frames, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[7])}
+return {v, old, frames, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[7]), handoff}
 """
 )
 

@@ -625,6 +625,11 @@ export class WebRTCCall {
       // Same place in the room: our connections live on. Catch up on who came and went meanwhile.
       for (const id of [...this.remotePeers]) if (!peers.includes(id)) this.removePeer(id, "disconnect");
       for (const id of peers) this.addPeer(id);
+      if (message.topology === "sfu" && message.sfuSession !== "kept") {
+        // Extension: the server could not keep our session with the SFU (it had ended it): publish and subscribe anew.
+        this.sfu?.close();
+        this.startSfu();
+      }
       const waiting = this.outbox;
       this.outbox = [];
       for (const queued of waiting) connection.send(queued);

@@ -42,7 +42,7 @@
  * @typedef {{ t: "joined", peerId: string, roomId: string, peers: string[], maxPeers?: number, resume?: string,
  *   iceServers?: RTCIceServer[], roles?: Record<string, string>, role?: string,
  *   metadata?: Record<string, Record<string, unknown>>, media?: Record<string, Partial<PeerMediaState>>,
- *   topology?: string }} JoinedMessage
+ *   topology?: string, sfuSession?: string }} JoinedMessage
  * @typedef {{ t: "peer-joined", peerId: string, role?: string, metadata?: Record<string, unknown>,
  *   media?: Partial<PeerMediaState> }} PeerJoinedMessage
  * @typedef {{ t: "peer-left", peerId: string, reason?: string }} PeerLeftMessage
