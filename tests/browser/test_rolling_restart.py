@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from playwright.sync_api import Page
@@ -22,21 +22,23 @@ from tests.browser.test_mesh_and_reconnect import RECORD_EVENTS
 DRAIN_SECONDS = 3.0
 
 
-@pytest.fixture(scope="module")
-def workers_behind_nginx() -> Iterator[tuple[list[DaphneProcess], NginxProcess]]:
+@contextmanager
+def serve_workers_behind_nginx(
+    count: int, signaling_settings: dict[str, object]
+) -> Iterator[tuple[list[DaphneProcess], NginxProcess, dict[str, str]]]:
+    """``count`` daphne workers of the reference project behind nginx, sharing PostgreSQL and Redis, with these
+    SIGNALING settings; and the environment of a ``manage.py`` command against them."""
     with ExitStack() as resources:
         database = resources.enter_context(PostgresDatabase())
         redis = resources.enter_context(RedisProcess())
         env = {
             "RTCSITE_DATABASE_URL": database.url,
             "REDIS_URL": redis.url,
-            "SIGNALING_SETTINGS": json.dumps({"DRAIN_SECONDS": DRAIN_SECONDS}),
+            "SIGNALING_SETTINGS": json.dumps(signaling_settings),
         }
+        manage_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings", **env}
         subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            check=True,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings", **env},
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=manage_env
         )
         workers = [
             resources.enter_context(
@@ -47,12 +49,18 @@ def workers_behind_nginx() -> Iterator[tuple[list[DaphneProcess], NginxProcess]]
                     args=("--proxy-headers",),
                 )
             )
-            for _ in range(3)
+            for _ in range(count)
         ]
         nginx = resources.enter_context(NginxProcess([worker.port for worker in workers]))
-        yield workers, nginx
+        yield workers, nginx, manage_env
         for worker in workers:
             print(f"--- daphne {worker.port}\n{worker.output()[-5000:]}")
+
+
+@pytest.fixture(scope="module")
+def workers_behind_nginx() -> Iterator[tuple[list[DaphneProcess], NginxProcess]]:
+    with serve_workers_behind_nginx(3, {"DRAIN_SECONDS": DRAIN_SECONDS}) as (workers, nginx, _):
+        yield workers, nginx
 
 
 def remote_video_plays(page: Page, remote: str) -> None:

@@ -5,13 +5,11 @@ sees anybody leave, and the video each page decodes never stops for more than a 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 
 import pytest
 from playwright.sync_api import Page
@@ -21,16 +19,14 @@ from rtcsite.servers import (
     DaphneProcess,
     JanusProcess,
     NginxProcess,
-    PostgresDatabase,
-    RedisProcess,
     wait_for_port,
 )
 from tests.browser.conftest import OpenPage, join, peer_id
 from tests.browser.test_mesh_and_reconnect import RECORD_EVENTS
+from tests.browser.test_rolling_restart import DRAIN_SECONDS, serve_workers_behind_nginx
 
 pytestmark = pytest.mark.sfu_media
 
-DRAIN_SECONDS = 3.0
 
 #: Every 100 ms, the frames each remote video of the page's subscribing connection has decoded: the longest time
 #: any of them went without a new frame (ms, per mid) is `window.longestStall`; `window.steadySince`, since when
@@ -58,36 +54,15 @@ WATCH_FRAMES = """() => {
 
 @pytest.fixture(scope="module")
 def sfu_workers_behind_nginx() -> Iterator[tuple[list[DaphneProcess], NginxProcess, dict[str, str]]]:
-    with ExitStack() as resources:
-        janus = resources.enter_context(JanusProcess())
-        database = resources.enter_context(PostgresDatabase())
-        redis = resources.enter_context(RedisProcess())
+    with JanusProcess() as janus:
         settings = {
             "DRAIN_SECONDS": DRAIN_SECONDS,
             "SFU_JANUS_URL": janus.url,
             "SFU_API_SECRET": janus.api_secret,
             "SFU_ADMIN_KEY": janus.admin_key,
         }
-        env = {"RTCSITE_DATABASE_URL": database.url, "REDIS_URL": redis.url, "SIGNALING_SETTINGS": json.dumps(settings)}
-        manage_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.browser.settings", **env}
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=manage_env
-        )
-        workers = [
-            resources.enter_context(
-                DaphneProcess(
-                    env,
-                    settings_module="tests.browser.settings",
-                    application="tests.browser.asgi:application",
-                    args=("--proxy-headers",),
-                )
-            )
-            for _ in range(2)
-        ]
-        nginx = resources.enter_context(NginxProcess([worker.port for worker in workers]))
-        yield workers, nginx, manage_env
-        for worker in workers:
-            print(f"--- daphne {worker.port}\n{worker.output()[-5000:]}")
+        with serve_workers_behind_nginx(2, settings) as served:
+            yield served
         print(f"--- janus\n{janus.log()[-3000:]}")
 
 
