@@ -252,9 +252,7 @@ class JanusSession:
 
     async def attach(self, plugin: str = VIDEOROOM, on_event: EventCallback | None = None) -> JanusHandle:
         reply = await self.connection.request({"janus": "attach", "session_id": self.session_id, "plugin": plugin})
-        handle = JanusHandle(self, int(reply.data["id"]), on_event)
-        self.connection.register(handle)
-        return handle
+        return self.handle(int(reply.data["id"]), on_event)
 
     def handle(self, handle_id: int, on_event: EventCallback | None = None) -> JanusHandle:
         """A handle this session has already (attached through another connection, before a claim)."""

@@ -76,8 +76,8 @@ class SfuService:
         """The member of a resumed peer, and whether it took over the Janus session its last connection handed on
         (``handoff``; its media went on). Otherwise (nothing handed on, or Janus ended that session meanwhile) it
         has joined anew under the same peer id, and the client must publish and subscribe again."""
+        member = await self.member(room_id, peer_id, publishers, send, on_lost)
         admin = await self.admin()
-        member = SfuMember(self.connection, await admin.ensure(room_id, publishers), peer_id, send, on_lost)
         taken = _handed_on(handoff)
         if taken is not None:
             present = [str(entry["id"]) for entry in await admin.participants(room_id) if entry.get("publisher")]

@@ -63,6 +63,15 @@ def workers_behind_nginx() -> Iterator[tuple[list[DaphneProcess], NginxProcess]]
         yield workers, nginx
 
 
+def restart(worker: DaphneProcess) -> None:
+    """Restart ``worker`` as a deploy does: SIGTERM (it drains), then a new process on the same port."""
+    assert worker.process is not None
+    os.kill(worker.pid, signal.SIGTERM)
+    worker.process.wait(DRAIN_SECONDS + 10)
+    worker.start()
+    wait_for_port(worker.port)
+
+
 def remote_video_plays(page: Page, remote: str) -> None:
     page.wait_for_function(
         """([peer, since]) => { const v = document.querySelector(`figure[data-peer='${peer}'] video`);
@@ -92,11 +101,7 @@ def test_video_call_survives_a_rolling_restart_of_every_worker(
         remote_video_plays(page, other)
 
     for worker in workers:
-        assert worker.process is not None
-        os.kill(worker.pid, signal.SIGTERM)
-        worker.process.wait(DRAIN_SECONDS + 10)
-        worker.start()
-        wait_for_port(worker.port)
+        restart(worker)
         # Whoever was on it came back; the call goes on.
         for page in (alice, bob):
             page.wait_for_function(

@@ -5,8 +5,6 @@ sees anybody leave, and the video each page decodes never stops for more than a 
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,11 +17,10 @@ from rtcsite.servers import (
     DaphneProcess,
     JanusProcess,
     NginxProcess,
-    wait_for_port,
 )
 from tests.browser.conftest import OpenPage, join, peer_id
 from tests.browser.test_mesh_and_reconnect import RECORD_EVENTS
-from tests.browser.test_rolling_restart import DRAIN_SECONDS, serve_workers_behind_nginx
+from tests.browser.test_rolling_restart import DRAIN_SECONDS, restart, serve_workers_behind_nginx
 
 pytestmark = pytest.mark.sfu_media
 
@@ -107,11 +104,7 @@ def test_an_sfu_call_survives_a_rolling_restart_of_both_workers(
     ids = [peer_id(page) for page in pages]
 
     for worker in workers:
-        assert worker.process is not None
-        os.kill(worker.pid, signal.SIGTERM)
-        worker.process.wait(DRAIN_SECONDS + 10)
-        worker.start()
-        wait_for_port(worker.port)
+        restart(worker)
         for page in pages:
             page.wait_for_function(
                 "window.call.getSnapshot().reconnectAttempt === 0 && window.call.state === 'connected'"

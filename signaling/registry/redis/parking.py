@@ -147,7 +147,7 @@ class Parking(WorkerState):
         if not reply:
             return None
         version, old, frames, flat, states = int(reply[0]), str(reply[1]), reply[2], reply[3], states_of(reply[4])
-        handoff = str(reply[5]) if len(reply) > 5 and reply[5] else ""
+        handoff = str(reply[5] or "")
         # Kept frames first, in order: the new handle holds them until its `joined` is out.
         for frame in frames:
             await new.deliver(frame)
