@@ -13,6 +13,7 @@ class SignalingConfig(AppConfig):
         from signaling.admission import get_admission
         from signaling.drain import is_draining
         from signaling.registry import get_registry
+        from signaling.sfu import room_end  # noqa: F401  (destroys the Janus room of an SFU room that ended)
 
         metrics.observe_live_state(
             peers=lambda: get_registry().local_counts()[0],

@@ -272,7 +272,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 logger.exception("Leaving the room of a closed socket failed")
         if self.sfu_member is not None:
             # A peer whose place was taken elsewhere (replaced) still had its Janus session here.
-            await self.leave_sfu(self.sfu_member.room.room_id, room_ended=False)
+            await self.leave_sfu()
         self.finished.set()
 
     @property
@@ -938,7 +938,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.peer = None
         self.peer_state = {}
         destroyed = await self.registry.leave(peer.room_id, peer.peer_id, reason.value)
-        await self.leave_sfu(peer.room_id, bool(destroyed))
+        await self.leave_sfu()
         if destroyed is None:
             return
         now = timezone.now()
@@ -970,18 +970,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         pong: PongFrame = {"t": "pong"} if ts is None else {"t": "pong", "ts": ts}
         await self.send_frame(encode(pong))
 
-    async def leave_sfu(self, room_id: str, room_ended: bool) -> None:
-        """Leave the SFU (the peer's Janus session goes), and take the Janus room down with the room."""
+    async def leave_sfu(self) -> None:
+        """Leave the SFU: the peer's Janus session goes (its Janus room goes with the room: ``sfu.room_end``)."""
         member, self.sfu_member = self.sfu_member, None
-        if member is None:
-            return
-        await member.leave()
-        sfu = get_sfu()
-        if room_ended and sfu is not None:
-            try:
-                await sfu.room_ended(room_id)
-            except (JanusError, JanusUnavailable) as error:
-                logger.warning("Destroying the SFU room of %s failed: %s", room_id, error)
+        if member is not None:
+            await member.leave()
 
     async def sfu_lost(self) -> None:
         """Janus went away (or stopped answering): this peer's media is gone. It is told so, and its socket is

@@ -187,11 +187,7 @@ async def test_every_participant_sees_every_other_through_the_sfu_and_data_goes_
     for client in clients:
         await client.peer.close()
     await settle()
-    connection = JanusConnection(sfu_settings.url, sfu_settings.api_secret)
-    session = await connection.create_session()
-    admin = VideoRoomAdmin(await session.attach(), sfu_settings.admin_key)
-    assert await admin.exists(room_id) is False
-    await connection.close()
+    assert await janus_room_exists(sfu_settings, room_id) is False
 
 
 async def test_a_client_that_knows_only_the_mesh_is_refused_from_an_sfu_room(
@@ -351,6 +347,34 @@ async def janus_participants(janus: JanusProcess, room_id: str) -> list[str]:
         return sorted(str(entry["id"]) for entry in await admin.participants(room_id))
     finally:
         await connection.close()
+
+
+async def janus_room_exists(janus: JanusProcess, room_id: str) -> bool:
+    connection = JanusConnection(janus.url, janus.api_secret)
+    try:
+        return await VideoRoomAdmin(await (await connection.create_session()).attach(), janus.admin_key).exists(room_id)
+    finally:
+        await connection.close()
+
+
+async def test_a_room_that_ends_when_its_parked_peer_expires_leaves_nothing_in_janus(
+    sfu_settings: JanusProcess, settings: Any, connect: Connect, clients: list[SfuClient], room_id: str
+) -> None:
+    """The last peer's socket drops: parked, its Janus session waits for a resume that never comes. When the grace
+    period ends the room does, where no consumer sees it, and its Janus room goes with it (and that session's
+    participant)."""
+    settings.SIGNALING = {**settings.SIGNALING, "RESUME_GRACE": 0.5}
+    await sfu_room(room_id)
+    alice = SfuClient(await connect())
+    clients.append(alice)
+    a = (await alice.join(room_id))["peerId"]
+    await alice.peer.drop()
+    await settle()
+    assert await janus_participants(sfu_settings, room_id) == [a]  # parked, not gone
+    async with asyncio.timeout(10):
+        while await janus_room_exists(sfu_settings, room_id):
+            await asyncio.sleep(0.1)
+    assert await janus_participants(sfu_settings, room_id) == []
 
 
 @pytest.mark.sfu_media
