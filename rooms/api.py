@@ -44,7 +44,7 @@ from rooms.serializers import (
     RoomTokenSerializer,
 )
 from signaling import live
-from signaling.policy import Access
+from signaling.policy import Access, Topology
 from signaling.protocol import ROOM_ID_PATTERN, PeerRole
 from signaling.tokens import issue_room_token
 
@@ -276,12 +276,16 @@ class RoomViewSet(viewsets.ModelViewSet[Room]):
     def token(self, request: Request, pk: str | None = None) -> Response:
         """A short-lived signed token that lets its holder join this room (and no other). With a `role`
         (`recorder`, `agent`; staff only), its holder joins in one of the room's extra seats, announced with that
-        role to every member."""
+        role to every member. With the role `viewer` (anyone who may have a token; SFU rooms only), its holder
+        takes a participant's seat but cannot publish: it only watches and listens."""
         room = self.get_object()  # token-only rooms are found only by staff and their allowed users
         body = RoomTokenRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         role = body.validated_data.get("role")
-        if role and not has_staff_permission(request.user, "rooms.change_room"):
+        if role == PeerRole.VIEWER:
+            if room.topology != Topology.SFU:
+                raise ValidationError({"role": "A viewer's token is for SFU rooms only."})
+        elif role and not has_staff_permission(request.user, "rooms.change_room"):
             raise PermissionDenied("Only staff may have a token with a role.")
         if not room.is_open:
             raise PermissionDenied("This room is closed.")

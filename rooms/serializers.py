@@ -122,7 +122,10 @@ class RoomTokenRequestSerializer(serializers.Serializer[Any]):
         choices=[role.value for role in PeerRole],
         required=False,
         allow_blank=True,
-        help_text="Staff only: the token's holder joins as a recorder or an agent, in an extra seat.",
+        help_text=(
+            "recorder or agent (staff only): the token's holder joins in an extra seat; viewer (SFU rooms only): "
+            "it takes a participant's seat but cannot publish."
+        ),
     )
 
 

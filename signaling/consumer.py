@@ -96,6 +96,7 @@ from signaling.protocol import (
     role_of,
     role_peer_id,
     room_full_message,
+    takes_extra_seat,
 )
 from signaling.ratelimit import TokenBucket
 from signaling.registry import JoinResult, RegistryUnavailable, RoomFull, RoomRegistry, get_registry
@@ -115,6 +116,8 @@ SFU_UNSUPPORTED = (
 )
 SFU_UNAVAILABLE = "This room's media goes through the server (SFU), which is not available now; try again later"
 NOT_IN_AN_SFU_ROOM = "Not in an SFU room"
+VIEWER_CANNOT_PUBLISH = "A viewer cannot publish in this room"
+VIEWER_NEEDS_SFU = "A viewer's token joins SFU rooms only: in a mesh room nothing keeps a viewer from sending its media"
 SFU_LOST = "The server's connection to the SFU (Janus) was lost; this call reconnects once it is back"
 # Seconds a slow reader's socket gets to take its close frame before its connection is dropped.
 SLOW_READER_CLOSE_SECONDS = 1.0
@@ -556,9 +559,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             grant = self.room_grant(frame.room_id, frame.token if frame.token is not None else self.url_token)
             if grant is not None and grant.user_id is not None:
                 user_id = grant.user_id
-            # Per join, like the user: a token's user vouches for the join that carried it only. A peer with a role
-            # (a recorder, an agent) is the site's own: it names itself.
-            vouching = user_id is not None and (grant is None or grant.role is None)
+            # Per join, like the user: a token's user vouches for the join that carried it only. A peer in an extra
+            # seat (a recorder, an agent) is the site's own: it names itself.
+            vouching = user_id is not None and (grant is None or not takes_extra_seat(grant.role))
             self.vouched = await self.vouched_metadata(user_id) if vouching else {}
             if frame.resume is not None and await self.resume_peer(frame, user_id):
                 self.count_join(started)
@@ -594,9 +597,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             assert policy is not None
             max_peers = sfu_capacity(policy.max_peers)
         role = grant.role if grant is not None else None
+        if role == PeerRole.VIEWER and sfu is None:
+            raise SignalingError(ErrorCode.FORBIDDEN, VIEWER_NEEDS_SFU)
         peer = self.local_peer(new_peer_id(role), room_id, self.mount, max_peers, self.client_key(user_id))
-        # A peer with a role sits in one of the room's extra seats, never in a participant's.
-        seats = conf.EXTRA_SEATS if role is not None else max_peers
+        # A recorder or an agent sits in one of the room's extra seats, never in a participant's.
+        seats = conf.EXTRA_SEATS if takes_extra_seat(role) else max_peers
         state = merged_state({}, frame.metadata, frame.media, self.vouched)
         try:
             result = await self.join_registry(room_id, peer, seats, state)
@@ -993,6 +998,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def handle_sfu_publish(self, frame: SfuPublish) -> None:
         member = self.require_sfu_member()
+        if role_of(member.peer_id) == PeerRole.VIEWER:
+            raise SignalingError(ErrorCode.FORBIDDEN, VIEWER_CANNOT_PUBLISH)
         try:
             answer = await member.publish(frame.description)
         except JanusError as error:

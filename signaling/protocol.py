@@ -257,29 +257,43 @@ def encode_json(value: Any) -> str:
 
 
 class PeerRole(StrEnum):
-    """What a peer that is not a participant is there for (an extension: `peer-joined.role`, `joined.roles`). Such
-    a peer joins with a staff-minted room token naming its role, takes one of the room's extra seats rather than a
-    participant's, and every member is told what it is."""
+    """What a peer that is not a plain participant is there for (an extension: `peer-joined.role`, `joined.roles`).
+    Such a peer joins with a room token naming its role, and every member is told what it is. A recorder or an
+    agent (staff-minted tokens) takes one of the room's extra seats rather than a participant's; a viewer takes a
+    participant's seat but may not publish (SFU rooms only: the server refuses its ``sfu-publish``)."""
 
     RECORDER = "recorder"
     AGENT = "agent"
+    VIEWER = "viewer"
 
 
-#: Peer ids of peers with a role: ``peer.<role>.<random>`` (participants' are ``peer-<random>``; the random part is
-#: URL-safe base64, which has no dot, so the two never meet). Any worker tells a peer's role from its id alone.
+#: Peer ids of peers in an extra seat: ``peer.<role>.<random>``; a viewer's is ``peer-viewer.<random>``
+#: (participants' are ``peer-<random>``; the random part is URL-safe base64, which has no dot, so none of them
+#: meet). Any worker tells a peer's role from its id alone, and the registries count every id that begins
+#: ``peer.`` against the extra seats, every other (a viewer's too) against the room's capacity.
 ROLE_PEER_PREFIX = "peer."
+VIEWER_PEER_PREFIX = "peer-viewer."
+
+
+def takes_extra_seat(role: PeerRole | None) -> bool:
+    """Whether a peer of ``role`` sits in one of the room's extra seats (a recorder, an agent)."""
+    return role is not None and role != PeerRole.VIEWER
 
 
 def role_peer_id(role: PeerRole, random_part: str) -> str:
+    if role == PeerRole.VIEWER:
+        return f"{VIEWER_PEER_PREFIX}{random_part}"
     return f"{ROLE_PEER_PREFIX}{role.value}.{random_part}"
 
 
 def role_of(peer_id: str) -> str | None:
     """The role a peer id carries, or None for a participant."""
+    if peer_id.startswith(VIEWER_PEER_PREFIX):
+        return PeerRole.VIEWER.value
     if not peer_id.startswith(ROLE_PEER_PREFIX):
         return None
     role = peer_id[len(ROLE_PEER_PREFIX) :].split(".", 1)[0]
-    return role if role in PeerRole._value2member_map_ else None
+    return role if role in PeerRole._value2member_map_ and role != PeerRole.VIEWER else None
 
 
 def peer_joined_frame(peer_id: str, state: dict[str, Any] | None = None) -> str:

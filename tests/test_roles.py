@@ -112,6 +112,24 @@ def test_only_staff_may_mint_a_token_with_a_role(role: str) -> None:
     assert client.post("/api/rooms/staffed/token", {"role": "emperor"}, format="json").status_code == 400
 
 
+def test_anyone_who_may_have_a_token_may_have_a_viewers_but_for_an_sfu_room_only() -> None:
+    """A viewer's token gives less than a participant's (it cannot publish), so no staff is needed; in a mesh room
+    nothing would hold a viewer to that, so none is minted for one."""
+    Room.objects.create(id="webinar", topology="sfu")
+    Room.objects.create(id="huddle")
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user("attendee"))
+    minted = client.post("/api/rooms/webinar/token", {"role": "viewer"}, format="json")
+    assert minted.status_code == 201
+    assert minted.json()["role"] == "viewer"
+    grant = read_room_token(minted.json()["token"])
+    assert grant is not None
+    assert grant.role is PeerRole.VIEWER
+    refused = client.post("/api/rooms/huddle/token", {"role": "viewer"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {"role": "A viewer's token is for SFU rooms only."}
+
+
 def test_recording_without_the_peer_extra_is_a_clear_503(monkeypatch: pytest.MonkeyPatch) -> None:
     from rooms import server_recording
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from aiortc.mediastreams import MediaStreamError
 from rooms.models import Room
 from rtcsite.servers import JanusProcess
 from signaling.peer.media import GeneratedVideoTrack
+from signaling.protocol import PeerRole, role_of
 from signaling.sfu.janus import JanusConnection
 from signaling.sfu.videoroom import VideoRoomAdmin
 from tests.conftest import Connect, Peer, settle
@@ -339,14 +340,20 @@ async def test_janus_killed_mid_call_ends_sfu_calls_with_the_documented_error_an
         assert (await back.join(room_id, capabilities=["sfu"]))["topology"] == "sfu"
 
 
-async def janus_participants(janus: JanusProcess, room_id: str) -> list[str]:
-    """The ids of the participants Janus has in the room of ``room_id``, asked as the workers ask."""
+async def janus_admin_participants(janus: JanusProcess, room_id: str) -> list[Mapping[str, Any]]:
+    """The participants Janus has in the room of ``room_id``, asked as the workers ask."""
     connection = JanusConnection(janus.url, janus.api_secret)
     try:
-        admin = VideoRoomAdmin(await (await connection.create_session()).attach(), janus.admin_key)
-        return sorted(str(entry["id"]) for entry in await admin.participants(room_id))
+        return await VideoRoomAdmin(await (await connection.create_session()).attach(), janus.admin_key).participants(
+            room_id
+        )
     finally:
         await connection.close()
+
+
+async def janus_participants(janus: JanusProcess, room_id: str) -> list[str]:
+    """The ids of the participants Janus has in the room of ``room_id``."""
+    return sorted(str(entry["id"]) for entry in await janus_admin_participants(janus, room_id))
 
 
 async def janus_room_exists(janus: JanusProcess, room_id: str) -> bool:
@@ -415,3 +422,56 @@ async def test_a_dropped_sfu_peer_resumes_with_its_janus_session_and_its_media_n
     # Nobody saw him go, and nobody's client had anything to complain about.
     assert "peer-left" not in alice.kinds + carol.kinds
     assert [client.errors for client in clients] == [[], [], []]
+
+
+@pytest.mark.sfu_media
+async def test_a_viewer_takes_a_participants_seat_sees_everyone_and_cannot_publish(
+    sfu_settings: JanusProcess, connect: Connect, clients: list[SfuClient], room_id: str
+) -> None:
+    from signaling.tokens import issue_room_token
+
+    await Room.objects.acreate(id=room_id, topology="sfu", max_peers=2)
+    alice, viewer = SfuClient(await connect()), SfuClient(await connect())
+    clients += [alice, viewer]
+    a = (await alice.join(room_id))["peerId"]
+    await alice.publish(90)
+    token, _ = issue_room_token(room_id, None, PeerRole.VIEWER)
+    joined = await viewer.join(room_id, token=token)
+    v = joined["peerId"]
+    assert (joined["role"], role_of(v)) == ("viewer", "viewer")
+    await wait_until(lambda: viewer.frames.get(a, 0) >= 10)  # it watches ...
+    assert abs(viewer.shades[a] - 90) < 12
+
+    # ... but its offer to publish is refused, and Janus never has it as a publisher: nobody receives it.
+    pc = RTCPeerConnection()
+    pc.addTrack(GeneratedVideoTrack(lambda i: np.full((90, 120, 3), 200, np.uint8), fps=15))
+    await pc.setLocalDescription(await pc.createOffer())
+    await viewer.peer.send(t="sfu-publish", description={"type": "offer", "sdp": pc.localDescription.sdp})
+    await wait_until(lambda: bool(viewer.errors))
+    assert viewer.errors == [{"t": "error", "code": "forbidden", "message": "A viewer cannot publish in this room"}]
+    await pc.close()
+    assert "sfu-published" not in viewer.kinds
+    assert v not in alice.frames
+    assert "sfu-subscription" not in alice.kinds
+    participants = {str(entry["id"]): entry for entry in await janus_admin_participants(sfu_settings, room_id)}
+    assert participants[v]["publisher"] is False
+    assert participants[a]["publisher"] is True
+
+    # It sits in a participant's seat: with alice and the viewer, this room of 2 is full.
+    third = await connect()
+    await third.send(t="join", roomId=room_id, capabilities=["sfu"])
+    await third.expect_error("room-full")
+
+
+async def test_a_viewer_token_joins_no_mesh_room(connect: Connect, room_id: str) -> None:
+    """Nothing in a mesh room would keep a viewer from sending its media to the others: its join is refused."""
+    from signaling.tokens import issue_room_token
+
+    await Room.objects.acreate(id=room_id)
+    token, _ = issue_room_token(room_id, None, PeerRole.VIEWER)
+    viewer = await connect()
+    await viewer.send(t="join", roomId=room_id, token=token)
+    await viewer.expect_error(
+        "forbidden",
+        "A viewer's token joins SFU rooms only: in a mesh room nothing keeps a viewer from sending its media",
+    )

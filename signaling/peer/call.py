@@ -132,6 +132,7 @@ class WebRTCCall:
         self.peer_id: str | None = None
         self.max_peers: int | None = None
         self.roles: dict[str, str] = {}
+        self.role: str | None = None
         #: Each remote peer's metadata (``{"name": ...}``) and media state (``audio``, ``video``, ``screen``,
         #: ``recording``), as they announced them (extensions; a server of Agentuity's protocol sends none).
         self.peer_metadata: dict[str, dict[str, Any]] = {}
@@ -527,7 +528,8 @@ class WebRTCCall:
             ),
         )
         self._sfu = sfu
-        self._spawn(sfu.publish())
+        if self.role != "viewer":  # a viewer only receives: the server refuses its sfu-publish
+            self._spawn(sfu.publish())
         for peer_id in self._remote_peers:
             for config in self.channel_configs:
                 self._emit(DataChannelOpen(peer_id, config.label))
@@ -580,6 +582,8 @@ class WebRTCCall:
         if isinstance(roles, dict):
             for peer_id, role in roles.items():
                 self._note_role(peer_id, role)
+        #: Our own role (extension: ``viewer``, ``recorder``, ``agent``); None for a participant.
+        self.role = message.get("role") if isinstance(message.get("role"), str) else None
 
         if resumed:
             # Same place in the room: our connections live on. Catch up on who came and went meanwhile.

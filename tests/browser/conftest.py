@@ -7,6 +7,7 @@ console is collected and shown with a failing test.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -106,6 +108,24 @@ class Site:
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    def post_api(self, path: str, body: dict[str, Any], credentials: tuple[str, str]) -> Any:
+        """POST ``body`` to the REST API as the user ``credentials`` (username, password): the answer's JSON."""
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            method="POST",
+            data=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Basic " + base64.b64encode(":".join(credentials).encode()).decode(),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def kick(self, room_id: str, peer_id: str, credentials: tuple[str, str]) -> None:
+        """Kick ``peer_id`` through the REST API, as the staff user ``credentials``."""
+        assert self.post_api(f"/api/rooms/{room_id}/kick", {"peer_id": peer_id}, credentials) == {"kicked": True}
 
     def create_room(self, room_id: str, max_peers: int, topology: str = "mesh") -> None:
         run_manage(

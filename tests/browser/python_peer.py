@@ -4,13 +4,24 @@ received, and the picture it sends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import numpy as np
+from aiortc.mediastreams import MediaStreamError
 
-from signaling.peer import DataChannelMessage, DataChannelOpen, TrackReceived, WebRTCCall
+from signaling.peer import (
+    DataChannelMessage,
+    DataChannelOpen,
+    GeneratedAudioTrack,
+    GeneratedVideoTrack,
+    PeerLeft,
+    TrackReceived,
+    WebRTCCall,
+    tone,
+)
 
 T = TypeVar("T")
 WIDTH, HEIGHT = 320, 240
@@ -62,3 +73,40 @@ class Collector:
     def _opened(self, event: DataChannelOpen) -> None:
         self.open.add((event.peer_id, event.label))
         self.opened.set()
+
+
+class CountingPeer:
+    """A Python participant publishing a flat shade of grey and a tone: it counts the video and audio frames it
+    receives of each peer, keeps the mean shade of each peer's last frame (whose picture a stream carries), the
+    data it receives, and who left and why. Made on its loop (``make``)."""
+
+    def __init__(self, url: str, room_id: str, shade: int) -> None:
+        video = GeneratedVideoTrack(lambda index: np.full((90, 120, 3), shade, np.uint8), fps=15)
+        self.call = WebRTCCall(url, room_id, tracks=[video, GeneratedAudioTrack(tone())], data_channels=["chat"])
+        self.video: dict[str, int] = {}
+        self.audio: dict[str, int] = {}
+        self.shades: dict[str, float] = {}
+        self.received: list[tuple[str, str, str | bytes]] = []
+        self.left: dict[str, str] = {}
+        self.call.on(TrackReceived, self._count)
+        self.call.on(DataChannelMessage, lambda e: self.received.append((e.peer_id, e.label, e.data)))
+        self.call.on(PeerLeft, lambda e: self.left.__setitem__(e.peer_id, e.reason))
+
+    @classmethod
+    async def make(cls, url: str, room_id: str, shade: int) -> CountingPeer:
+        return cls(url, room_id, shade)
+
+    @property
+    def peer_id(self) -> str:
+        assert self.call.peer_id is not None
+        return self.call.peer_id
+
+    async def _count(self, event: TrackReceived) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await event.track.recv()
+                if event.track.kind == "audio":
+                    self.audio[event.peer_id] = self.audio.get(event.peer_id, 0) + 1
+                else:
+                    self.video[event.peer_id] = self.video.get(event.peer_id, 0) + 1
+                    self.shades[event.peer_id] = float(frame.to_ndarray(format="rgb24").mean())

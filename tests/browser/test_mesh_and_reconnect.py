@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -164,17 +161,7 @@ def test_kicked_page_ends_its_call_and_does_not_come_back(open_page: OpenPage, s
     wait_connected(alice, bob)
     b = peer_id(bob)
     site.create_superuser("kicker", "kicker-password")
-    request = urllib.request.Request(
-        f"{site.url}/api/rooms/{room_id}/kick",
-        method="POST",
-        data=json.dumps({"peer_id": b}).encode(),
-        headers={
-            "Content-Type": "application/json",
-            "Authorization": "Basic " + base64.b64encode(b"kicker:kicker-password").decode(),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert json.loads(response.read()) == {"kicked": True}
+    site.kick(room_id, b, ("kicker", "kicker-password"))
     bob.wait_for_function("window.call.state === 'idle'")
     assert bob.evaluate("[window.call.error.code, window.call.error.message]") == [
         "kicked",

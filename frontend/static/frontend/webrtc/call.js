@@ -154,9 +154,12 @@ export class WebRTCCall {
     this.remotePeers = new Set();
     /** @type {Map<string, MediaStream>} */
     this.remoteStreams = new Map();
-    /** Peers here that are not participants (`recorder`, `agent`), by id; replaced, never changed in place. */
+    /** Peers here that are not participants (`recorder`, `agent`, `viewer`), by id; replaced, never changed in place. */
     /** @type {Map<string, string>} */
     this.peerRoles = new Map();
+    /** Our own role (`viewer`, `recorder`, `agent`; extension), as of our last `joined`; null: a participant. */
+    /** @type {string | null} */
+    this.role = null;
     /** @type {SignalingConnection | null} */
     this.connection = null;
     /** Bumped by connect() and hangup(): async work of an older session stops when it sees a newer one. */
@@ -602,13 +605,14 @@ export class WebRTCCall {
     );
     const resumed = this.peerId !== null && message.peerId === this.peerId;
     const wasReconnecting = connection.joined();
-    // Extension: which peers here are recorders or agents (a server of Agentuity's protocol sends none).
+    // Extension: which peers here are recorders, agents or viewers (a server of Agentuity's protocol sends none).
     /** @type {Map<string, string>} */
     const roles = new Map();
     if (message.roles && typeof message.roles === "object") {
       for (const [id, role] of Object.entries(message.roles)) if (typeof role === "string") roles.set(id, role);
     }
     this.peerRoles = roles;
+    this.role = typeof message.role === "string" ? message.role : null;
     this.resumeToken = typeof message.resume === "string" ? message.resume : null;
     const iceServers = Array.isArray(message.iceServers) ? message.iceServers : null;
     if (resumed && iceServers && !sameJSON(iceServers, this.serverIceServers)) this.useServerIceServers(iceServers);
@@ -837,6 +841,8 @@ export class WebRTCCall {
     const sfu = new SfuSession({
       iceServers: this.iceServers(),
       tracks: this.outgoingTracks(),
+      // Extension: a viewer receives only (the server refuses its sfu-publish).
+      publishes: this.role !== "viewer",
       events: {
         signal: (message) => this.signal(message),
         onRemoteStream: (peerId, stream) => {

@@ -18,6 +18,7 @@
  * @typedef {object} SfuSessionInit
  * @property {RTCIceServer[]} iceServers
  * @property {MediaStreamTrack[]} tracks what we publish (the screen already in place of the camera)
+ * @property {boolean} [publishes] false: we only receive (a viewer, whom the server does not let publish)
  * @property {SfuSessionEvents} events
  */
 
@@ -44,9 +45,12 @@ export class SfuSession {
     for (const pc of [this.publisher, this.subscriber]) {
       pc.onconnectionstatechange = () => this.events.onConnectionStateChange(pc.connectionState);
     }
+    this.publishes = init.publishes !== false;
     // One sending transceiver of each kind, whether there is a track for it now or not: a camera turned on later,
     // or a screen shared, replaces the track without renegotiating.
-    for (const kind of /** @type {const} */ (["audio", "video"])) {
+    /** @type {("audio" | "video")[]} */
+    const kinds = this.publishes ? ["audio", "video"] : [];
+    for (const kind of kinds) {
       const track = init.tracks.find((t) => t.kind === kind) ?? null;
       this.publisher.addTransceiver(track ?? kind, { direction: "sendonly" });
     }
@@ -54,6 +58,7 @@ export class SfuSession {
 
   /** Offer our media to the SFU; its answer comes as `sfu-published`. */
   async publish() {
+    if (!this.publishes) return;
     try {
       await this.publisher.setLocalDescription(await this.publisher.createOffer());
       this.events.signal({ t: "sfu-publish", description: this.publisher.localDescription?.toJSON() });
