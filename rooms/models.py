@@ -170,6 +170,7 @@ class RoomEvent(models.Model):
         ROOM_DESTROYED = "room_destroyed", "room destroyed"
         JOIN_REJECTED = "join_rejected", "join rejected"
         PEER_PATH = "peer_path", "media path"
+        SFU_MEDIA = "sfu_media", "SFU media"
 
     # Null for a rejected join that named no stored room (the requested id is in ``detail``).
     room = models.ForeignKey(

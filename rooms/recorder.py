@@ -105,6 +105,11 @@ class EventRecorder:
                 return
 
 
+#: Records that are not about a peer this server admitted just now (a refused join; what Janus said about a
+#: connection): they give no room a row, and name a room only when it is stored.
+NOT_ADMITTED = (Kind.JOIN_REJECTED, Kind.SFU_MEDIA)
+
+
 def write_batch(records: Sequence[Record]) -> None:
     """Write one batch in one transaction (runs in the recorder's thread, on a connection it keeps: opening one per
     batch would cost more than the batch when events arrive one by one)."""
@@ -114,14 +119,14 @@ def write_batch(records: Sequence[Record]) -> None:
         renames = [record for record in records if record.kind == RENAMED]
         records = [record for record in records if record.kind != RENAMED]
         for record in records:
-            if record.kind != Kind.JOIN_REJECTED:
+            if record.kind not in NOT_ADMITTED:
                 first_seen.setdefault(record.fields["room_id"], record.fields["at"])
         Room.objects.bulk_create(
             [Room(id=room_id, created_at=at, ad_hoc=True) for room_id, at in first_seen.items()], ignore_conflicts=True
         )
-        rejected_rooms = {r.fields["room_id"] for r in records if r.kind == Kind.JOIN_REJECTED} - {None}
+        named_rooms = {r.fields["room_id"] for r in records if r.kind in NOT_ADMITTED} - {None}
         stored = set(first_seen) | set(
-            Room.objects.filter(id__in=rejected_rooms - set(first_seen)).values_list("id", flat=True)
+            Room.objects.filter(id__in=named_rooms - set(first_seen)).values_list("id", flat=True)
         )
 
         sessions: dict[str, PeerSession] = {}
@@ -223,6 +228,13 @@ def _detail(record: Record) -> dict[str, Any]:
         return {"reason": fields["reason"]}
     if record.kind == Kind.PEER_PATH:
         return {"remote_id": fields["remote_id"], "relay": fields["relay"], "protocol": fields["protocol"]}
+    if record.kind == Kind.SFU_MEDIA:
+        return {
+            "event": fields["kind"],
+            "connection": fields["connection"],
+            "media": fields["media"],
+            **fields["detail"],
+        }
     if record.kind == Kind.JOIN_REJECTED:
         return {
             "room_id": fields["room_id"],
@@ -277,5 +289,6 @@ for _signal, _kind in (
     (signals.join_rejected, Kind.JOIN_REJECTED),
     (signals.peer_updated, RENAMED),
     (signals.peer_path, Kind.PEER_PATH),
+    (signals.sfu_media, Kind.SFU_MEDIA),
 ):
     _signal.connect(_receiver_for(_kind), weak=False, dispatch_uid=f"rooms.recorder.{_kind}")

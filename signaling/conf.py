@@ -280,6 +280,10 @@ class SignalingSettings(SettingsDict):
     SFU_ADMIN_KEY = Setting(None, OptionalText(None))
     # Peers an SFU room admits at most, whatever its stored capacity says.
     SFU_MAX_PEERS = Setting(50, POSITIVE_INTEGER)
+    # The secret Janus's HTTP event handler proves itself with when it posts its events to /sfu/events (as the
+    # password of HTTP basic auth, user "janus"; `manage.py janus_config --events-url ... --events-secret ...`).
+    # None: that endpoint answers 404, and Janus's events are not logged.
+    SFU_EVENTS_SECRET = Setting(None, OptionalText(None))
 
 
 conf = SignalingSettings()

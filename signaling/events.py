@@ -135,6 +135,20 @@ class PeerPathReported(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SfuMediaChanged(Event):
+    """Janus said something about one of a peer's connections with the SFU (media up or lost, slow link, hang-up)."""
+
+    signal = signals.sfu_media
+    room_id: str
+    peer_id: str
+    connection: str
+    kind: str
+    media: str
+    detail: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionReported(Event):
     """A client sent the results of its connection test (``connection-report``), outside any room."""
 

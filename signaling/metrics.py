@@ -65,6 +65,12 @@ PARKED = Gauge(
 )
 SOCKETS = Gauge("signaling_sockets", "Signaling sockets open on this worker.")
 DRAINING = Gauge("signaling_draining", "1 while this worker drains for a shutdown, else 0.")
+SFU_EVENTS = Counter(
+    "signaling_sfu_events_total",
+    "Janus's events about our peers' connections that reached the lifecycle log, by kind (media-up, media-lost, "
+    "slow-link, hangup).",
+    ["kind"],
+)
 SFU_TAKEOVERS = Counter(
     "signaling_sfu_resumes_total",
     "Resumes of peers in SFU rooms by what became of their Janus session: kept (taken over, media went on) or new "

@@ -19,6 +19,10 @@ peer_left = Signal()
 #: room_id, peer_id, remote_id, relay (bool), protocol ("udp", "tcp", "tls"; "" when direct): the media path of a
 #: peer's connection to another, as its client reports it (``path``), each time it changes.
 peer_path = Signal()
+#: room_id, peer_id, connection ("publisher" or "subscriber"), kind ("media-up", "media-lost", "slow-link",
+#: "hangup"), media ("audio", "video", or "" for the whole connection), detail (a dict): what Janus said about one
+#: of a peer's connections with the SFU (``signaling.sfu.janus_events``). Sent with ``sender`` = ``SfuService``.
+sfu_media = Signal()
 #: report_id (a UUID string, the one the client was given), checks (the normalized list of a
 #: ``connection-report``), ok (no check failed), user_id, session_key (the Django session's, or ""),
 #: client_address, user_agent: a client sent the results of its connection test.

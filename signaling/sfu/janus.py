@@ -250,8 +250,14 @@ class JanusSession:
             except (JanusError, JanusUnavailable) as error:
                 logger.warning("Keepalive of Janus session %d failed: %s", self.session_id, error)
 
-    async def attach(self, plugin: str = VIDEOROOM, on_event: EventCallback | None = None) -> JanusHandle:
-        reply = await self.connection.request({"janus": "attach", "session_id": self.session_id, "plugin": plugin})
+    async def attach(
+        self, plugin: str = VIDEOROOM, on_event: EventCallback | None = None, opaque_id: str | None = None
+    ) -> JanusHandle:
+        """A new handle on ``plugin``; ``opaque_id`` names it in Janus's events (``janus_events.handle_label``)."""
+        body: dict[str, Any] = {"janus": "attach", "session_id": self.session_id, "plugin": plugin}
+        if opaque_id is not None:
+            body["opaque_id"] = opaque_id
+        reply = await self.connection.request(body)
         return self.handle(int(reply.data["id"]), on_event)
 
     def handle(self, handle_id: int, on_event: EventCallback | None = None) -> JanusHandle:

@@ -67,7 +67,8 @@ class JanusConfig:
                 "general",
                 {
                     "enabled": True,
-                    "events": "sessions,handles,jsep,webrtc,media,plugins",
+                    # What the lifecycle log keeps (signaling.sfu.janus_events): connections and media, no more.
+                    "events": "webrtc,media",
                     "grouping": True,
                     "json": "compact",
                     "backend": self.events_url,
@@ -125,7 +126,8 @@ class JanusConfig:
                     {
                         "broadcast": self.events_url is not None,
                         "disable": _all_but(self.modules / "events", "libjanus_sampleevh.so"),
-                        "stats_period": 5,
+                        # No media statistics (a post per stream every few seconds): the log needs none.
+                        "stats_period": 0,
                     },
                 ),
             ]

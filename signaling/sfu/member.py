@@ -23,6 +23,7 @@ from typing import Any
 
 from signaling.protocol import SfuStream, SfuSubscriptionFrame, encode
 from signaling.sfu.janus import JanusConnection, JanusError, JanusHandle, JanusReply, JanusSession, JanusUnavailable
+from signaling.sfu.janus_events import handle_label
 from signaling.sfu.videoroom import JanusRoom, publisher_join, subscriber_join
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,9 @@ class SfuMember:
         """Join the Janus room as a publisher; the peer ids of those publishing there already (subscribed next)."""
         self.session = await self.connection.create_session()
         self.session.keep_alive()
-        self.publisher = await self.session.attach(on_event=self._on_publisher_event)
+        self.publisher = await self.session.attach(
+            on_event=self._on_publisher_event, opaque_id=handle_label(self.room.room_id, self.peer_id, "publisher")
+        )
         reply = await self.publisher.message(publisher_join(self.room, self.peer_id, display), asynchronous=True)
         self._worker = asyncio.ensure_future(self._apply_changes())
         present = publishers_of(reply.plugin)
@@ -195,7 +198,10 @@ class SfuMember:
             return
         assert self.session is not None
         if self.subscriber is None:
-            self.subscriber = await self.session.attach(on_event=self._on_subscriber_event)
+            self.subscriber = await self.session.attach(
+                on_event=self._on_subscriber_event,
+                opaque_id=handle_label(self.room.room_id, self.peer_id, "subscriber"),
+            )
             reply = await self.subscriber.message(subscriber_join(self.room, feeds), asynchronous=True)
         else:
             body = {"request": change, "streams": [{"feed": feed} for feed in feeds]}

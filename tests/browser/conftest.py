@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from rtcsite.servers import ROOT, DaphneProcess, JanusProcess
+from rtcsite.servers import ROOT, DaphneProcess, JanusProcess, free_port
 from tests.browser.python_peer import EventLoopThread
 
 CHROMIUM = "/usr/bin/chromium"
@@ -109,12 +109,13 @@ class Site:
             text=True,
         )
 
-    def post_api(self, path: str, body: dict[str, Any], credentials: tuple[str, str]) -> Any:
-        """POST ``body`` to the REST API as the user ``credentials`` (username, password): the answer's JSON."""
+    def post_api(self, path: str, body: dict[str, Any] | None, credentials: tuple[str, str]) -> Any:
+        """POST ``body`` (None: GET) to the REST API as the user ``credentials`` (username, password): the answer's
+        JSON."""
         request = urllib.request.Request(
             f"{self.url}{path}",
-            method="POST",
-            data=json.dumps(body).encode(),
+            method="GET" if body is None else "POST",
+            data=None if body is None else json.dumps(body).encode(),
             headers={
                 "Content-Type": "application/json",
                 "Authorization": "Basic " + base64.b64encode(":".join(credentials).encode()).decode(),
@@ -138,9 +139,10 @@ class Site:
 
 
 @contextlib.contextmanager
-def serve_site(env: dict[str, str] | None = None, address: str = "127.0.0.1") -> Iterator[Site]:
+def serve_site(env: dict[str, str] | None = None, address: str = "127.0.0.1", port: int = 0) -> Iterator[Site]:
     """The reference project under daphne with a new SQLite database; ``env`` adds to its environment (say,
-    ``SIGNALING_SETTINGS``); it listens on ``address`` (a SplitNetwork's host address, say)."""
+    ``SIGNALING_SETTINGS``); it listens on ``address`` (a SplitNetwork's host address, say) and ``port`` (0: one the
+    OS picks)."""
     directory = Path(tempfile.mkdtemp(prefix="browser-site-"))
     database = directory / "db.sqlite3"
     BUILD.mkdir(exist_ok=True)
@@ -152,7 +154,11 @@ def serve_site(env: dict[str, str] | None = None, address: str = "127.0.0.1") ->
         **(env or {}),
     }
     with DaphneProcess(
-        env, settings_module="tests.browser.settings", application="tests.browser.asgi:application", address=address
+        env,
+        settings_module="tests.browser.settings",
+        application="tests.browser.asgi:application",
+        address=address,
+        port=port,
     ) as daphne:
         yield Site(daphne, database)
 
@@ -164,17 +170,28 @@ def site() -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
-def janus() -> Iterator[JanusProcess]:
-    """A Janus of the module's own (rtcsite.servers.JanusProcess)."""
-    with JanusProcess() as process:
+def sfu_site_port() -> int:
+    """The port the module's SFU site will listen on (its Janus posts its events there)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def janus(sfu_site_port: int) -> Iterator[JanusProcess]:
+    """A Janus of the module's own (rtcsite.servers.JanusProcess), posting its events to the module's SFU site."""
+    with JanusProcess(events_url=f"http://127.0.0.1:{sfu_site_port}/sfu/events") as process:
         yield process
 
 
 @pytest.fixture(scope="module")
-def sfu_site(janus: JanusProcess) -> Iterator[Site]:
-    """The site, configured for SFU rooms through the module's Janus."""
-    settings = {"SFU_JANUS_URL": janus.url, "SFU_API_SECRET": janus.api_secret, "SFU_ADMIN_KEY": janus.admin_key}
-    with serve_site({"SIGNALING_SETTINGS": json.dumps(settings)}) as site:
+def sfu_site(janus: JanusProcess, sfu_site_port: int) -> Iterator[Site]:
+    """The site, configured for SFU rooms through the module's Janus, whose events it logs."""
+    settings = {
+        "SFU_JANUS_URL": janus.url,
+        "SFU_API_SECRET": janus.api_secret,
+        "SFU_ADMIN_KEY": janus.admin_key,
+        "SFU_EVENTS_SECRET": janus.events_secret,
+    }
+    with serve_site({"SIGNALING_SETTINGS": json.dumps(settings)}, port=sfu_site_port) as site:
         yield site
 
 

@@ -50,8 +50,11 @@ def frames_of(page: Page, remote: str) -> int:
     return frames
 
 
-#: Chromium pages of the room of eight; Python peers make up the rest (one event loop carries them all).
-PAGES = 6
+MODERATOR = ("sfu-moderator", "sfu-password")
+#: Chromium pages of the room of eight; a Python peer makes up the rest. (Two Python peers on the one event loop
+#: of this test were seen, about one run in seven, to stop decoding every video stream for more than 30 s while
+#: the packets went on arriving: a loss burst when the loop stalled, that aiortc's jitter buffer waits out.)
+PAGES = 7
 SMALL = "{ width: 160, height: 120, frameRate: 15 }"
 #: How many frames of a peer's video a page has decoded.
 DECODED = """async (peer) => {
@@ -86,12 +89,12 @@ async def eventually(condition: Callable[[], bool], timeout: float = 30, state: 
 
 
 def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str, peer_loop: EventLoopThread) -> None:
-    """Six Chromium pages and two Python peers in one SFU room: each receives every other one's video and audio, a
+    """Seven Chromium pages and a Python peer in one SFU room: each receives every other one's video and audio, a
     broadcast reaches all and a directed message its target only; then one leaves, one mutes, one shares its
     screen, one reconnects and one is kicked, and every other participant sees each of these; a viewer joins and
     watches them all."""
     sfu_site.create_room(room_id, max_peers=10, topology="sfu")
-    sfu_site.create_superuser("sfu-moderator", "sfu-password")
+    sfu_site.create_superuser(*MODERATOR)
     pages = [open_page(f"/call/{room_id}/") for _ in range(PAGES)]
     for page in pages:
         join(page)
@@ -108,10 +111,6 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     peers = [peer_loop.run(CountingPeer.make(url, room_id, 60 * (i + 1))) for i in range(8 - PAGES)]
     for peer in peers:
         peer_loop.run(peer.call.connect())
-        # One after the other, each once the pages' media reach it. (Seen once in about eight runs: a Python peer
-        # whose subscription was updated within a second of its first stopped decoding any video, audio going on;
-        # an open defect of the Python peer, or of aiortc, not of what this test is about.)
-        until(functools.partial(peer_receives, peer, set(page_ids)))
     assert all(peer.call._sfu is not None and not peer.call._links for peer in peers)  # only with the SFU
 
     peer_ids = [peer.peer_id for peer in peers]
@@ -128,23 +127,20 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     for peer in peers:
         receives = functools.partial(peer_receives, peer, set(everyone) - {peer.peer_id})
         until(receives, state=functools.partial(lambda p: (p.video, p.audio), peer))
-    for peer in peers:
-        for j, other in enumerate(peer_ids):
-            if other != peer.peer_id:  # each stream carries the picture of the peer it is named by
-                assert abs(peer.shades[other] - 60 * (j + 1)) < 12, peer.shades
     for page in pages:
         page.wait_for_function("window.call.state === 'connected'")
 
     # Data goes through the server: a directed message to its target alone, a broadcast to everyone else.
-    a, b = peers
+    (a,) = peers
     pages[0].evaluate(f"window.call.sendStringTo({a.peer_id!r}, 'chat', 'for you only')")
-    assert peer_loop.run(_send(b, "to everyone")) == 7
+    pages[1].evaluate("window.call.sendString('chat', 'to everyone')")
     until(lambda: len(a.received) == 2)
-    for page in pages:
-        page.wait_for_function("window.received.length === 1")
-        assert page.evaluate("window.received") == [[b.peer_id, "chat", "to everyone"]]
-    assert sorted(a.received) == sorted([(page_ids[0], "chat", "for you only"), (b.peer_id, "chat", "to everyone")])
-    assert b.received == []
+    for page, own in zip(pages, page_ids, strict=True):
+        if own != page_ids[1]:
+            page.wait_for_function("window.received.length === 1")
+            assert page.evaluate("window.received") == [[page_ids[1], "chat", "to everyone"]]
+    assert sorted(a.received) == sorted([(page_ids[0], "chat", "for you only"), (page_ids[1], "chat", "to everyone")])
+    assert pages[1].evaluate("window.received") == []
 
     # From here on, every page keeps who left and why.
     for page in pages:
@@ -159,7 +155,7 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
             "(id) => !window.call.remotePeerIds.includes(id) && !window.call.remoteStreams.has(id)", arg=gone
         )
         assert page.evaluate("window.left") == [[gone, "leave"]]
-    until(lambda: a.left.get(gone) == b.left.get(gone) == "leave")
+    until(lambda: a.left.get(gone) == "leave")
 
     # One mutes, one shares its screen: everyone else sees it.
     muted, sharing = page_ids[0], page_ids[1]
@@ -193,15 +189,22 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     pages[0].wait_for_function(f"async () => ({DECODED})({back!r}).then((n) => n >= window.before + 10)")
 
     # One is kicked: everyone else sees it go, kicked; and nobody saw the reconnecting page go.
-    sfu_site.kick(room_id, b.peer_id, ("sfu-moderator", "sfu-password"))
-    until(lambda: a.left.get(b.peer_id) == "kicked")
+    kicked_page, pages = pages[-1], pages[:-1]
+    kicked = peer_id(kicked_page)
+    sfu_site.kick(room_id, kicked, MODERATOR)
+    try:
+        kicked_page.wait_for_function("window.call.state === 'idle'")
+    except Exception:  # what the page is at, to tell why (seen twice in about twenty runs, not since)
+        raise AssertionError(kicked_page.evaluate(CALL_STATE)) from None
+    assert kicked_page.evaluate("window.call.error?.code") == "kicked"
+    until(lambda: a.left.get(kicked) == "kicked")
     for page, own in zip(pages, page_ids, strict=False):
-        page.wait_for_function("(id) => !window.call.remotePeerIds.includes(id)", arg=b.peer_id)
-        assert page.evaluate("window.left") == [[gone, "leave"], [b.peer_id, "kicked"]], own
-    assert a.left == {gone: "leave", b.peer_id: "kicked"}
+        page.wait_for_function("(id) => !window.call.remotePeerIds.includes(id)", arg=kicked)
+        assert page.evaluate("window.left") == [[gone, "leave"], [kicked, "kicked"]], own
+    assert a.left == {gone: "leave", kicked: "kicked"}
 
     # A viewer (a token of that role, from the REST API): it watches everyone, and nobody receives anything of it.
-    token = sfu_site.post_api(f"/api/rooms/{room_id}/token", {"role": "viewer"}, ("sfu-moderator", "sfu-password"))
+    token = sfu_site.post_api(f"/api/rooms/{room_id}/token", {"role": "viewer"}, MODERATOR)
     viewer = open_page(f"/call/{room_id}/")
     viewer.evaluate(
         "(token) => window.call.setOptions({ ...window.call.options, signalUrl: "
@@ -220,7 +223,28 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     assert not any(page.evaluate("(id) => window.call.remoteStreams.has(id)", v) for page in pages)
     peer_loop.run(a.call.hangup())
 
+    # Janus's events are in the room's lifecycle log, per peer and connection: every participant's audio and video
+    # reached Janus, and its subscription came up (the viewer's too).
+    def logged() -> set[tuple[str, str, str, str]]:
+        page = sfu_site.post_api(f"/api/rooms/{room_id}/events?kind=sfu_media&page_size=500", None, MODERATOR)
+        return {
+            (e["peer_id"], e["detail"]["connection"], e["detail"]["event"], e["detail"]["media"])
+            for e in page["results"]
+        }
 
+    expected = {(peer, "publisher", "media-up", kind) for peer in everyone for kind in ("audio", "video")}
+    expected |= {(peer, "subscriber", "media-up", "") for peer in [*everyone, v]}
+    deadline = time.monotonic() + 15
+    while not expected <= logged() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert expected - logged() == set()
+
+
+#: Where a page's call is at (for a failure's message).
+CALL_STATE = """JSON.stringify({
+  state: window.call.state, error: window.call.error?.message, connection: window.call.connection?.state,
+  socket: window.call.connection?.socket?.socket?.readyState, peers: window.call.remotePeerIds.length,
+})"""
 #: Keep each peer that leaves a page's call, with why, in window.left.
 LEAVES = """() => {
   window.left = [];
@@ -232,10 +256,6 @@ LEAVES = """() => {
 
 def peer_receives(peer: CountingPeer, others: set[str]) -> bool:
     return all(peer.video.get(o, 0) >= 10 and peer.audio.get(o, 0) >= 25 for o in others)
-
-
-async def _send(peer: CountingPeer, text: str) -> int:
-    return peer.call.send_string("chat", text)
 
 
 def test_record_call_records_every_participant_of_an_sfu_room(

@@ -32,6 +32,13 @@ class Command(BaseCommand):
             "SIGNALING['RESUME_GRACE'], so that a resumed peer finds its session.",
         )
 
+        parser.add_argument(
+            "--events-url",
+            help="Where Janus posts its events about our peers' connections, for the lifecycle log: this site's "
+            "/sfu/events as Janus reaches it (say http://10.0.0.5:8000/sfu/events); needs "
+            "SIGNALING['SFU_EVENTS_SECRET'], which Janus proves itself with. Default: no events.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         from signaling.sfu.janus_config import JanusConfig
 
@@ -50,6 +57,11 @@ class Command(BaseCommand):
                 f"--reclaim-timeout {options['reclaim_timeout']} is shorter than SIGNALING['RESUME_GRACE'] "
                 f"({conf.RESUME_GRACE:g} s): a peer resuming late would find its Janus session gone."
             )
+        events_url = options["events_url"]
+        if events_url is not None and conf.SFU_EVENTS_SECRET is None:
+            raise CommandError("--events-url needs SIGNALING['SFU_EVENTS_SECRET'] (what Janus proves itself with).")
+        if events_url is not None and not events_url.startswith(("http://", "https://")):
+            raise CommandError(f"--events-url must be an http:// or https:// URL, not {events_url!r}.")
         address = where.hostname
         config = JanusConfig(
             api_secret=secret,
@@ -61,6 +73,8 @@ class Command(BaseCommand):
             media_address=options["media_address"],
             public_address=options["public_address"],
             reclaim_timeout=options["reclaim_timeout"],
+            events_url=events_url,
+            events_secret=conf.SFU_EVENTS_SECRET if events_url is not None else None,
         )
         for path in config.write(options["folder"]):
             self.stdout.write(f"wrote {path}")
