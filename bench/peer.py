@@ -45,13 +45,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    options = parser.parse_args()
-    joins = 3 if options.quick else 7
-    seconds = 10.0 if options.quick else 30.0
-    workdir = Path(tempfile.mkdtemp(prefix="bench-peer-"))
+def migrated_site(prefix: str) -> tuple[Path, dict[str, str]]:
+    """A folder of its own with a migrated SQLite database, and the environment of the reference project (test
+    settings) that uses them."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     env = {
         "RTCSITE_DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "RTCSITE_MEDIA_ROOT": str(workdir / "media"),
@@ -63,6 +60,16 @@ def main() -> None:
         check=True,
         env={**os.environ, **env},
     )
+    return workdir, env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    options = parser.parse_args()
+    joins = 3 if options.quick else 7
+    seconds = 10.0 if options.quick else 30.0
+    _workdir, env = migrated_site("bench-peer-")
     with (
         DaphneProcess(
             env, settings_module="tests.browser.settings", application="tests.browser.asgi:application"

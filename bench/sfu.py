@@ -28,22 +28,17 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.peer import cpu_seconds, migrated_site
 from rtcsite.servers import ROOT, DaphneProcess, JanusProcess
 
 FPS = 15
 SIGNAL_PATH = "/api/call/signal"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def line(name: str, value: str) -> None:
@@ -251,18 +246,7 @@ def main() -> None:
     sizes = [4, 8] if options.quick else [int(size) for size in options.sizes.split(",")]
     window = 5.0 if options.quick else 15.0
     joins = 1 if options.quick else 3
-    workdir = Path(tempfile.mkdtemp(prefix="bench-sfu-"))
-    env = {
-        "RTCSITE_DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "RTCSITE_MEDIA_ROOT": str(workdir / "media"),
-        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        check=True,
-        env={**os.environ, **env},
-    )
+    workdir, env = migrated_site("bench-sfu-")
     with JanusProcess() as janus:
         sfu = {"SFU_JANUS_URL": janus.url, "SFU_API_SECRET": janus.api_secret, "SFU_ADMIN_KEY": janus.admin_key}
         env["SIGNALING_SETTINGS"] = json.dumps({**sfu, "SFU_MAX_PEERS": max(sizes)})
