@@ -281,7 +281,8 @@ class SignalingSettings(SettingsDict):
     # Peers an SFU room admits at most, whatever its stored capacity says.
     SFU_MAX_PEERS = Setting(50, POSITIVE_INTEGER)
     # The secret Janus's HTTP event handler proves itself with when it posts its events to /sfu/events (as the
-    # password of HTTP basic auth, user "janus"; `manage.py janus_config --events-url ... --events-secret ...`).
+    # password of HTTP basic auth, user "janus"; `manage.py janus_config --events-url URL` writes it into Janus's
+    # configuration).
     # None: that endpoint answers 404, and Janus's events are not logged.
     SFU_EVENTS_SECRET = Setting(None, OptionalText(None))
 
