@@ -93,7 +93,7 @@ class SfuService:
         return member, False
 
     async def room_ended(self, room_id: str) -> None:
-        """The room's last peer left: its Janus room goes too."""
+        """The room ended (``sfu.room_end``): its Janus room goes too, with any participant left in it."""
         await (await self.admin()).destroy(room_id)
 
     async def kick(self, room_id: str, peer_id: str) -> None:

@@ -56,26 +56,29 @@ MODERATOR = ("sfu-moderator", "sfu-password")
 #: the packets went on arriving: a loss burst when the loop stalled, that aiortc's jitter buffer waits out.)
 PAGES = 7
 SMALL = "{ width: 160, height: 120, frameRate: 15 }"
-#: How many frames of a peer's video a page has decoded.
-DECODED = """async (peer) => {
-  const sfu = window.call.sfu;
-  let frames = 0;
-  (await sfu.subscriber.getStats()).forEach((report) => {
-    if (report.type === 'inbound-rtp' && report.kind === 'video' && sfu.peerOfMid.get(report.mid) === peer)
-      frames = report.framesDecoded;
-  });
-  return frames;
-}"""
-#: Whether a page decodes video frames and receives audio of each of the peers it is given.
-RECEIVES = """async (others) => {
+#: What a page has received of each peer on its subscribing connection, as {"<peer> video": decoded frames,
+#: "<peer> audio": packets}.
+RECEIVED = """async () => {
   const sfu = window.call.sfu;
   const received = {};
   (await sfu.subscriber.getStats()).forEach((report) => {
     const peer = report.type === 'inbound-rtp' ? sfu.peerOfMid.get(report.mid) : undefined;
     if (peer) received[`${peer} ${report.kind}`] = report.framesDecoded ?? report.packetsReceived;
   });
-  return others.every((peer) => received[`${peer} video`] >= 5 && received[`${peer} audio`] > 0);
+  return received;
 }"""
+#: Whether a page decodes video frames and receives audio of each of the peers it is given.
+RECEIVES = f"""async (others) => {{
+  const received = await ({RECEIVED})();
+  return others.every((peer) => received[`${{peer}} video`] >= 5 && received[`${{peer}} audio`] > 0);
+}}"""
+
+
+def video_goes_on(page: Page, peer: str) -> None:
+    """Wait until ``page`` decodes ten more frames of ``peer``'s video than it had."""
+    decoded = f"async () => (await ({RECEIVED})())[{peer!r} + ' video'] ?? 0"
+    page.wait_for_function(f"async () => ({decoded})().then((n) => (window.before = n))")
+    page.wait_for_function(f"async () => ({decoded})().then((n) => n >= window.before + 10)")
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 30, state: Callable[[], object] = str) -> None:
@@ -171,8 +174,7 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     until(lambda: all(p.call.peer_media.get(muted, {}).get("audio") is False for p in peers))
     until(lambda: all(p.call.peer_media.get(sharing, {}).get("screen") is True for p in peers))
     # The screen reaches them in place of the camera: more of its frames decode.
-    pages[0].wait_for_function(f"async () => ({DECODED})({sharing!r}).then((n) => (window.before = n))")
-    pages[0].wait_for_function(f"async () => ({DECODED})({sharing!r}).then((n) => n >= window.before + 10)")
+    video_goes_on(pages[0], sharing)
 
     # One reconnects (its socket drops): it comes back under its peer id, nobody sees it leave, its video goes on.
     back = page_ids[2]
@@ -185,8 +187,7 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     )
     assert peer_id(pages[2]) == back
     assert pages[2].evaluate("window.call.sfu === window.keptSfu")  # its connections with the SFU lived on
-    pages[0].wait_for_function(f"async () => ({DECODED})({back!r}).then((n) => (window.before = n))")
-    pages[0].wait_for_function(f"async () => ({DECODED})({back!r}).then((n) => n >= window.before + 10)")
+    video_goes_on(pages[0], back)
 
     # One is kicked: everyone else sees it go, kicked; and nobody saw the reconnecting page go.
     kicked_page, pages = pages[-1], pages[:-1]
