@@ -99,7 +99,7 @@ from signaling.protocol import (
     takes_extra_seat,
 )
 from signaling.ratelimit import TokenBucket
-from signaling.registry import JoinResult, RegistryUnavailable, RoomFull, RoomRegistry, get_registry
+from signaling.registry import Ended, JoinResult, RegistryUnavailable, RoomFull, RoomRegistry, get_registry
 from signaling.sfu.janus import JanusError, JanusUnavailable
 from signaling.sfu.member import SfuMember
 from signaling.sfu.service import SfuService, get_sfu, sfu_capacity
@@ -564,7 +564,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             vouching = user_id is not None and (grant is None or not takes_extra_seat(grant.role))
             self.vouched = await self.vouched_metadata(user_id) if vouching else {}
             if frame.resume is not None and await self.resume_peer(frame, user_id):
-                self.count_join(started)
+                if self.peer is not None:  # back in its place (else told that a moderator ended its stay)
+                    self.count_join(started)
                 return
             peer, state, result = await self.take_seat(frame, grant, user_id)
         except SignalingError as error:
@@ -762,7 +763,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def resume_peer(self, frame: Join, user_id: Any = None) -> bool:
         """Take back a peer's place under its old id, wherever it is held; False when there is none to take (the
-        join then goes on as a new one)."""
+        join then goes on as a new one). A peer a moderator evicted while it was away is told so instead."""
         room_id = frame.room_id
         claimed = resume.read_resume_token(frame.resume)
         if claimed is None or claimed[0] != room_id:
@@ -785,6 +786,14 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             metrics.RESUMES.labels("expired").inc()
             logger.info("Peer %s came back too late to resume: it had left room %s", claimed[1], room_id)
             return False
+        if isinstance(resumed, Ended):
+            # A moderator ended its stay while its socket was down: it is told now, as it would have been then,
+            # and does not come back as a new peer.
+            metrics.RESUMES.labels("ended").inc()
+            reason = LeaveReason(resumed.reason)
+            await self.send_frame(closed_frame(reason.value))
+            await self.end(EVICTION_CLOSE_CODES[reason])
+            return True
         state = resumed.states.get(peer.peer_id, {})
         if sfu is not None:
             await self.resume_sfu(sfu, peer, max_peers, resumed.handoff, display_name(state.get("metadata")))

@@ -16,7 +16,8 @@ JOINS = Counter("signaling_joins_total", "Joins by outcome: joined, or the error
 #: How a ``join`` carrying a ``resume`` token ended.
 RESUMES = Counter(
     "signaling_resumes_total",
-    "Joins carrying a resume token by outcome: same_worker, other_worker; or expired (the peer had left) and invalid "
+    "Joins carrying a resume token by outcome: same_worker, other_worker; ended (a moderator kicked the peer or "
+    "closed its room while it was away: told so, and closed); or expired (the peer had left) and invalid "
     "(tampered, or for another room), after which an ordinary join followed.",
     ["outcome"],
 )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
@@ -197,5 +198,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             processes = [value, getattr(value, "daphne", None), *getattr(value, "workers", [])]
             for process in processes:
                 if isinstance(process, DaphneProcess):
-                    report.sections.append((f"daphne log ({name})", process.output()[-20000:]))
+                    report.sections.append((f"daphne log ({name})", what_it_logged(process.output())[-20000:]))
     return report
+
+
+#: A line of daphne's access log ("127.0.0.1:35596 - - [07/Dec/2026:08:51:08] "GET /static/..." 200 18878").
+ACCESS_LINE = re.compile(r'^\S+ - - \[[^]]+\] "(GET|HEAD) ')
+
+
+def what_it_logged(output: str) -> str:
+    """A daphne process's log without its GET access lines (a browser test's are mostly static files), which
+    would push what the code logged out of the report; its sockets' comings and goings stay."""
+    return "\n".join(line for line in output.splitlines() if not ACCESS_LINE.match(line))

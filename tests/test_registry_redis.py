@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 
 from rtcsite.servers import RedisProcess, SentinelCluster
 from signaling import signals
-from signaling.registry import RegistryUnavailable, RoomFull
+from signaling.registry import Ended, RegistryUnavailable, RoomFull
 from signaling.registry.redis import Member, RedisRegistry, RoomView, announce_to, wire
 
 WORKER_TIMEOUT = 1.0
@@ -528,10 +528,13 @@ async def test_a_parked_peer_leaves_after_its_grace_or_when_it_overflows(
 
 
 async def test_a_parked_peer_can_be_kicked(workers: Callable[[], RedisRegistry]) -> None:
-    one, _, alice, bob = await bob_parked(workers, 4)
+    one, two, alice, bob = await bob_parked(workers, 4)
     assert await one.evict("r", bob.peer_id, "kicked") == 1
     assert await alice.next() == {"t": "peer-left", "peerId": bob.peer_id, "reason": "kicked"}
-    assert await one.resume("r", bob.peer_id, Inbox(bob.peer_id)) is None
+    # Its resume, on any worker, is told why its stay ended; it takes no place.
+    assert await two.resume("r", bob.peer_id, Inbox(bob.peer_id)) == Ended("kicked")
+    assert await one.resume("r", bob.peer_id, Inbox(bob.peer_id)) == Ended("kicked")
+    assert await sync_to_async(one.members)("r") == [alice.peer_id]
 
 
 async def test_a_sentinel_failover_keeps_the_call(settings: Any) -> None:

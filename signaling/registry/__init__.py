@@ -25,6 +25,7 @@ from signaling.events import PeerLeft, RoomDestroyed, get_dispatcher
 from signaling.metadata import PeerState
 from signaling.mounts import mount_of
 from signaling.policy import get_room_resolver
+from signaling.protocol import EVICTION_CLOSE_CODES
 from signaling.transport import SocketClosed
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,18 @@ class Resumed:
 
 
 @dataclass(frozen=True, slots=True)
+class Ended:
+    """A resume of a peer whose stay a moderator ended while its socket was down (``reason``: kicked, or its room
+    closed): its client is to be told so, as it would have been on its socket, and not let in as a new peer."""
+
+    reason: str
+
+
+#: The reasons of an eviction that a parked peer's resume is told of (``Ended``), for ``RESUME_GRACE`` after it.
+ENDING_REASONS = frozenset(reason.value for reason in EVICTION_CLOSE_CODES)
+
+
+@dataclass(frozen=True, slots=True)
 class JoinResult:
     """A successful join: the ids of the peers already present, whether this join brought the room to life, and
     every member's state (metadata, media; the joiner's own included) as of the join."""
@@ -148,11 +161,12 @@ class RoomRegistry(abc.ABC):
         Janus session), opaque to the registry and kept with the parked place; ``Resumed.handoff`` gives it back."""
 
     @abc.abstractmethod
-    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
+    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | Ended | None:
         """Give member ``peer_id``'s place to ``new``, wherever the place is (parked here or in the shared
         registry, held by a live socket on any worker, or by a worker that died), atomically against another
         resume of the same peer, with no announcement. What was kept for a parked peer is delivered to ``new``
-        first, in order; a live socket that held the place is told ``replaced``. None when ``peer_id`` is not a
+        first, in order; a live socket that held the place is told ``replaced``. ``Ended`` when a moderator
+        evicted the peer while it was parked (within ``RESUME_GRACE`` of that); None when ``peer_id`` is not a
         member of the room (any more)."""
 
     @abc.abstractmethod

@@ -13,6 +13,8 @@ from signaling.conf import conf
 from signaling.metadata import PeerState
 from signaling.protocol import ROLE_PEER_PREFIX, LeaveReason, peer_joined_frame, peer_left_frame
 from signaling.registry import (
+    ENDING_REASONS,
+    Ended,
     JoinResult,
     PeerHandle,
     Resumed,
@@ -37,6 +39,9 @@ class InMemoryRegistry(RoomRegistry):
         self._rooms: dict[str, dict[str, PeerHandle]] = {}
         # room -> peer -> state (metadata, media), for the members that have one.
         self._states: dict[str, dict[str, PeerState]] = {}
+        # (room, peer) -> (why, until when on the loop's clock) for parked peers a moderator evicted: their resume
+        # is told why (``Ended``). One entry per such eviction, gone after the grace: bounded by the parked peers.
+        self._ended: dict[tuple[str, str], tuple[str, float]] = {}
 
     async def join(self, room_id: str, peer: PeerHandle, max_peers: int, state: PeerState | None = None) -> JoinResult:
         # No await between the capacity check and the insert: on one event loop that makes the join atomic.
@@ -111,7 +116,7 @@ class InMemoryRegistry(RoomRegistry):
             peer_id,
             room_id,
             expected.mount,
-            evict=lambda reason: self._expire(parked, reason, dropped_at),
+            evict=lambda reason: self._expire(parked, reason, dropped_at, grace),
             max_frames=conf.PARKED_BUFFER_FRAMES,
             max_bytes=conf.PARKED_BUFFER_BYTES,
             client=expected.client,
@@ -122,20 +127,29 @@ class InMemoryRegistry(RoomRegistry):
         loop.call_later(grace, lambda: in_background(self._expire(parked, LeaveReason.DISCONNECT.value, dropped_at)))
         return True
 
-    async def _expire(self, parked: ParkedPeer, reason: str, dropped_at: datetime) -> None:
+    async def _expire(self, parked: ParkedPeer, reason: str, dropped_at: datetime, grace: float = 0.0) -> None:
         """Nobody resumed within the grace period (or a moderator evicted the parked peer, or it overflowed):
-        it leaves, dated when its socket dropped."""
+        it leaves, dated when its socket dropped. A moderator's eviction is kept for ``grace``, for its resume."""
         members = self._rooms.get(parked.room_id)
         if members is None or members.get(parked.peer_id) is not parked:
             return  # resumed, or gone already
+        if reason in ENDING_REASONS:
+            now = asyncio.get_running_loop().time()
+            for key, (_, until) in list(self._ended.items()):
+                if until <= now:
+                    del self._ended[key]
+            self._ended[(parked.room_id, parked.peer_id)] = (reason, now + grace)
         destroyed = await self.leave(parked.room_id, parked.peer_id, reason)
         if destroyed is not None:
             send_departure_events(parked.room_id, parked.peer_id, reason, parked.mount, destroyed, dropped_at)
 
-    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
+    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | Ended | None:
         members = self._rooms.get(room_id)
         current = members.get(peer_id) if members is not None else None
         if members is None or current is None:
+            ended = self._ended.get((room_id, peer_id))
+            if ended is not None and ended[1] > asyncio.get_running_loop().time():
+                return Ended(ended[0])
             return None
         # No await between taking the kept frames and putting ``new`` in place: nothing can slip in between.
         handoff = current.handoff if isinstance(current, ParkedPeer) else ""

@@ -195,7 +195,7 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     sfu_site.kick(room_id, kicked, MODERATOR)
     try:
         kicked_page.wait_for_function("window.call.state === 'idle'")
-    except Exception:  # what the page is at, to tell why (seen twice in about twenty runs, not since)
+    except Exception:  # what the page is at, to tell why
         raise AssertionError(kicked_page.evaluate(CALL_STATE)) from None
     assert kicked_page.evaluate("window.call.error?.code") == "kicked"
     until(lambda: a.left.get(kicked) == "kicked")
@@ -243,7 +243,8 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
 
 #: Where a page's call is at (for a failure's message).
 CALL_STATE = """JSON.stringify({
-  state: window.call.state, error: window.call.error?.message, connection: window.call.connection?.state,
+  peerId: window.call.peerId, state: window.call.state, error: window.call.error?.message,
+  connection: window.call.connection?.state,
   socket: window.call.connection?.socket?.socket?.readyState, peers: window.call.remotePeerIds.length,
 })"""
 #: Keep each peer that leaves a page's call, with why, in window.left.

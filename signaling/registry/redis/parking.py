@@ -14,7 +14,15 @@ from signaling import metrics
 from signaling.background import in_background
 from signaling.conf import conf
 from signaling.protocol import ROLE_PEER_PREFIX, LeaveReason, peer_left_frame
-from signaling.registry import PeerHandle, RegistryUnavailable, Resumed, deliver, send_departure_events
+from signaling.registry import (
+    ENDING_REASONS,
+    Ended,
+    PeerHandle,
+    RegistryUnavailable,
+    Resumed,
+    deliver,
+    send_departure_events,
+)
 from signaling.registry.connection import pending
 from signaling.registry.redis import wire
 from signaling.registry.redis.limits import REDIS_ERRORS
@@ -30,6 +38,10 @@ class Parking(WorkerState):
 
     def _parked_keys(self, room_id: str, peer_id: str) -> tuple[str, str]:
         return self.key("parked", room_id, peer_id), self.key("kept", room_id, peer_id)
+
+    def _ended_key(self, room_id: str, peer_id: str) -> str:
+        """Why a moderator evicted this parked peer, for its resume (kept for ``RESUME_GRACE``)."""
+        return self.key("ended", room_id, peer_id)
 
     async def _park_in_redis(
         self, room_id: str, peer_id: str, owner: str, grace: float, reason: str, client: str = "", handoff: str = ""
@@ -125,7 +137,7 @@ class Parking(WorkerState):
             elif worker != self.channel and not forwarded:
                 self.courier.post(worker, wire.to_peer(room_id, peer_id, frame, forwarded=True))
 
-    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
+    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | Ended | None:
         await self.start()
         parked_key, kept_key = self._parked_keys(room_id, peer_id)
         try:
@@ -138,6 +150,7 @@ class Parking(WorkerState):
                     self.key("peers", self.channel),
                     self.key("clock"),
                     self.key("state", room_id),
+                    self._ended_key(room_id, peer_id),
                 ],
                 args=[room_id, peer_id, self.channel, new.mount, self.registry.prefix, f"{room_id}|{peer_id}"],
             )
@@ -146,6 +159,8 @@ class Parking(WorkerState):
             raise RegistryUnavailable(str(error)) from error
         if not reply:
             return None
+        if reply[0] == "ended":
+            return Ended(str(reply[1]))
         version, old, frames, flat, states = int(reply[0]), str(reply[1]), reply[2], reply[3], states_of(reply[4])
         handoff = str(reply[5] or "")
         # Kept frames first, in order: the new handle holds them until its `joined` is out.
@@ -203,8 +218,16 @@ class Parking(WorkerState):
                 self.key("rooms"),
                 self.key("clock"),
                 self.key("state", room_id),
+                self._ended_key(room_id, peer_id),
             ],
-            args=[room_id, peer_id, f"{room_id}|{peer_id}", reason, "due" if due else ""],
+            args=[
+                room_id,
+                peer_id,
+                f"{room_id}|{peer_id}",
+                reason,
+                "due" if due else "",
+                int(conf.RESUME_GRACE * 1000) if reason in ENDING_REASONS else 0,
+            ],
         )
         if not reply:
             return False

@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 from signaling import metrics
 from signaling.conf import conf
 from signaling.metadata import PeerState
-from signaling.registry import JoinResult, PeerHandle, RegistryUnavailable, Resumed, RoomRegistry
+from signaling.registry import Ended, JoinResult, PeerHandle, RegistryUnavailable, Resumed, RoomRegistry
 from signaling.registry.connection import parse_redis_url, pending, reply, sync_client
 from signaling.registry.redis.limits import REDIS_ERRORS, REDIS_TIMEOUT, RETRIES
 from signaling.registry.redis.worker import Worker
@@ -75,7 +75,7 @@ class RedisRegistry(RoomRegistry):
     async def shutdown(self) -> None:
         await self.worker().deregister()
 
-    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | None:
+    async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | Ended | None:
         return await self.worker().resume(room_id, peer_id, new)
 
     async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:

@@ -150,13 +150,19 @@ return {'kept'}
 """
 )
 
-# KEYS: room, parked, kept, deadlines, claimer's peers, clock, states.
+# KEYS: room, parked, kept, deadlines, claimer's peers, clock, states, ended.
 # ARGV: room id, peer, claimer, mount, key prefix, deadline member.
+# {'ended', reason} for a peer a moderator evicted while it was parked (EXPIRE_PARKED kept why); false when the
+# peer is not a member.
 RESUME = (
     _VERSION
     + """
 local cur = redis.call('HGET', KEYS[1], ARGV[2])
-if not cur then return false end
+if not cur then
+  local ended = redis.call('GET', KEYS[8])
+  if ended then return {'ended', ended} end
+  return false
+end
 local old = string.match(cur, '^(.*)|[^|]*|[^|]*$')
 local v = next_version(KEYS[6])
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. v .. '|' .. ARGV[4])
@@ -178,8 +184,9 @@ return {v, old, frames, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KE
 """
 )
 
-# KEYS: room, parked, kept, deadlines, rooms, clock, states.
-# ARGV: room id, peer, deadline member, reason ('' = as parked), "due" to act only once the deadline has passed.
+# KEYS: room, parked, kept, deadlines, rooms, clock, states, ended.
+# ARGV: room id, peer, deadline member, reason ('' = as parked), "due" to act only once the deadline has passed,
+# how long (ms) the reason is kept for the peer's resume (RESUME; 0: not kept).
 EXPIRE_PARKED = (
     _VERSION
     + _NOW_MS
@@ -198,6 +205,7 @@ if not cur or string.sub(cur, 1, """
 local reason = ARGV[4]
 if reason == '' then reason = redis.call('HGET', KEYS[2], 'reason') or 'disconnect' end
 local at = redis.call('HGET', KEYS[2], 'at') or ''
+if tonumber(ARGV[6]) > 0 then redis.call('SET', KEYS[8], reason, 'PX', ARGV[6]) end
 redis.call('HDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[7], ARGV[2])
 redis.call('DEL', KEYS[2], KEYS[3])
