@@ -24,6 +24,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 from signaling.background import in_background
+from signaling.timeouts import within
 
 logger = logging.getLogger(__name__)
 
@@ -96,18 +97,18 @@ async def drain(seconds: float, stop_accepting: Callable[[], object] | None = No
 
     try:
         # Departures of connections that did not park reach their receivers (the log) before the flush below.
-        await asyncio.wait_for(get_dispatcher().drain(), max(0.1, deadline - loop.time()))
+        await within(get_dispatcher().drain(), max(0.1, deadline - loop.time()))
     except TimeoutError:
         logger.error("Draining: lifecycle events still queued")
     try:
-        await asyncio.wait_for(
+        await within(
             signals.worker_stopping.asend_robust(sender=type(connections[0]) if connections else object),
             max(0.1, deadline - loop.time()),
         )
     except TimeoutError:
         logger.error("Draining: worker_stopping receivers did not finish in time")
     try:
-        await asyncio.wait_for(get_registry().shutdown(), max(0.1, deadline - loop.time()))
+        await within(get_registry().shutdown(), max(0.1, deadline - loop.time()))
     except Exception:
         logger.exception("Draining: the registry did not shut down cleanly")
     return len(connections)

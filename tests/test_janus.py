@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from rtcsite.servers import JanusProcess
-from signaling.sfu.janus import JanusConnection, JanusError, JanusUnavailable
+from signaling.sfu.janus import JanusConnection, JanusError, JanusReply, JanusUnavailable
 from signaling.sfu.janus_config import JanusConfig
 from signaling.sfu.videoroom import JanusRoom, VideoRoomAdmin, publisher_join
 
@@ -192,3 +192,24 @@ def test_the_operators_command_needs_the_sfu_settings(settings: Any, tmp_path: P
 
     with pytest.raises(CommandError, match="SFU_JANUS_URL"):
         call_command("janus_config", str(tmp_path))
+
+
+async def test_a_request_cancelled_as_its_answer_comes_is_cancelled() -> None:
+    """A member's worker is cancelled (its peer leaves) while it waits for Janus: the cancellation wins even when
+    the answer arrives in the same turn of the loop, so that whoever cancelled it is not left waiting forever
+    (asyncio.wait_for on Python 3.11 returned the answer instead)."""
+
+    class Socket:
+        async def send(self, text: str) -> None:
+            pass
+
+    connection = JanusConnection("ws://127.0.0.1:9/")
+    connection._socket = Socket()  # type: ignore[assignment]  # connected, as far as request() looks
+    request = asyncio.ensure_future(connection.request({"janus": "keepalive"}))
+    while not connection._pending:
+        await asyncio.sleep(0)
+    (pending,) = connection._pending.values()
+    pending.future.set_result(JanusReply.of({"janus": "success"}))
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request

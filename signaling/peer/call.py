@@ -49,6 +49,7 @@ from signaling.peer.link import DataChannelConfig, LinkEvents, PeerLink
 from signaling.peer.media import DEFAULT_MAX_BUFFERED_FRAMES, RemoteTrack, SharedSource, TrackFeed
 from signaling.peer.sfu import SfuEvents, SfuSession, data_frame, data_of
 from signaling.protocol import ROOM_ID_PATTERN, CloseCode
+from signaling.timeouts import within
 
 if TYPE_CHECKING:
     from signaling.peer.recording import PeerRecording
@@ -325,7 +326,7 @@ class WebRTCCall:
     async def _open_and_join(self) -> None:
         """One socket and one join; raises WebRTCCallError (final or not, see ``_retryable``)."""
         try:
-            socket = await asyncio.wait_for(
+            socket = await within(
                 websocket_connect(
                     self.url,
                     additional_headers=self.headers,
@@ -349,7 +350,7 @@ class WebRTCCall:
         try:
             await socket.send(json.dumps(join))
             while True:
-                message = await asyncio.wait_for(self._next_message(socket), self.join_timeout)
+                message = await within(self._next_message(socket), self.join_timeout)
                 if message.get("t") == "joined":
                     break
                 if message.get("t") == "error":
@@ -403,7 +404,7 @@ class WebRTCCall:
         while socket is self._socket:
             await asyncio.sleep(PING_INTERVAL)
             try:
-                await asyncio.wait_for(socket.send(json.dumps({"t": "ping"})), PING_INTERVAL)
+                await within(socket.send(json.dumps({"t": "ping"})), PING_INTERVAL)
             except (ConnectionClosed, TimeoutError):
                 # A half-open connection: close it as "reconnecting" so that the server parks us.
                 await socket.close(CloseCode.CLIENT_RECONNECTING)

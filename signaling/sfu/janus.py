@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from signaling.timeouts import within
+
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
@@ -128,7 +130,7 @@ class JanusConnection:
             except ImportError:
                 raise JanusUnavailable("websockets is not installed: pip install 'django-rtc-signaling[sfu]'") from None
             try:
-                self._socket = await asyncio.wait_for(
+                self._socket = await within(
                     websockets.connect(self.url, subprotocols=[websockets.Subprotocol("janus-protocol")]),
                     REQUEST_TIMEOUT,
                 )
@@ -164,7 +166,7 @@ class JanusConnection:
         try:
             await socket.send(json.dumps(message))
             # The answer comes through the reader task; a request whose answer never comes is given up on.
-            reply = await asyncio.wait_for(future, REQUEST_TIMEOUT)
+            reply = await within(future, REQUEST_TIMEOUT)
         except TimeoutError:
             raise JanusUnavailable(f"Janus did not answer {message.get('janus')!r} in {REQUEST_TIMEOUT} s") from None
         except ConnectionClosed:

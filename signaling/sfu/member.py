@@ -25,6 +25,7 @@ from signaling.protocol import SfuStream, SfuSubscriptionFrame, encode
 from signaling.sfu.janus import JanusConnection, JanusError, JanusHandle, JanusReply, JanusSession, JanusUnavailable
 from signaling.sfu.janus_events import handle_label
 from signaling.sfu.videoroom import JanusRoom, publisher_join, subscriber_join
+from signaling.timeouts import within
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class SfuMember:
         assert self._answer is not None
         assert self.subscriber is not None
         # The client answers with `sfu-subscribed`, which the consumer hands to answered(); Janus starts with it.
-        answer = await asyncio.wait_for(self._answer, ANSWER_TIMEOUT)
+        answer = await within(self._answer, ANSWER_TIMEOUT)
         await self.subscriber.message({"request": "start"}, answer, asynchronous=True)
 
 

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from signaling import metrics
 from signaling.registry.redis import wire
 from signaling.registry.redis.limits import BATCH_SIZE, PUBLISH_RETRY_SECONDS, REDIS_ERRORS, REDIS_TIMEOUT
+from signaling.timeouts import within
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class Courier:
             for item in batch:
                 delivered = await self._publish(worker, [item]) and delivered
             return delivered
-        receivers = await asyncio.wait_for(self.redis.publish(worker, payload), REDIS_TIMEOUT)
+        receivers = await within(self.redis.publish(worker, payload), REDIS_TIMEOUT)
         return int(receivers) > 0
 
     async def _redirect(self, gone: str, batch: list[wire.Item]) -> None:

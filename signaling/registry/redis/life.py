@@ -16,6 +16,7 @@ from signaling.registry.connection import pending
 from signaling.registry.redis.limits import IDENTITY, QUIET_PERIOD, REDIS_ERRORS, REDIS_TIMEOUT
 from signaling.registry.redis.parking import Parking
 from signaling.registry.redis.view import pairs
+from signaling.timeouts import within
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class Life(Parking):
             try:
                 if not self.channel:
                     # Subscribed before any peer is admitted, so no notice to this worker can be missed.
-                    self.channel = await asyncio.wait_for(self.layer.new_channel("worker."), REDIS_TIMEOUT)
+                    self.channel = await within(self.layer.new_channel("worker."), REDIS_TIMEOUT)
                 await self.heartbeat()
             except REDIS_ERRORS as error:
                 raise RegistryUnavailable(str(error)) from error
@@ -49,7 +50,7 @@ class Life(Parking):
                 pipe.srem(self.key("workers"), self.channel)
                 pipe.delete(self.key("hb", self.channel))
                 pipe.set(self.key("gone", self.channel), "1", ex=60)
-                await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT)
+                await within(pipe.execute(), REDIS_TIMEOUT)
             except REDIS_ERRORS:
                 metrics.REDIS_ERRORS.inc()
             # Publishers that saw this worker before the mark may still reach it: take what they sent.
@@ -72,7 +73,7 @@ class Life(Parking):
             await asyncio.wait([*tasks, *outboxes], timeout=REDIS_TIMEOUT)
         for closing in (self.redis.aclose(), self.layer.flush()):
             try:
-                await asyncio.wait_for(closing, REDIS_TIMEOUT)
+                await within(closing, REDIS_TIMEOUT)
             except (*REDIS_ERRORS, RuntimeError):
                 pass
 

@@ -19,6 +19,7 @@ from signaling.registry import Ended, JoinResult, PeerHandle, RegistryUnavailabl
 from signaling.registry.connection import parse_redis_url, pending, reply, sync_client
 from signaling.registry.redis.limits import REDIS_ERRORS, REDIS_TIMEOUT, RETRIES
 from signaling.registry.redis.worker import Worker
+from signaling.timeouts import within
 
 
 class RedisRegistry(RoomRegistry):
@@ -123,7 +124,7 @@ class RedisRegistry(RoomRegistry):
 
     async def ping(self) -> None:
         try:
-            await asyncio.wait_for(pending(self.worker().redis.ping()), REDIS_TIMEOUT)
+            await within(pending(self.worker().redis.ping()), REDIS_TIMEOUT)
         except REDIS_ERRORS as error:
             metrics.REDIS_ERRORS.inc()
             raise RegistryUnavailable(str(error)) from error

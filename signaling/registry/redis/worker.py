@@ -3,7 +3,6 @@ what other workers send it; its parking (``parking``), life (``life``) and state
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from signaling.registry.redis.life import Life
 from signaling.registry.redis.limits import DEPARTED_FOR_GOOD, REDIS_ERRORS, REDIS_TIMEOUT
 from signaling.registry.redis.scripts import PARKED
 from signaling.registry.redis.view import Member, RoomView, announce_to, pairs, parse_member, states_of
+from signaling.timeouts import within
 
 if TYPE_CHECKING:
     from signaling.registry.redis.registry import RedisRegistry
@@ -149,9 +149,7 @@ class Worker(Life):
                     # Sent now rather than through an outbox: a caller outside the worker's event loop (a
                     # management command) may close its loop as soon as this returns.
                     item = wire.evict(room_id, peer_id, reason)
-                    await asyncio.wait_for(
-                        self.layer.send(worker, {"type": "signaling.deliver", "items": [item]}), REDIS_TIMEOUT
-                    )
+                    await within(self.layer.send(worker, {"type": "signaling.deliver", "items": [item]}), REDIS_TIMEOUT)
         except REDIS_ERRORS as error:
             metrics.REDIS_ERRORS.inc()
             raise RegistryUnavailable(str(error)) from error
