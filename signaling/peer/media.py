@@ -53,11 +53,32 @@ class RemoteTrack(MediaStreamTrack):
         return frame
 
 
-class TrackFeed:
-    """Reads a remote track for as long as it lasts and gives each frame to every reader."""
+def encodable(frame: av.AudioFrame | av.VideoFrame) -> av.AudioFrame | av.VideoFrame:
+    """A local frame as aiortc's video encoders take it (yuv420p), converted once for every connection that sends
+    it. Each encoder would otherwise convert the one shared frame itself, in a thread of its own, through the
+    frame's one converter (PyAV's reformatter), which is not thread-safe: a peer sending to three others crashed
+    or hung."""
+    if isinstance(frame, av.VideoFrame) and frame.format.name != "yuv420p":
+        converted = frame.reformat(format="yuv420p")
+        converted.pts, converted.time_base = frame.pts, frame.time_base
+        return converted
+    return frame
 
-    def __init__(self, track: MediaStreamTrack, peer_id: str, max_buffered: int, receiver: Any = None) -> None:
+
+class TrackFeed:
+    """Reads a remote track for as long as it lasts and gives each frame to every reader (a local source's, through
+    ``prepare``)."""
+
+    def __init__(
+        self,
+        track: MediaStreamTrack,
+        peer_id: str,
+        max_buffered: int,
+        receiver: Any = None,
+        prepare: Callable[[av.AudioFrame | av.VideoFrame], av.AudioFrame | av.VideoFrame] | None = None,
+    ) -> None:
         self.track = track
+        self._prepare = prepare
         #: The aiortc RTCRtpReceiver the track comes from (None for a local source).
         self.receiver = receiver
         self.kind = track.kind
@@ -83,6 +104,9 @@ class TrackFeed:
                 if not isinstance(frame, av.AudioFrame | av.VideoFrame):
                     continue  # an encoded packet (a track of a relay): not ours to hand out
                 self.frames += 1
+                if self._prepare is not None:
+                    # In a thread, as the encoders' own conversion was: the loop goes on meanwhile.
+                    frame = await asyncio.get_running_loop().run_in_executor(None, self._prepare, frame)
                 for reader in self.readers:
                     if reader.readyState == "live":
                         reader._put(frame)
@@ -131,7 +155,7 @@ class SharedSource:
 
     def reader(self) -> RemoteTrack:
         if self._feed is None:
-            self._feed = TrackFeed(self.track, "local", self._max_buffered)
+            self._feed = TrackFeed(self.track, "local", self._max_buffered, prepare=encodable)
         return self._feed.reader()
 
     def sender_track(self) -> MutableTrack:
@@ -153,6 +177,7 @@ def silent_copy(frame: av.AudioFrame | av.VideoFrame) -> av.AudioFrame | av.Vide
         copy.sample_rate = frame.sample_rate
     else:
         copy = av.VideoFrame.from_ndarray(np.zeros((frame.height, frame.width, 3), np.uint8), format="rgb24")
+        copy = copy.reformat(format="yuv420p")  # as the source's frames are (``encodable``)
     copy.pts, copy.time_base = frame.pts, frame.time_base
     return copy
 
