@@ -1,19 +1,19 @@
 """Benchmark of SFU rooms against the mesh: ``.venv/bin/python -m bench.sfu`` (``--quick`` for a short run).
 
-Every participant is a Python peer (aiortc) in a process of its own, publishing 120x90 video at 15 fps and a tone,
-against the reference project under daphne (SQLite) and a Janus Gateway of its own (the configuration
-``janus_config`` writes). For each room size, in an SFU room and in a mesh room of the same size:
+Every participant is a Python peer (aiortc) in a process of its own, publishing 120x90 video at 15 fps (a moving
+gradient) and a tone, against the reference project under daphne (SQLite) and a Janus Gateway of its own (the
+configuration ``janus_config`` writes). For each room size, in an SFU room and in a mesh room of the same size:
 
 1. Delivery: of the frames each participant's camera produced during the measured window, the share that each
    other participant decoded (the worst pair, and over all pairs).
 2. Per client: upload bitrate (every outbound RTP stream's bytes) and video encoders (outbound video streams: the
    mesh grows with N-1, the SFU stays at 1).
-3. The server side's CPU: Janus and the signaling worker, in cores.
+3. CPU, in cores: the server side's (Janus and the signaling worker), and the participants' processes' (they
+   share this machine's two cores with the server, and run out first).
 
 Sizes grow until an SFU room loses more than 1% of some stream (or the largest asked for): the largest room this
-machine holds with every stream delivered. A participant whose process died (aiortc's VP8 encoder threads were
-seen to crash a Python peer holding three mesh connections) reports nothing and counts as receiving nothing: the
-line says how many reported. (Work in progress: the mesh leg wants Chromium pages, not Python peers.)
+machine holds with every stream delivered. A participant whose process died reports nothing and counts as
+receiving nothing: the line says how many reported.
 
 Then the time from ``connect()`` to the first remote video frame, for the last of 8 joining an SFU room, against
 the last of 4 joining a mesh room (the median of a few joins).
@@ -57,10 +57,18 @@ async def participate(url: str, room_id: str, shade: int, start_at: float, end_a
 
     produced = 0
 
+    # A gradient that moves (as a picture of someone does, more or less): a flat picture would cost the encoders
+    # next to nothing and the upload would be the audio's alone.
+    ramp = np.tile(np.linspace(0, 255, 120, dtype=np.uint8), (90, 1))
+
     def draw(index: int) -> np.ndarray:
         nonlocal produced
         produced += 1
-        return np.full((90, 120, 3), shade, np.uint8)
+        picture = np.empty((90, 120, 3), np.uint8)
+        picture[..., 0] = shade
+        picture[..., 1] = np.roll(ramp, 3 * index, axis=1)
+        picture[..., 2] = np.roll(ramp, index, axis=0)
+        return picture
 
     call = WebRTCCall(url, room_id, tracks=[GeneratedVideoTrack(draw, fps=FPS), GeneratedAudioTrack(tone())])
     decoded: dict[str, int] = {}
@@ -134,6 +142,8 @@ def peer_main(arguments: list[str]) -> None:
 class Bench:
     def __init__(self, workdir: Path, janus: JanusProcess, daphne: DaphneProcess, env: dict[str, str]) -> None:
         self.workdir, self.janus, self.daphne, self.env = workdir, janus, daphne, env
+        #: The participants' processes' CPU (cores) over the last window measured.
+        self.clients_cpu = 0.0
 
     def room(self, topology: str, size: int) -> str:
         room_id = f"bench-{topology}-{size}-{uuid.uuid4().hex[:6]}"
@@ -182,10 +192,13 @@ class Bench:
             )
             time.sleep(1.0)
         pids = [self.janus.process.pid, self.daphne.process.pid]  # type: ignore[union-attr]
+        clients = [process.pid for process in processes]
         time.sleep(max(0.0, start_at - time.time()))
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        clients_before = sum(cpu_seconds(pid) for pid in clients)
         time.sleep(max(0.0, end_at - time.time()))
         cpu = (sum(cpu_seconds(pid) for pid in pids) - cpu_before) / window
+        self.clients_cpu = (sum(cpu_seconds(pid) for pid in clients) - clients_before) / window
         results = []
         for process in processes:
             output, _ = process.communicate(timeout=60)
@@ -221,6 +234,7 @@ class Bench:
             "upload": statistics.fmean(upload) if upload else 0.0,
             "encoders": statistics.fmean(encoders) if encoders else 0.0,
             "cpu": cpu,
+            "clients_cpu": self.clients_cpu,
             "reported": len(complete),
         }
 
@@ -267,7 +281,10 @@ def main() -> None:
                         f"{topology} room of {size}: per client upload, video encoders",
                         f"{got['upload']:.0f} kbit/s, {got['encoders']:.1f}",
                     )
-                    line(f"{topology} room of {size}: server CPU (Janus + daphne)", f"{got['cpu']:.2f} cores")
+                    line(
+                        f"{topology} room of {size}: CPU of the server side (Janus + daphne), of the participants",
+                        f"{got['cpu']:.2f}, {got['clients_cpu']:.2f} cores",
+                    )
                     if topology == "sfu" and got["worst"] >= 0.99 and got["reported"] == size:
                         largest = size
                 if largest != size:

@@ -1,5 +1,6 @@
-"""The Python peer's local media (``signaling.peer.media``): one source sent to several connections, each with an
-encoder of its own in a thread of its own, as aiortc encodes."""
+"""The Python peer's media (``signaling.peer.media``, ``signaling.peer.jitter``): one source sent to several
+connections, each with an encoder of its own in a thread of its own, as aiortc encodes; and received video that
+gives up on a packet lost for good in time."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtp import RtpPacket
+
+from signaling.peer.jitter import MAX_WAIT, TimelyJitterBuffer, give_up_in_time
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,3 +58,68 @@ def test_one_source_encoded_for_several_connections_at_once() -> None:
     counts = [int(n) for n in result.stdout.strip().strip("[]").split(",")]
     assert len(counts) == 3
     assert all(n > 100 for n in counts), counts  # every connection's encoder kept encoding
+
+
+def stream_of_frames(count: int, lost: set[int]) -> list[RtpPacket]:
+    """A 15 fps video stream of one packet per frame (an SFU's small stream), without the packets ``lost``."""
+    packets = []
+    for number in range(count):
+        if number not in lost:
+            packet = RtpPacket(payload_type=96, sequence_number=(65_530 + number) % 65_536, timestamp=number * 6_000)
+            packet._data = bytes([number % 256])  # type: ignore[attr-defined]  # as aiortc's depayloader sets it
+            packets.append(packet)
+    return packets
+
+
+def test_a_packet_lost_for_good_costs_half_a_second_of_video() -> None:
+    """aiortc's own buffer holds everything behind a lost packet until 512 packets came (34 s of this stream);
+    ours gives up once it holds MAX_WAIT of media, drops what it holds and asks for a key frame."""
+    ours, theirs = TimelyJitterBuffer(), JitterBuffer(capacity=512, is_video=True)
+    delivered: dict[str, list[int]] = {"ours": [], "theirs": []}
+    asked: list[int] = []
+    for packet in stream_of_frames(60, lost={20}):  # 4 s of video, across a sequence number wrap
+        for name, buffer in (("ours", ours), ("theirs", theirs)):
+            pli, frame = buffer.add(packet)
+            if frame is not None:
+                delivered[name].append(frame.timestamp // 6_000)
+            if pli and name == "ours":
+                asked.append(packet.timestamp // 6_000)
+    assert delivered["theirs"] == list(range(19))  # nothing after the hole
+    assert ours.skipped == 1
+    # Frame 19 (complete, waiting for the packet after it) is held from then on: when MAX_WAIT of media is held,
+    # it goes, with everything after it, and a key frame is asked for.
+    gave_up = 19 + int(MAX_WAIT * 15) + 1
+    assert asked == [gave_up]
+    # Every frame after that is delivered, in order, with no backlog: the last one, 59, waits for its successor.
+    assert delivered["ours"] == [*range(19), *range(gave_up + 1, 59)]
+
+
+def test_a_late_packet_that_comes_in_time_is_waited_for() -> None:
+    """A retransmission within MAX_WAIT fills the hole: nothing is dropped and no key frame is asked for."""
+    buffer = TimelyJitterBuffer()
+    packets = stream_of_frames(30, lost=set())
+    late = packets.pop(10)
+    packets.insert(13, late)  # three frames (0.2 s) late
+    delivered, asked = [], 0
+    for packet in packets:
+        pli, frame = buffer.add(packet)
+        asked += pli
+        if frame is not None:
+            delivered.append(frame.timestamp // 6_000)
+    # All in order (aiortc hands out one frame a packet: the three that waited for the late one stay behind).
+    assert delivered == list(range(26))
+    assert buffer.skipped == 0
+    assert asked == 0
+
+
+def test_a_video_receiver_gets_the_timely_buffer_and_an_audio_one_keeps_its_own() -> None:
+    from aiortc import RTCRtpReceiver
+    from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
+    from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+
+    transport = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()])
+    video, audio = RTCRtpReceiver("video", transport), RTCRtpReceiver("audio", transport)
+    give_up_in_time(video)
+    give_up_in_time(audio)
+    assert isinstance(video._RTCRtpReceiver__jitter_buffer, TimelyJitterBuffer)  # type: ignore[attr-defined]
+    assert not isinstance(audio._RTCRtpReceiver__jitter_buffer, TimelyJitterBuffer)  # type: ignore[attr-defined]

@@ -19,6 +19,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from signaling.peer.jitter import give_up_in_time
+
 #: Frames a reader of a remote track may fall behind by before its oldest ones are dropped (about two seconds of
 #: 30 fps video, or of 20 ms audio frames at 100).
 DEFAULT_MAX_BUFFERED_FRAMES = 100
@@ -81,6 +83,8 @@ class TrackFeed:
         self._prepare = prepare
         #: The aiortc RTCRtpReceiver the track comes from (None for a local source).
         self.receiver = receiver
+        if receiver is not None:
+            give_up_in_time(receiver)  # before its first packet: a packet lost for good costs half a second
         self.kind = track.kind
         self.peer_id = peer_id
         self.max_buffered = max_buffered

@@ -51,9 +51,7 @@ def frames_of(page: Page, remote: str) -> int:
 
 
 MODERATOR = ("sfu-moderator", "sfu-password")
-#: Chromium pages of the room of eight; a Python peer makes up the rest. (Two Python peers on the one event loop
-#: of this test were seen, about one run in seven, to stop decoding every video stream for more than 30 s while
-#: the packets went on arriving: a loss burst when the loop stalled, that aiortc's jitter buffer waits out.)
+#: Chromium pages of the room of eight; a Python peer makes up the rest.
 PAGES = 7
 SMALL = "{ width: 160, height: 120, frameRate: 15 }"
 #: What a page has received of each peer on its subscribing connection, as {"<peer> video": decoded frames,
