@@ -200,6 +200,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.url_room: str | None = None
         # -- the room
         self.peer: LocalPeer | None = None
+        # Whether a join is under way (its place in the registry may be taken before it is this socket's peer),
+        # and a moderator's eviction that came meanwhile, carried out as soon as the join is done.
+        self.joining = False
+        self.eviction_pending: LeaveReason | None = None
         # This peer's place in the SFU, in a room whose media goes through it.
         self.sfu_member: SfuMember | None = None
         #: Whether the next `joined` resumes the Janus session the client's SFU connections are with.
@@ -413,6 +417,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def evict(self, reason: LeaveReason) -> None:
         """A moderator ended this peer's stay: tell the client why, leave with that reason, close the socket."""
         if self.peer is None:
+            if self.joining:
+                # Its place is in the registry already, the join is still at Janus (or the resume takes over its
+                # session): the eviction waits for it, and is not lost.
+                self.eviction_pending = reason
             return
         # Out of the room first (no await before that): a `leave` the client sends meanwhile finds no membership.
         await self.leave_room(reason)
@@ -554,6 +562,17 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # Who joins is decided per join: a room token's user counts for the join that carried it, never for a
         # later one on the same socket.
         user_id = self.session_user_id
+        self.joining = True
+        try:
+            await self.join_room(frame, started, user_id)
+        finally:
+            self.joining = False
+        pending, self.eviction_pending = self.eviction_pending, None
+        if pending is not None and self.peer is not None:
+            await self.evict(pending)
+
+    async def join_room(self, frame: Join, started: float, user_id: Any) -> None:
+        """``handle_join``'s steps; ``user_id``: the socket's session user (a room token may name another)."""
         try:
             self.check_may_join(frame)
             grant = self.room_grant(frame.room_id, frame.token if frame.token is not None else self.url_token)

@@ -69,8 +69,9 @@ class SfuClient:
         self.data: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
         self.mids: dict[str, str] = {}
-        #: The type of every frame received, in order.
+        #: The type of every frame received, in order, and the frames themselves.
         self.kinds: list[str] = []
+        self.received: list[dict[str, Any]] = []
         self._published: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._tasks: list[asyncio.Task[None]] = []
         self.subscriber.on("track", self._on_track)
@@ -103,6 +104,7 @@ class SfuClient:
                 return
             kind = frame["t"]
             self.kinds.append(kind)
+            self.received.append(frame)
             if kind == "sfu-published":
                 self._published.set_result(frame["description"])
             elif kind == "sfu-subscription":
@@ -275,6 +277,45 @@ async def test_a_kicked_participant_leaves_the_sfu_too(
         await wait_until(lambda: ids[1] not in clients[0].mids.values())
     finally:
         await connection.close()
+
+
+async def test_a_participant_kicked_while_its_join_is_at_janus_is_kicked_once_it_is_in(
+    sfu_settings: JanusProcess,
+    connect: Connect,
+    clients: list[SfuClient],
+    room_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its place is in the registry before its Janus join is done: a kick then is carried out when the join is,
+    and is not lost (the moderator was told it was kicked)."""
+    from signaling import live
+    from signaling.sfu.member import SfuMember
+
+    await sfu_room(room_id)
+    alice = SfuClient(await connect())
+    clients.append(alice)
+    await alice.join(room_id)
+    at_janus, go_on = asyncio.Event(), asyncio.Event()
+    join = SfuMember.join
+
+    async def held_join(member: SfuMember, display: str = "") -> list[str]:
+        at_janus.set()
+        await go_on.wait()
+        return await join(member, display)
+
+    monkeypatch.setattr(SfuMember, "join", held_join)
+    bob = await connect()
+    await bob.send(t="join", roomId=room_id, capabilities=["sfu"])
+    await asyncio.wait_for(at_janus.wait(), 5)
+    (bob_id,) = [peer for peer in live.room_members(room_id) if peer != alice.peer.peer_id]
+    assert await live.kick(room_id, bob_id) is True
+    go_on.set()
+    assert (await bob.receive())["t"] == "joined"
+    assert await bob.receive() == {"t": "closed", "reason": "kicked"}
+    assert await bob.receive_close() == 4010
+    bob.closed = True
+    assert live.room_members(room_id) == [alice.peer.peer_id]
+    await wait_until(lambda: {"t": "peer-left", "peerId": bob_id, "reason": "kicked"} in alice.received)
 
 
 async def test_an_sfu_room_admits_sfu_max_peers_whatever_it_stores(
