@@ -8,6 +8,7 @@ class SignalingConfig(AppConfig):
     def ready(self) -> None:
         from signaling import (
             checks,  # noqa: F401  (registers the system checks)
+            handshake,
             metrics,
         )
         from signaling.admission import get_admission
@@ -15,6 +16,7 @@ class SignalingConfig(AppConfig):
         from signaling.registry import get_registry
         from signaling.sfu import room_end  # noqa: F401  (destroys the Janus room of an SFU room that ended)
 
+        handshake.install()  # under daphne: a deadline for each request head
         metrics.observe_live_state(
             peers=lambda: get_registry().local_counts()[0],
             rooms=lambda: get_registry().local_counts()[1],

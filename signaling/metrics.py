@@ -43,6 +43,10 @@ CROSS_WORKER_DROPPED = Counter(
 EVICTIONS = Counter("signaling_evictions_total", "Members whose stay a moderator ended, by reason.", ["reason"])
 REDIS_ERRORS = Counter("signaling_redis_errors_total", "Redis commands of the registry that failed.")
 SLOW_READERS = Counter("signaling_slow_readers_total", "Sockets cut off for leaving too much unread (close 4013).")
+HANDSHAKE_TIMEOUTS = Counter(
+    "signaling_handshake_timeouts_total",
+    "Connections dropped for not sending a whole request head within HANDSHAKE_TIMEOUT (under daphne).",
+)
 SOCKETS_REFUSED = Counter(
     "signaling_sockets_refused_total", "Sockets refused at the door by a limit, by close code.", ["code"]
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,7 @@ LIMITS = {
     "ROOM_CREATION_RATE_PER_ADDRESS": 1_000.0,
     "RATE_LIMIT_PER_SECOND": 1_000.0,
     "RATE_LIMIT_BURST": 2_000,
+    "HANDSHAKE_TIMEOUT": 2.0,
 }
 
 
@@ -229,6 +231,66 @@ async def test_one_address_cannot_open_unbounded_sockets(server: DaphneProcess) 
         assert await receive(sockets[0]) == {"t": "pong", "ts": 1}
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets))
+
+
+async def trickle_until_dropped(port: int, head: bytes, seconds: float) -> float:
+    """Connect, send ``head``, then a header line every 0.3 s: how long until the server dropped the connection
+    (``seconds`` if it had not by then)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head)
+    try:
+        return await trickle_on(reader, writer, seconds)
+    finally:
+        writer.close()
+
+
+async def trickle_on(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float) -> float:
+    """Send a header line every 0.3 s: how long until the server dropped the connection (or ``seconds``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            writer.write(b"X-Trickle: 1\r\n")
+            await writer.drain()
+            if await asyncio.wait_for(reader.read(65536), 0.3) == b"":
+                break
+        except TimeoutError:
+            continue
+        except OSError:  # reset
+            break
+    return time.monotonic() - started
+
+
+async def test_a_connection_that_trickles_its_request_head_is_dropped(server: DaphneProcess) -> None:
+    """60 clients that trickle a header line now and then are each dropped once HANDSHAKE_TIMEOUT has passed, and
+    counted; a WebSocket that is up outlives it."""
+    deadline = LIMITS["HANDSHAKE_TIMEOUT"]
+    upgrade = b"GET /api/call/signal HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    async with connect(server.ws_url + SIGNAL_PATH) as socket:
+        dropped = await asyncio.gather(*(trickle_until_dropped(server.port, upgrade, 4 * deadline) for _ in range(60)))
+        assert all(deadline - 0.1 < t < deadline + 2 for t in dropped), dropped
+        # The WebSocket that was up all along, longer than the deadline, still serves.
+        await send(socket, t="ping", ts=7)
+        assert await receive(socket) == {"t": "pong", "ts": 7}
+    # After a response: daphne ends the connection, so no second request head can be trickled on it either (were
+    # it kept alive, the deadline would be armed again).
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = next(
+        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length")
+    )
+    await asyncio.wait_for(reader.readexactly(length), 5)
+    try:
+        assert await trickle_on(reader, writer, 4 * deadline) < 1
+    finally:
+        writer.close()
+    metrics = await asyncio.to_thread(urllib.request.urlopen, server.http_url + "/metrics", timeout=5)
+    (counted,) = [line for line in metrics.read().decode().splitlines() if line.startswith(TIMEOUTS + " ")]
+    assert float(counted.split()[-1]) >= 60, counted
+
+
+TIMEOUTS = "signaling_handshake_timeouts_total"
 
 
 # -- fuzz ------------------------------------------------------------------------------------------------------------

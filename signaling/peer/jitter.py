@@ -24,6 +24,9 @@ VIDEO_CLOCK_RATE = 90_000
 
 
 class TimelyJitterBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, which gives up on a missing packet once ``max_wait`` seconds of media are held
+    behind it."""
+
     def __init__(self, max_wait: float = MAX_WAIT, clock_rate: int = VIDEO_CLOCK_RATE) -> None:
         super().__init__(capacity=CAPACITY, is_video=True)
         self._max_wait_ticks = int(max_wait * clock_rate)

@@ -1,0 +1,109 @@
+"""A deadline for each request head a connection sends, under daphne.
+
+Until a connection's request is complete, daphne leaves it to Twisted's idle timeout: 12 hours, reset by every
+byte that arrives. A client that trickles a header line now and then holds its socket and a file descriptor for
+as long as it likes (60 clients trickling a line every 20 s: none dropped in 66 s), before any limit of ours can
+see it: the consumer's admission counts WebSockets, which begin once the head is in. Here every connection daphne
+accepts has ``SIGNALING["HANDSHAKE_TIMEOUT"]`` seconds, from connecting and again after each response it got, to
+send its whole request head (the WebSocket upgrade's included), or it is dropped and counted
+(``signaling_handshake_timeouts_total``). A WebSocket's life after its upgrade has limits of its own.
+
+``install()`` puts it on daphne's ``HTTPFactory``, from the app's ``ready()``: daphne loads the application before
+it builds any connection's protocol. The upstream change is the same deadline in daphne's ``HTTPFactory``
+(Twisted's ``HTTPChannel`` has only the idle timeout). Behind nginx, its ``client_header_timeout`` comes first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from signaling import metrics
+from signaling.conf import conf
+
+logger = logging.getLogger(__name__)
+
+
+def install() -> bool:
+    """Give every connection daphne builds from now on a request head deadline; False without daphne."""
+    try:
+        from daphne.http_protocol import HTTPFactory
+    except ImportError:
+        return False
+    if getattr(HTTPFactory, "_signaling_head_deadline", False):
+        return True
+    build = HTTPFactory.buildProtocol
+
+    def build_protocol(factory: Any, address: Any) -> Any:
+        protocol = build(factory, address)
+        if protocol is not None:
+            # Twisted's factory wraps the HTTPChannel (which may become HTTP/2's after TLS's ALPN): the deadline
+            # goes on the HTTP/1.1 channel, whose methods call one another on it.
+            HeadDeadline(getattr(protocol, "_channel", protocol), conf.HANDSHAKE_TIMEOUT)
+        return protocol
+
+    HTTPFactory.buildProtocol = build_protocol
+    HTTPFactory._signaling_head_deadline = True
+    return True
+
+
+class HeadDeadline:
+    """The deadline of one Twisted ``HTTPChannel``: armed when it connects and after each response, disarmed
+    when a request head is complete, and the connection dropped when it passes."""
+
+    __slots__ = ("_call", "_protocol", "_seconds")
+
+    def __init__(self, protocol: Any, seconds: float) -> None:
+        self._protocol = protocol
+        self._seconds = seconds
+        self._call: Any = None
+        # Wrapped on the instance: Twisted calls these as ``self.<name>()``.
+        made, headers, done, lost = (
+            protocol.connectionMade,
+            protocol.allHeadersReceived,
+            protocol.requestDone,
+            protocol.connectionLost,
+        )
+
+        def connection_made() -> None:
+            made()
+            self.arm()
+
+        def all_headers_received() -> None:
+            self.disarm()
+            headers()
+
+        def request_done(request: Any) -> None:
+            done(request)
+            if not protocol._handlingRequest:  # waiting for the next request (a keep-alive connection)
+                self.arm()
+
+        def connection_lost(reason: Any) -> None:
+            self.disarm()
+            lost(reason)
+
+        protocol.connectionMade = connection_made
+        protocol.allHeadersReceived = all_headers_received
+        protocol.requestDone = request_done
+        protocol.connectionLost = connection_lost
+
+    def arm(self) -> None:
+        from twisted.internet import reactor
+
+        self.disarm()
+        clock: Any = reactor
+        self._call = clock.callLater(self._seconds, self.expire)
+
+    def disarm(self) -> None:
+        call, self._call = self._call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def expire(self) -> None:
+        self._call = None
+        transport = getattr(self._protocol, "transport", None)
+        if transport is None:
+            return
+        metrics.HANDSHAKE_TIMEOUTS.inc()
+        logger.info("Dropping a connection that sent no whole request in %s s (%s)", self._seconds, transport.getPeer())
+        transport.abortConnection()
