@@ -216,8 +216,8 @@ class SignalingSettings(SettingsDict):
     PARKED_BUFFER_BYTES = Setting(256 * 1024, POSITIVE_INTEGER)
     # Bytes of notices and relayed frames waiting for one other worker (Redis registry) while Redis is slow or gone.
     CROSS_WORKER_BUFFER_BYTES = Setting(16 * 1024 * 1024, POSITIVE_INTEGER)
-    # Seconds a connection has, from its connecting and after each response, to send a whole request head (the
-    # WebSocket upgrade's included); past it daphne drops it (``signaling.handshake``).
+    # Seconds a connection has, from its connecting, to send its whole request head (the WebSocket upgrade's
+    # included); past it daphne drops it (``signaling.handshake``).
     HANDSHAKE_TIMEOUT = Setting(10.0, POSITIVE_NUMBER)
     # Sockets one worker process holds at most; past it new sockets are closed with 1013 (try again later).
     MAX_SOCKETS = Setting(10_000, POSITIVE_INTEGER)

@@ -1,11 +1,11 @@
-"""A deadline for each request head a connection sends, under daphne.
+"""A deadline for a connection's request head, under daphne.
 
 Until a connection's request is complete, daphne leaves it to Twisted's idle timeout: 12 hours, reset by every
 byte that arrives. A client that trickles a header line now and then holds its socket and a file descriptor for
 as long as it likes (60 clients trickling a line every 20 s: none dropped in 66 s), before any limit of ours can
 see it: the consumer's admission counts WebSockets, which begin once the head is in. Here every connection daphne
-accepts has ``SIGNALING["HANDSHAKE_TIMEOUT"]`` seconds, from connecting and again after each response it got, to
-send its whole request head (the WebSocket upgrade's included), or it is dropped and counted
+accepts has ``SIGNALING["HANDSHAKE_TIMEOUT"]`` seconds from connecting to send its whole request head (the
+WebSocket upgrade's included; daphne ends a connection after its response), or it is dropped and counted
 (``signaling_handshake_timeouts_total``). A WebSocket's life after its upgrade has limits of its own.
 
 ``install()`` puts it on daphne's ``HTTPFactory``, from the app's ``ready()``: daphne loads the application before
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 def install() -> bool:
-    """Give every connection daphne builds from now on a request head deadline; False without daphne."""
+    """Give every connection daphne builds from now on a deadline for its request head; False without daphne."""
     try:
         from daphne.http_protocol import HTTPFactory
     except ImportError:
@@ -48,56 +48,51 @@ def install() -> bool:
 
 
 class HeadDeadline:
-    """The deadline of one Twisted ``HTTPChannel``: armed when it connects and after each response, disarmed
-    when a request head is complete, and the connection dropped when it passes."""
+    """The deadline of one Twisted ``HTTPChannel``: armed when it connects, gone when its request head is complete
+    (or it closed), and the connection dropped when it passes. Daphne ends a connection after its response, so a
+    connection has one request head to send."""
 
     __slots__ = ("_call", "_protocol", "_seconds")
+
+    #: The channel's methods wrapped on the instance (Twisted calls them as ``self.<name>()``), until the head is in.
+    WRAPPED = ("connectionMade", "allHeadersReceived", "connectionLost")
 
     def __init__(self, protocol: Any, seconds: float) -> None:
         self._protocol = protocol
         self._seconds = seconds
         self._call: Any = None
-        # Wrapped on the instance: Twisted calls these as ``self.<name>()``.
-        made, headers, done, lost = (
-            protocol.connectionMade,
-            protocol.allHeadersReceived,
-            protocol.requestDone,
-            protocol.connectionLost,
-        )
+        made, headers, lost = (getattr(protocol, name) for name in self.WRAPPED)
 
         def connection_made() -> None:
             made()
             self.arm()
 
         def all_headers_received() -> None:
-            self.disarm()
+            self.done()
             headers()
 
-        def request_done(request: Any) -> None:
-            done(request)
-            if not protocol._handlingRequest:  # waiting for the next request (a keep-alive connection)
-                self.arm()
-
         def connection_lost(reason: Any) -> None:
-            self.disarm()
+            self.done()
             lost(reason)
 
         protocol.connectionMade = connection_made
         protocol.allHeadersReceived = all_headers_received
-        protocol.requestDone = request_done
         protocol.connectionLost = connection_lost
 
     def arm(self) -> None:
         from twisted.internet import reactor
 
-        self.disarm()
         clock: Any = reactor
         self._call = clock.callLater(self._seconds, self.expire)
 
-    def disarm(self) -> None:
+    def done(self) -> None:
+        """The head is in, or the connection is gone: no deadline, and nothing of it kept on the channel (a
+        WebSocket's channel lives as long as the socket)."""
         call, self._call = self._call, None
         if call is not None and call.active():
             call.cancel()
+        for name in self.WRAPPED:
+            self._protocol.__dict__.pop(name, None)
 
     def expire(self) -> None:
         self._call = None
