@@ -100,5 +100,6 @@ class HeadDeadline:
         if transport is None:
             return
         metrics.HANDSHAKE_TIMEOUTS.inc()
-        logger.info("Dropping a connection that sent no whole request in %s s (%s)", self._seconds, transport.getPeer())
+        # Debug only: under an attack this is every connection (the counter says how many).
+        logger.debug("Dropping a connection that sent no whole request head in %s s", self._seconds)
         transport.abortConnection()
