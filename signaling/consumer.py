@@ -424,6 +424,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             return
         # Out of the room first (no await before that): a `leave` the client sends meanwhile finds no membership.
         await self.leave_room(reason)
+        await self.tell_ended(reason)
+
+    async def tell_ended(self, reason: LeaveReason) -> None:
+        """Tell the client a moderator ended its stay (``closed``, with why), and close its socket with the code."""
         await self.send_frame(closed_frame(reason.value))
         await self.end(EVICTION_CLOSE_CODES[reason])
 
@@ -809,9 +813,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # A moderator ended its stay while its socket was down: it is told now, as it would have been then,
             # and does not come back as a new peer.
             metrics.RESUMES.labels("ended").inc()
-            reason = LeaveReason(resumed.reason)
-            await self.send_frame(closed_frame(reason.value))
-            await self.end(EVICTION_CLOSE_CODES[reason])
+            await self.tell_ended(LeaveReason(resumed.reason))
             return True
         state = resumed.states.get(peer.peer_id, {})
         if sfu is not None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import av
@@ -55,16 +56,17 @@ class RemoteTrack(MediaStreamTrack):
         return frame
 
 
-def encodable(frame: av.AudioFrame | av.VideoFrame) -> av.AudioFrame | av.VideoFrame:
+async def encodable(frame: av.AudioFrame | av.VideoFrame) -> av.AudioFrame | av.VideoFrame:
     """A local frame as aiortc's video encoders take it (yuv420p), converted once for every connection that sends
     it. Each encoder would otherwise convert the one shared frame itself, in a thread of its own, through the
     frame's one converter (PyAV's reformatter), which is not thread-safe: a peer sending to three others crashed
-    or hung."""
-    if isinstance(frame, av.VideoFrame) and frame.format.name != "yuv420p":
-        converted = frame.reformat(format="yuv420p")
-        converted.pts, converted.time_base = frame.pts, frame.time_base
-        return converted
-    return frame
+    or hung. The conversion runs in a thread, as the encoders' own did; a frame that needs none stays here."""
+    if not isinstance(frame, av.VideoFrame) or frame.format.name == "yuv420p":
+        return frame
+    convert = functools.partial(frame.reformat, format="yuv420p")
+    converted = await asyncio.get_running_loop().run_in_executor(None, convert)
+    converted.pts, converted.time_base = frame.pts, frame.time_base
+    return converted
 
 
 class TrackFeed:
@@ -77,7 +79,7 @@ class TrackFeed:
         peer_id: str,
         max_buffered: int,
         receiver: Any = None,
-        prepare: Callable[[av.AudioFrame | av.VideoFrame], av.AudioFrame | av.VideoFrame] | None = None,
+        prepare: Callable[[av.AudioFrame | av.VideoFrame], Awaitable[av.AudioFrame | av.VideoFrame]] | None = None,
     ) -> None:
         self.track = track
         self._prepare = prepare
@@ -109,8 +111,7 @@ class TrackFeed:
                     continue  # an encoded packet (a track of a relay): not ours to hand out
                 self.frames += 1
                 if self._prepare is not None:
-                    # In a thread, as the encoders' own conversion was: the loop goes on meanwhile.
-                    frame = await asyncio.get_running_loop().run_in_executor(None, self._prepare, frame)
+                    frame = await self._prepare(frame)
                 for reader in self.readers:
                     if reader.readyState == "live":
                         reader._put(frame)
