@@ -30,7 +30,15 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from rtcsite.servers import RELAY_ONLY_SCRIPT, ROOT, WATCH_SCRIPT, DaphneProcess, SplitNetwork, TurnServer
+from rtcsite.servers import (
+    RELAY_ONLY_SCRIPT,
+    ROOT,
+    WATCH_SCRIPT,
+    DaphneProcess,
+    SplitNetwork,
+    TurnServer,
+    wait_for_async,
+)
 
 CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream=fps=30",
@@ -145,10 +153,10 @@ def fallback_gap(playwright: Playwright) -> dict[str, float]:
                 second.wait_for_function("window.watch.messages > 5 && window.watch.frames > 30")
                 network.cut_lan()
                 for page, other in ((first, peers[1]), (second, peers[0])):
-                    page.wait_for_function(
+                    wait_for_async(
+                        page,
                         "async (id) => (await window.call.getQualitySummary(id))?.candidatePair?.usingRelay === true",
-                        arg=other,
-                        polling=250,
+                        other,
                     )
                 # Measured once both flow again: until then the longest stall is still growing.
                 counts = second.evaluate("[window.watch.frames, window.watch.messages]")

@@ -17,7 +17,10 @@ import threading
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -304,9 +307,9 @@ RELAY_ONLY_SCRIPT = """(() => {
 })();"""
 
 
-#: A page script (``page.evaluate(WATCH_SCRIPT, peer_id)``) of a demo call page: every 100 ms it counts what
-#: arrives from that peer, chat messages (the page sends one every 200 ms) and decoded video frames, and keeps the
-#: longest time either count stood still (``window.watch.stalls``), its ICE restarts and who left.
+#: A page script (``page.evaluate(WATCH_SCRIPT, peer_id)``) of a demo call page, mesh or SFU: every 100 ms it counts
+#: what arrives from that peer, chat messages (the page sends one every 200 ms) and decoded video frames, and keeps
+#: the longest time either count stood still (``window.watch.stalls``), its ICE restarts and who left.
 WATCH_SCRIPT = """(peer) => {
   window.watch = { messages: 0, frames: 0, stalls: { messages: 0, frames: 0 }, last: {}, restarts: 0, left: [] };
   const callbacks = window.call.options.callbacks ?? {};
@@ -319,9 +322,13 @@ WATCH_SCRIPT = """(peer) => {
   const since = { messages: performance.now(), frames: performance.now() };
   const seen = { messages: 0, frames: 0 };
   window.watchTimer = setInterval(async () => {
-    const stats = await window.call.links.get(peer).pc.getStats();
+    // In an SFU room the peer's video is one of the subscribing connection's streams.
+    const sfu = window.call.sfu;
+    const stats = await (sfu ? sfu.subscriber : window.call.links.get(peer).pc).getStats();
     for (const r of stats.values()) {
-      if (r.type === 'inbound-rtp' && r.kind === 'video') window.watch.frames = r.framesDecoded;
+      if (r.type === 'inbound-rtp' && r.kind === 'video' && (!sfu || sfu.peerOfMid.get(r.mid) === peer)) {
+        window.watch.frames = r.framesDecoded;
+      }
     }
     const now = performance.now();
     for (const key of ['messages', 'frames']) {
@@ -335,6 +342,26 @@ WATCH_SCRIPT = """(peer) => {
   window.sent = 0;
   window.sender = setInterval(() => { if (window.call.sendStringTo(peer, 'chat', 'tick')) window.sent += 1; }, 200);
 }"""
+
+
+def wait_for_async(page: Page, predicate: str, arg: Any = None, timeout: float = 30.0) -> Any:
+    """Wait until the async JavaScript function ``predicate`` (one that awaits getStats(), say) resolves to a truthy
+    value for ``arg``, and return that value. Playwright's ``wait_for_function`` takes the Promise an async function
+    returns for a truthy value at once, so it cannot wait on one (tests/test_code_shape.py refuses that use in the
+    tests and the benchmarks)."""
+    script = f"""async (arg) => {{
+      const predicate = {predicate};
+      const deadline = performance.now() + {timeout * 1000};
+      let value = await predicate(arg);
+      while (!value && performance.now() < deadline) {{
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        value = await predicate(arg);
+      }}
+      return {{ value, met: !!value }};
+    }}"""
+    outcome = page.evaluate(script, arg)
+    assert outcome["met"], f"not met within {timeout} s (last: {outcome['value']!r}): {predicate} for {arg!r}"
+    return outcome["value"]
 
 
 class ProcessLog:
@@ -372,6 +399,20 @@ class ProcessLog:
             line = found()
             assert line is not None
             return line
+
+
+def host_address() -> str:
+    """This machine's first IPv4 address other than loopback. Janus gathers its ICE candidates there (libnice leaves
+    loopback out), so a TURN server that relays to Janus, as one in production relays to Janus's public address,
+    listens and relays there too."""
+    listing = subprocess.run(
+        ["ip", "-4", "-o", "address", "show", "scope", "global"], capture_output=True, text=True, check=True
+    ).stdout
+    for line in listing.splitlines():
+        fields = line.split()
+        if "inet" in fields:
+            return fields[fields.index("inet") + 1].split("/")[0]
+    raise RuntimeError("This machine has no IPv4 address but loopback: Janus would have no ICE candidate")
 
 
 class TurnServer:

@@ -45,6 +45,7 @@ INVALID_CAPABILITIES = f"capabilities must be a list of at most {MAX_CAPABILITIE
 #: The client's two connections in an SFU room (``sfu-ice.target``).
 SFU_TARGETS = frozenset({"publisher", "subscriber"})
 INVALID_SFU_TARGET = "sfu-ice needs target: publisher or subscriber, and a candidate (or null)"
+INVALID_FRESH = "fresh must be true or false"
 #: Longest data-channel label a ``data`` frame may name.
 MAX_LABEL = 64
 INVALID_DATA = f"data needs label (1 to {MAX_LABEL} characters) and one of text or binary (base64), both strings"
@@ -152,9 +153,11 @@ class ConnectionReport:
 
 @dataclass(frozen=True, slots=True)
 class SfuPublish:
-    """``sfu-publish`` (extension, SFU rooms): the offer of the client's publishing connection."""
+    """``sfu-publish`` (extension, SFU rooms): the offer of the client's publishing connection; ``fresh``: of a new
+    connection that replaces the one published (a client that cannot restart ICE on a live one: aiortc)."""
 
     description: dict[str, Any]
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +174,15 @@ class SfuIce:
 
     target: str
     candidate: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SfuRestart:
+    """``sfu-restart`` (extension, SFU rooms): ask the SFU for an ICE restart of the client's subscribing
+    connection (a fresh offer, as ``sfu-subscription``): it relays through TURN and has fresh credentials.
+    ``fresh``: an offer for a new connection instead (a client that cannot restart ICE on a live one: aiortc)."""
+
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +209,7 @@ ClientFrame = (
     | SfuPublish
     | SfuSubscribed
     | SfuIce
+    | SfuRestart
     | Data
 )
 
@@ -303,7 +316,7 @@ def _sfu_publish(message: dict[str, Any], max_metadata_bytes: int) -> SfuPublish
     description = _description(message)
     if description["type"] != "offer":
         raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_DESCRIPTION)
-    return SfuPublish(description)
+    return SfuPublish(description, _fresh(message))
 
 
 def _sfu_subscribed(message: dict[str, Any], max_metadata_bytes: int) -> SfuSubscribed:
@@ -318,6 +331,17 @@ def _sfu_ice(message: dict[str, Any], max_metadata_bytes: int) -> SfuIce:
     if target not in SFU_TARGETS:
         raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_SFU_TARGET)
     return SfuIce(target, None if message.get("candidate") is None else _candidate(message))
+
+
+def _sfu_restart(message: dict[str, Any], max_metadata_bytes: int) -> SfuRestart:
+    return SfuRestart(_fresh(message))
+
+
+def _fresh(message: dict[str, Any]) -> bool:
+    fresh = message.get("fresh", False)
+    if not isinstance(fresh, bool):
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_FRESH)
+    return fresh
 
 
 def _data(message: dict[str, Any], max_metadata_bytes: int) -> Data:
@@ -343,6 +367,7 @@ PARSERS: Mapping[str, Callable[[dict[str, Any], int], ClientFrame]] = {
     "sfu-publish": _sfu_publish,
     "sfu-subscribed": _sfu_subscribed,
     "sfu-ice": _sfu_ice,
+    "sfu-restart": _sfu_restart,
     "data": _data,
 }
 

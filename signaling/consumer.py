@@ -39,6 +39,7 @@ from signaling.client_frames import (
     Sdp,
     SfuIce,
     SfuPublish,
+    SfuRestart,
     SfuSubscribed,
     Update,
     parse_client_frame,
@@ -522,6 +523,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 await self.handle_sfu_subscribed(frame)
             case SfuIce():
                 await self.handle_sfu_ice(frame)
+            case SfuRestart():
+                self.require_sfu_member().restart(fresh=frame.fresh)
             case Data():
                 await self.handle_data(frame)
             case _:
@@ -1031,7 +1034,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if role_of(member.peer_id) == PeerRole.VIEWER:
             raise SignalingError(ErrorCode.FORBIDDEN, VIEWER_CANNOT_PUBLISH)
         try:
-            answer = await member.publish(frame.description)
+            answer = await member.publish(frame.description, fresh=frame.fresh)
         except JanusError as error:
             raise SignalingError(ErrorCode.INVALID_MESSAGE, f"The SFU refused the offer: {error.reason}") from None
         except JanusUnavailable:

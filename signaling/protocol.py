@@ -210,6 +210,9 @@ class SfuSubscriptionFrame(TypedDict):
     t: Literal["sfu-subscription"]
     description: dict[str, Any]
     streams: list[SfuStream]
+    #: True: the offer is for a new connection (a new subscriber handle); the client answers it on a new one
+    #: if its subscriber has taken an offer already.
+    fresh: NotRequired[bool]
 
 
 class SfuPublishedFrame(TypedDict):

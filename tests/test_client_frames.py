@@ -20,6 +20,8 @@ from signaling.client_frames import (
     Leave,
     Ping,
     Sdp,
+    SfuPublish,
+    SfuRestart,
     Update,
     parse_client_frame,
 )
@@ -50,6 +52,11 @@ def test_each_frame_is_its_own_type() -> None:
     )
     assert isinstance(report, ConnectionReport)
     assert report.passed is False
+    assert frame_of({"t": "sfu-restart"}) == SfuRestart(fresh=False)
+    assert frame_of({"t": "sfu-restart", "fresh": True}) == SfuRestart(fresh=True)
+    offer = {"type": "offer", "sdp": "v=0"}
+    assert frame_of({"t": "sfu-publish", "description": offer}) == SfuPublish(offer, fresh=False)
+    assert frame_of({"t": "sfu-publish", "description": offer, "fresh": True}) == SfuPublish(offer, fresh=True)
 
 
 def test_relayed_frames_keep_only_the_protocols_fields() -> None:
@@ -105,6 +112,8 @@ def test_a_join_refused_for_its_shape_names_the_room_it_asked_for(
         {"t": "sfu-publish", "description": {"type": "answer", "sdp": "v=0"}},
         {"t": "sfu-subscribed", "description": {"type": "offer", "sdp": "v=0"}},
         {"t": "sfu-ice", "target": "both", "candidate": None},
+        {"t": "sfu-publish", "description": {"type": "offer", "sdp": "v=0"}, "fresh": "yes"},
+        {"t": "sfu-restart", "fresh": 1},
         {"t": "data", "label": "", "text": "x"},
         {"t": "data", "label": "chat", "text": "x", "binary": "AA=="},
         {"t": "data", "label": "chat"},

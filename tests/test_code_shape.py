@@ -44,3 +44,31 @@ def test_no_file_of_the_registry_is_over_400_lines() -> None:
     }
     assert len(sizes) >= 10
     assert {name: size for name, size in sizes.items() if size > MAX_REGISTRY_FILE_LINES} == {}
+
+
+def async_predicates_waited_on(path: Path) -> list[str]:
+    """Where ``path`` hands Playwright's ``wait_for_function`` an async function: it takes the Promise for a truthy
+    value at once, and the wait passes whatever the function would resolve to."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+            continue
+        if node.func.attr != "wait_for_function":
+            continue
+        first = node.args[0]
+        if isinstance(first, ast.JoinedStr):
+            first = first.values[0] if first.values else first
+        if (
+            isinstance(first, ast.Constant)
+            and isinstance(first.value, str)
+            and first.value.lstrip().startswith("async")
+        ):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_no_test_waits_on_an_async_function_with_wait_for_function() -> None:
+    """An async predicate goes to ``rtcsite.servers.wait_for_async``, which awaits it."""
+    files = sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")])
+    assert len(files) > 50
+    assert [where for path in files for where in async_predicates_waited_on(path)] == []

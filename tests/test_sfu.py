@@ -22,7 +22,8 @@ from rtcsite.servers import JanusProcess
 from signaling.peer.media import GeneratedVideoTrack
 from signaling.protocol import PeerRole, role_of
 from signaling.sfu.janus import JanusConnection
-from signaling.sfu.videoroom import VideoRoomAdmin
+from signaling.sfu.member import SfuMember
+from signaling.sfu.videoroom import JanusRoom, VideoRoomAdmin
 from tests.conftest import Connect, Peer, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -157,6 +158,50 @@ async def wait_until(condition: Any, timeout: float = 20) -> None:
             await asyncio.sleep(0.05)
 
 
+def ice_ufrag(description: Mapping[str, Any]) -> str:
+    return next(line.split(":", 1)[1] for line in description["sdp"].splitlines() if line.startswith("a=ice-ufrag:"))
+
+
+@pytest.mark.sfu_media
+async def test_sfu_restart_brings_a_fresh_offer_with_new_ice_credentials_for_the_same_streams(
+    sfu_settings: JanusProcess, connect: Connect, clients: list[SfuClient], room_id: str
+) -> None:
+    """What a client whose subscriber relays asks for when it gets fresh TURN credentials: an ICE restart by
+    Janus, whose offer goes to the client like any other."""
+    await sfu_room(room_id)
+    for _ in range(2):
+        clients.append(SfuClient(await connect()))
+    ids = [(await client.join(room_id))["peerId"] for client in clients]
+    await clients[0].publish(90)
+    watcher = clients[1]
+    await wait_until(lambda: watcher.frames.get(ids[0], 0) >= 5)
+
+    def offers() -> list[dict[str, Any]]:
+        return [frame for frame in watcher.received if frame["t"] == "sfu-subscription"]
+
+    before = offers()
+    await watcher.peer.send(t="sfu-restart")
+    await wait_until(lambda: len(offers()) > len(before))
+    restarted = offers()[len(before)]
+    assert ice_ufrag(restarted["description"]) != ice_ufrag(before[-1]["description"])
+    # Whose each stream is stays named, though Janus's offer for a restart does not list them again.
+    assert restarted["streams"] == before[-1]["streams"]
+    assert watcher.errors == []
+
+
+async def test_a_burst_of_sfu_restarts_is_one_restart() -> None:
+    """Asks that come while a restart waits its turn are that one: a client cannot queue Janus's work."""
+    member = SfuMember(None, JanusRoom.of("room", "key"), "peer", send=lambda frame: asyncio.sleep(0))  # type: ignore[arg-type]
+    for _ in range(10):
+        member.restart()
+    member.restart(fresh=True)
+    member.restart()
+    assert member._changes.qsize() == 1
+    assert member._changes.get_nowait() == ("restart", [], None)
+    # One ask for a new connection among them, and the queued restart is that: an ICE restart would not do.
+    assert member._restart == "fresh"
+
+
 @pytest.mark.sfu_media
 async def test_every_participant_sees_every_other_through_the_sfu_and_data_goes_where_it_is_sent(
     sfu_settings: JanusProcess, connect: Connect, clients: list[SfuClient], room_id: str
@@ -237,6 +282,7 @@ async def test_a_janus_that_is_down_makes_sfu_joins_unavailable_and_they_work_wh
         {"t": "sfu-publish", "description": {"type": "offer", "sdp": "v=0"}},
         {"t": "sfu-subscribed", "description": {"type": "answer", "sdp": "v=0"}},
         {"t": "sfu-ice", "target": "publisher", "candidate": None},
+        {"t": "sfu-restart"},
         {"t": "data", "label": "chat", "text": "hi"},
     ],
 )

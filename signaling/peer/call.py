@@ -509,7 +509,7 @@ class WebRTCCall:
         if kind == "sfu-published" and isinstance(description, dict):
             self._spawn(sfu.handle_published(description))
         elif kind == "sfu-subscription" and isinstance(description, dict) and isinstance(message.get("streams"), list):
-            self._spawn(sfu.handle_subscription(description, message["streams"]))
+            self._spawn(sfu.handle_subscription(description, message["streams"], message.get("fresh") is True))
         elif kind == "data" and isinstance(message.get("from"), str) and isinstance(message.get("label"), str):
             data = data_of(message)
             if data is not None:
@@ -660,6 +660,8 @@ class WebRTCCall:
             return  # our own configuration wins
         for link in self._links.values():
             link.use_ice_servers(ice_servers)
+        if self._sfu is not None:
+            self._sfu.use_ice_servers(ice_servers)
 
     def _link_with(self, peer_id: str, initiator: bool = False) -> PeerLink:
         existing = self._links.get(peer_id)

@@ -1,7 +1,13 @@
 """The Python peer's media in an SFU room (docs/protocol.md, "SFU rooms"), as the browser client's ``sfu.js``: a
 publishing connection with our sources, and a subscribing one that carries every other publisher's streams, each
 ``mid`` named by the peer it is of (``sfu-subscription``). The SFU's candidates are in its descriptions; ours go in
-``sfu-ice`` (aiortc gathers before it describes, so its descriptions hold them already)."""
+``sfu-ice`` (aiortc gathers before it describes, so its descriptions hold them already).
+
+Fresh TURN credentials (``ice-servers``) move each connection whose path relays through an allocation of ours onto
+a new connection made with them, since aiortc cannot restart ICE on a live one: the publisher offers anew
+(``sfu-publish`` with ``fresh``, the SFU drops the old one), and the subscriber asks for an offer of a new connection
+(``sfu-restart`` with ``fresh``), which it answers on a new one when it comes (``sfu-subscription`` with
+``fresh``). A direct path is left alone."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from signaling.peer.errors import WebRTCCallError
-from signaling.peer.link import ice_configuration
+from signaling.peer.link import ice_configuration, relays_locally
 from signaling.peer.media import SharedSource, TrackFeed
 
 logger = logging.getLogger(__name__)
@@ -43,33 +49,65 @@ class SfuSession:
     ) -> None:
         self.events = events
         self.max_buffered = max_buffered
-        self.publisher = RTCPeerConnection(ice_configuration(ice_servers, ice_transport_policy))
-        self.subscriber = RTCPeerConnection(ice_configuration(ice_servers, ice_transport_policy))
+        self.ice_servers = ice_servers
+        self.ice_transport_policy = ice_transport_policy
+        self.publisher = self._connection()
+        self.subscriber = self._connection()
+        self.subscriber.on("track", self._on_track)
         self.closed = False
         #: The peer each mid of the subscriber carries.
         self.peer_of_mid: dict[str, str] = {}
         self.feeds: list[TrackFeed] = []
         self._sources = list(sources)
-        # Subscription offers are answered one at a time, in arrival order.
+        # Subscription offers are answered one at a time, in arrival order; moves onto fresh credentials go one
+        # at a time too.
         self._incoming: asyncio.Lock = asyncio.Lock()
-        self.subscriber.on("track", self._on_track)
-        for pc in (self.publisher, self.subscriber):
-            pc.on("connectionstatechange", lambda: self.events.on_state())
+        self._moving: asyncio.Lock = asyncio.Lock()
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def _connection(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(ice_configuration(self.ice_servers, self.ice_transport_policy))
+        pc.on("connectionstatechange", lambda: self.events.on_state())
+        return pc
 
     @property
     def is_connected(self) -> bool:
         return "connected" in (self.publisher.connectionState, self.subscriber.connectionState)
 
-    async def publish(self) -> None:
+    async def publish(self, fresh: bool = False) -> None:
         """Offer our sources to the SFU (one sending transceiver of each kind we have); its answer comes as
-        ``sfu-published``."""
+        ``sfu-published``. ``fresh``: the publisher is a new connection, which replaces the published one."""
         for source in self._sources:
             self.publisher.addTransceiver(source.sender_track(), direction="sendonly")
         if not self._sources:
             return  # nothing to publish: a receive-only peer (a recorder) only subscribes
         await self.publisher.setLocalDescription(await self.publisher.createOffer())
         offer = self.publisher.localDescription
-        self.events.signal({"t": "sfu-publish", "description": {"type": offer.type, "sdp": offer.sdp}})
+        frame: dict[str, Any] = {"t": "sfu-publish", "description": {"type": offer.type, "sdp": offer.sdp}}
+        if fresh:
+            frame["fresh"] = True
+        self.events.signal(frame)
+
+    def use_ice_servers(self, ice_servers: list[dict[str, Any]]) -> None:
+        """New ICE servers (fresh TURN credentials): each connection that relays through an allocation of ours
+        moves to a new one made with them (the TURN server refuses the old allocation's refreshes once its
+        credentials expire)."""
+        self.ice_servers = ice_servers
+        task = asyncio.ensure_future(self._move_relayed_connections())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _move_relayed_connections(self) -> None:
+        async with self._moving:
+            if self.closed:
+                return
+            if self._sources and self.publisher.connectionState == "connected" and relays_locally(self.publisher):
+                old, self.publisher = self.publisher, self._connection()
+                await self.publish(fresh=True)
+                await old.close()  # the SFU drops it before it takes the new one
+            if self.subscriber.connectionState == "connected" and relays_locally(self.subscriber):
+                # The SFU's offer for a new connection comes as an sfu-subscription with `fresh`.
+                self.events.signal({"t": "sfu-restart", "fresh": True})
 
     async def handle_published(self, description: dict[str, Any]) -> None:
         if self.closed:
@@ -79,10 +117,15 @@ class SfuSession:
         except Exception as error:  # an answer aiortc cannot take: the call goes on without our media
             self.events.on_error(WebRTCCallError("sfu-failed", f"The SFU's answer could not be used: {error}"))
 
-    async def handle_subscription(self, description: dict[str, Any], streams: list[dict[str, Any]]) -> None:
+    async def handle_subscription(
+        self, description: dict[str, Any], streams: list[dict[str, Any]], fresh: bool = False
+    ) -> None:
+        """The SFU's offer of the others' streams; ``fresh``: for a new connection (the SFU dropped the last)."""
         async with self._incoming:
             if self.closed:
                 return
+            if fresh and self.subscriber.remoteDescription is not None:
+                await self._replace_subscriber()
             self.peer_of_mid = {
                 str(stream["mid"]): str(stream["peerId"])
                 for stream in streams
@@ -99,6 +142,16 @@ class SfuSession:
             answer = self.subscriber.localDescription
             self.events.signal({"t": "sfu-subscribed", "description": {"type": answer.type, "sdp": answer.sdp}})
 
+    async def _replace_subscriber(self) -> None:
+        old, self.subscriber = self.subscriber, self._connection()
+        self.subscriber.on("track", self._on_track)
+        # The streams of the old connection end; the new one's come as new tracks of the same peers.
+        for feed in self.feeds:
+            feed.stop()
+        self.feeds = []
+        with contextlib.suppress(Exception):
+            await old.close()
+
     def _on_track(self, track: Any) -> None:
         transceiver = next((t for t in self.subscriber.getTransceivers() if t.receiver.track is track), None)
         peer_id = self.peer_of_mid.get(str(transceiver.mid)) if transceiver is not None else None
@@ -110,6 +163,8 @@ class SfuSession:
 
     def close(self) -> asyncio.Future[None]:
         self.closed = True
+        for task in self._tasks:
+            task.cancel()
         for feed in self.feeds:
             feed.stop()
 

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a client has to answer a subscription offer before the member gives up on that change.
 ANSWER_TIMEOUT = 15.0
+#: Seconds Janus has to hang up a published connection before a fresh one is offered on its handle anyway.
+HANGUP_TIMEOUT = 5.0
 
 
 class SfuMember:
@@ -58,11 +60,18 @@ class SfuMember:
         #: The feeds (publishers' peer ids) the subscriber carries, and the client's answer being waited for.
         self.feeds: set[str] = set()
         self._answer: asyncio.Future[Mapping[str, Any]] | None = None
+        #: The streams of the last subscription offer (an ICE restart's offer may not list them again).
+        self.streams: list[SfuStream] = []
         #: Changes of the subscription, applied one at a time: ("subscribe" | "unsubscribe", feeds, None),
-        #: ("offer", [], reply) for an offer Janus made by itself (a publisher's streams went away), or ("answer", [],
-        #: None) for the answer to an offer made before a take-over.
+        #: ("offer", [], reply) for an offer Janus made by itself (a publisher's streams went away), ("answer", [],
+        #: None) for the answer to an offer made before a take-over, or ("restart", [], None) for an ICE restart.
         self._changes: asyncio.Queue[tuple[str, list[str], JanusReply | None]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        #: The restart of the subscriber that is queued (one at most: the client's next asks are that one): "ice"
+        #: (Janus restarts ICE on it) or "fresh" (a new connection: a new handle), or None.
+        self._restart: str | None = None
+        #: Set by Janus's hang-up of the publisher's connection, while a fresh one waits for it (publish(fresh=True)).
+        self._hung_up: asyncio.Future[None] | None = None
 
     async def join(self, display: str = "") -> list[str]:
         """Join the Janus room as a publisher; the peer ids of those publishing there already (subscribed next)."""
@@ -89,6 +98,11 @@ class SfuMember:
         if handoff.get("subscriber") is not None:
             self.subscriber = self.session.handle(int(handoff["subscriber"]), self._on_subscriber_event)
             self.feeds = {str(feed) for feed in handoff.get("feeds", [])}
+            self.streams = [
+                {"mid": str(stream["mid"]), "peerId": str(stream["peerId"]), "kind": str(stream.get("kind", ""))}
+                for stream in handoff.get("streams", [])
+                if isinstance(stream, Mapping) and "mid" in stream and "peerId" in stream
+            ]
         self._worker = asyncio.ensure_future(self._apply_changes())
         if handoff.get("answering") and self.subscriber is not None:
             # The client had an offer of ours to answer when its socket went: its answer comes here.
@@ -110,6 +124,7 @@ class SfuMember:
                 "publisher": self.publisher.handle_id,
                 "subscriber": self.subscriber.handle_id if self.subscriber is not None else None,
                 "feeds": sorted(self.feeds),
+                "streams": self.streams,
                 "answering": waiting,
             }
         )
@@ -128,9 +143,12 @@ class SfuMember:
             if handle is not None:
                 self.connection.unregister(handle.handle_id)
 
-    async def publish(self, offer: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Publish the client's media: its offer in, Janus's answer out."""
+    async def publish(self, offer: Mapping[str, Any], fresh: bool = False) -> Mapping[str, Any]:
+        """Publish the client's media: its offer in, Janus's answer out. ``fresh``: the offer is of a new connection,
+        which replaces the published one (the others' subscriptions lose this peer's streams for a moment)."""
         assert self.publisher is not None
+        if fresh:
+            await self._unpublish()
         reply = await self.publisher.message(
             {"request": "configure", "audio": True, "video": True}, offer, asynchronous=True
         )
@@ -138,12 +156,37 @@ class SfuMember:
             raise JanusError(0, "Janus answered the publisher's offer without a description")
         return reply.jsep
 
+    async def _unpublish(self) -> None:
+        """Drop the published connection, and wait until Janus has hung it up: it refuses a new connection's offer
+        on the handle while it still cleans up the last one."""
+        assert self.publisher is not None
+        self._hung_up = asyncio.get_running_loop().create_future()
+        try:
+            await self.publisher.message({"request": "unpublish"}, asynchronous=True)
+            # Janus acknowledges first and hangs up after: its "hangup" event on this handle settles the future.
+            with contextlib.suppress(TimeoutError):
+                await within(self._hung_up, HANGUP_TIMEOUT)
+        except JanusError as error:
+            logger.info("Unpublishing %s before a fresh connection: %s", self.peer_id, error)  # nothing published
+        finally:
+            self._hung_up = None
+
     def answered(self, answer: Mapping[str, Any]) -> bool:
         """The client's answer to the last subscription offer; False when none was waiting for one."""
         if self._answer is None or self._answer.done():
             return False
         self._answer.set_result(answer)
         return True
+
+    def restart(self, fresh: bool = False) -> None:
+        """A restart of the subscriber (the client relays and has fresh TURN credentials): Janus makes a fresh
+        offer, with new ICE credentials, which goes to the client like any other; ``fresh``: an offer for a new
+        connection (a new handle, with the same feeds). Asks that come while one is queued are that one (a fresh
+        one if any was)."""
+        queued = self._restart is not None
+        self._restart = "fresh" if fresh or self._restart == "fresh" else "ice"
+        if not queued:
+            self._changes.put_nowait(("restart", [], None))
 
     async def trickle(self, target: str, candidate: Mapping[str, Any] | None) -> None:
         handle = self.publisher if target == "publisher" else self.subscriber
@@ -163,6 +206,10 @@ class SfuMember:
     # -- Janus's events and the subscription -----------------------------------------------------------------
 
     def _on_publisher_event(self, reply: JanusReply) -> None:
+        if reply.kind == "hangup":
+            if self._hung_up is not None and not self._hung_up.done():
+                self._hung_up.set_result(None)
+            return
         if reply.kind in ("disconnected", "timeout") and not self.lost:
             self.lost = True
             if self._on_lost is not None:
@@ -188,6 +235,8 @@ class SfuMember:
                     await self._offer(offer)
                 elif change == "answer":
                     await self._started()
+                elif change == "restart":
+                    await self._restart_subscriber()
                 else:
                     await self._change(change, feeds)
             except (JanusError, JanusUnavailable, TimeoutError) as error:
@@ -198,6 +247,7 @@ class SfuMember:
         if not feeds:
             return
         assert self.session is not None
+        fresh = self.subscriber is None
         if self.subscriber is None:
             self.subscriber = await self.session.attach(
                 on_event=self._on_subscriber_event,
@@ -212,20 +262,40 @@ class SfuMember:
         else:
             self.feeds.difference_update(feeds)
         if reply.jsep is not None:
+            await self._offer(reply, fresh=fresh)
+
+    async def _restart_subscriber(self) -> None:
+        kind, self._restart = self._restart, None
+        if self.subscriber is None:
+            return  # nothing is subscribed yet: the first offer has fresh credentials
+        if kind == "fresh":
+            # A new handle (Janus hangs up the old one's connection), subscribed to the same feeds: its offer is
+            # for the client's new connection.
+            old, self.subscriber = self.subscriber, None
+            feeds, self.feeds = sorted(self.feeds), set()
+            await old.detach()
+            await self._change("subscribe", feeds)
+            return
+        reply = await self.subscriber.message({"request": "configure", "restart": True}, asynchronous=True)
+        if reply.jsep is not None:
             await self._offer(reply)
 
-    async def _offer(self, reply: JanusReply) -> None:
-        """Hand the client Janus's offer for the subscriber, wait for its answer, and start with it."""
+    async def _offer(self, reply: JanusReply, fresh: bool = False) -> None:
+        """Hand the client Janus's offer for the subscriber, wait for its answer, and start with it; ``fresh``: the
+        offer of a new handle, for a new connection."""
         assert reply.jsep is not None
         assert self.subscriber is not None
         if "streams" in reply.plugin:
-            self.feeds = {stream["peerId"] for stream in streams_of(reply.plugin)}
+            self.streams = streams_of(reply.plugin)
+            self.feeds = {stream["peerId"] for stream in self.streams}
         self._answer = asyncio.get_running_loop().create_future()
         frame: SfuSubscriptionFrame = {
             "t": "sfu-subscription",
             "description": dict(reply.jsep),
-            "streams": streams_of(reply.plugin),
+            "streams": self.streams,
         }
+        if fresh:
+            frame["fresh"] = True
         await self._send(encode(frame))
         await self._started()
 

@@ -80,9 +80,11 @@ class CountingPeer:
     receives of each peer, keeps the mean shade of each peer's last frame (whose picture a stream carries), the
     data it receives, and who left and why. Made on its loop (``make``)."""
 
-    def __init__(self, url: str, room_id: str, shade: int) -> None:
+    def __init__(self, url: str, room_id: str, shade: int, **options: Any) -> None:
+        """``options``: more of WebRTCCall's (say, ``ice_transport_policy``)."""
         video = GeneratedVideoTrack(lambda index: np.full((90, 120, 3), shade, np.uint8), fps=15)
-        self.call = WebRTCCall(url, room_id, tracks=[video, GeneratedAudioTrack(tone())], data_channels=["chat"])
+        tracks = [video, GeneratedAudioTrack(tone())]
+        self.call = WebRTCCall(url, room_id, tracks=tracks, data_channels=["chat"], **options)
         self.video: dict[str, int] = {}
         self.audio: dict[str, int] = {}
         self.shades: dict[str, float] = {}
@@ -93,8 +95,8 @@ class CountingPeer:
         self.call.on(PeerLeft, lambda e: self.left.__setitem__(e.peer_id, e.reason))
 
     @classmethod
-    async def make(cls, url: str, room_id: str, shade: int) -> CountingPeer:
-        return cls(url, room_id, shade)
+    async def make(cls, url: str, room_id: str, shade: int, **options: Any) -> CountingPeer:
+        return cls(url, room_id, shade, **options)
 
     @property
     def peer_id(self) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page
 
-from rtcsite.servers import ROOT, TcpProxy
+from rtcsite.servers import ROOT, TcpProxy, wait_for_async
 from signaling.peer import GeneratedVideoTrack, WebRTCCall
 from tests.browser.conftest import OpenPage, Site, build_agentuity_page, join, peer_id, record_messages
 from tests.browser.python_peer import HEIGHT, WIDTH, Collector, EventLoopThread, pattern
@@ -167,10 +167,8 @@ def our_inbound_audio(page: Page, remote: str) -> int:
 
 
 def wait_agentuity_inbound(page: Page, remote: str, kind: str, packets: int = 50) -> None:
-    page.wait_for_function(
-        "async ([id, kind, n]) => (await window.agentuity.inboundPackets(id))[kind] >= n",
-        arg=[remote, kind, packets],
-        timeout=30_000,
+    wait_for_async(
+        page, "async ([id, kind, n]) => (await window.agentuity.inboundPackets(id))[kind] >= n", [remote, kind, packets]
     )
 
 

@@ -11,6 +11,7 @@ import time
 
 from playwright.sync_api import Page
 
+from rtcsite.servers import wait_for_async
 from tests.browser.conftest import BUILD, OpenPage, Site, peer_id, wait_connected
 from tests.browser.test_recording_upload import start_call
 
@@ -137,7 +138,7 @@ def test_device_switch_keeps_video_flowing_without_renegotiation(open_page: Open
         "(peer) => window.call.links.get(peer).pc.getStats().then((s) => { let n = 0; s.forEach((r) => {"
         " if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded; }); return n; })"
     )
-    bob.wait_for_function(f"async (peer) => (await ({frames})(peer)) > 10", arg=a)
+    wait_for_async(bob, f"async (peer) => (await ({frames})(peer)) > 10", a)
     ada.evaluate("""() => {
       window.sdpSent = 0;
       const send = window.call.connection.send.bind(window.call.connection);
@@ -148,7 +149,7 @@ def test_device_switch_keeps_video_flowing_without_renegotiation(open_page: Open
     ada.evaluate("(id) => window.call.switchDevice('videoinput', id)", device)
     assert ada.evaluate("window.call.getSnapshot().localStream.getVideoTracks()[0].id") != before_track
     decoded = bob.evaluate(f"({frames})", a)
-    bob.wait_for_function(f"async ([peer, n]) => (await ({frames})(peer)) > n + 30", arg=[a, decoded])
+    wait_for_async(bob, f"async ([peer, n]) => (await ({frames})(peer)) > n + 30", [a, decoded])
     assert ada.evaluate("window.sdpSent") == 0
     assert ada.evaluate("(peer) => window.call.links.get(peer).pc.signalingState", peer_id(bob)) == "stable"
 
@@ -163,7 +164,7 @@ def test_device_switch_keeps_video_flowing_without_renegotiation(open_page: Open
         "(old) => { const t = window.call.localStream.getVideoTracks()[0]; return t && t.id !== old; }", arg=unplugged
     )
     decoded = bob.evaluate(f"({frames})", a)
-    bob.wait_for_function(f"async ([peer, n]) => (await ({frames})(peer)) > n + 30", arg=[a, decoded])
+    wait_for_async(bob, f"async ([peer, n]) => (await ({frames})(peer)) > n + 30", [a, decoded])
     assert ada.evaluate("window.sdpSent") == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rtcsite.servers import wait_for_async
 from tests.browser.conftest import OpenPage, wait_connected
 
 IMPORT = "const m = await import('/static/frontend/webrtc/index.js');"
@@ -94,8 +95,8 @@ def test_custom_stream_source_sends_a_canvas(open_page: OpenPage, room_id: str) 
     receiver.click("#join")
     wait_connected(sender, receiver)
     remote = sender.evaluate("window.call.peerId")
-    receiver.wait_for_function(
-        "async (peer) => (await window.call.getQualitySummary(peer))?.video?.frameWidth === 160", arg=remote
+    wait_for_async(
+        receiver, "async (peer) => (await window.call.getQualitySummary(peer))?.video?.frameWidth === 160", remote
     )
     # Hanging up leaves a custom stream's tracks alone: they belong to the page.
     sender.evaluate("window.kept = window.call.getSnapshot().localStream; window.call.hangup()")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from rtcsite.servers import ROOT, WATCH_SCRIPT, SplitNetwork, TurnServer
+from rtcsite.servers import ROOT, WATCH_SCRIPT, SplitNetwork, TurnServer, wait_for_async
 from tests.browser.conftest import CHROMIUM_ARGS, Site, join, peer_id, serve_site, wait_connected
 
 pytestmark = [
@@ -105,11 +105,11 @@ def test_when_the_direct_path_dies_mid_call_the_call_moves_to_the_relay_by_itsel
         call.network.cut_lan()
         cut = time.monotonic()
         for page, other in ((alice, b), (bob, a)):
-            page.wait_for_function(
-                """async (id) => (await window.call.getQualitySummary(id))?.candidatePair?.usingRelay === true""",
-                arg=other,
-                polling=250,
-                timeout=60000,
+            wait_for_async(
+                page,
+                "async (id) => (await window.call.getQualitySummary(id))?.candidatePair?.usingRelay === true",
+                other,
+                timeout=60,
             )
         print(f"moved onto the relay {time.monotonic() - cut:.2f} s after the direct path died")
         for page in (alice, bob):

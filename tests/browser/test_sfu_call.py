@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page
 
+from rtcsite.servers import wait_for_async
 from tests.browser.conftest import OpenPage, Site, join, page_opener, peer_id, record_messages
 from tests.browser.python_peer import CountingPeer, EventLoopThread
 
@@ -75,8 +76,8 @@ RECEIVES = f"""async (others) => {{
 def video_goes_on(page: Page, peer: str) -> None:
     """Wait until ``page`` decodes ten more frames of ``peer``'s video than it had."""
     decoded = f"async () => (await ({RECEIVED})())[{peer!r} + ' video'] ?? 0"
-    page.wait_for_function(f"async () => ({decoded})().then((n) => (window.before = n))")
-    page.wait_for_function(f"async () => ({decoded})().then((n) => n >= window.before + 10)")
+    before = page.evaluate(decoded)
+    wait_for_async(page, f"async (before) => (await ({decoded})()) >= before + 10", before)
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 30, state: Callable[[], object] = str) -> None:
@@ -124,7 +125,7 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
 
     # Every participant decodes every other one's video and receives its audio.
     for page, own in zip(pages, page_ids, strict=True):
-        page.wait_for_function(f"async (others) => ({RECEIVES})(others)", arg=sorted(set(everyone) - {own}))
+        wait_for_async(page, RECEIVES, sorted(set(everyone) - {own}))
     for peer in peers:
         receives = functools.partial(peer_receives, peer, set(everyone) - {peer.peer_id})
         until(receives, state=functools.partial(lambda p: (p.video, p.audio), peer))
@@ -213,7 +214,7 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     join(viewer)
     viewer.wait_for_function("window.call.role === 'viewer' && window.call.remotePeerIds.length === 6")
     v = peer_id(viewer)
-    viewer.wait_for_function(f"async (others) => ({RECEIVES})(others)", arg=[*page_ids[:5], a.peer_id])
+    wait_for_async(viewer, RECEIVES, [*page_ids[:5], a.peer_id])
     assert viewer.evaluate("window.call.sfu.publisher.getTransceivers().length") == 0
     for page in pages:
         page.wait_for_function("(id) => window.call.peerRoles.get(id) === 'viewer'", arg=v)

@@ -17,6 +17,7 @@ from rtcsite.servers import (
     DaphneProcess,
     JanusProcess,
     NginxProcess,
+    wait_for_async,
 )
 from tests.browser.conftest import OpenPage, join, peer_id
 from tests.browser.test_mesh_and_reconnect import RECORD_EVENTS
@@ -65,7 +66,8 @@ def sfu_workers_behind_nginx() -> Iterator[tuple[list[DaphneProcess], NginxProce
 
 def decodes_everyone(page: Page, count: int) -> None:
     """Wait until the page's subscribing connection decodes video of ``count`` peers."""
-    page.wait_for_function(
+    wait_for_async(
+        page,
         """async (count) => {
           const pc = window.call.sfu?.subscriber;
           if (!pc) return false;
@@ -75,8 +77,7 @@ def decodes_everyone(page: Page, count: int) -> None:
           });
           return playing >= count;
         }""",
-        arg=count,
-        timeout=30000,
+        count,
     )
 
 

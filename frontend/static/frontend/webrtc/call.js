@@ -35,9 +35,6 @@ const MAX_OUTBOX = 1000;
 /** A bitrate needs two stats samples, at least SAMPLE_GAP ms apart; one older than SAMPLE_MAX_AGE is not used. */
 const SAMPLE_MAX_AGE = 5000;
 const SAMPLE_GAP = 250;
-/** A connection's media path is looked for this many times, PATH_RETRY ms apart, until its stats name it. */
-const PATH_ATTEMPTS = 10;
-const PATH_RETRY = 300;
 
 const DEFAULTS = {
   autoConnect: true,
@@ -274,9 +271,7 @@ export class WebRTCCall {
       if (!this.channelConfigs.some((known) => known.label === config.label)) this.createDataChannel(config);
     }
     if (next.metadata && !sameJSON(previous.metadata, next.metadata)) this.setMetadata(next.metadata);
-    if (!sameJSON(previous.iceServers, next.iceServers)) {
-      for (const link of this.links.values()) void link.useIceServers(this.iceServers());
-    }
+    if (!sameJSON(previous.iceServers, next.iceServers)) this.useIceServers(this.iceServers());
   }
 
   /**
@@ -286,8 +281,13 @@ export class WebRTCCall {
    */
   useServerIceServers(servers) {
     this.serverIceServers = servers;
-    if (this.options.iceServers) return;
+    if (!this.options.iceServers) this.useIceServers(servers);
+  }
+
+  /** @param {RTCIceServer[]} servers what every connection uses from now on */
+  useIceServers(servers) {
     for (const link of this.links.values()) void link.useIceServers(servers);
+    void this.sfu?.useIceServers(servers);
   }
 
   /**
@@ -580,7 +580,7 @@ export class WebRTCCall {
         break;
       case "sfu-subscription":
         if (message.description && Array.isArray(message.streams)) {
-          this.sfu?.handleSubscription(message.description, message.streams);
+          this.sfu?.handleSubscription(message.description, message.streams, message.fresh === true);
         }
         break;
       case "data":
@@ -821,10 +821,8 @@ export class WebRTCCall {
           this.emit("onRemoteStream", peerId, stream);
           this.update();
         },
-        onConnectionStateChange: (state) => {
-          this.update();
-          if (state === "connected") void this.reportPath(peerId);
-        },
+        onConnectionStateChange: () => this.update(),
+        tellPath: (frame) => this.tellPath(frame),
         onChannelOpen: (label) => this.emit("onDataChannelOpen", peerId, label),
         onChannelClose: (label) => this.emit("onDataChannelClose", peerId, label),
         onChannelMessage: (label, data) => this.emit("onDataChannelMessage", peerId, label, data),
@@ -858,6 +856,8 @@ export class WebRTCCall {
         },
         onConnectionStateChange: () => this.update(),
         onError: (error) => this.report(error),
+        onIceRestart: () => this.emit("onIceRestart", "sfu"),
+        tellPath: (frame) => this.tellPath(frame),
       },
     });
     this.sfu = sfu;
@@ -1235,26 +1235,13 @@ export class WebRTCCall {
   // --- Quality -------------------------------------------------------------------------------------------------
 
   /**
-   * Extension: tell the server how our connection to `peerId` goes, direct or through a TURN relay (its lifecycle
-   * log and metrics: support can see who relays); once per change, and only to a server that speaks the
-   * extensions (it sent `maxPeers`: Agentuity's does not). The browser may not name the selected pair in its
-   * stats at the very moment it reports the connection up: asked again shortly, a few times.
-   * @param {string} peerId
-   * @param {number} [attempt]
+   * Extension: a connection's media path for the server (`paths.js`), sent only to a server that speaks the
+   * extensions (it sent `maxPeers`: Agentuity's does not) while we are in its room.
+   * @param {import('./paths.js').PathFrame} frame
+   * @returns {boolean} whether it was sent
    */
-  async reportPath(peerId, attempt = 0) {
-    const link = this.links.get(peerId);
-    if (!link || link.closed || this.maxPeers === null) return;
-    const pair = summarize(await link.pc.getStats(), null).summary.candidatePair;
-    if (!pair && attempt < PATH_ATTEMPTS && link.isConnected) {
-      link.timers.set("path", PATH_RETRY, () => void this.reportPath(peerId, attempt + 1));
-      return;
-    }
-    if (!pair || link.closed || !this.joined) return;
-    const path = { relay: pair.usingRelay ?? false, ...(pair.relayProtocol ? { protocol: pair.relayProtocol } : {}) };
-    if (sameJSON(path, link.reportedPath)) return;
-    link.reportedPath = path;
-    this.connection?.send({ t: "path", peerId, ...path });
+  tellPath(frame) {
+    return this.maxPeers !== null && this.joined && (this.connection?.send(frame) ?? false);
   }
 
   /**

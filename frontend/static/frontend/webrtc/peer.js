@@ -1,7 +1,8 @@
 // One remote peer of a mesh call: its RTCPeerConnection, negotiated with the "perfect negotiation" pattern, its
 // data channels, its remote stream, and ICE restarts when its path fails.
 
-import { summarize } from "./quality.js";
+import { PathReport } from "./paths.js";
+import { selectedPairOf } from "./quality.js";
 import { WebRTCCallError } from "./signaling.js";
 import { Timers } from "./timers.js";
 
@@ -31,6 +32,7 @@ export const ANSWER_TIMEOUT = 10000;
  * @property {(label: string, data: string | ArrayBuffer) => void} onChannelMessage
  * @property {(error: Error) => void} onError
  * @property {() => void} onIceRestart
+ * @property {(frame: import('./paths.js').PathFrame) => boolean} tellPath send a `path` frame to the server
  */
 
 /**
@@ -76,8 +78,7 @@ export class PeerLink {
     this.timers = new Timers();
     /** @type {{ at: number, bytes: Record<string, number>, takenAt: number } | null} the last stats sample */
     this.lastSample = null;
-    /** @type {{ relay: boolean, protocol?: string } | null} the media path last reported to the server */
-    this.reportedPath = null;
+    this.path = new PathReport(this.remoteId, this.pc, init.events.tellPath);
 
     this.pc.addEventListener("negotiationneeded", () => this.offer());
     this.pc.addEventListener("icecandidate", ({ candidate }) => {
@@ -345,6 +346,7 @@ export class PeerLink {
     if (state === "connected") {
       this.iceRestarts = 0;
       this.timers.clear("connect");
+      void this.path.update();
       const configs = this.channelsToComplete;
       if (configs) {
         this.channelsToComplete = null;
@@ -380,8 +382,8 @@ export class PeerLink {
 
   /** Whether the selected candidate pair's local side is a TURN relay candidate. */
   async relaysLocally() {
-    if (this.closed || this.pc.connectionState === "closed") return false;
-    return summarize(await this.pc.getStats(), null).summary.candidatePair?.localCandidateType === "relay";
+    if (this.closed) return false;
+    return (await selectedPairOf(this.pc))?.localCandidateType === "relay";
   }
 
   /** Look for a new network path to this peer, keeping the call (and the other peers) as they are. */
@@ -425,6 +427,7 @@ export class PeerLink {
     if (this.closed) return;
     this.closed = true;
     this.timers.clearAll();
+    this.path.cancel();
     for (const channel of this.channels.values()) channel.close();
     this.channels.clear();
     this.pc.close();

@@ -98,3 +98,14 @@ export function summarize(report, previous, now = Date.now()) {
   }
   return { summary, sample: { at, bytes } };
 }
+
+/**
+ * The selected candidate pair of `pc` (null while it has none): what a path report and a move onto fresh TURN
+ * credentials go by.
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<ConnectionQualitySummary["candidatePair"] | null>}
+ */
+export async function selectedPairOf(pc) {
+  if (pc.connectionState === "closed") return null;
+  return summarize(await pc.getStats(), null).summary.candidatePair ?? null;
+}

@@ -2,6 +2,14 @@
 // one per remote peer. The publisher sends our camera, microphone (and screen) once; the subscriber receives every
 // other publisher's streams on one connection, each `mid` named by the peer it is of. The signaling goes through
 // our socket (`sfu-publish`, `sfu-subscription`, `sfu-ice`); the SFU puts its own candidates in its descriptions.
+// Fresh TURN credentials move a connection that relays onto a new allocation by an ICE restart: the publisher
+// offers again with new ICE credentials, the subscriber asks the SFU for a new offer (`sfu-restart`).
+
+import { PathReport } from "./paths.js";
+import { selectedPairOf } from "./quality.js";
+
+/** Milliseconds the publisher waits for the SFU's answer to an offer before it may offer again. */
+const PUBLISH_ANSWER_TIMEOUT = 15000;
 
 /** @typedef {import('./types.js').SfuStream} SfuStream */
 
@@ -12,6 +20,8 @@
  * @property {(peerId: string) => void} onRemoteStreamEnded a peer publishes nothing any more
  * @property {(state: RTCPeerConnectionState) => void} onConnectionStateChange
  * @property {(error: Error) => void} onError
+ * @property {() => void} onIceRestart a connection with the SFU restarts ICE (onto fresh TURN credentials)
+ * @property {(frame: import('./paths.js').PathFrame) => boolean} tellPath send a `path` frame to the server
  */
 
 /**
@@ -26,8 +36,12 @@ export class SfuSession {
   /** @param {SfuSessionInit} init */
   constructor(init) {
     this.events = init.events;
-    this.publisher = new RTCPeerConnection({ iceServers: init.iceServers });
-    this.subscriber = new RTCPeerConnection({ iceServers: init.iceServers });
+    /** @type {RTCConfiguration} what a new connection with the SFU is made with (fresh credentials included) */
+    this.configuration = { iceServers: init.iceServers };
+    /** @type {Partial<Record<"publisher" | "subscriber", PathReport>>} each connection's media path */
+    this.paths = {};
+    this.publisher = this.connection("publisher");
+    this.subscriber = this.connection("subscriber");
     this.closed = false;
     /** @type {Map<string, string>} the peer each `mid` of the subscriber carries */
     this.peerOfMid = new Map();
@@ -37,14 +51,10 @@ export class SfuSession {
     this.incoming = Promise.resolve();
     /** @type {{ at: number, bytes: Record<string, number>, takenAt: number } | null} the last stats sample */
     this.lastSample = null;
-    this.publisher.onicecandidate = ({ candidate }) =>
-      this.events.signal({ t: "sfu-ice", target: "publisher", candidate: candidate ? candidate.toJSON() : null });
-    this.subscriber.onicecandidate = ({ candidate }) =>
-      this.events.signal({ t: "sfu-ice", target: "subscriber", candidate: candidate ? candidate.toJSON() : null });
-    this.subscriber.ontrack = (event) => this.onTrack(event);
-    for (const pc of [this.publisher, this.subscriber]) {
-      pc.onconnectionstatechange = () => this.events.onConnectionStateChange(pc.connectionState);
-    }
+    /** The publisher's offers go one at a time: the next waits for the SFU's answer to the last. */
+    this.publishing = Promise.resolve();
+    /** @type {(() => void) | null} settles the offer waiting for its answer */
+    this.answered = null;
     this.publishes = init.publishes !== false;
     // One sending transceiver of each kind, whether there is a track for it now or not: a camera turned on later,
     // or a screen shared, replaces the track without renegotiating.
@@ -56,35 +66,106 @@ export class SfuSession {
     }
   }
 
-  /** Offer our media to the SFU; its answer comes as `sfu-published`. */
-  async publish() {
-    if (!this.publishes) return;
+  /**
+   * A connection with the SFU, its candidates and state told as `target`'s.
+   * @param {"publisher" | "subscriber"} target
+   */
+  connection(target) {
+    const pc = new RTCPeerConnection(this.configuration);
+    const path = new PathReport(`sfu-${target}`, pc, this.events.tellPath);
+    this.paths[target]?.cancel();
+    this.paths[target] = path;
+    pc.onicecandidate = ({ candidate }) =>
+      this.events.signal({ t: "sfu-ice", target, candidate: candidate ? candidate.toJSON() : null });
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "connected") void path.update();
+      this.events.onConnectionStateChange(pc.connectionState);
+    };
+    if (target === "subscriber") pc.ontrack = (event) => this.onTrack(event);
+    return pc;
+  }
+
+  /**
+   * Offer our media to the SFU; its answer comes as `sfu-published`. After the first offer, a renegotiation
+   * (`{ iceRestart: true }`: onto fresh TURN credentials).
+   * @param {RTCOfferOptions} [options]
+   */
+  publish(options = {}) {
+    if (!this.publishes) return this.publishing;
+    this.publishing = this.publishing.then(() => this.offer(options));
+    return this.publishing;
+  }
+
+  /** @param {RTCOfferOptions} options */
+  async offer(options) {
+    if (this.closed) return;
+    const answered = new Promise((resolve) => {
+      this.answered = () => resolve(undefined);
+    });
     try {
-      await this.publisher.setLocalDescription(await this.publisher.createOffer());
+      await this.publisher.setLocalDescription(await this.publisher.createOffer(options));
       this.events.signal({ t: "sfu-publish", description: this.publisher.localDescription?.toJSON() });
     } catch (error) {
       this.fail(error);
+      return;
     }
+    // A refused offer gets an `error` frame, not an answer: the next offer goes after the timeout.
+    await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, PUBLISH_ANSWER_TIMEOUT))]);
   }
 
   /** @param {RTCSessionDescriptionInit} description the SFU's answer */
   async handlePublished(description) {
     if (this.closed) return;
     try {
-      await this.publisher.setRemoteDescription(description);
+      if (this.publisher.signalingState === "have-local-offer") await this.publisher.setRemoteDescription(description);
     } catch (error) {
       this.fail(error);
+    } finally {
+      this.answered?.();
+      this.answered = null;
     }
   }
 
   /**
-   * The SFU's offer for the subscriber, and whose each stream is.
+   * New ICE servers (fresh TURN credentials from the server): both connections take them, and each that relays
+   * through TURN restarts ICE onto a new allocation (its old one's refreshes are refused once the credentials it
+   * was made with expire). Media goes on over the old path until the new one is up.
+   * @param {RTCIceServer[]} iceServers
+   */
+  async useIceServers(iceServers) {
+    if (this.closed) return;
+    this.configuration = { ...this.configuration, iceServers };
+    for (const pc of [this.publisher, this.subscriber]) pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
+    const [publisherPair, subscriberPair] = await Promise.all([
+      selectedPairOf(this.publisher),
+      selectedPairOf(this.subscriber),
+    ]);
+    if (this.closed) return;
+    if (this.publishes && publisherPair?.localCandidateType === "relay") {
+      this.events.onIceRestart();
+      void this.publish({ iceRestart: true });
+    }
+    if (subscriberPair?.localCandidateType === "relay") {
+      this.events.onIceRestart();
+      this.events.signal({ t: "sfu-restart" });
+    }
+  }
+
+  /**
+   * The SFU's offer for the subscriber, and whose each stream is; `fresh`: for a new connection (the SFU dropped
+   * the last one), answered on a new one if the subscriber has taken an offer already.
    * @param {RTCSessionDescriptionInit} description
    * @param {SfuStream[]} streams
+   * @param {boolean} [fresh]
    */
-  handleSubscription(description, streams) {
+  handleSubscription(description, streams, fresh = false) {
     this.incoming = this.incoming.then(async () => {
       if (this.closed) return;
+      if (fresh && this.subscriber.remoteDescription) {
+        // Each peer's stream stays the same MediaStream: the new connection's tracks take the old ones' place.
+        this.subscriber.close();
+        this.subscriber = this.connection("subscriber");
+      }
       const before = new Set(this.peerOfMid.values());
       this.peerOfMid = new Map(streams.map((stream) => [stream.mid, stream.peerId]));
       try {
@@ -161,6 +242,8 @@ export class SfuSession {
   close() {
     if (this.closed) return;
     this.closed = true;
+    for (const path of Object.values(this.paths)) path?.cancel();
+    this.answered?.();
     this.publisher.close();
     this.subscriber.close();
     this.streams.clear();

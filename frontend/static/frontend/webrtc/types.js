@@ -58,7 +58,7 @@
  * @typedef {{ t: "connection-report-received", id: string }} ConnectionReportReceivedMessage
  * @typedef {{ mid: string, peerId: string, kind: string }} SfuStream
  * @typedef {{ t: "sfu-published", description: RTCSessionDescriptionInit }} SfuPublishedMessage
- * @typedef {{ t: "sfu-subscription", description: RTCSessionDescriptionInit, streams: SfuStream[] }}
+ * @typedef {{ t: "sfu-subscription", description: RTCSessionDescriptionInit, streams: SfuStream[], fresh?: boolean }}
  *   SfuSubscriptionMessage
  * @typedef {{ t: "data", from: string, label: string, text?: string, binary?: string }} DataMessage
  * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | PeerUpdatedMessage | SdpMessage | IceMessage
