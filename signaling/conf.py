@@ -219,6 +219,8 @@ class SignalingSettings(SettingsDict):
     # Seconds a connection has, from its connecting, to send its whole request head (the WebSocket upgrade's
     # included); past it daphne drops it (``signaling.handshake``).
     HANDSHAKE_TIMEOUT = Setting(10.0, POSITIVE_NUMBER)
+    # Whether the server that serves the endpoint (daphne, Autobahn) is tuned for many sockets (``signaling.serving``).
+    TUNE_SERVER = Setting(True, Boolean("E022"))
     # Sockets one worker process holds at most; past it new sockets are closed with 1013 (try again later).
     MAX_SOCKETS = Setting(10_000, POSITIVE_INTEGER)
     # Sockets one client address may hold on one worker; past it new sockets are closed with 4012.

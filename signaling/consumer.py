@@ -23,7 +23,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
 from signaling import connection_test, drain, metrics, resume, signals
-from signaling.admission import Admission, get_admission
+from signaling.admission import get_admission
 from signaling.background import in_background
 from signaling.client_frames import (
     ClientFrame,
@@ -45,13 +45,13 @@ from signaling.client_frames import (
     parse_client_frame,
 )
 from signaling.conf import conf
+from signaling.connection_config import ConnectionConfig
 from signaling.events import (
     Callback,
     Callbacks,
     ConnectionReported,
     ErrorRaised,
     Event,
-    EventDispatcher,
     JoinRejected,
     MessageRelayed,
     PeerJoined,
@@ -60,7 +60,6 @@ from signaling.events import (
     PeerUpdated,
     RoomCreated,
     RoomDestroyed,
-    get_dispatcher,
 )
 from signaling.ice import ice_servers_for, turn_refresh_interval
 from signaling.local_peer import LocalPeer
@@ -74,7 +73,7 @@ from signaling.metadata import (
 )
 from signaling.mounts import register_mount
 from signaling.origin import allowed_hosts, is_origin_allowed
-from signaling.policy import Access, RoomPolicy, RoomResolver, Topology, get_room_resolver
+from signaling.policy import Access, RoomPolicy, Topology
 from signaling.protocol import (
     EVICTION_CLOSE_CODES,
     NOT_IN_A_ROOM,
@@ -100,7 +99,7 @@ from signaling.protocol import (
     takes_extra_seat,
 )
 from signaling.ratelimit import TokenBucket
-from signaling.registry import Ended, JoinResult, RegistryUnavailable, RoomFull, RoomRegistry, get_registry
+from signaling.registry import Ended, JoinResult, RegistryUnavailable, RoomFull
 from signaling.sfu.janus import JanusError, JanusUnavailable
 from signaling.sfu.member import SfuMember
 from signaling.sfu.service import SfuService, get_sfu, sfu_capacity
@@ -162,16 +161,22 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     mount: int = -1
 
     # Bound by connect(): the process's services, and the settings a connection reads once (signaling.conf).
-    admission: Admission
-    registry: RoomRegistry
-    room_resolver: RoomResolver
-    dispatcher: EventDispatcher
-    default_max_peers: int
-    allow_ad_hoc_rooms: bool
-    max_message_bytes: int
-    max_metadata_bytes: int
-    max_outbound_bytes: int
-    resume_grace: float
+    config: ConnectionConfig
+    # State that most connections never change, on the class until it does: an idle connection's attributes stay
+    # below CPython's limit for a table shared by all instances (signaling.connection_config).
+    #: A moderator's eviction that came while a join was under way, carried out as soon as the join is done.
+    eviction_pending: LeaveReason | None = None
+    #: Whether the next `joined` resumes the Janus session the client's SFU connections are with.
+    sfu_session_kept: bool = False
+    #: The peer a drain parked: until the client has the 1012 close, what it still sends is relayed as that peer.
+    draining_peer: LocalPeer | None = None
+    #: Sends this socket's peer fresh TURN credentials while it is in a room (with TURN configured).
+    turn_refresh: asyncio.Future[None] | None = None
+    #: Connection reports this socket sent (at most connection_test.MAX_REPORTS_PER_SOCKET).
+    reports_sent: int = 0
+    #: Set once the connection has given back all it held; and what a drain waits on for that, made only then.
+    released: bool = False
+    _finished: asyncio.Future[None] | None = None
     #: Frames per second (and the refusals it tolerates before closing with 4008).
     rate: TokenBucket
     rate_tolerance: TokenBucket
@@ -190,8 +195,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             self.max_peers = positive_max_peers(max_peers)
         if callbacks is not None:
             self.callbacks = Callbacks.coerce(callbacks)
-        # All the state of one connection is declared here and in the class's annotations above (what connect()
-        # binds, on the connection's event loop, once the socket passed the origin check and admission).
+        # All the state of one connection is declared here and in the class's annotations above: what connect()
+        # binds, on the connection's event loop, once the socket passed the origin check and admission, and the
+        # state that most connections never change, whose default is on the class.
         # -- the handshake: who this client is as far as the server can tell
         self.client_address: str | None = None
         self.session_user_id: Any = None
@@ -201,41 +207,32 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.url_room: str | None = None
         # -- the room
         self.peer: LocalPeer | None = None
-        # Whether a join is under way (its place in the registry may be taken before it is this socket's peer),
-        # and a moderator's eviction that came meanwhile, carried out as soon as the join is done.
+        # Whether a join is under way (its place in the registry may be taken before it is this socket's peer;
+        # a moderator's eviction that comes meanwhile waits in eviction_pending).
         self.joining = False
-        self.eviction_pending: LeaveReason | None = None
         # This peer's place in the SFU, in a room whose media goes through it.
         self.sfu_member: SfuMember | None = None
-        #: Whether the next `joined` resumes the Janus session the client's SFU connections are with.
-        self.sfu_session_kept = False
         # Set once this server decided to close the socket (it then ignores what the client still sends).
         self.closing = False
         # Set once the socket cannot take frames any more: sending to it is then a quiet no-op.
         self.socket_gone = False
         # Whether this socket was counted in by the worker's admission (and must be counted out).
         self.admitted = False
-        # Set once the connection has given back all it held (a drain waits for it).
-        self.finished = asyncio.Event()
-        # The peer a drain parked: until the client has the 1012 close, what it still sends is relayed as that peer.
-        self.draining_peer: LocalPeer | None = None
         # This peer's metadata and media state, and the metadata fields the server vouches for (USER_METADATA).
         self.peer_state: PeerState = {}
         self.vouched: dict[str, Any] = {}
-        # Sends this socket's peer fresh TURN credentials while it is in a room (with TURN configured).
-        self.turn_refresh: asyncio.Future[None] | None = None
         # The media path last reported (``path``) per remote peer, since this socket's last join: a report that
         # changes nothing is not logged again. At most one entry per seat of the room.
         self.paths: dict[str, tuple[bool, str]] = {}
-        # Connection reports this socket sent (at most connection_test.MAX_REPORTS_PER_SOCKET).
-        self.reports_sent = 0
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
         if "callbacks" in initkwargs:
             initkwargs["callbacks"] = Callbacks.coerce(initkwargs["callbacks"])
-        # Build one instance now, so that bad options fail when the URLconf loads, not on the first call.
-        instance = cls(**initkwargs)
+        # Build one instance now, so that bad options fail when the URLconf loads, not on the first call. With a
+        # mount, as every connection's instance: CPython shares one table of attribute names among a class's
+        # instances that set them in the same order, and the first instance sets that order.
+        instance = cls(**initkwargs, mount=-1)
         initkwargs["mount"] = register_mount(cls, instance.callbacks, instance.max_peers)
         return super().as_asgi(**initkwargs)
 
@@ -281,11 +278,21 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if self.sfu_member is not None:
             # A peer whose place was taken elsewhere (replaced) still had its Janus session here.
             await self.leave_sfu()
-        self.finished.set()
+        self.released = True
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_result(None)
+
+    async def finished(self) -> None:
+        """Wait until the connection has given back all it held."""
+        if self.released:
+            return
+        if self._finished is None:
+            self._finished = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._finished)
 
     @property
     def is_open(self) -> bool:
-        return not self.socket_gone and not self.finished.is_set()
+        return not self.socket_gone and not self.released
 
     async def drain(self) -> None:
         """This worker is stopping: park this peer where another worker can resume it, then close the socket
@@ -295,7 +302,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # Not `closing` yet: what the client sends while its peer is being parked is still relayed (as the parked
         # peer, once parked); `end` below sets it.
         peer = self.peer
-        if peer is not None and self.resume_grace > 0 and self.registry.parks_across_workers:
+        if peer is not None and self.config.resume_grace > 0 and self.config.registry.parks_across_workers:
             try:
                 if await self.park(still_speaking=True):
                     self.draining_peer = peer
@@ -331,9 +338,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             self.session_user_id = user.pk
         client = self.scope.get("client")
         self.client_address = client[0] if client else None
-        self.admission = get_admission()
+        self.config = ConnectionConfig.now(self.max_peers)
         # A draining worker takes no new peers: the client comes back at once and reaches another worker.
-        refusal = CloseCode.SERVICE_RESTART if drain.is_draining() else self.admission.open(self.client_address)
+        refusal = CloseCode.SERVICE_RESTART if drain.is_draining() else self.config.admission.open(self.client_address)
         if refusal is not None:
             logger.warning("Refused a signaling socket from %s (close code %d)", self.client_address, refusal)
             metrics.SOCKETS_REFUSED.labels(str(refusal)).inc()
@@ -342,17 +349,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             return
         self.admitted = True
         drain.track(self)
-        self.registry = get_registry()
-        self.room_resolver = get_room_resolver()
-        self.dispatcher = get_dispatcher()
-        self.default_max_peers = self.max_peers if self.max_peers is not None else conf.MAX_PEERS
-        self.allow_ad_hoc_rooms = conf.ALLOW_AD_HOC_ROOMS
-        self.max_message_bytes = conf.MAX_MESSAGE_BYTES
-        self.max_metadata_bytes = conf.MAX_METADATA_BYTES
-        self.resume_grace = conf.RESUME_GRACE
         self.rate = TokenBucket(conf.RATE_LIMIT_PER_SECOND, conf.RATE_LIMIT_BURST)
         self.rate_tolerance = TokenBucket(1.0, conf.RATE_LIMIT_TOLERANCE)
-        self.max_outbound_bytes = conf.OUTBOUND_BUFFER_BYTES
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.url_token = query["token"][0] if "token" in query else None
         self.url_room = query["room"][0] if "room" in query else None
@@ -376,7 +374,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # Parked only when the connection dropped (no close frame), or the client said it will resume: not
             # when the client closed it on purpose (with or without a code) or this server closed it.
             dropped = not self.closing and code in PARKING_CLOSE_CODES
-            if self.resume_grace > 0 and dropped and await self.park():
+            if self.config.resume_grace > 0 and dropped and await self.park():
                 return
             await self.leave_room(LeaveReason.DISCONNECT)
         except Exception:
@@ -387,13 +385,13 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         (parked, waiting for a resume that a client without resume never makes), that ghost leaves and the join
         is tried once more."""
         try:
-            return await self.registry.join(room_id, peer, seats, state)
+            return await self.config.registry.join(room_id, peer, seats, state)
         except RoomFull:
             role_peer = peer.peer_id.startswith(ROLE_PEER_PREFIX)
-            if not await self.registry.release_parked_seat(room_id, role_peer, peer.client):
+            if not await self.config.registry.release_parked_seat(room_id, role_peer, peer.client):
                 raise
         # Another join may take the released seat first: then this one is refused as full.
-        return await self.registry.join(room_id, peer, seats, state)
+        return await self.config.registry.join(room_id, peer, seats, state)
 
     async def park(self, still_speaking: bool = False) -> bool:
         """Keep this dropped (or draining) peer's place for the resume grace period; False if that is not possible
@@ -401,7 +399,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         peer = self.require_peer()
         member = self.sfu_member
         handoff = member.handoff() if member is not None else ""
-        if not await self.registry.park(peer.room_id, peer.peer_id, peer, self.resume_grace, still_speaking, handoff):
+        if not await self.config.registry.park(
+            peer.room_id, peer.peer_id, peer, self.config.resume_grace, still_speaking, handoff
+        ):
             return False
         self.peer = None
         if member is not None:
@@ -483,10 +483,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # Characters never outnumber UTF-8 bytes, and a character takes at most four, so most frames
             # are judged by their length alone.
             length = len(text_data)
-            limit = self.max_message_bytes
+            limit = self.config.max_message_bytes
             if length * 4 > limit and (length > limit or len(text_data.encode()) > limit):
                 raise SignalingError(ErrorCode.TOO_LARGE, f"Message too large (max {limit} bytes)")
-            await self.dispatch_frame(parse_client_frame(text_data, self.max_metadata_bytes))
+            await self.dispatch_frame(parse_client_frame(text_data, self.config.max_metadata_bytes))
         except InvalidJoin as error:
             self.join_refused(error, error.requested_room, self.session_user_id)
             await self.refuse(error)
@@ -554,11 +554,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             self.socket_gone = True
             return
         socket = self.socket
-        if socket is not None and socket.buffered_bytes() > self.max_outbound_bytes:
+        if socket is not None and socket.buffered_bytes() > self.config.max_outbound_bytes:
             self.cut_off_slow_reader()
 
     def emit(self, event: Event) -> None:
-        self.dispatcher.emit(event, self.callbacks, type(self))
+        self.config.dispatcher.emit(event, self.callbacks, type(self))
 
     # -- client messages ---------------------------------------------------------------------------------------
 
@@ -606,7 +606,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         the room is not the one its URL named."""
         if self.peer is not None:
             raise SignalingError(ErrorCode.ALREADY_JOINED, "Already in a room")
-        if not self.admission.allow_join(self.client_address):
+        if not self.config.admission.allow_join(self.client_address):
             raise SignalingError(ErrorCode.RATE_LIMITED, "Too many joins from your address; try again shortly")
         if self.url_room is not None and self.url_room != frame.room_id:
             raise SignalingError(ErrorCode.INVALID_ROOM, "roomId does not match the socket's ?room=")
@@ -617,7 +617,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         """A new peer's seat in the room, under the room's policy: the peer, its state and what the registry
         answered."""
         room_id = frame.room_id
-        policy = await self.room_resolver.resolve(room_id)
+        policy = await self.config.room_resolver.resolve(room_id)
         max_peers = self.room_capacity(policy, grant, user_id)
         sfu = self.sfu_of(policy, frame)
         if sfu is not None:
@@ -636,9 +636,13 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise SignalingError(ErrorCode.ROOM_FULL, room_full_message(full.max_peers)) from None
         except RegistryUnavailable:
             raise SignalingError(ErrorCode.INTERNAL, UNAVAILABLE) from None
-        if result.room_created and policy is None and not self.admission.allow_room_creation(self.client_address):
+        if (
+            result.room_created
+            and policy is None
+            and not self.config.admission.allow_room_creation(self.client_address)
+        ):
             # Nobody else is in a room this join created, so taking it back is seen by no one.
-            await self.registry.leave(room_id, peer.peer_id, LeaveReason.LEAVE.value)
+            await self.config.registry.leave(room_id, peer.peer_id, LeaveReason.LEAVE.value)
             raise SignalingError(ErrorCode.RATE_LIMITED, "Too many new rooms from your address; try again later")
         if sfu is not None:
             await self.join_sfu(sfu, peer, max_peers, display_name(state.get("metadata")))
@@ -664,7 +668,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         except (JanusError, JanusUnavailable) as error:
             logger.warning("Joining the SFU for room %s failed: %s", peer.room_id, error)
             metrics.SFU_UP.set(0)
-            await self.registry.leave(peer.room_id, peer.peer_id, LeaveReason.LEAVE.value)
+            await self.config.registry.leave(peer.room_id, peer.peer_id, LeaveReason.LEAVE.value)
             raise SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_UNAVAILABLE) from None
         metrics.SFU_UP.set(1)
         self.sfu_member = member
@@ -795,19 +799,19 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if claimed is None or claimed[0] != room_id:
             metrics.RESUMES.labels("invalid").inc()
             return False
-        policy = await self.room_resolver.resolve(room_id)
+        policy = await self.config.room_resolver.resolve(room_id)
         try:
             # A client that cannot take part in the room's SFU (any more) is refused by the new join that follows.
             sfu = self.sfu_of(policy, frame)
         except SignalingError:
             return False
-        max_peers = (policy.max_peers if policy is not None else None) or self.default_max_peers
+        max_peers = (policy.max_peers if policy is not None else None) or self.config.default_max_peers
         if sfu is not None:
             max_peers = sfu_capacity(policy.max_peers if policy is not None else None)
         peer = self.local_peer(claimed[1], room_id, self.mount, max_peers, self.client_key(user_id))
         # What was kept for the peer is delivered to it first, then whatever arrives from now on; all of it after
         # `joined` (the peer holds frames until it opens).
-        resumed = await self.registry.resume(room_id, claimed[1], peer)
+        resumed = await self.config.registry.resume(room_id, claimed[1], peer)
         if resumed is None:
             metrics.RESUMES.labels("expired").inc()
             logger.info("Peer %s came back too late to resume: it had left room %s", claimed[1], room_id)
@@ -836,7 +840,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             self.evict,
             self.replaced,
             self.cut_off_slow_reader,
-            self.max_outbound_bytes,
+            self.config.max_outbound_bytes,
             client,
         )
 
@@ -861,9 +865,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         """How many peers a room with this stored ``policy`` (None: an ad-hoc room) admits to this join; raise
         ``SignalingError`` to refuse it."""
         if policy is None:
-            if not self.allow_ad_hoc_rooms:
+            if not self.config.allow_ad_hoc_rooms:
                 raise SignalingError(ErrorCode.INVALID_ROOM, "Room not found")
-            return self.default_max_peers
+            return self.config.default_max_peers
         if not policy.is_open:
             raise SignalingError(ErrorCode.ROOM_CLOSED, "Room is closed")
         if policy.access == Access.TOKEN and grant is None:
@@ -873,7 +877,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         banned_until = policy.banned_until(user_id)
         if banned_until is not None:
             raise SignalingError(ErrorCode.FORBIDDEN, banned_message(banned_until))
-        return policy.max_peers or self.default_max_peers
+        return policy.max_peers or self.config.default_max_peers
 
     async def handle_leave(self, frame: Leave) -> None:
         self.require_peer()
@@ -891,7 +895,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             state.get("media") if media is not None else None,
         )
         try:
-            updated = await self.registry.update(peer.room_id, peer.peer_id, state, notice)
+            updated = await self.config.registry.update(peer.room_id, peer.peer_id, state, notice)
         except RegistryUnavailable:
             raise SignalingError(ErrorCode.INTERNAL, UNAVAILABLE) from None
         if not updated or self.peer is not peer:
@@ -967,7 +971,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         refused = connection_test.refusal(self.session_user_id)
         if refused is not None:
             raise refused
-        if not self.admission.allow_join(self.client_address):
+        if not self.config.admission.allow_join(self.client_address):
             raise SignalingError(ErrorCode.RATE_LIMITED, "Too many requests from your address; try again shortly")
 
     async def leave_room(self, reason: LeaveReason) -> None:
@@ -975,7 +979,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         peer = self.require_peer()
         self.peer = None
         self.peer_state = {}
-        destroyed = await self.registry.leave(peer.room_id, peer.peer_id, reason.value)
+        destroyed = await self.config.registry.leave(peer.room_id, peer.peer_id, reason.value)
         await self.leave_sfu()
         if destroyed is None:
             return
@@ -997,7 +1001,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def relay(
         self, peer: LocalPeer, kind: str, to: str | None, payload: RelayedSdpFrame | RelayedIceFrame
     ) -> None:
-        await self.registry.relay(peer.room_id, peer.peer_id, to, encode(payload))
+        await self.config.registry.relay(peer.room_id, peer.peer_id, to, encode(payload))
         if self.callbacks.on_message is not None or signals.message_relayed.has_listeners(type(self)):
             self.emit(
                 MessageRelayed(kind=kind, from_peer=peer.peer_id, to_peer=to, room_id=peer.room_id, at=timezone.now())
@@ -1063,7 +1067,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         else:
             assert frame.binary is not None
             relayed["binary"] = frame.binary
-        await self.registry.relay(peer.room_id, peer.peer_id, frame.to, encode(relayed))
+        await self.config.registry.relay(peer.room_id, peer.peer_id, frame.to, encode(relayed))
 
     def speaking_peer(self) -> LocalPeer:
         """Whom this socket's relayed frames come from: its peer, or the one a drain parked while the client has

@@ -89,7 +89,7 @@ async def drain(seconds: float, stop_accepting: Callable[[], object] | None = No
         # Each closes on its own, in parallel: one slow socket holds up no other.
         await asyncio.wait([loop.create_task(c.drain()) for c in connections], timeout=max(0.1, seconds / 2))
         # Their disconnects arrive as the clients answer the close; wait for those, within the time left.
-        waiting = [loop.create_task(c.finished.wait()) for c in connections]
+        waiting = [loop.create_task(c.finished()) for c in connections]
         await asyncio.wait(waiting, timeout=max(0.1, deadline - loop.time()))
         for task in waiting:
             task.cancel()
