@@ -130,6 +130,7 @@ def run(workdir: Path, quick: bool) -> None:
     )
     line("joins/s", f"{result.per_second:,.0f}", ">= 500", result.per_second >= 500)
     line("join latency p50 / p99", f"{result.p50_ms:.1f} / {result.p99_ms:.1f} ms", "p99 < 2 s", result.p99_ms < 2000)
+    worker_joins(result)
     per_thousand = (after - before) / (peers / 1000)
     line(
         f"worker RSS with {peers:,} idle peers",
@@ -150,11 +151,23 @@ def run(workdir: Path, quick: bool) -> None:
     )
     line("joins/s", f"{result.per_second:,.0f}", ">= 500", result.per_second >= 500)
     line("join latency p50 / p99", f"{result.p50_ms:.1f} / {result.p99_ms:.1f} ms", "p99 < 2 s", result.p99_ms < 2000)
+    worker_joins(result)
+
+
+def worker_joins(result: load.JoinResult) -> None:
+    """What the joins cost the worker: the cores it used meanwhile (the load generator shares the machine), and
+    the joins a second it would make with a core of its own."""
+    cores = result.worker_cpu_seconds / result.seconds
+    line("worker CPU during the joins", f"{cores:.2f} cores")
+    per_cpu_second = result.answered / result.worker_cpu_seconds if result.worker_cpu_seconds else 0.0
+    line("joins per CPU-second of the worker", f"{per_cpu_second:,.0f}")
 
 
 async def joins_and_weigh(daphne: DaphneProcess, peers: int) -> tuple[load.JoinResult, int]:
     """Join ``peers`` peers, then weigh the worker while they sit idle; returns the joins and its RSS."""
+    cpu = daphne.cpu_seconds()
     result = await load.joins(daphne.ws_url + SIGNAL_PATH, peers=peers)
+    result.worker_cpu_seconds = daphne.cpu_seconds() - cpu
     # Let the recorder finish its writes before the worker is weighed.
     await asyncio.sleep(3)
     rss = daphne.rss_bytes()

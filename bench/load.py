@@ -181,6 +181,8 @@ class JoinResult(Latencies):
     admitted: int = 0
     seconds: float = 1.0
     sockets: list[ClientConnection] = field(default_factory=list, repr=False)
+    #: The CPU time the worker used over the joins (set by whoever can read it: the worker's process).
+    worker_cpu_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:

@@ -98,6 +98,11 @@ class DaphneProcess:
         """The process's resident memory now."""
         return rss_bytes(self.pid)
 
+    def cpu_seconds(self) -> float:
+        """The CPU time the process has used so far (user and system), from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         terminate(self.process, grace=10)
 

@@ -28,36 +28,52 @@ T = TypeVar("T")
 
 
 class InputQueue(Generic[T]):
-    """An unbounded queue with one reader (an ASGI application's ``receive``): ``put_nowait()`` and ``get()`` as
-    ``asyncio.Queue``'s, in order, and a message put while its reader is being cancelled stays for the next
-    ``get()``."""
+    """An unbounded queue for what an ASGI application receives: ``put_nowait()`` and ``get()`` as
+    ``asyncio.Queue``'s, in order; a message put while its reader is being cancelled stays for the next ``get()``.
+    Made for one reader (daphne's), and correct with several; what it holds is made only while it is used."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_readers")
 
     def __init__(self) -> None:
         self._items: collections.deque[T] | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        #: The readers waiting, each woken by a message (a list, not a deque: one reader is the rule).
+        self._readers: list[asyncio.Future[None]] | None = None
 
     def put_nowait(self, item: T) -> None:
         if self._items is None:
             self._items = collections.deque()
         self._items.append(item)
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake_one()
 
     async def get(self) -> T:
         while not self._items:
             # The message is taken only once the reader runs again: one cancelled meanwhile leaves it queued.
-            self._waiter = asyncio.get_running_loop().create_future()
+            reader = asyncio.get_running_loop().create_future()
+            if self._readers is None:
+                self._readers = []
+            self._readers.append(reader)
             try:
-                await self._waiter
+                await reader
+            except asyncio.CancelledError:
+                if self._items and reader.done() and not reader.cancelled():
+                    self._wake_one()  # it was woken for a message it will not take: the next reader takes it
+                raise
             finally:
-                self._waiter = None
+                if self._readers is not None and reader in self._readers:
+                    self._readers.remove(reader)
+                if not self._readers:
+                    self._readers = None
         item = self._items.popleft()
         if not self._items:
             self._items = None  # an idle connection holds no deque
         return item
+
+    def _wake_one(self) -> None:
+        while self._readers:
+            reader = self._readers.pop(0)
+            if not reader.done():
+                reader.set_result(None)
+                return
 
     def qsize(self) -> int:
         return len(self._items) if self._items else 0

@@ -96,3 +96,26 @@ async def test_a_message_put_while_its_reader_is_cancelled_waits_for_the_next_ge
         await reader
     assert queue.qsize() == 1
     assert await queue.get() == "kept"
+
+
+async def test_several_readers_each_take_a_message() -> None:
+    queue: InputQueue[int] = InputQueue()
+    readers = [asyncio.ensure_future(queue.get()) for _ in range(3)]
+    await asyncio.sleep(0)
+    for number in range(3):
+        queue.put_nowait(number)
+    assert sorted(await asyncio.gather(*readers)) == [0, 1, 2]
+    assert queue.empty()
+    assert queue._readers is None
+
+
+async def test_a_reader_woken_then_cancelled_leaves_its_message_to_the_next() -> None:
+    queue: InputQueue[str] = InputQueue()
+    first = asyncio.ensure_future(queue.get())
+    second = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait("one")  # wakes the first reader...
+    first.cancel()  # ...which is cancelled before it runs
+    assert await second == "one"
+    with pytest.raises(asyncio.CancelledError):
+        await first

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page
 from rtcsite.servers import RELAY_ONLY_SCRIPT, WATCH_SCRIPT, JanusProcess, TurnServer, host_address, wait_for_async
 from tests.browser.conftest import OpenPage, Site, join, media_paths, page_opener, peer_id, serve_site
 from tests.browser.python_peer import CountingPeer, EventLoopThread
-from tests.browser.test_turn import allocation_expiries
+from tests.browser.test_turn import allocation_expiries, every_message_arrived
 
 pytestmark = pytest.mark.sfu_media
 
@@ -89,6 +89,20 @@ def decodes(page: Page, remote: str, frames: int = 10) -> None:
     )
 
 
+def relayed_page_and_python_peer(
+    open_relay_page: OpenPage, site: Site, room_id: str, peer_loop: EventLoopThread
+) -> tuple[Page, CountingPeer]:
+    """A relay-only page and a relay-only Python peer in a new SFU room of ``site``."""
+    site.create_room(room_id, max_peers=4, topology="sfu")
+    page = open_relay_page(f"/call/{room_id}/")
+    join(page)
+    page.wait_for_function("window.call.peerId !== null && window.call.sfu !== null")
+    url = site.daphne.ws_url + "/api/call/signal"
+    python = peer_loop.run(CountingPeer.make(url, room_id, 90, ice_transport_policy="relay"))
+    peer_loop.run(python.call.connect())
+    return page, python
+
+
 def test_a_relay_only_sfu_call_between_a_browser_and_the_python_peer(
     janus: JanusProcess,
     open_relay_page: OpenPage,
@@ -97,25 +111,11 @@ def test_a_relay_only_sfu_call_between_a_browser_and_the_python_peer(
     room_id: str,
     peer_loop: EventLoopThread,
 ) -> None:
-    relay_sfu_site.create_room(room_id, max_peers=4, topology="sfu")
-    page = open_relay_page(f"/call/{room_id}/")
-    join(page)
-    page.wait_for_function("window.call.peerId !== null && window.call.sfu !== null")
-    url = relay_sfu_site.daphne.ws_url + "/api/call/signal"
-    python = peer_loop.run(CountingPeer.make(url, room_id, 90, ice_transport_policy="relay"))
-    peer_loop.run(python.call.connect())
+    page, python = relayed_page_and_python_peer(open_relay_page, relay_sfu_site, room_id, peer_loop)
     page_id, python_id = peer_id(page), python.peer_id
 
     # Media both ways, through Janus and the relay.
-    print(
-        "BEFORE",
-        page.evaluate("() => [window.call.sfu.publisher.connectionState, window.call.sfu.subscriber.connectionState]"),
-    )
     decodes(page, python_id)
-    print(
-        "AFTER",
-        page.evaluate("() => [window.call.sfu.publisher.connectionState, window.call.sfu.subscriber.connectionState]"),
-    )
     peer_loop.run(until(lambda: python.video.get(page_id, 0) >= 10), 35)
     # Both of the page's connections with Janus relay, and its quality summary says so.
     wait_for_async(
@@ -152,12 +152,7 @@ def test_a_relayed_sfu_call_outlives_its_credentials(
         page.evaluate(WATCH_SCRIPT, other)
     # 46 s: more than two credential lifetimes and past coturn's 30 s lifetimes of the first allocations.
     alice.wait_for_timeout(46_000)
-    for page in (alice, bob):
-        page.evaluate("() => { window.stopping = true; clearInterval(window.sender); }")
-    for sender, receiver in ((alice, bob), (bob, alice)):
-        sent = sender.evaluate("window.sent")
-        assert sent >= 200
-        receiver.wait_for_function("(n) => window.watch.messages === n", arg=sent)
+    every_message_arrived(alice, bob, at_least=200)
     for page in (alice, bob):
         watch = page.evaluate("window.watch")
         # The video never stood still for over 1 s, through every move onto fresh credentials.
@@ -181,13 +176,7 @@ def test_a_relay_only_python_peer_in_an_sfu_room_outlives_its_credentials(
     """aiortc cannot restart ICE: each round of fresh credentials moves both of the Python peer's connections with
     Janus to new ones (a fresh publisher replaces the published one, a fresh subscriber takes Janus's offer of a
     new handle). Its video to the page and the page's to it go on, with a switch of a moment each round."""
-    relay_sfu_site.create_room(room_id, max_peers=4, topology="sfu")
-    page = open_relay_page(f"/call/{room_id}/")
-    join(page)
-    page.wait_for_function("window.call.peerId !== null && window.call.sfu !== null")
-    url = relay_sfu_site.daphne.ws_url + "/api/call/signal"
-    python = peer_loop.run(CountingPeer.make(url, room_id, 90, ice_transport_policy="relay"))
-    peer_loop.run(python.call.connect())
+    page, python = relayed_page_and_python_peer(open_relay_page, relay_sfu_site, room_id, peer_loop)
     page_id, python_id = peer_id(page), python.peer_id
     decodes(page, python_id)
     peer_loop.run(until(lambda: python.video.get(page_id, 0) >= 10), 35)

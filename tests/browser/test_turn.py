@@ -134,13 +134,7 @@ def test_a_relayed_call_outlives_its_credentials(
         page.evaluate(WATCH_SCRIPT, other)
     # 76 s: nearly four credential lifetimes, more than two of coturn's permission and allocation lifetimes.
     alice.wait_for_timeout(76_000)
-    for page in (alice, bob):
-        page.evaluate("() => { window.stopping = true; clearInterval(window.sender); }")
-    for sender, receiver in ((alice, bob), (bob, alice)):
-        # Every message sent (one every 200 ms) arrives.
-        sent = sender.evaluate("window.sent")
-        assert sent >= 360
-        receiver.wait_for_function("(n) => window.watch.messages === n", arg=sent)
+    every_message_arrived(alice, bob, at_least=360)
     for page, other in ((alice, b), (bob, a)):
         watch = page.evaluate("window.watch")
         # Neither count ever stood still for over 1 s.
@@ -155,6 +149,17 @@ def test_a_relayed_call_outlives_its_credentials(
         assert watch["restarts"] >= 3, watch
     # coturn saw the refreshed credentials: allocations for later expiries than the first.
     assert len(allocation_expiries(turn, a)) >= 3
+
+
+def every_message_arrived(alice: Page, bob: Page, at_least: int) -> None:
+    """Stop both pages' senders (WATCH_SCRIPT) and wait until each received every message the other sent (one
+    every 200 ms), of which there were ``at_least``."""
+    for page in (alice, bob):
+        page.evaluate("() => { window.stopping = true; clearInterval(window.sender); }")
+    for sender, receiver in ((alice, bob), (bob, alice)):
+        sent = sender.evaluate("window.sent")
+        assert sent >= at_least
+        receiver.wait_for_function("(n) => window.watch.messages === n", arg=sent)
 
 
 def allocation_expiries(turn: TurnServer, peer: str) -> set[str]:
