@@ -4,16 +4,16 @@ go"), installed from the app's ``ready()`` (daphne loads the application before 
 off with ``SIGNALING["TUNE_SERVER"] = False``. Each is the local form of a change that belongs upstream:
 
 - Autobahn copies every protocol option (29) from its factory into each connection's own ``__dict__``, and
-  pretty-prints them all for a debug line whether or not debug logging is on: a fifth of a join's time in the
-  worker and kilobytes per idle socket. Here each factory's connections are of a subclass that carries the
-  factory's options as class attributes (Autobahn then copies none: it copies only what a connection lacks),
-  and the debug line's text is made only if it is logged. Upstream: read the options from the factory, and
-  defer the formatting to the logger.
+  pretty-prints them all for a debug line whether or not debug logging is on: a quarter of the worker's busy
+  time in a join, and kilobytes per idle socket. Here each factory's connections are of a subclass that carries
+  the factory's options as class attributes (Autobahn then copies none: it copies only what a connection
+  lacks), and the debug line's text is made only if it is logged. Upstream: read the options from the factory,
+  and defer the formatting to the logger.
 - Autobahn's log lines colour the names they mention (``click.style``) as it builds them, logged or not: plain
   names here. Upstream: the same deferral.
 - Daphne gives each connection an ``asyncio.Queue`` for what its application receives: four deques, 3 KB, for
-  a queue that one task reads and nothing bounds. Here it is an ``InputQueue``: the messages (a deque made when
-  one waits), and the reader's wake-up. Upstream: the same queue in daphne's ``Server.create_application``.
+  a queue that one task reads and nothing bounds. Here it is an ``InputQueue``: the messages (a deque made while
+  some wait), and the readers' wake-ups. Upstream: the same queue in daphne's ``Server.create_application``.
 """
 
 from __future__ import annotations
