@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page
 from rtcsite.servers import RELAY_ONLY_SCRIPT, WATCH_SCRIPT, JanusProcess, TurnServer, host_address, wait_for_async
 from tests.browser.conftest import OpenPage, Site, join, media_paths, page_opener, peer_id, serve_site
 from tests.browser.python_peer import CountingPeer, EventLoopThread
+from tests.browser.test_sfu_call import RECEIVED
 from tests.browser.test_turn import allocation_expiries, every_message_arrived
 
 pytestmark = pytest.mark.sfu_media
@@ -73,20 +74,8 @@ def sfu_local_candidates(page: Page) -> dict[str, str]:
 
 def decodes(page: Page, remote: str, frames: int = 10) -> None:
     """Wait until ``page`` has decoded ``frames`` frames of ``remote``'s video on its subscribing connection."""
-    wait_for_async(
-        page,
-        """async ([peer, frames]) => {
-          const sfu = window.call.sfu;
-          if (!sfu) return false;
-          let decoded = 0;
-          (await sfu.subscriber.getStats()).forEach((r) => {
-            if (r.type === 'inbound-rtp' && r.kind === 'video' && sfu.peerOfMid.get(r.mid) === peer)
-              decoded = r.framesDecoded;
-          });
-          return decoded >= frames;
-        }""",
-        [remote, frames],
-    )
+    received = f"async ([peer, frames]) => ((await ({RECEIVED})())[`${{peer}} video`] ?? 0) >= frames"
+    wait_for_async(page, received, [remote, frames])
 
 
 def relayed_page_and_python_peer(

@@ -2,7 +2,7 @@
 // data channels, its remote stream, and ICE restarts when its path fails.
 
 import { PathReport } from "./paths.js";
-import { selectedPairOf } from "./quality.js";
+import { relaysLocally } from "./quality.js";
 import { WebRTCCallError } from "./signaling.js";
 import { Timers } from "./timers.js";
 
@@ -382,8 +382,7 @@ export class PeerLink {
 
   /** Whether the selected candidate pair's local side is a TURN relay candidate. */
   async relaysLocally() {
-    if (this.closed) return false;
-    return (await selectedPairOf(this.pc))?.localCandidateType === "relay";
+    return !this.closed && (await relaysLocally(this.pc));
   }
 
   /** Look for a new network path to this peer, keeping the call (and the other peers) as they are. */

@@ -109,3 +109,12 @@ export async function selectedPairOf(pc) {
   if (pc.connectionState === "closed") return null;
   return summarize(await pc.getStats(), null).summary.candidatePair ?? null;
 }
+
+/**
+ * Whether `pc`'s selected pair has a TURN relay candidate on our side: the allocation that fresh TURN
+ * credentials must move it off.
+ * @param {RTCPeerConnection} pc
+ */
+export async function relaysLocally(pc) {
+  return (await selectedPairOf(pc))?.localCandidateType === "relay";
+}

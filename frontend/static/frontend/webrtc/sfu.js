@@ -6,7 +6,7 @@
 // offers again with new ICE credentials, the subscriber asks the SFU for a new offer (`sfu-restart`).
 
 import { PathReport } from "./paths.js";
-import { selectedPairOf } from "./quality.js";
+import { relaysLocally } from "./quality.js";
 
 /** Milliseconds the publisher waits for the SFU's answer to an offer before it may offer again. */
 const PUBLISH_ANSWER_TIMEOUT = 15000;
@@ -136,16 +136,16 @@ export class SfuSession {
     if (this.closed) return;
     this.configuration = { ...this.configuration, iceServers };
     for (const pc of [this.publisher, this.subscriber]) pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
-    const [publisherPair, subscriberPair] = await Promise.all([
-      selectedPairOf(this.publisher),
-      selectedPairOf(this.subscriber),
+    const [publisherRelays, subscriberRelays] = await Promise.all([
+      relaysLocally(this.publisher),
+      relaysLocally(this.subscriber),
     ]);
     if (this.closed) return;
-    if (this.publishes && publisherPair?.localCandidateType === "relay") {
+    if (this.publishes && publisherRelays) {
       this.events.onIceRestart();
       void this.publish({ iceRestart: true });
     }
-    if (subscriberPair?.localCandidateType === "relay") {
+    if (subscriberRelays) {
       this.events.onIceRestart();
       this.events.signal({ t: "sfu-restart" });
     }
