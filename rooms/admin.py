@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -312,7 +313,57 @@ class RoomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_urls(self) -> list[Any]:
         kick = path("<path:object_id>/kick/", self.admin_site.admin_view(self.kick_view), name="rooms_room_kick")
-        return [kick, *super().get_urls()]
+        nodes = path("sfu-nodes/", self.admin_site.admin_view(self.sfu_nodes_view), name="rooms_room_sfu_nodes")
+        return [nodes, kick, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {"sfu_nodes_configured": live.sfu_nodes_configured(), **(extra_context or {})}
+        return super().changelist_view(request, context)
+
+    def sfu_nodes_view(self, request: HttpRequest) -> HttpResponse:
+        """The SFU nodes with their state, load and live rooms; Drain / Back into service for those who may change
+        rooms."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        may_change = self.has_change_permission(request)
+        if request.method == "POST":
+            if not may_change:
+                raise PermissionDenied
+            name = request.POST.get("_drain") or request.POST.get("_undrain") or ""
+            try:
+                live.drain_sfu_node(name, draining=bool(request.POST.get("_drain")))
+            except KeyError:
+                messages.error(request, f"There is no SFU node {name!r}.")
+            except live.LiveRoomsUnavailable:
+                messages.error(request, UNAVAILABLE)
+            else:
+                if request.POST.get("_drain"):
+                    messages.success(request, f"Draining {name}: its rooms move to the other nodes, one by one.")
+                else:
+                    messages.success(request, f"{name} is back in service.")
+            return HttpResponseRedirect(reverse("admin:rooms_room_sfu_nodes"))
+        try:
+            nodes = live.sfu_nodes()
+        except live.LiveRoomsUnavailable:
+            nodes = []
+            messages.warning(request, UNAVAILABLE)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "SFU nodes",
+            "opts": self.model._meta,
+            "nodes": [
+                {
+                    "node": node,
+                    "rooms": [
+                        (room_id, reverse("admin:rooms_room_change", args=[quote(room_id)])) for room_id in node.rooms
+                    ],
+                    "load": f"{node.peers} / {node.capacity}" if node.capacity else str(node.peers),
+                }
+                for node in nodes
+            ],
+            "may_change": may_change,
+        }
+        return TemplateResponse(request, "admin/rooms/sfu_nodes.html", context)
 
     def kick_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Kick (and with ``_ban``, ban) one live peer of the room, from the buttons of its change page."""

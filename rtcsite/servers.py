@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -559,13 +560,25 @@ class JanusProcess:
     kept (``log()``). ``restart()`` stops it and starts it again on the same ports (a Janus that died and came
     back)."""
 
-    def __init__(self, *, reclaim_timeout: int = 30, events_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        reclaim_timeout: int = 30,
+        events_url: str | None = None,
+        api_secret: str | None = None,
+        admin_key: str | None = None,
+        admin_api: bool = False,
+    ) -> None:
         from signaling.sfu.janus_config import JanusConfig
 
-        self.api_secret = "api-" + os.urandom(12).hex()
-        self.admin_key = "admin-" + os.urandom(12).hex()
+        # Nodes of one site share the API secret and the admin key: pass the first node's to the others.
+        self.api_secret = api_secret or "api-" + os.urandom(12).hex()
+        self.admin_key = admin_key or "admin-" + os.urandom(12).hex()
         self.events_secret = "events-" + os.urandom(12).hex()
+        self.admin_secret = "janus-admin-" + os.urandom(12).hex()
         self.port = free_port()
+        #: Janus's Admin API (``admin_api``), for a look at the node's sessions (``sessions()``).
+        self.admin_port = free_port() if admin_api else None
         rtp_base = 21000 + (self.port % 150) * 120
         self.config = JanusConfig(
             api_secret=self.api_secret,
@@ -576,6 +589,8 @@ class JanusProcess:
             reclaim_timeout=reclaim_timeout,
             events_url=events_url,
             events_secret=self.events_secret,
+            admin_port=self.admin_port,
+            admin_secret=self.admin_secret,
         )
         self.directory = Path(tempfile.mkdtemp(prefix="janus-"))
         self.process: subprocess.Popen[str] | None = None
@@ -603,6 +618,18 @@ class JanusProcess:
 
     def log(self) -> str:
         return self._log.text()
+
+    def sessions(self) -> list[int]:
+        """The ids of the sessions Janus holds now (its Admin API's ``list_sessions``; ``admin_api`` only)."""
+        import websockets.sync.client
+
+        assert self.admin_port is not None, "JanusProcess(admin_api=True) has the Admin API"
+        url = f"ws://127.0.0.1:{self.admin_port}"
+        with websockets.sync.client.connect(url, subprotocols=[websockets.Subprotocol("janus-admin-protocol")]) as ws:
+            ws.send(json.dumps({"janus": "list_sessions", "transaction": "t", "admin_secret": self.admin_secret}))
+            answer = json.loads(ws.recv(timeout=10))
+        assert answer.get("janus") == "success", answer
+        return [int(session) for session in answer["sessions"]]
 
     def kill(self) -> None:
         """Janus dies at once (SIGKILL): no session or room is wound down."""

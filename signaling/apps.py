@@ -15,6 +15,7 @@ class SignalingConfig(AppConfig):
         from signaling.admission import get_admission
         from signaling.conf import conf
         from signaling.drain import is_draining
+        from signaling.live import sfu_node_loads
         from signaling.registry import get_registry
         from signaling.sfu import room_end  # noqa: F401  (destroys the Janus room of an SFU room that ended)
 
@@ -27,3 +28,4 @@ class SignalingConfig(AppConfig):
             sockets=lambda: get_admission().sockets,
             draining=lambda: float(is_draining()),
         )
+        metrics.observe_sfu_nodes(sfu_node_loads)

@@ -28,12 +28,20 @@ def check_settings(user_settings: Mapping[str, Any]) -> list[CheckMessage]:
                 id="signaling.E008",
             )
         ]
-    sfu = [values[name] for name in ("SFU_JANUS_URL", "SFU_API_SECRET", "SFU_ADMIN_KEY")]
+    if values["SFU_JANUS_URL"] and values["SFU_NODES"]:
+        return [
+            Error(
+                "SIGNALING['SFU_JANUS_URL'] and SIGNALING['SFU_NODES'] both name Janus nodes: set one of them.",
+                hint="SFU_JANUS_URL is the one node 'default'; with several, list them all in SFU_NODES.",
+                id="signaling.E024",
+            )
+        ]
+    sfu = [values["SFU_JANUS_URL"] or values["SFU_NODES"], values["SFU_API_SECRET"], values["SFU_ADMIN_KEY"]]
     if any(sfu) and not all(sfu):
         return [
             Error(
-                "SIGNALING['SFU_JANUS_URL'], SIGNALING['SFU_API_SECRET'] and SIGNALING['SFU_ADMIN_KEY'] go together: "
-                "set all three or none.",
+                "SIGNALING['SFU_JANUS_URL'] (or ['SFU_NODES']), SIGNALING['SFU_API_SECRET'] and "
+                "SIGNALING['SFU_ADMIN_KEY'] go together: set all three or none.",
                 hint="`manage.py janus_config` writes a Janus configuration with the same secret and key.",
                 id="signaling.E020",
             )
@@ -105,7 +113,7 @@ def _check_combinations() -> list[CheckMessage]:
                 id="signaling.E010",
             )
         )
-    if conf.SFU_JANUS_URL and missing_modules("websockets"):
+    if (conf.SFU_JANUS_URL or conf.SFU_NODES) and missing_modules("websockets"):
         messages.append(
             Error(
                 "SFU rooms are configured (SIGNALING['SFU_JANUS_URL']) but websockets is not installed.",

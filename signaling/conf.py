@@ -12,6 +12,7 @@ the checks of settings taken together.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
@@ -93,6 +94,37 @@ class OptionalUrl(Kind[str | None]):
 
     def problem(self, value: Any) -> Problem | None:
         return None if value is None else self.url.problem(value)
+
+
+class SfuNodes(Kind[Mapping[str, Mapping[str, Any]]]):
+    """The Janus nodes of SFU rooms: ``{name: {"URL": "ws://...", "CAPACITY": peers}}`` (``CAPACITY`` optional)."""
+
+    NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+    KEYS = frozenset({"URL", "CAPACITY"})
+
+    def read(self, value: Any) -> Mapping[str, Mapping[str, Any]]:
+        return dict(value or {})
+
+    def problem(self, value: Any) -> Problem | None:
+        if not value:
+            return None
+        if not isinstance(value, Mapping):
+            return Problem("must be a dict of node names to {'URL': ..., 'CAPACITY': ...}")
+        url = Url(self.code or "E023", ("ws://", "wss://"))
+        for name, node in value.items():
+            if not isinstance(name, str) or not self.NAME.match(name):
+                return Problem(f"has a node name that is not 1 to 40 letters, digits, '.', '_' or '-': {name!r}")
+            if not isinstance(node, Mapping) or "URL" not in node or set(node) - self.KEYS:
+                return Problem(f"node {name!r} must be a dict with 'URL' and optionally 'CAPACITY', not {node!r}")
+            bad_url = url.problem(node["URL"])
+            if bad_url is not None:
+                return Problem(f"node {name!r}: 'URL' {bad_url.text}")
+            capacity = node.get("CAPACITY")
+            if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
+                return Problem(
+                    f"node {name!r}: 'CAPACITY' must be a positive number of peers or None, not {capacity!r}"
+                )
+        return None
 
 
 class Origins(Kind[Sequence[str]]):
@@ -281,6 +313,17 @@ class SignalingSettings(SettingsDict):
     # None: no SFU; joins of SFU rooms get `sfu-unavailable`. Its API secret and its VideoRoom's admin key go with
     # it (`manage.py janus_config` writes Janus's configuration with the same values).
     SFU_JANUS_URL = Setting(None, OptionalUrl("E019", ("ws://", "wss://")))
+    # Several Janus nodes instead (SFU_JANUS_URL is the one node "default"): {name: {"URL": ..., "CAPACITY": peers}},
+    # all with the same API secret and admin key. A new SFU room goes to the least loaded node that is up and not
+    # draining (load: the peers of its rooms over its CAPACITY, None: no bound); every worker reads the room's node
+    # from the registry. A node that stops answering is marked down for everyone, and its rooms move to another one.
+    SFU_NODES = Setting({}, SfuNodes("E023"))
+    # Seconds between a worker's health checks of the nodes its peers use (and its look at where their rooms are).
+    SFU_HEALTH_INTERVAL = Setting(1.0, POSITIVE_NUMBER)
+    # Seconds a node that failed a check stays marked down (no room is placed on it) before it is tried again.
+    SFU_DOWN_HOLD = Setting(10.0, POSITIVE_NUMBER)
+    # Seconds between two rooms moved off a draining node (`manage.py sfu_drain`, the admin's SFU nodes page).
+    SFU_DRAIN_STEP = Setting(2.0, POSITIVE_NUMBER)
     SFU_API_SECRET = Setting(None, OptionalText(None))
     SFU_ADMIN_KEY = Setting(None, OptionalText(None))
     # Peers an SFU room admits at most, whatever its stored capacity says.

@@ -88,6 +88,7 @@ from signaling.protocol import (
     RelayedDataFrame,
     RelayedIceFrame,
     RelayedSdpFrame,
+    SfuMovedFrame,
     SfuPublishedFrame,
     SignalingError,
     closed_frame,
@@ -1019,13 +1020,57 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await member.leave()
 
     async def sfu_lost(self) -> None:
-        """Janus went away (or stopped answering): this peer's media is gone. It is told so, and its socket is
-        closed with 1013 (try again later): its client comes back, and joins again once the SFU is there."""
-        metrics.SFU_UP.set(0)
-        if self.sfu_member is None or self.socket_gone:
+        """The peer's Janus session is lost to it: its node went away or stopped answering, or its room moved to
+        another node (a drain). The peer moves with its room: it joins it on its node now, under the same id, and
+        its client, told ``sfu-moved``, publishes and subscribes again; nobody sees it leave. Where no node can
+        take the room, it is told so and its socket is closed with 1013 (try again later): its client comes back,
+        and joins again once an SFU is there."""
+        member, sfu = self.sfu_member, get_sfu()
+        if member is None or self.socket_gone or self.peer is None:
             return
+        if sfu is not None and await self.move_sfu(sfu, member):
+            return
+        metrics.SFU_UP.set(0)
+        await self.end_for_lost_sfu()
+
+    async def end_for_lost_sfu(self) -> None:
+        if self.socket_gone:
+            return  # it went while the move was tried
         await self.send_frame(SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_LOST).frame())
         await self.end(CloseCode.TRY_AGAIN_LATER)
+
+    async def move_sfu(self, sfu: SfuService, old: SfuMember) -> bool:
+        """Move the peer from ``old`` to a member on its room's node now; False when no node can take it."""
+        peer = self.peer
+        assert peer is not None
+        try:
+            member = await sfu.member(peer.room_id, peer.peer_id, old.publishers, peer.deliver, self.sfu_lost)
+        except (JanusError, JanusUnavailable) as error:
+            logger.warning("Peer %s cannot move to another SFU node: %s", peer.peer_id, error)
+            return False
+        if self.sfu_member is not old or self.socket_gone:
+            sfu.forget(member)  # the socket went, or a moderator ended the stay, meanwhile
+            return True
+        reason = "moved" if member.node != old.node and not old.connection.closed else "node-lost"
+        logger.info(
+            "Peer %s of room %s moves from SFU node %s to %s", peer.peer_id, peer.room_id, old.node, member.node
+        )
+        # The member is the socket's before it joins: the client's frames after `sfu-moved` wait for the join.
+        self.sfu_member = member
+        moved: SfuMovedFrame = {"t": "sfu-moved"}
+        await self.send_frame(encode(moved))
+        try:
+            # A session of this peer may still be in the room there (a worker's connection to a node that lived on
+            # broke): it makes way.
+            await (await sfu.nodes[member.node].admin()).kick(peer.room_id, peer.peer_id)
+            await member.join(display_name(self.peer_state.get("metadata")))
+        except (JanusError, JanusUnavailable) as error:
+            logger.warning("Peer %s could not join its room on SFU node %s: %s", peer.peer_id, member.node, error)
+            in_background(sfu.retire(old))
+            return False
+        metrics.SFU_MOVES.labels(reason).inc()
+        in_background(sfu.retire(old))
+        return True
 
     def require_sfu_member(self) -> SfuMember:
         self.require_peer()

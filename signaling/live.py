@@ -13,12 +13,15 @@ worker re-reads at once. A kick makes every worker re-read them too (a ban may h
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from signaling.conf import conf
 from signaling.mounts import mounted_max_peers
 from signaling.policy import Topology
 from signaling.protocol import LeaveReason
 from signaling.registry import RegistryUnavailable, get_registry
+from signaling.registry.placement import NodeLoad
+from signaling.sfu.nodes import configured_nodes
 from signaling.sfu.service import sfu_capacity
 
 #: Raised when the shared registry cannot be reached: live counts, members and moderation are unavailable.
@@ -26,13 +29,32 @@ LiveRoomsUnavailable = RegistryUnavailable
 
 __all__ = [
     "LiveRoomsUnavailable",
+    "SfuNodeStatus",
     "close_room",
     "default_capacity",
+    "drain_sfu_node",
     "kick",
     "live_rooms",
     "occupancy",
     "room_members",
+    "sfu_node_loads",
+    "sfu_nodes",
+    "sfu_nodes_configured",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class SfuNodeStatus:
+    """A Janus node of SFU rooms as every worker sees it: ``state`` is up, down (it stopped answering a worker: no
+    room goes there until it answers again) or draining (no new room; its rooms are moved off one by one)."""
+
+    name: str
+    url: str
+    capacity: int | None
+    state: str
+    #: The ids of the live rooms on it, and their peers.
+    rooms: tuple[str, ...]
+    peers: int
 
 
 def occupancy(room_ids: Iterable[str]) -> dict[str, int]:
@@ -82,3 +104,32 @@ def default_capacity() -> tuple[int, str]:
         assert value is not None
         return value, "the endpoint's max_peers"
     return conf.MAX_PEERS, "SIGNALING['MAX_PEERS']"
+
+
+def sfu_nodes_configured() -> bool:
+    """Whether SFU rooms go through Janus nodes here (``SFU_NODES`` or ``SFU_JANUS_URL``)."""
+    return bool(configured_nodes())
+
+
+def sfu_node_loads() -> dict[str, NodeLoad]:
+    """Each configured SFU node's rooms, peers and state ({} where no SFU is configured)."""
+    nodes = configured_nodes()
+    return get_registry().sfu_placement().loads(nodes) if nodes else {}
+
+
+def sfu_nodes() -> list[SfuNodeStatus]:
+    """The configured SFU nodes, in the order of ``SIGNALING["SFU_NODES"]``, with their state and live rooms."""
+    loads = sfu_node_loads()
+    return [
+        SfuNodeStatus(name, node.url, node.capacity, loads[name].state, loads[name].rooms, loads[name].peers)
+        for name, node in configured_nodes().items()
+    ]
+
+
+def drain_sfu_node(name: str, draining: bool = True) -> None:
+    """Drain SFU node ``name``: no new room goes there, and its live rooms move to other nodes one by one (their
+    peers follow, under the same ids); ``draining=False`` takes it back into service. ``KeyError`` for a node
+    that is not configured."""
+    if name not in configured_nodes():
+        raise KeyError(name)
+    get_registry().sfu_placement().set_draining_now(name, draining)

@@ -7,9 +7,12 @@ when scraped, so the relay path pays only for its counters. ``signaling.views.me
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 #: How a join ended: ``joined`` or the error code it was refused with.
 JOINS = Counter("signaling_joins_total", "Joins by outcome: joined, or the error code of the refusal.", ["outcome"])
@@ -85,6 +88,48 @@ SFU_TAKEOVERS = Counter(
 SFU_UP = Gauge(
     "signaling_sfu_up", "1 when this worker's last request to the SFU (Janus) was answered, 0 when not; SFU rooms only."
 )
+SFU_NODE_UP = Gauge(
+    "signaling_sfu_node_up", "1 when this worker's last request to the SFU node was answered, 0 when not.", ["node"]
+)
+SFU_MOVES = Counter(
+    "signaling_sfu_moves_total",
+    "Peers of this worker moved to another SFU node with their room, by why: node-lost (the node went or stopped "
+    "answering) or moved (the room was moved: a drain).",
+    ["reason"],
+)
+
+
+class SfuNodesCollector(Collector):
+    """Each SFU node's rooms, peers and state, from the shared placement (what every worker sees), at each scrape:
+    ``signaling_sfu_node_rooms``, ``signaling_sfu_node_peers``, ``signaling_sfu_node_state`` (1 for its state)."""
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+        self.read = read
+
+    def describe(self) -> list[Metric]:
+        return []  # read at scrape time only: nothing is read when the collector is registered
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            loads = self.read()
+        except Exception:  # an unreachable registry leaves these out of the scrape, not the others
+            return
+        rooms = GaugeMetricFamily("signaling_sfu_node_rooms", "SFU rooms placed on the node.", labels=["node"])
+        peers = GaugeMetricFamily("signaling_sfu_node_peers", "Peers in the rooms placed on the node.", labels=["node"])
+        state = GaugeMetricFamily(
+            "signaling_sfu_node_state", "1 for the node's state: up, down or draining.", labels=["node", "state"]
+        )
+        for name, load in loads.items():
+            rooms.add_metric([name], len(load.rooms))
+            peers.add_metric([name], load.peers)
+            for each in ("up", "down", "draining"):
+                state.add_metric([name, each], 1 if load.state == each else 0)
+        yield from (rooms, peers, state)
+
+
+def observe_sfu_nodes(read: Callable[[], Mapping[str, Any]]) -> None:
+    """Read the SFU nodes' gauges from ``read`` (node name -> ``NodeLoad``) at each scrape."""
+    REGISTRY.register(SfuNodesCollector(read))
 
 
 def observe_live_state(

@@ -215,6 +215,14 @@ class SfuSubscriptionFrame(TypedDict):
     fresh: NotRequired[bool]
 
 
+class SfuMovedFrame(TypedDict):
+    """SFU rooms (extension): the room moved to another SFU node (its node went down, or was drained). The client's
+    connections with the SFU are gone: it makes new ones, publishes and subscribes again; its peer id, its place in
+    the room and everything else stay."""
+
+    t: Literal["sfu-moved"]
+
+
 class SfuPublishedFrame(TypedDict):
     """SFU rooms (extension): the SFU's answer to the client's ``sfu-publish`` offer."""
 
@@ -244,6 +252,7 @@ ServerFrame = (
     | ConnectionTestFrame
     | ConnectionReportReceivedFrame
     | SfuSubscriptionFrame
+    | SfuMovedFrame
     | SfuPublishedFrame
     | RelayedDataFrame
 )

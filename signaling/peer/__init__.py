@@ -19,6 +19,7 @@ from signaling.peer.events import (
     PeerUpdated,
     Reconnected,
     Reconnecting,
+    SfuMoved,
     StateChanged,
     TrackReceived,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Reconnected",
     "Reconnecting",
     "RemoteTrack",
+    "SfuMoved",
     "StateChanged",
     "TrackReceived",
     "WebRTCCall",

@@ -42,6 +42,7 @@ from signaling.peer.events import (
     PeerUpdated,
     Reconnected,
     Reconnecting,
+    SfuMoved,
     StateChanged,
     TrackReceived,
 )
@@ -490,6 +491,13 @@ class WebRTCCall:
             self._link_with(sender).handle_candidate(message["candidate"])
         elif kind in ("sfu-published", "sfu-subscription", "data"):
             self._on_sfu_message(message)
+        elif kind == "sfu-moved" and self._sfu is not None:
+            # Extension: the room moved to another SFU node; our connections with the SFU are gone. New ones publish
+            # and subscribe again (the frames that follow are theirs); our place in the room is the same.
+            old = self._sfu
+            self._start_sfu(announce_channels=False)
+            self._spawn(old.close())
+            self._emit(SfuMoved())
         elif kind == "ice-servers" and isinstance(message.get("iceServers"), list):
             # Extension: fresh TURN credentials, before ours expire.
             self._use_server_ice_servers(message["iceServers"])
@@ -515,7 +523,7 @@ class WebRTCCall:
             if data is not None:
                 self._emit(DataChannelMessage(message["from"], message["label"], data))
 
-    def _start_sfu(self) -> None:
+    def _start_sfu(self, announce_channels: bool = True) -> None:
         sfu = SfuSession(
             self._ice_servers(),
             self.ice_transport_policy,
@@ -531,6 +539,8 @@ class WebRTCCall:
         self._sfu = sfu
         if self.role != "viewer":  # a viewer only receives: the server refuses its sfu-publish
             self._spawn(sfu.publish())
+        if not announce_channels:
+            return
         for peer_id in self._remote_peers:
             for config in self.channel_configs:
                 self._emit(DataChannelOpen(peer_id, config.label))

@@ -88,6 +88,11 @@ class Reconnected:
 
 
 @dataclass(frozen=True)
+class SfuMoved:
+    """The room moved to another SFU node: our media is published and received anew (extension)."""
+
+
+@dataclass(frozen=True)
 class ErrorOccurred:
     error: WebRTCCallError
 
@@ -104,5 +109,6 @@ CallEvent = (
     | StateChanged
     | Reconnecting
     | Reconnected
+    | SfuMoved
     | ErrorOccurred
 )

@@ -26,6 +26,7 @@ from signaling.metadata import PeerState
 from signaling.mounts import mount_of
 from signaling.policy import get_room_resolver
 from signaling.protocol import EVICTION_CLOSE_CODES
+from signaling.registry.placement import InMemoryPlacement, SfuPlacement
 from signaling.transport import SocketClosed
 
 logger = logging.getLogger(__name__)
@@ -208,6 +209,14 @@ class RoomRegistry(abc.ABC):
 
     #: Whether a parked peer outlives this process (another worker can resume it).
     parks_across_workers: bool = False
+
+    def sfu_placement(self) -> SfuPlacement:
+        """Which Janus node carries each SFU room, shared as the rooms are (``signaling.registry.placement``): here,
+        held by this process, which is right for a registry of one process."""
+        placement = self.__dict__.get("_sfu_placement")
+        if placement is None:
+            placement = self.__dict__["_sfu_placement"] = InMemoryPlacement(self.occupancy)
+        return placement
 
     @abc.abstractmethod
     def parked_count(self) -> int:

@@ -121,7 +121,7 @@ class JanusConnection:
         """Whether no socket to Janus is open (none yet, or it was lost: the sessions made on it are gone)."""
         return self._socket is None
 
-    async def connect(self) -> None:
+    async def connect(self, answer_within: float = REQUEST_TIMEOUT) -> None:
         async with self._connecting:
             if self._socket is not None:
                 return
@@ -132,7 +132,7 @@ class JanusConnection:
             try:
                 self._socket = await within(
                     websockets.connect(self.url, subprotocols=[websockets.Subprotocol("janus-protocol")]),
-                    REQUEST_TIMEOUT,
+                    answer_within,
                 )
             except (OSError, TimeoutError, websockets.WebSocketException) as error:
                 raise JanusUnavailable(f"cannot reach Janus at {self.url}: {error}") from None
@@ -148,10 +148,14 @@ class JanusConnection:
                 await self._reader
         self._fail_pending(JanusUnavailable("the connection to Janus was closed"))
 
-    async def request(self, message: dict[str, Any], *, asynchronous: bool = False) -> JanusReply:
+    async def request(
+        self, message: dict[str, Any], *, asynchronous: bool = False, answer_within: float | None = None
+    ) -> JanusReply:
         """Send one request and wait for its answer (``success``, or for ``asynchronous`` the ``event`` after the
-        ``ack``); raise ``JanusError`` when Janus refuses it, ``JanusUnavailable`` when it does not answer."""
-        await self.connect()
+        ``ack``); raise ``JanusError`` when Janus refuses it, ``JanusUnavailable`` when it does not answer (in
+        ``answer_within`` seconds, by default ``REQUEST_TIMEOUT``)."""
+        timeout = REQUEST_TIMEOUT if answer_within is None else answer_within
+        await self.connect(timeout)
         socket = self._socket
         if socket is None:
             raise JanusUnavailable("not connected to Janus")
@@ -166,9 +170,9 @@ class JanusConnection:
         try:
             await socket.send(json.dumps(message))
             # The answer comes through the reader task; a request whose answer never comes is given up on.
-            reply = await within(future, REQUEST_TIMEOUT)
+            reply = await within(future, timeout)
         except TimeoutError:
-            raise JanusUnavailable(f"Janus did not answer {message.get('janus')!r} in {REQUEST_TIMEOUT} s") from None
+            raise JanusUnavailable(f"Janus did not answer {message.get('janus')!r} in {timeout} s") from None
         except ConnectionClosed:
             raise JanusUnavailable("the connection to Janus closed") from None
         finally:
@@ -249,8 +253,14 @@ class JanusSession:
             await asyncio.sleep(interval)
             try:
                 await self.connection.request({"janus": "keepalive", "session_id": self.session_id})
-            except (JanusError, JanusUnavailable) as error:
+            except JanusError as error:
                 logger.warning("Keepalive of Janus session %d failed: %s", self.session_id, error)
+            except JanusUnavailable as error:
+                # The node is gone (its session with it) or does not answer: whoever holds the session is told by
+                # its handles' events (a lost connection) or by the health checks, and makes a new one.
+                logger.info("Keepalives of Janus session %d stop: %s", self.session_id, error)
+                self._keepalive = None
+                return
 
     async def attach(
         self, plugin: str = VIDEOROOM, on_event: EventCallback | None = None, opaque_id: str | None = None

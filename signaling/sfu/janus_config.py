@@ -49,6 +49,10 @@ class JanusConfig:
     #: Where Janus posts its events (this site's ``/sfu/events``), and the secret it proves itself with.
     events_url: str | None = None
     events_secret: str | None = None
+    #: Janus's Admin API on the WebSocket transport, on ``api_address`` (None: off): for an operator's or a test's
+    #: look at the node's sessions (``list_sessions``), with its own secret. The workers never use it.
+    admin_port: int | None = None
+    admin_secret: str | None = None
     debug_level: int = 3
     modules: Path = DEBIAN_MODULES
     extra_nat: dict[str, str | int | bool] = field(default_factory=dict)
@@ -101,6 +105,7 @@ class JanusConfig:
             "session_timeout": self.session_timeout,
             "reclaim_session_timeout": self.reclaim_timeout,
             "hide_dependencies": True,
+            **({"admin_secret": self.admin_secret} if self.admin_port is not None and self.admin_secret else {}),
             "server_name": "django-rtc-signaling",
         }
         nat: dict[str, str | int | bool] = {"nice_debug": False, "ice_ignore_list": "vmnet"}
@@ -133,6 +138,17 @@ class JanusConfig:
             ]
         )
 
+    def _admin_api(self) -> dict[str, str | int | bool]:
+        if self.admin_port is None:
+            return _no_admin_api()
+        return {
+            "admin_ws": True,
+            "admin_ws_port": self.admin_port,
+            "admin_ws_ip": self.api_address,
+            "admin_ws_acl": self.api_acl,
+            "admin_wss": False,
+        }
+
     def _websockets(self) -> str:
         return "\n".join(
             [
@@ -147,9 +163,13 @@ class JanusConfig:
                         "wss": False,
                     },
                 ),
-                _section("admin", {"admin_ws": False, "admin_wss": False}),
+                _section("admin", self._admin_api()),
             ]
         )
+
+
+def _no_admin_api() -> dict[str, str | int | bool]:
+    return {"admin_ws": False, "admin_wss": False}
 
 
 def _all_but(folder: Path, keep: str) -> str:

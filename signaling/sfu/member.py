@@ -22,8 +22,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from signaling.protocol import SfuStream, SfuSubscriptionFrame, encode
-from signaling.sfu.janus import JanusConnection, JanusError, JanusHandle, JanusReply, JanusSession, JanusUnavailable
+from signaling.sfu.janus import (
+    REQUEST_TIMEOUT,
+    JanusConnection,
+    JanusError,
+    JanusHandle,
+    JanusReply,
+    JanusSession,
+    JanusUnavailable,
+)
 from signaling.sfu.janus_events import handle_label
+from signaling.sfu.nodes import DEFAULT_NODE
 from signaling.sfu.videoroom import JanusRoom, publisher_join, subscriber_join
 from signaling.timeouts import within
 
@@ -45,12 +54,22 @@ class SfuMember:
         peer_id: str,
         send: Callable[[str], Awaitable[None]],
         on_lost: Callable[[], Awaitable[None]] | None = None,
+        node: str = DEFAULT_NODE,
+        publishers: int = 0,
     ) -> None:
         self.connection = connection
         self.room = room
         self.peer_id = peer_id
+        #: The Janus node (``SIGNALING["SFU_NODES"]``) the member is on.
+        self.node = node
+        #: The publishers the Janus room was made for (a move makes the room on its new node alike).
+        self.publishers = publishers
+        #: Set once the member is in Janus (joined, or taken over): its frames wait for it (a member made for a move
+        #: is the socket's before it has joined).
+        self.ready = asyncio.Event()
         self._send = send
-        #: Called once when the connection to Janus is lost: the peer's session (its media) is gone with it.
+        #: Called once when the member's session is lost (``lose()``): the connection to its node went, the node
+        #: stopped answering, or the room moved to another node.
         self._on_lost = on_lost
         self.lost = False
         self._lost_task: asyncio.Future[None] | None = None
@@ -82,6 +101,7 @@ class SfuMember:
         )
         reply = await self.publisher.message(publisher_join(self.room, self.peer_id, display), asynchronous=True)
         self._worker = asyncio.ensure_future(self._apply_changes())
+        self.ready.set()
         present = publishers_of(reply.plugin)
         if present:
             self._changes.put_nowait(("subscribe", present, None))
@@ -104,6 +124,7 @@ class SfuMember:
                 if isinstance(stream, Mapping) and "mid" in stream and "peerId" in stream
             ]
         self._worker = asyncio.ensure_future(self._apply_changes())
+        self.ready.set()
         if handoff.get("answering") and self.subscriber is not None:
             # The client had an offer of ours to answer when its socket went: its answer comes here.
             self._answer = asyncio.get_running_loop().create_future()
@@ -120,6 +141,7 @@ class SfuMember:
         waiting = self._answer is not None and not self._answer.done()
         return json.dumps(
             {
+                "node": self.node,
                 "session": self.session.session_id,
                 "publisher": self.publisher.handle_id,
                 "subscriber": self.subscriber.handle_id if self.subscriber is not None else None,
@@ -146,6 +168,7 @@ class SfuMember:
     async def publish(self, offer: Mapping[str, Any], fresh: bool = False) -> Mapping[str, Any]:
         """Publish the client's media: its offer in, Janus's answer out. ``fresh``: the offer is of a new connection,
         which replaces the published one (the others' subscriptions lose this peer's streams for a moment)."""
+        await self._joined()
         assert self.publisher is not None
         if fresh:
             await self._unpublish()
@@ -188,7 +211,13 @@ class SfuMember:
         if not queued:
             self._changes.put_nowait(("restart", [], None))
 
+    async def _joined(self) -> None:
+        """Wait until the member is in Janus (a frame of the client's can come before a moved member has joined)."""
+        # Within the time of one request: join (or take over) is one, and its failure ends the member's socket.
+        await within(self.ready.wait(), REQUEST_TIMEOUT)
+
     async def trickle(self, target: str, candidate: Mapping[str, Any] | None) -> None:
+        await self._joined()
         handle = self.publisher if target == "publisher" else self.subscriber
         if handle is not None:
             await handle.trickle(candidate)
@@ -203,6 +232,20 @@ class SfuMember:
             await self.session.destroy()
             self.session = None
 
+    @property
+    def serving(self) -> bool:
+        """Whether the member is in Janus for its socket now: joined (or taken over), not lost, not left or let go."""
+        return self.ready.is_set() and self.session is not None and not self.lost
+
+    def lose(self) -> None:
+        """The member's session is lost to it (its node's connection went, the node stopped answering, or the room
+        moved to another node): ``on_lost`` is called, once."""
+        if self.lost:
+            return
+        self.lost = True
+        if self._on_lost is not None:
+            self._lost_task = asyncio.ensure_future(self._on_lost())
+
     # -- Janus's events and the subscription -----------------------------------------------------------------
 
     def _on_publisher_event(self, reply: JanusReply) -> None:
@@ -210,10 +253,8 @@ class SfuMember:
             if self._hung_up is not None and not self._hung_up.done():
                 self._hung_up.set_result(None)
             return
-        if reply.kind in ("disconnected", "timeout") and not self.lost:
-            self.lost = True
-            if self._on_lost is not None:
-                self._lost_task = asyncio.ensure_future(self._on_lost())
+        if reply.kind in ("disconnected", "timeout"):
+            self.lose()
             return
         joined = publishers_of(reply.plugin)
         if joined:

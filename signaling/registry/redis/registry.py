@@ -17,7 +17,9 @@ from signaling.conf import conf
 from signaling.metadata import PeerState
 from signaling.registry import Ended, JoinResult, PeerHandle, RegistryUnavailable, Resumed, RoomRegistry
 from signaling.registry.connection import parse_redis_url, pending, reply, sync_client
+from signaling.registry.placement import SfuPlacement
 from signaling.registry.redis.limits import REDIS_ERRORS, REDIS_TIMEOUT, RETRIES
+from signaling.registry.redis.placement import RedisPlacement
 from signaling.registry.redis.worker import Worker
 from signaling.timeouts import within
 
@@ -39,6 +41,7 @@ class RedisRegistry(RoomRegistry):
         self.outbox_limit = conf.CROSS_WORKER_BUFFER_BYTES
         self._workers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Worker] = weakref.WeakKeyDictionary()
         self._sync_client: redis.Redis | None = None
+        self._placement: RedisPlacement | None = None
 
     def worker(self) -> Worker:
         """This event loop's worker (one per loop; a daphne process has one loop)."""
@@ -93,6 +96,15 @@ class RedisRegistry(RoomRegistry):
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
+
+    def sfu_placement(self) -> SfuPlacement:
+        if self._placement is None:
+            self._placement = RedisPlacement(self)
+        return self._placement
+
+    def sync_client(self) -> redis.Redis:
+        """The registry's synchronous client (the admin, metrics and commands read through it)."""
+        return self._client()
 
     def _client(self) -> redis.Redis:
         if self._sync_client is None:

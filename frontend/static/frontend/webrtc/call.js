@@ -578,6 +578,15 @@ export class WebRTCCall {
       case "sfu-published":
         if (message.description) void this.sfu?.handlePublished(message.description);
         break;
+      case "sfu-moved":
+        // Extension: the room moved to another SFU node (its node went down, or was drained): our connections with
+        // the SFU are gone. New ones publish and subscribe again; our place in the room is the same.
+        if (this.sfu) {
+          this.sfu.close();
+          this.startSfu(false);
+          this.emit("onSfuMoved");
+        }
+        break;
       case "sfu-subscription":
         if (message.description && Array.isArray(message.streams)) {
           this.sfu?.handleSubscription(message.description, message.streams, message.fresh === true);
@@ -834,8 +843,11 @@ export class WebRTCCall {
     return link;
   }
 
-  /** The media of an SFU room: publish ours, and take every other publisher's as the SFU offers it. */
-  startSfu() {
+  /**
+   * The media of an SFU room: publish ours, and take every other publisher's as the SFU offers it.
+   * @param {boolean} [announceChannels] tell the data channels open (not on a move: they never closed)
+   */
+  startSfu(announceChannels = true) {
     const sfu = new SfuSession({
       iceServers: this.iceServers(),
       tracks: this.outgoingTracks(),
@@ -862,6 +874,7 @@ export class WebRTCCall {
     });
     this.sfu = sfu;
     void sfu.publish();
+    if (!announceChannels) return;
     for (const peerId of this.remotePeers) {
       for (const config of this.channelConfigs) this.emit("onDataChannelOpen", peerId, config.label);
     }

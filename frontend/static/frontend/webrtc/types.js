@@ -57,13 +57,15 @@
  * @typedef {{ t: "connection-test", clientAddress: string | null, iceServers?: RTCIceServer[] }} ConnectionTestMessage
  * @typedef {{ t: "connection-report-received", id: string }} ConnectionReportReceivedMessage
  * @typedef {{ mid: string, peerId: string, kind: string }} SfuStream
+ * @typedef {{ t: "sfu-moved" }} SfuMovedMessage
  * @typedef {{ t: "sfu-published", description: RTCSessionDescriptionInit }} SfuPublishedMessage
  * @typedef {{ t: "sfu-subscription", description: RTCSessionDescriptionInit, streams: SfuStream[], fresh?: boolean }}
  *   SfuSubscriptionMessage
  * @typedef {{ t: "data", from: string, label: string, text?: string, binary?: string }} DataMessage
  * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | PeerUpdatedMessage | SdpMessage | IceMessage
  *   | ErrorMessage | PongMessage | ClosedMessage | IceServersMessage | ConnectionTestMessage
- *   | ConnectionReportReceivedMessage | SfuPublishedMessage | SfuSubscriptionMessage | DataMessage} ServerMessage
+ *   | ConnectionReportReceivedMessage | SfuMovedMessage | SfuPublishedMessage | SfuSubscriptionMessage | DataMessage}
+ *   ServerMessage
  */
 
 /**
@@ -101,6 +103,7 @@
  * @property {(stream: MediaStream) => void} onScreenShareStart
  * @property {() => void} onScreenShareStop
  * @property {(peerId: string) => void} onIceRestart
+ * @property {() => void} onSfuMoved the room moved to another SFU node: our media is published and received anew
  * @property {(peerId: string, update: PeerUpdate) => void} onPeerUpdated a peer changed its metadata or media
  * @property {(peerId: string | null) => void} onActiveSpeakerChange
  */

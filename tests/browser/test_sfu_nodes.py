@@ -1,0 +1,261 @@
+"""SFU rooms on two Janus nodes (issue 23), behind nginx with two daphne workers and Redis: new rooms are spread
+over both nodes, which `/metrics` and `manage.py sfu_nodes` show; a node killed mid-call (SIGKILL) and a node
+drained for maintenance each lose their rooms to the other node, and every page in them keeps its peer id, sees
+nobody leave, and decodes everyone's video again after a gap we measure (printed; the benchmark reports it)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+import websockets.sync.client
+from playwright.sync_api import Page
+
+from rtcsite.servers import ROOT, DaphneProcess, JanusProcess, NginxProcess
+from tests.browser.conftest import OpenPage, join, peer_id
+from tests.browser.test_mesh_and_reconnect import RECORD_EVENTS
+from tests.browser.test_rolling_restart import DRAIN_SECONDS, serve_workers_behind_nginx
+from tests.browser.test_sfu_rolling_restart import decodes_everyone
+
+pytestmark = pytest.mark.sfu_media
+
+#: Every sfu-moved frame the page's call takes, counted in window.moves.
+COUNT_MOVES = """() => {
+  window.moves = 0;
+  const callbacks = window.call.options.callbacks ?? {};
+  window.call.setOptions({ ...window.call.options, callbacks: { ...callbacks,
+    onSfuMoved: () => { window.moves += 1; callbacks.onSfuMoved?.(); },
+  } });
+}"""
+
+
+#: Every 100 ms, the frames the page decodes of each remote peer's video, by peer (a move brings a new subscribing
+#: connection, whose counts start again at 0, and whose mids may be other peers'): the longest time each peer's video
+#: went without a new frame (ms) is `window.longestStall[peer]`, a peer missing from the stats stalling meanwhile;
+#: `window.steadySince`, since when no peer's video went 300 ms without one.
+WATCH_FRAMES = """() => {
+  window.longestStall = {};
+  window.steadySince = performance.now();
+  const last = {};
+  let watched = null;
+  window.frameWatch = setInterval(async () => {
+    const sfu = window.call.sfu;
+    const pc = sfu?.subscriber;
+    if (!pc) return;
+    if (pc !== watched) {
+      for (const peer in last) last[peer].frames = 0;
+      watched = pc;
+    }
+    const stats = await pc.getStats();
+    const now = performance.now();
+    const seen = new Set();
+    stats.forEach((r) => {
+      const peer = r.type === 'inbound-rtp' && r.kind === 'video' ? sfu.peerOfMid.get(r.mid) : undefined;
+      if (!peer) return;
+      seen.add(peer);
+      const known = last[peer];
+      if (!known || r.framesDecoded > known.frames) last[peer] = { frames: r.framesDecoded, at: now };
+      if (known) window.longestStall[peer] = Math.max(window.longestStall[peer] ?? 0, now - last[peer].at);
+    });
+    for (const peer in last) {
+      const stall = now - last[peer].at;
+      if (!seen.has(peer)) window.longestStall[peer] = Math.max(window.longestStall[peer] ?? 0, stall);
+      if (stall > 300) window.steadySince = now;
+    }
+  }, 100);
+}"""
+
+
+@dataclass
+class Cluster:
+    nodes: dict[str, JanusProcess]
+    workers: list[DaphneProcess]
+    nginx: NginxProcess
+    manage_env: dict[str, str]
+
+    @property
+    def site(self) -> str:
+        return f"http://127.0.0.1:{self.nginx.port}"
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.manage_env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def create_room(self, room_id: str) -> None:
+        self.manage(
+            "shell", "-c", f"from rooms.models import Room; Room.objects.create(id={room_id!r}, topology='sfu')"
+        )
+
+    def node_table(self) -> dict[str, tuple[str, int, int]]:
+        """`manage.py sfu_nodes`: node -> (state, rooms, peers)."""
+        table = {}
+        for line in self.manage("sfu_nodes").splitlines():
+            name, state, rooms, peers, _ = line.split("\t")
+            table[name] = (state, int(rooms.split()[0]), int(peers.split()[0]))
+        return table
+
+    def node_of(self, room_id: str) -> str:
+        names = f"[node.name for node in live.sfu_nodes() if {room_id!r} in node.rooms]"
+        code = f"import json; from signaling import live; print(json.dumps({names}))"
+        found = json.loads(self.manage("shell", "-c", code).strip().splitlines()[-1])
+        assert len(found) == 1, found
+        return str(found[0])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with ExitStack() as resources:
+        a = resources.enter_context(JanusProcess(admin_api=True))
+        b = resources.enter_context(JanusProcess(admin_api=True, api_secret=a.api_secret, admin_key=a.admin_key))
+        settings = {
+            "DRAIN_SECONDS": DRAIN_SECONDS,
+            "SFU_NODES": {"a": {"URL": a.url}, "b": {"URL": b.url}},
+            "SFU_API_SECRET": a.api_secret,
+            "SFU_ADMIN_KEY": a.admin_key,
+            "SFU_HEALTH_INTERVAL": 0.5,
+            "SFU_DRAIN_STEP": 1.0,
+            "SFU_DOWN_HOLD": 8.0,
+        }
+        workers, nginx, manage_env = resources.enter_context(serve_workers_behind_nginx(2, settings))
+        yield Cluster({"a": a, "b": b}, workers, nginx, manage_env)
+        for name, node in (("a", a), ("b", b)):
+            print(f"--- janus {name}\n{node.log()[-2000:]}")
+
+
+def wait_for(condition: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def metrics_of(worker: DaphneProcess) -> str:
+    with urllib.request.urlopen(f"{worker.http_url}/metrics", timeout=10) as answer:
+        return answer.read().decode()
+
+
+def gauge(text: str, name: str, node: str) -> float:
+    match = re.search(rf'^{name}{{node="{node}"}} (\S+)$', text, re.M)
+    assert match, f"{name} for {node} is not in /metrics"
+    return float(match.group(1))
+
+
+def test_six_sfu_rooms_are_spread_over_both_nodes_and_the_metrics_and_the_command_show_it(
+    cluster: Cluster, room_id: str
+) -> None:
+    rooms = [f"{room_id}-{n}" for n in range(6)]
+    with ExitStack() as open_sockets:
+        sockets = []
+        for room in rooms:
+            cluster.create_room(room)
+            url = f"ws://127.0.0.1:{cluster.nginx.port}/api/call/signal"
+            socket = open_sockets.enter_context(websockets.sync.client.connect(url))
+            sockets.append(socket)
+            socket.send(json.dumps({"t": "join", "roomId": room, "capabilities": ["sfu"]}))
+            joined = json.loads(socket.recv(timeout=15))
+            assert joined["t"] == "joined", joined
+            assert joined["topology"] == "sfu", joined
+        table = cluster.node_table()
+        assert (table["a"][1], table["b"][1]) == (3, 3), table
+        placed = {room: cluster.node_of(room) for room in rooms}
+        assert sorted(placed.values()).count("a") == 3, placed
+        for worker in cluster.workers:
+            text = metrics_of(worker)
+            assert gauge(text, "signaling_sfu_node_rooms", "a") == 3
+            assert gauge(text, "signaling_sfu_node_rooms", "b") == 3
+            assert re.search(r'^signaling_sfu_node_state\{node="a",state="up"\} 1\.0$', text, re.M), text
+        # Each peer's Janus session is on its room's node.
+        assert len(cluster.nodes["a"].sessions()) >= 3
+        assert len(cluster.nodes["b"].sessions()) >= 3
+        for socket in sockets:
+            socket.send(json.dumps({"t": "leave"}))
+    # The rooms ended with their peers: no node carries them any more.
+    wait_for(lambda: all(rooms == 0 for _, rooms, _ in cluster.node_table().values()))
+
+
+def call_of_three(cluster: Cluster, open_page: OpenPage, room_id: str) -> tuple[list[Page], list[str]]:
+    """Three pages in an SFU room, each decoding the other two, watching for stalls from now on."""
+    cluster.create_room(room_id)
+    pages = [open_page(f"{cluster.site}/call/{room_id}/") for _ in range(3)]
+    for page in pages:
+        join(page)
+        page.wait_for_function("window.call.peerId !== null")
+    for page in pages:
+        decodes_everyone(page, 2)
+        page.evaluate(RECORD_EVENTS)
+        page.evaluate(COUNT_MOVES)
+        page.evaluate(WATCH_FRAMES)
+    for page in pages:
+        page.wait_for_function("performance.now() - window.steadySince > 2000", timeout=30000)
+        page.evaluate("() => { window.longestStall = {}; }")
+    return pages, [peer_id(page) for page in pages]
+
+
+def assert_moved_and_kept(pages: list[Page], ids: list[str]) -> list[float]:
+    """Every page moved, decodes both others again, kept its id and saw nobody leave; each page's longest stall of
+    a remote video (ms)."""
+    gaps = []
+    for page in pages:
+        page.wait_for_function("window.moves >= 1", timeout=30000)
+        decodes_everyone(page, 2)
+    for page, me in zip(pages, ids, strict=True):
+        page.wait_for_function(
+            """() => { const pc = window.call.sfu?.subscriber; return pc && pc.connectionState === 'connected'; }"""
+        )
+        assert peer_id(page) == me
+        assert sorted(page.evaluate("window.call.remotePeerIds")) == sorted(set(ids) - {me})
+        events = page.evaluate("window.events")
+        # Nobody left or came, and no socket reconnected: the move happened on the signaling socket as it was.
+        assert not [event for event in events if event.startswith(("left:", "joined:", "failed", "reconnect"))], events
+        page.wait_for_function("performance.now() - window.steadySince > 1000", timeout=30000)
+        page.evaluate("clearInterval(window.frameWatch)")
+        stalls = page.evaluate("window.longestStall")
+        assert sorted(stalls) == sorted(set(ids) - {me}), stalls
+        gaps.append(max(stalls.values()))
+    return gaps
+
+
+def test_a_node_killed_mid_call_loses_its_room_to_the_other_node_and_nobody_leaves(
+    cluster: Cluster, open_page: OpenPage, room_id: str
+) -> None:
+    pages, ids = call_of_three(cluster, open_page, room_id)
+    node = cluster.node_of(room_id)
+    other = "b" if node == "a" else "a"
+
+    cluster.nodes[node].kill()
+    wait_for(lambda: cluster.node_table()[node][0] == "down", timeout=10)
+    gaps = assert_moved_and_kept(pages, ids)
+    print(f"SIGKILL of node {node}: longest video gap per page (ms): {[round(gap) for gap in gaps]}")
+    assert cluster.node_of(room_id) == other
+
+    cluster.nodes[node].start()  # for the next test: it is back (and up again once a worker hears it answer)
+
+
+def test_a_drained_node_hands_its_rooms_over_one_by_one_and_ends_with_no_session(
+    cluster: Cluster, open_page: OpenPage, room_id: str
+) -> None:
+    pages, ids = call_of_three(cluster, open_page, room_id)
+    node = cluster.node_of(room_id)
+    other = "b" if node == "a" else "a"
+
+    out = cluster.manage("sfu_nodes", "--drain", node, "--wait", "60")
+    assert f"{node}: drained" in out, out
+    gaps = assert_moved_and_kept(pages, ids)
+    print(f"drain of node {node}: longest video gap per page (ms): {[round(gap) for gap in gaps]}")
+    assert cluster.node_of(room_id) == other
+    # Nothing of ours is left on the node: the peers' sessions ended, and the workers gave back their own.
+    wait_for(lambda: cluster.nodes[node].sessions() == [])
+    assert cluster.node_table()[node][0] == "draining"
+    cluster.manage("sfu_nodes", "--undrain", node)
+    assert cluster.node_table()[node][0] in ("up", "down")
