@@ -23,6 +23,7 @@ from signaling.peer.media import GeneratedVideoTrack
 from signaling.protocol import PeerRole, role_of
 from signaling.sfu.janus import JanusConnection
 from signaling.sfu.member import SfuMember
+from signaling.sfu.service import get_sfu
 from signaling.sfu.videoroom import JanusRoom, VideoRoomAdmin
 from tests.conftest import Connect, Peer, settle
 
@@ -274,6 +275,34 @@ async def test_a_janus_that_is_down_makes_sfu_joins_unavailable_and_they_work_wh
         second = await connect()
         joined = await second.join(room_id, capabilities=["sfu"])
         assert joined["topology"] == "sfu"
+
+
+async def test_a_janus_that_restarted_while_the_worker_kept_pinging_it_takes_joins_again(
+    settings: Any, connect: Connect, room_id: str
+) -> None:
+    """The worker's session for room requests was of Janus's last life: a ping (readyz, the health checks) opens a
+    new socket before any room request notices, and the next join must not use the session Janus no longer has."""
+    with JanusProcess() as janus:
+        use_janus(settings, janus)
+        await sfu_room(room_id)
+        first = await connect()
+        await first.join(room_id, capabilities=["sfu"])
+        await first.close()  # parked: nothing of this worker's is in a call when Janus goes
+        await settle()
+        janus.restart()
+        sfu = get_sfu()
+        assert sfu is not None
+        await wait_until_async(sfu.ping)
+        second = await connect()
+        await sfu_room(room_id + "-b")
+        joined = await second.join(room_id + "-b", capabilities=["sfu"])
+        assert joined["topology"] == "sfu"
+
+
+async def wait_until_async(condition: Any, timeout: float = 20) -> None:
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,9 @@ class JanusConnection:
         self._pending: dict[str, _Pending] = {}
         self._handles: dict[int, JanusHandle] = {}
         self._connecting = asyncio.Lock()
+        #: How many sockets to Janus this connection has opened: a session made on an earlier one may be gone (a
+        #: Janus that restarted has none of them), and is only claimed back deliberately.
+        self.generation = 0
 
     @property
     def closed(self) -> bool:
@@ -136,6 +139,7 @@ class JanusConnection:
                 )
             except (OSError, TimeoutError, websockets.WebSocketException) as error:
                 raise JanusUnavailable(f"cannot reach Janus at {self.url}: {error}") from None
+            self.generation += 1
             self._reader = asyncio.ensure_future(self._read(self._socket))
 
     async def close(self) -> None:

@@ -51,6 +51,7 @@ class SfuNode:
         self._admin: VideoRoomAdmin | None = None
         self._session: JanusSession | None = None
         self._lock = asyncio.Lock()
+        self._generation = 0
         #: Whether the node answered this worker's last request to it (None: none made yet).
         self.answering: bool | None = None
 
@@ -61,10 +62,13 @@ class SfuNode:
     async def admin(self) -> VideoRoomAdmin:
         """The handle for room requests, made on first use (and again after the node came back)."""
         async with self._lock:
-            if self._admin is None or self.connection.closed:
+            # A session is of the socket it was made on: after the socket was lost (the node may have restarted,
+            # with no session of before), a new one, on a new socket.
+            if self._admin is None or self.connection.closed or self._generation != self.connection.generation:
                 if self._session is not None:
                     self._session.stop_keepalive()  # the session went with the connection it was made on
                 self._session = await self.connection.create_session()
+                self._generation = self.connection.generation
                 self._session.keep_alive()
                 self._admin = VideoRoomAdmin(await self._session.attach(), self.admin_key)
             return self._admin

@@ -18,6 +18,7 @@ from signaling.peer import (
     GeneratedAudioTrack,
     GeneratedVideoTrack,
     PeerLeft,
+    SfuMoved,
     TrackReceived,
     WebRTCCall,
     tone,
@@ -90,7 +91,12 @@ class CountingPeer:
         self.shades: dict[str, float] = {}
         self.received: list[tuple[str, str, str | bytes]] = []
         self.left: dict[str, str] = {}
+        #: When each peer's last video frame came (the loop's clock), and the longest wait for one (s).
+        self.last_video: dict[str, float] = {}
+        self.longest_video_gap: dict[str, float] = {}
+        self.moves = 0
         self.call.on(TrackReceived, self._count)
+        self.call.on(SfuMoved, self._moved)
         self.call.on(DataChannelMessage, lambda e: self.received.append((e.peer_id, e.label, e.data)))
         self.call.on(PeerLeft, lambda e: self.left.__setitem__(e.peer_id, e.reason))
 
@@ -103,6 +109,9 @@ class CountingPeer:
         assert self.call.peer_id is not None
         return self.call.peer_id
 
+    def _moved(self, event: SfuMoved) -> None:
+        self.moves += 1
+
     async def _count(self, event: TrackReceived) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
@@ -110,5 +119,10 @@ class CountingPeer:
                 if event.track.kind == "audio":
                     self.audio[event.peer_id] = self.audio.get(event.peer_id, 0) + 1
                 else:
+                    now = asyncio.get_running_loop().time()
+                    if event.peer_id in self.last_video:
+                        gap = now - self.last_video[event.peer_id]
+                        self.longest_video_gap[event.peer_id] = max(self.longest_video_gap.get(event.peer_id, 0), gap)
+                    self.last_video[event.peer_id] = now
                     self.video[event.peer_id] = self.video.get(event.peer_id, 0) + 1
                     self.shades[event.peer_id] = float(frame.to_ndarray(format="rgb24").mean())

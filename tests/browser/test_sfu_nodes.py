@@ -6,7 +6,9 @@ nobody leave, and decodes everyone's video again after a gap we measure (printed
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ from playwright.sync_api import Page
 
 from rtcsite.servers import ROOT, DaphneProcess, JanusProcess, NginxProcess
 from tests.browser.conftest import OpenPage, join, peer_id
+from tests.browser.python_peer import CountingPeer, EventLoopThread
 from tests.browser.test_mesh_and_reconnect import RECORD_EVENTS
 from tests.browser.test_rolling_restart import DRAIN_SECONDS, serve_workers_behind_nginx
 from tests.browser.test_sfu_rolling_restart import decodes_everyone
@@ -133,6 +136,10 @@ def cluster() -> Iterator[Cluster]:
             print(f"--- janus {name}\n{node.log()[-2000:]}")
 
 
+def rounded(gaps: list[float]) -> list[int]:
+    return [round(gap) for gap in gaps]
+
+
 def wait_for(condition: object, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
@@ -184,32 +191,46 @@ def test_six_sfu_rooms_are_spread_over_both_nodes_and_the_metrics_and_the_comman
     wait_for(lambda: all(rooms == 0 for _, rooms, _ in cluster.node_table().values()))
 
 
-def call_of_three(cluster: Cluster, open_page: OpenPage, room_id: str) -> tuple[list[Page], list[str]]:
-    """Three pages in an SFU room, each decoding the other two, watching for stalls from now on."""
+def call_of_four(
+    cluster: Cluster, open_page: OpenPage, room_id: str, peer_loop: EventLoopThread
+) -> tuple[list[Page], CountingPeer, list[str]]:
+    """Three pages and a Python peer in an SFU room, each page decoding the three others, watching for stalls from
+    now on."""
     cluster.create_room(room_id)
     pages = [open_page(f"{cluster.site}/call/{room_id}/") for _ in range(3)]
     for page in pages:
         join(page)
         page.wait_for_function("window.call.peerId !== null")
+    python = peer_loop.run(CountingPeer.make(f"ws://127.0.0.1:{cluster.nginx.port}/api/call/signal", room_id, 90))
+    peer_loop.run(python.call.connect())
     for page in pages:
-        decodes_everyone(page, 2)
+        decodes_everyone(page, 3)
         page.evaluate(RECORD_EVENTS)
         page.evaluate(COUNT_MOVES)
         page.evaluate(WATCH_FRAMES)
     for page in pages:
         page.wait_for_function("performance.now() - window.steadySince > 2000", timeout=30000)
         page.evaluate("() => { window.longestStall = {}; }")
-    return pages, [peer_id(page) for page in pages]
+    ids = [peer_id(page) for page in pages]
+    wait_for(lambda: all(python.video.get(page, 0) >= 20 for page in ids))
+    python.longest_video_gap.clear()
+    return pages, python, [*ids, python.peer_id]
 
 
-def assert_moved_and_kept(pages: list[Page], ids: list[str]) -> list[float]:
-    """Every page moved, decodes both others again, kept its id and saw nobody leave; each page's longest stall of
-    a remote video (ms)."""
+def assert_moved_and_kept(pages: list[Page], python: CountingPeer, ids: list[str]) -> list[float]:
+    """Every page and the Python peer moved, receive everyone's video again, kept their ids and saw nobody leave;
+    each one's longest gap in a remote video (ms)."""
     gaps = []
     for page in pages:
         page.wait_for_function("window.moves >= 1", timeout=30000)
-        decodes_everyone(page, 2)
-    for page, me in zip(pages, ids, strict=True):
+        decodes_everyone(page, 3)
+    wait_for(lambda: python.moves >= 1)
+    after_move = dict(python.video)
+    wait_for(lambda: all(python.video.get(page, 0) >= after_move.get(page, 0) + 20 for page in ids[:3]))
+    assert python.peer_id == ids[3]
+    assert python.left == {}
+    assert sorted(python.call.remote_peer_ids) == sorted(ids[:3])
+    for page, me in zip(pages, ids[:3], strict=True):
         page.wait_for_function(
             """() => { const pc = window.call.sfu?.subscriber; return pc && pc.connectionState === 'connected'; }"""
         )
@@ -223,37 +244,60 @@ def assert_moved_and_kept(pages: list[Page], ids: list[str]) -> list[float]:
         stalls = page.evaluate("window.longestStall")
         assert sorted(stalls) == sorted(set(ids) - {me}), stalls
         gaps.append(max(stalls.values()))
+    gaps.append(1000 * max(python.longest_video_gap.values()))
     return gaps
 
 
 def test_a_node_killed_mid_call_loses_its_room_to_the_other_node_and_nobody_leaves(
-    cluster: Cluster, open_page: OpenPage, room_id: str
+    cluster: Cluster, open_page: OpenPage, room_id: str, peer_loop: EventLoopThread
 ) -> None:
-    pages, ids = call_of_three(cluster, open_page, room_id)
+    pages, python, ids = call_of_four(cluster, open_page, room_id, peer_loop)
     node = cluster.node_of(room_id)
     other = "b" if node == "a" else "a"
 
     cluster.nodes[node].kill()
     wait_for(lambda: cluster.node_table()[node][0] == "down", timeout=10)
-    gaps = assert_moved_and_kept(pages, ids)
-    print(f"SIGKILL of node {node}: longest video gap per page (ms): {[round(gap) for gap in gaps]}")
+    gaps = assert_moved_and_kept(pages, python, ids)
+    print(f"SIGKILL of node {node}: longest video gap of each page and the Python peer (ms): {rounded(gaps)}")
     assert cluster.node_of(room_id) == other
+    peer_loop.run(python.call.hangup())
 
     cluster.nodes[node].start()  # for the next test: it is back (and up again once a worker hears it answer)
 
 
-def test_a_drained_node_hands_its_rooms_over_one_by_one_and_ends_with_no_session(
-    cluster: Cluster, open_page: OpenPage, room_id: str
+def test_a_node_that_hangs_is_found_by_the_health_checks_and_loses_its_room(
+    cluster: Cluster, open_page: OpenPage, room_id: str, peer_loop: EventLoopThread
 ) -> None:
-    pages, ids = call_of_three(cluster, open_page, room_id)
+    pages, python, ids = call_of_four(cluster, open_page, room_id, peer_loop)
+    node = cluster.node_of(room_id)
+    janus = cluster.nodes[node].process
+    assert janus is not None
+    # SIGSTOP: its sockets stay open, it just stops answering (a hung process, a partitioned host).
+    os.kill(janus.pid, signal.SIGSTOP)
+    try:
+        gaps = assert_moved_and_kept(pages, python, ids)
+        print(f"SIGSTOP of node {node}: longest video gap of each page and the Python peer (ms): {rounded(gaps)}")
+        assert cluster.node_of(room_id) != node
+    finally:
+        os.kill(janus.pid, signal.SIGCONT)
+    peer_loop.run(python.call.hangup())
+
+
+def test_a_drained_node_hands_its_rooms_over_one_by_one_and_ends_with_no_session(
+    cluster: Cluster, open_page: OpenPage, room_id: str, peer_loop: EventLoopThread
+) -> None:
+    pages, python, ids = call_of_four(cluster, open_page, room_id, peer_loop)
     node = cluster.node_of(room_id)
     other = "b" if node == "a" else "a"
 
     out = cluster.manage("sfu_nodes", "--drain", node, "--wait", "60")
     assert f"{node}: drained" in out, out
-    gaps = assert_moved_and_kept(pages, ids)
-    print(f"drain of node {node}: longest video gap per page (ms): {[round(gap) for gap in gaps]}")
+    gaps = assert_moved_and_kept(pages, python, ids)
+    print(
+        f"drain of node {node}: longest video gap of each page and the Python peer (ms): {[round(gap) for gap in gaps]}"
+    )
     assert cluster.node_of(room_id) == other
+    peer_loop.run(python.call.hangup())
     # Nothing of ours is left on the node: the peers' sessions ended, and the workers gave back their own.
     wait_for(lambda: cluster.nodes[node].sessions() == [])
     assert cluster.node_table()[node][0] == "draining"
