@@ -46,6 +46,9 @@ INVALID_CAPABILITIES = f"capabilities must be a list of at most {MAX_CAPABILITIE
 SFU_TARGETS = frozenset({"publisher", "subscriber"})
 INVALID_SFU_TARGET = "sfu-ice needs target: publisher or subscriber, and a candidate (or null)"
 INVALID_FRESH = "fresh must be true or false"
+#: What ``sfu-quality`` asks for.
+SFU_QUALITIES = ("high", "medium", "low", "off")
+INVALID_SFU_QUALITY = "sfu-quality needs peerId and quality: high, medium, low or off"
 #: Longest data-channel label a ``data`` frame may name.
 MAX_LABEL = 64
 INVALID_DATA = f"data needs label (1 to {MAX_LABEL} characters) and one of text or binary (base64), both strings"
@@ -186,6 +189,15 @@ class SfuRestart:
 
 
 @dataclass(frozen=True, slots=True)
+class SfuQuality:
+    """``sfu-quality`` (extension, SFU rooms): which layer of ``peer_id``'s simulcast video the client wants, for
+    the size its tile is shown at: ``high``, ``medium``, ``low``, or ``off`` (the tile is hidden: no video)."""
+
+    peer_id: str
+    quality: str
+
+
+@dataclass(frozen=True, slots=True)
 class Data:
     """``data`` (extension, SFU rooms): a data-channel message on ``label`` for ``to`` (None: everyone else),
     relayed by the server: ``text``, or ``binary`` in base64."""
@@ -210,6 +222,7 @@ ClientFrame = (
     | SfuSubscribed
     | SfuIce
     | SfuRestart
+    | SfuQuality
     | Data
 )
 
@@ -337,6 +350,13 @@ def _sfu_restart(message: dict[str, Any], max_metadata_bytes: int) -> SfuRestart
     return SfuRestart(_fresh(message))
 
 
+def _sfu_quality(message: dict[str, Any], max_metadata_bytes: int) -> SfuQuality:
+    peer_id, quality = message.get("peerId"), message.get("quality")
+    if not isinstance(peer_id, str) or not peer_id or quality not in SFU_QUALITIES:
+        raise SignalingError(ErrorCode.INVALID_MESSAGE, INVALID_SFU_QUALITY)
+    return SfuQuality(peer_id, str(quality))
+
+
 def _fresh(message: dict[str, Any]) -> bool:
     fresh = message.get("fresh", False)
     if not isinstance(fresh, bool):
@@ -368,6 +388,7 @@ PARSERS: Mapping[str, Callable[[dict[str, Any], int], ClientFrame]] = {
     "sfu-subscribed": _sfu_subscribed,
     "sfu-ice": _sfu_ice,
     "sfu-restart": _sfu_restart,
+    "sfu-quality": _sfu_quality,
     "data": _data,
 }
 

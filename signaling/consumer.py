@@ -39,6 +39,7 @@ from signaling.client_frames import (
     Sdp,
     SfuIce,
     SfuPublish,
+    SfuQuality,
     SfuRestart,
     SfuSubscribed,
     Update,
@@ -526,6 +527,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 await self.handle_sfu_ice(frame)
             case SfuRestart():
                 self.require_sfu_member().restart(fresh=frame.fresh)
+            case SfuQuality():
+                self.require_sfu_member().want_quality(frame.peer_id, frame.quality)
             case Data():
                 await self.handle_data(frame)
             case _:

@@ -21,6 +21,7 @@ from signaling.client_frames import (
     Ping,
     Sdp,
     SfuPublish,
+    SfuQuality,
     SfuRestart,
     Update,
     parse_client_frame,
@@ -54,6 +55,7 @@ def test_each_frame_is_its_own_type() -> None:
     assert report.passed is False
     assert frame_of({"t": "sfu-restart"}) == SfuRestart(fresh=False)
     assert frame_of({"t": "sfu-restart", "fresh": True}) == SfuRestart(fresh=True)
+    assert frame_of({"t": "sfu-quality", "peerId": "p", "quality": "low"}) == SfuQuality("p", "low")
     offer = {"type": "offer", "sdp": "v=0"}
     assert frame_of({"t": "sfu-publish", "description": offer}) == SfuPublish(offer, fresh=False)
     assert frame_of({"t": "sfu-publish", "description": offer, "fresh": True}) == SfuPublish(offer, fresh=True)
@@ -114,6 +116,10 @@ def test_a_join_refused_for_its_shape_names_the_room_it_asked_for(
         {"t": "sfu-ice", "target": "both", "candidate": None},
         {"t": "sfu-publish", "description": {"type": "offer", "sdp": "v=0"}, "fresh": "yes"},
         {"t": "sfu-restart", "fresh": 1},
+        {"t": "sfu-quality", "peerId": "p", "quality": "ultra"},
+        {"t": "sfu-quality", "peerId": "", "quality": "low"},
+        {"t": "sfu-quality", "quality": "low"},
+        {"t": "sfu-quality", "peerId": "p", "quality": 0},
         {"t": "data", "label": "", "text": "x"},
         {"t": "data", "label": "chat", "text": "x", "binary": "AA=="},
         {"t": "data", "label": "chat"},

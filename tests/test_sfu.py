@@ -312,6 +312,7 @@ async def wait_until_async(condition: Any, timeout: float = 20) -> None:
         {"t": "sfu-subscribed", "description": {"type": "answer", "sdp": "v=0"}},
         {"t": "sfu-ice", "target": "publisher", "candidate": None},
         {"t": "sfu-restart"},
+        {"t": "sfu-quality", "peerId": "p", "quality": "low"},
         {"t": "data", "label": "chat", "text": "hi"},
     ],
 )

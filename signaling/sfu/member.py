@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from signaling.client_frames import SFU_QUALITIES
 from signaling.protocol import SfuStream, SfuSubscriptionFrame, encode
 from signaling.sfu.janus import (
     REQUEST_TIMEOUT,
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 ANSWER_TIMEOUT = 15.0
 #: Seconds Janus has to hang up a published connection before a fresh one is offered on its handle anyway.
 HANGUP_TIMEOUT = 5.0
+#: The simulcast layer (Janus's substream: 0 the smallest) of each quality a client may ask for (``sfu-quality``).
+SUBSTREAMS = {"high": 2, "medium": 1, "low": 0}
 
 
 class SfuMember:
@@ -91,6 +94,11 @@ class SfuMember:
         self._restart: str | None = None
         #: Set by Janus's hang-up of the publisher's connection, while a fresh one waits for it (publish(fresh=True)).
         self._hung_up: asyncio.Future[None] | None = None
+        #: The quality the client wants of each subscribed peer's video (``sfu-quality``; bounded by the feeds), and
+        #: what Janus was told for each (mid, peer) of the subscription; a change is queued once at most.
+        self.qualities: dict[str, str] = {}
+        self._applied: dict[tuple[str, str], str] = {}
+        self._quality_queued = False
 
     async def join(self, display: str = "") -> list[str]:
         """Join the Janus room as a publisher; the peer ids of those publishing there already (subscribed next)."""
@@ -123,6 +131,16 @@ class SfuMember:
                 for stream in handoff.get("streams", [])
                 if isinstance(stream, Mapping) and "mid" in stream and "peerId" in stream
             ]
+            qualities = handoff.get("qualities")
+            if isinstance(qualities, Mapping):
+                self.qualities = {
+                    str(peer): str(quality)
+                    for peer, quality in qualities.items()
+                    if peer in self.feeds and quality in SFU_QUALITIES
+                }
+            for entry in handoff.get("applied", []):
+                if isinstance(entry, list) and len(entry) == 3 and all(isinstance(part, str) for part in entry):
+                    self._applied[(entry[0], entry[1])] = entry[2]
         self._worker = asyncio.ensure_future(self._apply_changes())
         self.ready.set()
         if handoff.get("answering") and self.subscriber is not None:
@@ -148,6 +166,8 @@ class SfuMember:
                 "feeds": sorted(self.feeds),
                 "streams": self.streams,
                 "answering": waiting,
+                "qualities": self.qualities,
+                "applied": [[mid, peer, quality] for (mid, peer), quality in self._applied.items()],
             }
         )
 
@@ -213,8 +233,46 @@ class SfuMember:
 
     async def _joined(self) -> None:
         """Wait until the member is in Janus (a frame of the client's can come before a moved member has joined)."""
+        if self.ready.is_set():
+            return
         # Within the time of one request: join (or take over) is one, and its failure ends the member's socket.
         await within(self.ready.wait(), REQUEST_TIMEOUT)
+
+    def want_quality(self, peer_id: str, quality: str) -> None:
+        """The client's choice of ``peer_id``'s video (``sfu-quality``): a simulcast layer, or ``off``. Applied in
+        turn with the subscription's changes, and again to any new subscription. A peer not subscribed (gone a
+        moment ago, or never there) is ignored: what is kept is bounded by the room."""
+        if peer_id not in self.feeds:
+            return
+        self.qualities[peer_id] = quality
+        if not self._quality_queued:
+            self._quality_queued = True
+            self._changes.put_nowait(("quality", [], None))
+
+    async def _apply_qualities(self) -> None:
+        """Tell Janus, for each video stream of the subscription whose quality changed, the layer to relay (or to
+        relay nothing): one ``configure`` for them all."""
+        self._quality_queued = False
+        if self.subscriber is None:
+            return
+        wanted: dict[tuple[str, str], str] = {}
+        streams: list[dict[str, Any]] = []
+        for stream in self.streams:
+            key = (stream["mid"], stream["peerId"])
+            quality = self.qualities.get(stream["peerId"])
+            if stream["kind"] != "video" or quality is None or self._applied.get(key) == quality:
+                continue
+            entry: dict[str, Any] = {"mid": stream["mid"], "send": quality != "off"}
+            if quality in SUBSTREAMS:
+                entry["substream"] = SUBSTREAMS[quality]
+            streams.append(entry)
+            wanted[key] = quality
+        if not streams:
+            return
+        reply = await self.subscriber.message({"request": "configure", "streams": streams}, asynchronous=True)
+        self._applied.update(wanted)
+        if reply.jsep is not None:
+            await self._offer(reply)
 
     async def trickle(self, target: str, candidate: Mapping[str, Any] | None) -> None:
         await self._joined()
@@ -278,6 +336,8 @@ class SfuMember:
                     await self._started()
                 elif change == "restart":
                     await self._restart_subscriber()
+                elif change == "quality":
+                    await self._apply_qualities()
                 else:
                     await self._change(change, feeds)
             except (JanusError, JanusUnavailable, TimeoutError) as error:
@@ -298,10 +358,14 @@ class SfuMember:
         else:
             body = {"request": change, "streams": [{"feed": feed} for feed in feeds]}
             reply = await self.subscriber.message(body, asynchronous=True)
+        if fresh:
+            self._applied.clear()  # a new handle: Janus relays every layer again until told otherwise
         if change == "subscribe":
             self.feeds.update(feeds)
         else:
             self.feeds.difference_update(feeds)
+            for feed in feeds:
+                self.qualities.pop(feed, None)
         if reply.jsep is not None:
             await self._offer(reply, fresh=fresh)
 
@@ -328,6 +392,8 @@ class SfuMember:
         assert self.subscriber is not None
         if "streams" in reply.plugin:
             self.streams = streams_of(reply.plugin)
+            current = {(stream["mid"], stream["peerId"]) for stream in self.streams}
+            self._applied = {key: quality for key, quality in self._applied.items() if key in current}
             self.feeds = {stream["peerId"] for stream in self.streams}
         self._answer = asyncio.get_running_loop().create_future()
         frame: SfuSubscriptionFrame = {
@@ -347,6 +413,8 @@ class SfuMember:
         # The client answers with `sfu-subscribed`, which the consumer hands to answered(); Janus starts with it.
         answer = await within(self._answer, ANSWER_TIMEOUT)
         await self.subscriber.message({"request": "start"}, answer, asynchronous=True)
+        # The streams of this subscription get the layers the client chose (a new handle, or new mids).
+        await self._apply_qualities()
 
 
 def publishers_of(plugin: Mapping[str, Any]) -> list[str]:

@@ -23,6 +23,10 @@ NO_SUCH_ROOM = 426
 ROOM_EXISTS = 427
 NO_SUCH_FEED = 428
 
+#: Bits per second a publisher may send (Janus's REMB cap): room for the three simulcast layers of the browser
+#: client (``sfu.js`` ``SIMULCAST_LAYERS``: 700 + 250 + 100 kbit/s) with the audio.
+PUBLISHER_BITRATE = 1_200_000
+
 
 @dataclass(frozen=True)
 class JanusRoom:
@@ -53,7 +57,7 @@ class VideoRoomAdmin:
     def room(self, room_id: str) -> JanusRoom:
         return JanusRoom.of(room_id, self.admin_key, self.prefix)
 
-    async def ensure(self, room_id: str, publishers: int, *, bitrate: int = 512_000) -> JanusRoom:
+    async def ensure(self, room_id: str, publishers: int, *, bitrate: int = PUBLISHER_BITRATE) -> JanusRoom:
         """The Janus room of ``room_id``, created if it does not exist yet (by this worker or another)."""
         room = self.room(room_id)
         body = {

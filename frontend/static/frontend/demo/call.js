@@ -177,6 +177,8 @@ $("prejoin-form").addEventListener("submit", (event) => {
 
 /** @type {Map<string, HTMLElement>} */
 const tiles = new Map();
+/** @type {Map<string, () => void>} each remote tile's adaptive-video watch, stopped with the tile */
+const tileWatches = new Map();
 const localTile = $("local-tile");
 call.attachLocalVideo(/** @type {HTMLVideoElement} */ ($("local-video")));
 
@@ -280,6 +282,8 @@ function render() {
     if (!visible.includes(peerId)) {
       tile.remove();
       tiles.delete(peerId);
+      tileWatches.get(peerId)?.();
+      tileWatches.delete(peerId);
     }
   }
   for (const peerId of visible) {
@@ -287,6 +291,8 @@ function render() {
     if (!tile) {
       tile = makeTile(peerId);
       tiles.set(peerId, tile);
+      // In an SFU room, each tile gets the video layer its size calls for, and none while it is not shown.
+      tileWatches.set(peerId, call.observeRemoteVideo(peerId, /** @type {Element} */ (tile.querySelector("video"))));
     }
     const stream = s.remoteStreams.get(peerId) ?? null;
     const video = /** @type {HTMLVideoElement} */ (tile.querySelector("video"));

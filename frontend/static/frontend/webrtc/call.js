@@ -1,5 +1,6 @@
 // WebRTCCall: one browser's part in a mesh call, framework-free. The React hook (react.js) wraps it.
 
+import { VIDEO_QUALITIES, watchVideoElement } from "./adaptive.js";
 import { SignalingConnection } from "./connection.js";
 import { sendConnectionReport, testConnection } from "./connectiontest.js";
 import { DEFAULT_ICE_SERVERS } from "./ice.js";
@@ -151,6 +152,8 @@ export class WebRTCCall {
     this.remotePeers = new Set();
     /** @type {Map<string, MediaStream>} */
     this.remoteStreams = new Map();
+    /** @type {Map<string, import('./adaptive.js').VideoQuality>} the layer wanted of each peer's video (SFU rooms) */
+    this.remoteVideoQualities = new Map();
     /** Peers here that are not participants (`recorder`, `agent`, `viewer`), by id; replaced, never changed in place. */
     /** @type {Map<string, string>} */
     this.peerRoles = new Map();
@@ -480,6 +483,32 @@ export class WebRTCCall {
     return join;
   }
 
+  /**
+   * Extension (SFU rooms): receive `peerId`'s video at `quality`: a simulcast layer ("high", "medium", "low"), or
+   * "off" (none at all, for a tile that is not shown). Kept while the peer is in the room, across moves to another
+   * SFU node and reconnections. In a mesh room every video comes whole: nothing changes.
+   * @param {string} peerId
+   * @param {import('./adaptive.js').VideoQuality} quality
+   */
+  setRemoteVideoQuality(peerId, quality) {
+    if (!VIDEO_QUALITIES.includes(quality)) throw new TypeError(`quality must be one of ${VIDEO_QUALITIES.join(", ")}`);
+    this.remoteVideoQualities.set(peerId, quality);
+    this.sfu?.setQuality(peerId, quality);
+  }
+
+  /**
+   * Extension (SFU rooms, adaptive video): receive `peerId`'s video at the layer the size `element` is shown at
+   * calls for, and none while it is hidden (scrolled away, not displayed, the page in the background).
+   * @param {string} peerId
+   * @param {Element} element the peer's <video>
+   * @returns {() => void} stops watching (call it when the element goes)
+   */
+  observeRemoteVideo(peerId, element) {
+    return watchVideoElement(element, (quality) => {
+      if (this.remotePeers.has(peerId)) this.setRemoteVideoQuality(peerId, quality);
+    });
+  }
+
   /** Leave the room and release the camera, microphone and screen. Recordings go on until stopped. */
   hangup() {
     if (!this.active) return;
@@ -777,6 +806,7 @@ export class WebRTCCall {
    */
   removePeer(peerId, reason) {
     if (!this.remotePeers.delete(peerId)) return;
+    this.remoteVideoQualities.delete(peerId);
     if (this.peerRoles.has(peerId)) {
       this.peerRoles = new Map(this.peerRoles);
       this.peerRoles.delete(peerId);
@@ -853,6 +883,8 @@ export class WebRTCCall {
       tracks: this.outgoingTracks(),
       // Extension: a viewer receives only (the server refuses its sfu-publish).
       publishes: this.role !== "viewer",
+      simulcast: this.options.simulcast !== false,
+      qualities: this.remoteVideoQualities,
       events: {
         signal: (message) => this.signal(message),
         onRemoteStream: (peerId, stream) => {

@@ -1,6 +1,7 @@
 // The browser client, framework-free: `import { WebRTCCall } from "/static/frontend/webrtc/index.js"`.
 // React users import `useWebRTCCall` (and the same sources) from react.js.
 
+export { VIDEO_QUALITIES, qualityForSize, watchVideoElement } from "./adaptive.js";
 export { reconnectDelay } from "./backoff.js";
 export { SignalingConnection } from "./connection.js";
 export { CONNECTION_CHECKS, sendConnectionReport, testConnection } from "./connectiontest.js";

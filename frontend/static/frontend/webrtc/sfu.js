@@ -11,6 +11,24 @@ import { relaysLocally } from "./quality.js";
 /** Milliseconds the publisher waits for the SFU's answer to an offer before it may offer again. */
 const PUBLISH_ANSWER_TIMEOUT = 15000;
 
+/**
+ * Milliseconds a lower layer we chose may go without a decoded frame before we ask for the top layer instead: the
+ * publisher's encoder sheds lower layers when its picture gets small (a smaller camera, CPU adaptation), and the
+ * SFU, stuck on a layer that went quiet, only ever falls back to a lower one.
+ */
+const LAYER_STALL_MS = 1500;
+
+/**
+ * The three simulcast layers of our video (VP8), best first as the SFU expects them: full size, half, a quarter.
+ * A subscriber gets the one that fits the size it shows our video at (`sfu-quality`).
+ * @type {RTCRtpEncodingParameters[]}
+ */
+export const SIMULCAST_LAYERS = [
+  { rid: "h", maxBitrate: 700_000 },
+  { rid: "m", maxBitrate: 250_000, scaleResolutionDownBy: 2 },
+  { rid: "l", maxBitrate: 100_000, scaleResolutionDownBy: 4 },
+];
+
 /** @typedef {import('./types.js').SfuStream} SfuStream */
 
 /**
@@ -29,6 +47,8 @@ const PUBLISH_ANSWER_TIMEOUT = 15000;
  * @property {RTCIceServer[]} iceServers
  * @property {MediaStreamTrack[]} tracks what we publish (the screen already in place of the camera)
  * @property {boolean} [publishes] false: we only receive (a viewer, whom the server does not let publish)
+ * @property {boolean} [simulcast] false: our video goes in one layer only (default: three, `SIMULCAST_LAYERS`)
+ * @property {Map<string, import('./adaptive.js').VideoQuality>} [qualities] the layer wanted of each peer's video
  * @property {SfuSessionEvents} events
  */
 
@@ -56,13 +76,24 @@ export class SfuSession {
     /** @type {(() => void) | null} settles the offer waiting for its answer */
     this.answered = null;
     this.publishes = init.publishes !== false;
+    /** @type {Map<string, import('./adaptive.js').VideoQuality>} the layer wanted of each peer's video (shared) */
+    this.qualities = init.qualities ?? new Map();
+    /** @type {Map<string, string>} what the server was told of each peer, for this session's subscription */
+    this.toldQualities = new Map();
+    /** @type {Map<string, { frames: number, at: number }>} per peer on a lower layer: its frames, since when */
+    this.layerProgress = new Map();
+    /** @type {ReturnType<typeof setInterval> | null} the watch of lower layers that go quiet */
+    this.layerGuard = null;
     // One sending transceiver of each kind, whether there is a track for it now or not: a camera turned on later,
     // or a screen shared, replaces the track without renegotiating.
     /** @type {("audio" | "video")[]} */
     const kinds = this.publishes ? ["audio", "video"] : [];
     for (const kind of kinds) {
       const track = init.tracks.find((t) => t.kind === kind) ?? null;
-      this.publisher.addTransceiver(track ?? kind, { direction: "sendonly" });
+      /** @type {RTCRtpTransceiverInit} */
+      const options = { direction: "sendonly" };
+      if (kind === "video" && init.simulcast !== false) options.sendEncodings = SIMULCAST_LAYERS.map((l) => ({ ...l }));
+      this.publisher.addTransceiver(track ?? kind, options);
     }
   }
 
@@ -180,6 +211,59 @@ export class SfuSession {
       for (const peerId of before) {
         if (!now.has(peerId)) this.forget(peerId);
       }
+      // The SFU takes a choice of layer for the peers this subscription carries only: told now for new ones.
+      for (const peerId of [...this.toldQualities.keys()]) if (!now.has(peerId)) this.toldQualities.delete(peerId);
+      for (const peerId of now) this.tellQuality(peerId);
+    });
+  }
+
+  /**
+   * Receive `peerId`'s video at `quality` (a simulcast layer, or "off": none at all).
+   * @param {string} peerId
+   * @param {import('./adaptive.js').VideoQuality} quality
+   */
+  setQuality(peerId, quality) {
+    this.qualities.set(peerId, quality);
+    if (new Set(this.peerOfMid.values()).has(peerId)) this.tellQuality(peerId);
+  }
+
+  /** @param {string} peerId */
+  tellQuality(peerId) {
+    const quality = this.qualities.get(peerId);
+    if (this.closed || quality === undefined || this.toldQualities.get(peerId) === quality) return;
+    this.signalQuality(peerId, quality);
+  }
+
+  /**
+   * @param {string} peerId
+   * @param {string} quality
+   */
+  signalQuality(peerId, quality) {
+    this.toldQualities.set(peerId, quality);
+    this.layerProgress.delete(peerId);
+    this.events.signal({ t: "sfu-quality", peerId, quality });
+    if ((quality === "low" || quality === "medium") && this.layerGuard === null) {
+      this.layerGuard = setInterval(() => void this.guardLayers(), 500);
+    }
+  }
+
+  /** A peer's lower layer that decodes nothing for LAYER_STALL_MS: ask for its top layer, which is always sent. */
+  async guardLayers() {
+    const lower = [...this.toldQualities].filter(([, quality]) => quality === "low" || quality === "medium");
+    if (this.closed || lower.length === 0) {
+      if (this.layerGuard !== null) clearInterval(this.layerGuard);
+      this.layerGuard = null;
+      return;
+    }
+    const watched = new Set(lower.map(([peerId]) => peerId));
+    const now = performance.now();
+    (await this.subscriber.getStats()).forEach((report) => {
+      const peerId = report.type === "inbound-rtp" && report.kind === "video" ? this.peerOfMid.get(report.mid) : null;
+      if (!peerId || !watched.has(peerId)) return;
+      const frames = report.framesDecoded ?? 0;
+      const seen = this.layerProgress.get(peerId);
+      if (!seen || frames > seen.frames) this.layerProgress.set(peerId, { frames, at: now });
+      else if (now - seen.at > LAYER_STALL_MS && !this.closed) this.signalQuality(peerId, "high");
     });
   }
 
@@ -242,6 +326,7 @@ export class SfuSession {
   close() {
     if (this.closed) return;
     this.closed = true;
+    if (this.layerGuard !== null) clearInterval(this.layerGuard);
     for (const path of Object.values(this.paths)) path?.cancel();
     this.answered?.();
     this.publisher.close();

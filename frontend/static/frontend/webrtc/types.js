@@ -123,6 +123,8 @@
  * @property {number} [iceGatheringTimeout] Milliseconds for a peer connection to find a local candidate.
  *   Default 10000.
  * @property {RTCIceServer[]} [iceServers] Default: what the server sends in `joined`, else public STUN.
+ * @property {boolean} [simulcast] Extension (SFU rooms): send our video in three layers, each subscriber taking the
+ *   one that fits its tile (`observeRemoteVideo`). Default true.
  * @property {Record<string, unknown>} [metadata] What the others learn about us (`{ name: "Ada" }`), at most
  *   1 KiB as JSON; a logged-in user's name is set by the server.
  * @property {Partial<WebRTCClientCallbacks>} [callbacks]
