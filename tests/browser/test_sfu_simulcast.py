@@ -87,9 +87,9 @@ def wait_until_inbound(page: Page, peer: str, test: str, polls: int) -> None:
     )
 
 
-def test_a_small_tile_gets_the_low_layer_a_big_one_the_high_and_a_hidden_one_no_video(
-    open_page: OpenPage, sfu_site: Site, room_id: str
-) -> None:
+def publisher_and_viewer(open_page: OpenPage, sfu_site: Site, room_id: str) -> tuple[Page, Page, str]:
+    """Two demo call pages in a new SFU room: the publisher, the viewer (showing the publisher's tile), and the
+    publisher's peer id."""
     sfu_site.create_room(room_id, max_peers=4, topology="sfu")
     publisher, viewer = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
     for page in (publisher, viewer):
@@ -97,6 +97,13 @@ def test_a_small_tile_gets_the_low_layer_a_big_one_the_high_and_a_hidden_one_no_
         page.wait_for_function("window.call.peerId !== null")
     them = peer_id(publisher)
     viewer.wait_for_function('(peer) => document.querySelector(`.tile.remote[data-peer="${peer}"]`) !== null', arg=them)
+    return publisher, viewer, them
+
+
+def test_a_small_tile_gets_the_low_layer_a_big_one_the_high_and_a_hidden_one_no_video(
+    open_page: OpenPage, sfu_site: Site, room_id: str
+) -> None:
+    publisher, viewer, them = publisher_and_viewer(open_page, sfu_site, room_id)
     # The publisher sends layers: its video sender has three encodings.
     encodings = publisher.evaluate("window.call.sfu.sender('video').getParameters().encodings.map((e) => e.rid)")
     assert encodings == ["h", "m", "l"]
@@ -129,13 +136,7 @@ def test_a_layer_that_goes_quiet_when_the_publishers_picture_shrinks_gives_way_t
     """The publisher's camera drops to 160x120 (as CPU adaptation or a smaller camera does): its encoder sheds the
     lower layers, the one the subscriber's medium tile was getting among them, and the SFU does not go up by itself.
     The subscriber finds its video quiet and asks for the top layer: the video goes on."""
-    sfu_site.create_room(room_id, max_peers=4, topology="sfu")
-    publisher, viewer = open_page(f"/call/{room_id}/"), open_page(f"/call/{room_id}/")
-    for page in (publisher, viewer):
-        join(page)
-        page.wait_for_function("window.call.peerId !== null")
-    them = peer_id(publisher)
-    viewer.wait_for_function('(peer) => document.querySelector(`.tile.remote[data-peer="${peer}"]`) !== null', arg=them)
+    publisher, viewer, them = publisher_and_viewer(open_page, sfu_site, room_id)
     size_tile(viewer, them, "width: 360px !important; height: 270px !important; flex: none")
     medium = settles_at(viewer, them, "v.height === 240")
     publisher.evaluate(
