@@ -39,7 +39,9 @@ MAX_PATH_PEER_ID = 64
 MAX_PING_TIMESTAMP = 2**64
 
 #: What a client may say it can do (``join.capabilities``), and how many names a join may carry.
-CAPABILITIES = frozenset({"sfu"})
+#: What a client may say it can do (``join.capabilities``): take part in SFU rooms; follow its room to another SFU
+#: node (``sfu-moved``, acknowledged with ``sfu-move-taken``).
+CAPABILITIES = frozenset({"sfu", "sfu-move"})
 MAX_CAPABILITIES = 16
 INVALID_CAPABILITIES = f"capabilities must be a list of at most {MAX_CAPABILITIES} strings"
 #: The client's two connections in an SFU room (``sfu-ice.target``).
@@ -198,6 +200,12 @@ class SfuQuality:
 
 
 @dataclass(frozen=True, slots=True)
+class SfuMoveTaken:
+    """``sfu-move-taken`` (extension, SFU rooms): the client took the last ``sfu-moved``: its connections with the
+    old SFU node are closed, and what it sends from here on is of its new ones."""
+
+
+@dataclass(frozen=True, slots=True)
 class Data:
     """``data`` (extension, SFU rooms): a data-channel message on ``label`` for ``to`` (None: everyone else),
     relayed by the server: ``text``, or ``binary`` in base64."""
@@ -223,6 +231,7 @@ ClientFrame = (
     | SfuIce
     | SfuRestart
     | SfuQuality
+    | SfuMoveTaken
     | Data
 )
 
@@ -357,6 +366,10 @@ def _sfu_quality(message: dict[str, Any], max_metadata_bytes: int) -> SfuQuality
     return SfuQuality(peer_id, str(quality))
 
 
+def _sfu_move_taken(message: dict[str, Any], max_metadata_bytes: int) -> SfuMoveTaken:
+    return SfuMoveTaken()
+
+
 def _fresh(message: dict[str, Any]) -> bool:
     fresh = message.get("fresh", False)
     if not isinstance(fresh, bool):
@@ -389,6 +402,7 @@ PARSERS: Mapping[str, Callable[[dict[str, Any], int], ClientFrame]] = {
     "sfu-ice": _sfu_ice,
     "sfu-restart": _sfu_restart,
     "sfu-quality": _sfu_quality,
+    "sfu-move-taken": _sfu_move_taken,
     "data": _data,
 }
 

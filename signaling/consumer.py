@@ -38,6 +38,7 @@ from signaling.client_frames import (
     Ping,
     Sdp,
     SfuIce,
+    SfuMoveTaken,
     SfuPublish,
     SfuQuality,
     SfuRestart,
@@ -170,6 +171,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     eviction_pending: LeaveReason | None = None
     #: Whether the next `joined` resumes the Janus session the client's SFU connections are with.
     sfu_session_kept: bool = False
+    #: Whether the client follows its room to another SFU node (it said `sfu-move` in its join's capabilities).
+    follows_sfu_moves: bool = False
+    #: `sfu-moved` frames the client has not acknowledged yet: until it has, its SFU frames are of its old
+    #: connections (sent before it knew), and are dropped.
+    sfu_moves_unacknowledged: int = 0
     #: The peer a drain parked: until the client has the 1012 close, what it still sends is relayed as that peer.
     draining_peer: LocalPeer | None = None
     #: Sends this socket's peer fresh TURN credentials while it is in a room (with TURN configured).
@@ -519,6 +525,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 await self.handle_connection_test(frame)
             case ConnectionReport():
                 await self.handle_connection_report(frame)
+            case SfuMoveTaken():
+                self.sfu_moves_unacknowledged = max(0, self.sfu_moves_unacknowledged - 1)
+            case SfuPublish() | SfuSubscribed() | SfuIce() | SfuRestart() | SfuQuality() if (
+                self.sfu_moves_unacknowledged
+            ):
+                self.require_sfu_member()  # of the connections the client had before the move: dropped
             case SfuPublish():
                 await self.handle_sfu_publish(frame)
             case SfuSubscribed():
@@ -662,6 +674,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         sfu = get_sfu()
         if sfu is None:
             raise SignalingError(ErrorCode.SFU_UNAVAILABLE, SFU_UNAVAILABLE)
+        if "sfu-move" in frame.capabilities:
+            self.follows_sfu_moves = True
         return sfu
 
     async def join_sfu(self, sfu: SfuService, peer: LocalPeer, max_peers: int, display: str) -> None:
@@ -1031,7 +1045,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         member, sfu = self.sfu_member, get_sfu()
         if member is None or self.socket_gone or self.peer is None:
             return
-        if sfu is not None and await self.move_sfu(sfu, member):
+        # A client that cannot follow a move (it did not say `sfu-move`) comes back instead, as from a lost SFU.
+        if sfu is not None and self.follows_sfu_moves and await self.move_sfu(sfu, member):
             return
         metrics.SFU_UP.set(0)
         await self.end_for_lost_sfu()
@@ -1058,9 +1073,13 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         logger.info(
             "Peer %s of room %s moves from SFU node %s to %s", peer.peer_id, peer.room_id, old.node, member.node
         )
-        # The member is the socket's before it joins: the client's frames after `sfu-moved` wait for the join.
+        # The member is the socket's before it joins: the client's frames after `sfu-moved` wait for the join. The
+        # old one says nothing more to the client.
+        old.silence()
         self.sfu_member = member
         moved: SfuMovedFrame = {"t": "sfu-moved"}
+        # What the client sends until it acknowledges this is of its old connections (sfu-move-taken).
+        self.sfu_moves_unacknowledged += 1
         await self.send_frame(encode(moved))
         try:
             # A session of this peer may still be in the room there (a worker's connection to a node that lived on
@@ -1071,6 +1090,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             logger.warning("Peer %s could not join its room on SFU node %s: %s", peer.peer_id, member.node, error)
             in_background(sfu.retire(old))
             return False
+        finally:
+            if self.sfu_member is not member:
+                # The socket dropped (parked: there was nothing to hand on yet) or left while the join was at
+                # Janus: the session it made there goes now, or it would be kept alive for nobody.
+                in_background(member.leave())
         metrics.SFU_MOVES.labels(reason).inc()
         in_background(sfu.retire(old))
         return True

@@ -340,7 +340,7 @@ class WebRTCCall:
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
             raise WebRTCCallError("signaling-unreachable", f"Could not open {self.url}: {error}") from error
         # Extension: this peer can take part in an SFU room (a server of Agentuity's protocol ignores the field).
-        join: dict[str, Any] = {"t": "join", "roomId": self.room_id, "capabilities": ["sfu"]}
+        join: dict[str, Any] = {"t": "join", "roomId": self.room_id, "capabilities": ["sfu", "sfu-move"]}
         if self.metadata:
             join["metadata"] = self.metadata
         if self._resume:
@@ -495,6 +495,8 @@ class WebRTCCall:
             # Extension: the room moved to another SFU node; our connections with the SFU are gone. New ones publish
             # and subscribe again (the frames that follow are theirs); our place in the room is the same.
             old = self._sfu
+            # What we send from here on is of the new connections: the server drops what came before this.
+            self._send({"t": "sfu-move-taken"})
             self._start_sfu(announce_channels=False)
             self._spawn(old.close())
             self._emit(SfuMoved())

@@ -86,7 +86,13 @@ class SfuSession:
         frame: dict[str, Any] = {"t": "sfu-publish", "description": {"type": offer.type, "sdp": offer.sdp}}
         if fresh:
             frame["fresh"] = True
-        self.events.signal(frame)
+        self._send(frame)
+
+    def _send(self, frame: dict[str, Any]) -> None:
+        """A frame to the server, from this session only while it is open: work of a closed session that was under
+        way (an answer being made when the room moved to another SFU node) must not reach the new one's member."""
+        if not self.closed:
+            self.events.signal(frame)
 
     def use_ice_servers(self, ice_servers: list[dict[str, Any]]) -> None:
         """New ICE servers (fresh TURN credentials): each connection that relays through an allocation of ours
@@ -107,7 +113,7 @@ class SfuSession:
                 await old.close()  # the SFU drops it before it takes the new one
             if self.subscriber.connectionState == "connected" and relays_locally(self.subscriber):
                 # The SFU's offer for a new connection comes as an sfu-subscription with `fresh`.
-                self.events.signal({"t": "sfu-restart", "fresh": True})
+                self._send({"t": "sfu-restart", "fresh": True})
 
     async def handle_published(self, description: dict[str, Any]) -> None:
         if self.closed:
@@ -140,7 +146,7 @@ class SfuSession:
                 self.events.on_error(WebRTCCallError("sfu-failed", f"The SFU's offer could not be used: {error}"))
                 return
             answer = self.subscriber.localDescription
-            self.events.signal({"t": "sfu-subscribed", "description": {"type": answer.type, "sdp": answer.sdp}})
+            self._send({"t": "sfu-subscribed", "description": {"type": answer.type, "sdp": answer.sdp}})
 
     async def _replace_subscriber(self) -> None:
         old, self.subscriber = self.subscriber, self._connection()

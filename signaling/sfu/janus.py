@@ -39,6 +39,8 @@ REQUEST_TIMEOUT = 10.0
 #: Seconds between a session's keepalives: well inside Janus's default session_timeout (60 s).
 KEEPALIVE_INTERVAL = 15.0
 VIDEOROOM = "janus.plugin.videoroom"
+#: Janus's error code for a session it does not have (janus.h: JANUS_ERROR_SESSION_NOT_FOUND).
+NO_SUCH_SESSION = 458
 
 
 class JanusError(Exception):
@@ -259,6 +261,9 @@ class JanusSession:
                 await self.connection.request({"janus": "keepalive", "session_id": self.session_id})
             except JanusError as error:
                 logger.warning("Keepalive of Janus session %d failed: %s", self.session_id, error)
+                if error.code == NO_SUCH_SESSION:
+                    self._keepalive = None
+                    return  # Janus ended it (its timeout, or a restart): there is nothing to keep alive
             except JanusUnavailable as error:
                 # The node is gone (its session with it) or does not answer: whoever holds the session is told by
                 # its handles' events (a lost connection) or by the health checks, and makes a new one.

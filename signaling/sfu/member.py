@@ -153,9 +153,10 @@ class SfuMember:
 
     def handoff(self) -> str:
         """What a connection needs to take this member over (``take_over()``): its session and handles, and what
-        its subscription carries."""
-        assert self.session is not None
-        assert self.publisher is not None
+        its subscription carries; '' when there is nothing to hand on (the member is still joining, after a move, or
+        its node is gone): the resume then joins anew."""
+        if self.session is None or self.publisher is None or self.lost:
+            return ""
         waiting = self._answer is not None and not self._answer.done()
         return json.dumps(
             {
@@ -290,6 +291,14 @@ class SfuMember:
             await self.session.destroy()
             self.session = None
 
+    def silence(self) -> None:
+        """Another member serves the socket now (the room moved to another node): nothing of this one reaches the
+        client any more (its subscription's changes on the old node would be taken for the new one's), and it
+        stops following the old room."""
+        self._send = _nowhere
+        if self._worker is not None:
+            self._worker.cancel()
+
     @property
     def serving(self) -> bool:
         """Whether the member is in Janus for its socket now: joined (or taken over), not lost, not left or let go."""
@@ -415,6 +424,10 @@ class SfuMember:
         await self.subscriber.message({"request": "start"}, answer, asynchronous=True)
         # The streams of this subscription get the layers the client chose (a new handle, or new mids).
         await self._apply_qualities()
+
+
+async def _nowhere(frame: str) -> None:
+    """Where a silenced member's frames go."""
 
 
 def publishers_of(plugin: Mapping[str, Any]) -> list[str]:

@@ -114,11 +114,6 @@ class SfuService:
         metrics.SFU_UP.set(1 if any(answers) else 0)
         return any(answers)
 
-    async def node_statuses(self) -> dict[str, bool]:
-        names = list(self.nodes)
-        answers = await asyncio.gather(*(self.nodes[name].ping() for name in names))
-        return dict(zip(names, answers, strict=True))
-
     async def node_for(self, room_id: str, avoid: str = "") -> SfuNode:
         """The node of ``room_id``, placed (or moved) by the registry's placement; ``NoSfuNode`` when none can take
         it. Nodes are only marked down, never trusted up: when every node is marked down, they are tried anyway."""
@@ -296,7 +291,10 @@ class SfuService:
             if not await self.placement.claim_drain_step(name, room_id, conf.SFU_DRAIN_STEP):
                 return
             moved = await self.placement.place(room_id, self.capacities, avoid=name)
-            logger.info("Draining SFU node %s: room %s moves to %s", name, room_id, moved)
+            if moved is None:
+                logger.warning("Draining SFU node %s: no other node can take room %s now", name, room_id)
+            else:
+                logger.info("Draining SFU node %s: room %s moves to %s", name, room_id, moved)
             return
 
 

@@ -477,7 +477,12 @@ export class WebRTCCall {
   joinMessage() {
     /** @type {Record<string, unknown>} */
     // Extension: this client can take part in an SFU room (a server of Agentuity's protocol ignores the field).
-    const join = { t: "join", roomId: this.options.roomId, media: this.mediaState(), capabilities: ["sfu"] };
+    const join = {
+      t: "join",
+      roomId: this.options.roomId,
+      media: this.mediaState(),
+      capabilities: ["sfu", "sfu-move"],
+    };
     if (Object.keys(this.metadata).length) join.metadata = this.metadata;
     if (this.resumeToken) join.resume = this.resumeToken;
     return join;
@@ -612,6 +617,8 @@ export class WebRTCCall {
         // the SFU are gone. New ones publish and subscribe again; our place in the room is the same.
         if (this.sfu) {
           this.sfu.close();
+          // What we send from here on is of the new connections: the server drops what came before this.
+          this.signal({ t: "sfu-move-taken" });
           this.startSfu(false);
           this.emit("onSfuMoved");
         }

@@ -107,7 +107,7 @@ export class SfuSession {
     this.paths[target]?.cancel();
     this.paths[target] = path;
     pc.onicecandidate = ({ candidate }) =>
-      this.events.signal({ t: "sfu-ice", target, candidate: candidate ? candidate.toJSON() : null });
+      this.send({ t: "sfu-ice", target, candidate: candidate ? candidate.toJSON() : null });
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === "connected") void path.update();
       this.events.onConnectionStateChange(pc.connectionState);
@@ -135,7 +135,7 @@ export class SfuSession {
     });
     try {
       await this.publisher.setLocalDescription(await this.publisher.createOffer(options));
-      this.events.signal({ t: "sfu-publish", description: this.publisher.localDescription?.toJSON() });
+      this.send({ t: "sfu-publish", description: this.publisher.localDescription?.toJSON() });
     } catch (error) {
       this.fail(error);
       return;
@@ -178,7 +178,7 @@ export class SfuSession {
     }
     if (subscriberRelays) {
       this.events.onIceRestart();
-      this.events.signal({ t: "sfu-restart" });
+      this.send({ t: "sfu-restart" });
     }
   }
 
@@ -202,7 +202,7 @@ export class SfuSession {
       try {
         await this.subscriber.setRemoteDescription(description);
         await this.subscriber.setLocalDescription(await this.subscriber.createAnswer());
-        this.events.signal({ t: "sfu-subscribed", description: this.subscriber.localDescription?.toJSON() });
+        this.send({ t: "sfu-subscribed", description: this.subscriber.localDescription?.toJSON() });
       } catch (error) {
         this.fail(error);
         return;
@@ -241,7 +241,7 @@ export class SfuSession {
   signalQuality(peerId, quality) {
     this.toldQualities.set(peerId, quality);
     this.layerProgress.delete(peerId);
-    this.events.signal({ t: "sfu-quality", peerId, quality });
+    this.send({ t: "sfu-quality", peerId, quality });
     if ((quality === "low" || quality === "medium") && this.layerGuard === null) {
       this.layerGuard = setInterval(() => void this.guardLayers(), 500);
     }
@@ -315,6 +315,15 @@ export class SfuSession {
 
   get isConnected() {
     return this.publisher.connectionState === "connected" || this.subscriber.connectionState === "connected";
+  }
+
+  /**
+   * A frame to the server, from this session only while it is open: work of a closed session that was under way
+   * (an answer being made when the room moved to another node) must not reach the new one's member.
+   * @param {Record<string, unknown>} message
+   */
+  send(message) {
+    if (!this.closed) this.events.signal(message);
   }
 
   /** @param {unknown} error */
