@@ -171,10 +171,13 @@ class InMemoryPlacement(SfuPlacement):
         return True
 
     def loads(self, nodes: Iterable[str]) -> dict[str, NodeLoad]:
-        counts = self.occupancy(self.placed)
+        # Read from the admin's and the metrics' threads while the event loop places rooms: one copy (made in one
+        # step under the GIL) is what is read.
+        placed = dict(self.placed)
+        counts = self.occupancy(placed)
         found: dict[str, NodeLoad] = {}
         for name in nodes:
-            rooms = tuple(sorted(room_id for room_id, node in self.placed.items() if node == name))
+            rooms = tuple(sorted(room_id for room_id, node in placed.items() if node == name))
             peers = sum(counts.get(room_id, 0) for room_id in rooms)
             found[name] = NodeLoad(name, rooms, peers, self.is_down(name), name in self.draining_nodes)
         return found
