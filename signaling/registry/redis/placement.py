@@ -12,7 +12,7 @@ Keys, under the registry's prefix (P)::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from signaling.registry import RegistryUnavailable
 from signaling.registry.connection import pending, reply
@@ -66,6 +66,14 @@ return 1
 """
 
 
+async def answer(command: object) -> Any:
+    """The asyncio client's ``command``, awaited; Redis's failures are the registry's (``RegistryUnavailable``)."""
+    try:
+        return await pending(command)
+    except REDIS_ERRORS as error:
+        raise RegistryUnavailable(str(error)) from error
+
+
 class RedisPlacement(SfuPlacement):
     def __init__(self, registry: RedisRegistry) -> None:
         self.registry = registry
@@ -81,50 +89,30 @@ class RedisPlacement(SfuPlacement):
         for name, capacity in capacities.items():
             args += [name, "" if capacity is None else str(capacity)]
         redis = self.registry.worker().redis
-        try:
-            # One script: the read of where the room is and the move of it are atomic against every other worker.
-            found = await pending(redis.eval(PLACE, 2, self.key("placed"), self.key("draining"), *args))
-        except REDIS_ERRORS as error:
-            raise RegistryUnavailable(str(error)) from error
+        # One script: the read of where the room is and the move of it are atomic against every other worker.
+        found = await answer(redis.eval(PLACE, 2, self.key("placed"), self.key("draining"), *args))
         return str(found) if found else None
 
     async def node_of(self, room_ids: Iterable[str]) -> dict[str, str]:
         ids = list(room_ids)
         if not ids:
             return {}
-        try:
-            nodes = await pending(self.registry.worker().redis.hmget(self.key("placed"), ids))
-        except REDIS_ERRORS as error:
-            raise RegistryUnavailable(str(error)) from error
+        nodes = await answer(self.registry.worker().redis.hmget(self.key("placed"), ids))
         return {room_id: str(node) for room_id, node in zip(ids, nodes, strict=True) if node}
 
     async def forget(self, room_id: str, node: str | None = None) -> None:
-        try:
-            await pending(self.registry.worker().redis.eval(FORGET, 1, self.key("placed"), room_id, node or ""))
-        except REDIS_ERRORS as error:
-            raise RegistryUnavailable(str(error)) from error
+        await answer(self.registry.worker().redis.eval(FORGET, 1, self.key("placed"), room_id, node or ""))
 
     async def mark_down(self, node: str, hold: float) -> None:
-        try:
-            await pending(self.registry.worker().redis.set(self.key("down", node), "1", px=max(1, int(hold * 1000))))
-        except REDIS_ERRORS as error:
-            raise RegistryUnavailable(str(error)) from error
+        await answer(self.registry.worker().redis.set(self.key("down", node), "1", px=max(1, int(hold * 1000))))
 
     async def mark_up(self, node: str) -> None:
-        try:
-            await pending(self.registry.worker().redis.delete(self.key("down", node)))
-        except REDIS_ERRORS as error:
-            raise RegistryUnavailable(str(error)) from error
+        await answer(self.registry.worker().redis.delete(self.key("down", node)))
 
     async def set_draining(self, node: str, draining: bool) -> None:
         redis = self.registry.worker().redis
-        try:
-            if draining:
-                await pending(redis.sadd(self.key("draining"), node))
-            else:
-                await pending(redis.srem(self.key("draining"), node))
-        except REDIS_ERRORS as error:
-            raise RegistryUnavailable(str(error)) from error
+        key = self.key("draining")
+        await answer(redis.sadd(key, node) if draining else redis.srem(key, node))
 
     def set_draining_now(self, node: str, draining: bool) -> None:
         client = self.registry.sync_client()
@@ -137,17 +125,11 @@ class RedisPlacement(SfuPlacement):
             raise RegistryUnavailable(str(error)) from error
 
     async def draining(self) -> set[str]:
-        try:
-            return {str(node) for node in await pending(self.registry.worker().redis.smembers(self.key("draining")))}
-        except REDIS_ERRORS as error:
-            raise RegistryUnavailable(str(error)) from error
+        return {str(node) for node in await answer(self.registry.worker().redis.smembers(self.key("draining")))}
 
     async def claim_drain_step(self, node: str, room_id: str, step: float) -> bool:
         redis = self.registry.worker().redis
-        try:
-            taken = await pending(redis.set(self.key("step", node), room_id, nx=True, px=max(1, int(step * 1000))))
-        except REDIS_ERRORS as error:
-            raise RegistryUnavailable(str(error)) from error
+        taken = await answer(redis.set(self.key("step", node), room_id, nx=True, px=max(1, int(step * 1000))))
         return bool(taken)
 
     def loads(self, nodes: Iterable[str]) -> dict[str, NodeLoad]:
