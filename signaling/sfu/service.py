@@ -101,8 +101,6 @@ class SfuService:
         #: This loop's members in SFU rooms (the watch looks after them while there are any).
         self.members: weakref.WeakSet[SfuMember] = weakref.WeakSet()
         self._watch: asyncio.Task[None] | None = None
-        #: Nodes the watch found silent (marked down): marked up again by the watch when they answer.
-        self.were_silent: set[str] = set()
 
     @property
     def placement(self) -> SfuPlacement:
@@ -257,16 +255,15 @@ class SfuService:
     async def check_members(self) -> None:
         members = [member for member in self.members if member.serving]
         used = {member.node for member in members}
+        silent_before = {name for name in used if self.nodes[name].answering is False}
         # A node that does not answer loses its members here (one whose connection closed lost them already).
         answers = dict(
             zip(used, await asyncio.gather(*(self.nodes[name].ping(PING_TIMEOUT) for name in used)), strict=True)
         )
         for name, answered in answers.items():
-            if answered and name in self.were_silent:
-                self.were_silent.discard(name)
+            if answered and name in silent_before:
                 await self.node_back(self.nodes[name])
             if not answered:
-                self.were_silent.add(name)
                 logger.warning("SFU node %s does not answer: its peers here move", name)
                 await self.placement.mark_down(name, conf.SFU_DOWN_HOLD)
         draining = await self.placement.draining()
