@@ -6,10 +6,12 @@ the suite installs (requirements/, with hashes; refreshed by scripts/lock.sh). `
 admit, so that an upstream release that breaks us is seen before a lock refresh takes it in.
 
 Each session has a virtualenv of its own under .nox/ (kept between runs) and runs the whole suite with the
-arguments given after `--`, except that the legs after the first leave out the `soak` tests (calls held for a
-minute or more), the `network` tests (Chromium's calls across networks of the test's own) and the `sfu_media`
-tests (media through Janus between Chromium pages and Python peers), which test coturn, Janus, Chromium, aiortc
-and the clients rather than a Django or Python version, so that both legs fit the suite's time budget;
+arguments given after `--`, except that the legs after the first leave out the `browser` tests (everything under
+tests/browser: Chromium pages, the browser clients, the real Agentuity client), the `soak` tests (calls held for
+a minute or more), the `network` tests (calls across networks of the test's own) and the `sfu_media` tests (media
+through Janus), which test Chromium, the JavaScript clients, coturn, Janus and aiortc rather than a Django or
+Python version (the server's side of each of them, its consumer, registry, admin, REST API and templates, has
+tests of its own outside tests/browser that every leg runs), so that both legs fit the suite's time budget;
 `nox -s "tests-3.13" -- -m ""` runs them there too.
 """
 
@@ -21,6 +23,9 @@ nox.options.reuse_existing_virtualenvs = True
 # A machine without Python 3.13 runs the first leg only; scripts/test.sh says so before it starts.
 nox.options.error_on_missing_interpreters = False
 nox.options.sessions = ["tests"]
+
+#: The markers of the tests that the legs after the first leave out (see the module's docstring).
+SECOND_LEGS_LEAVE_OUT = "not browser and not soak and not network and not sfu_media"
 
 #: Each leg's lock.
 LOCKS = {"3.11": "requirements/py3.11-django5.2.txt", "3.13": "requirements/py3.13-django6.1.txt"}
@@ -35,7 +40,7 @@ def tests(session: nox.Session) -> None:
     session.install("--no-deps", "--no-build-isolation", "-e", ".")
     first_leg = session.python == next(iter(LOCKS))
     chosen = "-m" in session.posargs
-    only_first = [] if first_leg or chosen else ["-m", "not soak and not network and not sfu_media"]
+    only_first = [] if first_leg or chosen else ["-m", SECOND_LEGS_LEAVE_OUT]
     session.run("python", "-m", "pytest", *only_first, *session.posargs)
 
 

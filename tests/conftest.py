@@ -5,6 +5,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,6 +188,17 @@ async def connect() -> AsyncIterator[Connect]:
     for peer in peers:
         await peer.close()
     await settle()
+
+
+#: The folder of the tests that drive Chromium: each of them is marked ``browser`` (noxfile.py's later legs leave
+#: them out).
+BROWSER_TESTS = Path(__file__).parent / "browser"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(BROWSER_TESTS):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.hookimpl(wrapper=True)
