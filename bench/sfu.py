@@ -31,6 +31,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +143,6 @@ def peer_main(arguments: list[str]) -> None:
 class Bench:
     def __init__(self, workdir: Path, janus: JanusProcess, daphne: DaphneProcess, env: dict[str, str]) -> None:
         self.workdir, self.janus, self.daphne, self.env = workdir, janus, daphne, env
-        #: The participants' processes' CPU (cores) over the last window measured.
-        self.clients_cpu = 0.0
 
     def room(self, topology: str, size: int) -> str:
         room_id = f"bench-{topology}-{size}-{uuid.uuid4().hex[:6]}"
@@ -162,9 +161,17 @@ class Bench:
         )
         return room_id
 
-    def peers(self, room_id: str, size: int, settle: float, window: float) -> tuple[list[dict[str, Any]], float]:
-        """``size`` participants joining one after the other; what each measured, and the server's CPU (cores)
-        over the window."""
+    def peers(
+        self,
+        room_id: str,
+        size: int,
+        settle: float,
+        window: float,
+        alongside: Callable[[], list[int]] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        """``size`` participants joining one after the other; what each measured, and the CPU (cores) over the window
+        of Janus, the signaling worker (daphne), the participants and what ``alongside`` started: it is called once
+        every participant has started, before the window, and returns the processes to count (a recorder)."""
         url = self.daphne.ws_url + SIGNAL_PATH
         start_at = time.time() + 1.5 * size + settle
         end_at = start_at + window
@@ -191,14 +198,16 @@ class Bench:
                 )
             )
             time.sleep(1.0)
-        pids = [self.janus.process.pid, self.daphne.process.pid]  # type: ignore[union-attr]
-        clients = [process.pid for process in processes]
+        watched = {
+            "janus": [self.janus.process.pid],  # type: ignore[union-attr]
+            "daphne": [self.daphne.process.pid],  # type: ignore[union-attr]
+            "participants": [process.pid for process in processes],
+            "alongside": alongside() if alongside is not None else [],
+        }
         time.sleep(max(0.0, start_at - time.time()))
-        cpu_before = sum(cpu_seconds(pid) for pid in pids)
-        clients_before = sum(cpu_seconds(pid) for pid in clients)
+        before = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in watched.items()}
         time.sleep(max(0.0, end_at - time.time()))
-        cpu = (sum(cpu_seconds(pid) for pid in pids) - cpu_before) / window
-        self.clients_cpu = (sum(cpu_seconds(pid) for pid in clients) - clients_before) / window
+        cpu = {name: (sum(cpu_seconds(pid) for pid in pids) - before[name]) / window for name, pids in watched.items()}
         results = []
         for process in processes:
             output, _ = process.communicate(timeout=60)
@@ -206,8 +215,21 @@ class Bench:
             results.append(json.loads(lines[-1]) if lines else {})
         return results, cpu
 
-    def measure(self, topology: str, size: int, settle: float, window: float) -> dict[str, float]:
-        results, cpu = self.peers(self.room(topology, size), size, settle, window)
+    def measure(
+        self,
+        topology: str,
+        size: int,
+        settle: float,
+        window: float,
+        alongside: Callable[[str], list[int]] | None = None,
+        room_id: str | None = None,
+    ) -> dict[str, float]:
+        """Delivery, upload and CPU of a room of ``size``; ``alongside(room_id)`` starts what else is measured with
+        it (``peers``)."""
+        room_id = room_id or self.room(topology, size)
+        results, cpu = self.peers(
+            room_id, size, settle, window, (lambda: alongside(room_id)) if alongside is not None else None
+        )
         complete = [r for r in results if r]
         produced = {r["peer"]: r["last"]["produced"] - r["first"]["produced"] for r in complete}
         shares = []
@@ -233,8 +255,10 @@ class Bench:
             "all": statistics.fmean(shares) if shares else 0.0,
             "upload": statistics.fmean(upload) if upload else 0.0,
             "encoders": statistics.fmean(encoders) if encoders else 0.0,
-            "cpu": cpu,
-            "clients_cpu": self.clients_cpu,
+            "cpu": cpu["janus"] + cpu["daphne"],
+            "janus_cpu": cpu["janus"],
+            "clients_cpu": cpu["participants"],
+            "alongside_cpu": cpu["alongside"],
             "reported": len(complete),
         }
 

@@ -82,7 +82,9 @@ def vp8_key_frame_size(data: bytes) -> tuple[int, int] | None:
 class PeerStreamWriter:
     """One peer's WebM file, fed with encoded frames in arrival order."""
 
-    def __init__(self, peer_id: str, path: Path, expects_video: bool) -> None:
+    def __init__(
+        self, peer_id: str, path: Path, expects_video: bool, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.peer_id = peer_id
         self.path = path
         self.format = container_format(path)
@@ -90,7 +92,9 @@ class PeerStreamWriter:
         self.container: Any = None
         self.video: Any = None
         self.audio: Any = None
-        self.started = time.monotonic()
+        #: When each frame arrives (seconds): a sender's first frame is placed in the file by it.
+        self.clock = clock
+        self.started = clock()
         self.first_arrival: dict[str, float] = {}
         self.offset: dict[str, int] = {}
         self.last: dict[str, int] = {}
@@ -100,37 +104,84 @@ class PeerStreamWriter:
         self.video_frames_received = 0
         self.size: tuple[int, int] | None = None
         self.closed = False
-        #: Called (at most once a second) while the file waits for its first video key frame.
+        #: Called (at most once a second) while the file waits for a video key frame.
         self.request_key_frame: Callable[[], None] | None = None
         self.key_frame_requested = 0.0
+        #: The receiver of each kind whose frames are written (``follow``), by number: 1 for the first.
+        self.sources: dict[str, int] = {}
+        #: Whether the video waits for a key frame of a new sender before it goes on.
+        self.awaiting_key_frame = False
+        self._unrecordable: set[str] = set()
 
-    # Timestamps: each stream's RTP clock starts at 0 at its own first packet; placing that first packet at the
-    # moment it arrived (relative to the recording's start) keeps audio and video together.
+    def follow(self, receiver: RTCRtpReceiver, decode: bool = False) -> Callable[[], None]:
+        """Write what ``receiver`` gets from now on, in place of what the last receiver of its kind got (``sender``).
+        ``decode``: aiortc's decoder gets the frames too. Returns the function that stops it."""
+        deliver = self.sender(receiver.track.kind)
+        if receiver.track.kind == "video":
+            self.request_key_frame = key_frame_requester(receiver)
+        return tap_encoded_frames(receiver, deliver, decode=decode)
+
+    def sender(self, kind: str) -> Callable[[str, bytes, int], None]:
+        """Where the frames of ``kind`` from a new sender go (``deliver(codec name, data, RTP timestamp)``), from now
+        on in place of the last sender's: the peer's first, or a new connection's after an SFU node move or a
+        re-publish (a new RTP clock, and frames that do not decode with the last sender's)."""
+        self.sources[kind] = source = self.sources.get(kind, 0) + 1
+        # A new sender's clock starts anywhere: its first packet is placed at its arrival, as the first one's was
+        # (``_pts``); what came before it stays where it was, and the file shows the time between as a gap.
+        self.offset.pop(kind, None)
+        if kind == "video":
+            self.awaiting_key_frame = source > 1
+
+        def deliver(codec: str, data: bytes, timestamp: int) -> None:
+            if self.sources.get(kind) != source:
+                return  # the last of a connection this one replaced: its clock is not the new one's
+            name = codec.lower()
+            if name == "vp8":
+                self.add_video(data, timestamp)
+            elif name == "opus":
+                self.add_audio(data, timestamp)
+            elif name not in self._unrecordable:
+                self._unrecordable.add(name)
+                logger.warning("Not recording %s from %s: only VP8 and Opus go into WebM", codec, self.peer_id)
+
+        return deliver
+
+    # Timestamps: each sender's RTP clock starts anywhere; placing its first packet at the moment it arrived
+    # (relative to the recording's start) keeps audio and video together, and a later sender after the earlier.
     def _pts(self, kind: str, timestamp: int, rate: int) -> int:
         if kind not in self.offset:
-            arrived = self.first_arrival.setdefault(kind, time.monotonic())
+            arrived = self.clock()
+            self.first_arrival.setdefault(kind, arrived)
             self.offset[kind] = int((arrived - self.started) * rate) - timestamp
         return timestamp + self.offset[kind]
+
+    def _ask_for_key_frame(self) -> None:
+        # Nothing before a key frame can be decoded: ask the sender for one (a browser sends them only when asked),
+        # at most once a second.
+        now = self.clock()
+        if self.request_key_frame is not None and now - self.key_frame_requested >= 1.0:
+            self.key_frame_requested = now
+            self.request_key_frame()
 
     def add_video(self, data: bytes, timestamp: int) -> None:
         if self.closed or self.format == "ogg":
             return
         pts = self._pts("video", timestamp, 90000)
         self.video_frames_received += 1
+        key_frame = vp8_key_frame_size(data)
         if self.container is None:
-            size = vp8_key_frame_size(data)
-            if size is None:
-                # Nothing before the first key frame can be decoded: ask the sender for one (a browser sends them
-                # only when asked), at most once a second.
-                now = time.monotonic()
-                if self.request_key_frame is not None and now - self.key_frame_requested >= 1.0:
-                    self.key_frame_requested = now
-                    self.request_key_frame()
+            if key_frame is None:
+                self._ask_for_key_frame()
                 return
-            self.size = size
+            self.size = key_frame
             self._open(with_video=True)
         if self.video is None:
             return
+        if self.awaiting_key_frame:
+            if key_frame is None:
+                self._ask_for_key_frame()
+                return
+            self.awaiting_key_frame = False
         if self._mux(self.video, data, pts, VIDEO_TIME_BASE, "video"):
             self.video_frames += 1
 
@@ -141,7 +192,7 @@ class PeerStreamWriter:
         if self.container is None:
             if len(self.waiting_audio) < MAX_WAITING_AUDIO:
                 self.waiting_audio.append((data, pts))
-            waited = time.monotonic() - self.first_arrival["audio"]
+            waited = self.clock() - self.first_arrival["audio"]
             if self.expects_video and waited < AUDIO_ONLY_AFTER:
                 return
             self._open(with_video=False)
@@ -285,7 +336,6 @@ class CallRecorder:
         self.writers: dict[str, PeerStreamWriter] = {}
         self.saved: list[RecordedStream] = []
         self._pending: set[asyncio.Task[None]] = set()
-        self._warned: set[str] = set()
         call.on(TrackReceived, self._on_track)
         call.on(PeerLeft, self._on_left)
 
@@ -300,21 +350,9 @@ class CallRecorder:
         receiver = self.call.track_receiver(event.peer_id, event.track.kind)
         if receiver is None:
             return
-        writer = self._writer(event.peer_id)
-
-        def deliver(codec: str, data: bytes, timestamp: int) -> None:
-            name = codec.lower()
-            if name == "vp8":
-                writer.add_video(data, timestamp)
-            elif name == "opus":
-                writer.add_audio(data, timestamp)
-            elif name not in self._warned:
-                self._warned.add(name)
-                logger.warning("Not recording %s from %s: only VP8 and Opus go into WebM", codec, event.peer_id)
-
-        if event.track.kind == "video":
-            writer.request_key_frame = key_frame_requester(receiver)
-        tap_encoded_frames(receiver, deliver)
+        # A peer seen before keeps its file: its new track comes from a new connection (after an SFU node move,
+        # the recorder's own or the peer's), and the writer follows it from here.
+        self._writer(event.peer_id).follow(receiver)
 
     def _on_left(self, event: PeerLeft) -> None:
         writer = self.writers.pop(event.peer_id, None)
@@ -520,16 +558,7 @@ class PeerRecording:
         if receiver is None or id(receiver) in self._tapped or self.writer.closed:
             return
         self._tapped.add(id(receiver))
-
-        def deliver(codec: str, data: bytes, timestamp: int) -> None:
-            if codec.lower() == "vp8":
-                self.writer.add_video(data, timestamp)
-            elif codec.lower() == "opus":
-                self.writer.add_audio(data, timestamp)
-
-        if receiver.track.kind == "video":
-            self.writer.request_key_frame = key_frame_requester(receiver)
-        self._untaps.append(tap_encoded_frames(receiver, deliver, decode=True))
+        self._untaps.append(self.writer.follow(receiver, decode=True))
 
     def _finish(self) -> RecordedStream | None:
         for remove in self._untaps + self._listeners:

@@ -5,6 +5,7 @@ nobody leave, and decodes everyone's video again after a gap we measure (printed
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import redis
@@ -101,6 +103,31 @@ class Cluster:
             "shell", "-c", f"from rooms.models import Room; Room.objects.create(id={room_id!r}, topology='sfu')"
         )
 
+    def start_recorder(self, room_id: str, media: Path) -> subprocess.Popen[str]:
+        """``manage.py record_call`` on the room (through nginx), saving into ``media``, until it is stopped."""
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "record_call", room_id, "--url", self.signal_url, "--empty-for", "60"],
+            cwd=ROOT,
+            env={**self.manage_env, "RTCSITE_MEDIA_ROOT": str(media)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def recordings(self, room_id: str, media: Path) -> dict[str, Path]:
+        """The room's complete recordings: stream (peer) id -> file."""
+        listed = self.manage(
+            "shell",
+            "-c",
+            "import json; from rooms.models import Recording; print(json.dumps([(r.stream_id, r.file.name) for r in "
+            f"Recording.objects.filter(room_id={room_id!r}, status='complete')]))",
+        )
+        return {peer: media / name for peer, name in json.loads(listed.splitlines()[-1])}
+
+    @property
+    def signal_url(self) -> str:
+        return f"ws://127.0.0.1:{self.nginx.port}/api/call/signal"
+
     def node_table(self) -> dict[str, tuple[str, int, int]]:
         """`manage.py sfu_nodes`: node -> (state, rooms, peers)."""
         table = {}
@@ -139,6 +166,14 @@ def cluster() -> Iterator[Cluster]:
         yield Cluster({"a": a, "b": b}, workers, nginx, manage_env)
         for name, node in (("a", a), ("b", b)):
             print(f"--- janus {name}\n{node.log()[-2000:]}")
+
+
+def decoded_video_times(path: Path) -> list[float]:
+    """When (s, from the file's start) each video frame of a recording plays, of the frames that decode."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [float(frame.time) for frame in container.decode(video=0) if frame.time is not None]
 
 
 def rounded(gaps: list[float]) -> list[int]:
@@ -222,9 +257,12 @@ def call_of_four(
     return pages, python, [*ids, python.peer_id]
 
 
-def assert_moved_and_kept(pages: list[Page], python: CountingPeer, ids: list[str]) -> list[float]:
-    """Every page and the Python peer moved, receive everyone's video again, kept their ids and saw nobody leave;
-    each one's longest gap in a remote video (ms)."""
+def assert_moved_and_kept(
+    pages: list[Page], python: CountingPeer, ids: list[str], silent: tuple[str, ...] = ()
+) -> list[float]:
+    """Every page and the Python peer moved, receive everyone's video again, kept their ids and saw nobody leave
+    (``silent``: peers in the room that publish nothing, a recorder); each one's longest gap in a remote video
+    (ms)."""
     gaps = []
     for page in pages:
         page.wait_for_function("window.moves >= 1", timeout=30000)
@@ -234,13 +272,13 @@ def assert_moved_and_kept(pages: list[Page], python: CountingPeer, ids: list[str
     wait_for(lambda: all(python.video.get(page, 0) >= after_move.get(page, 0) + 20 for page in ids[:3]))
     assert python.peer_id == ids[3]
     assert python.left == {}
-    assert sorted(python.call.remote_peer_ids) == sorted(ids[:3])
+    assert sorted(python.call.remote_peer_ids) == sorted([*ids[:3], *silent])
     for page, me in zip(pages, ids[:3], strict=True):
         page.wait_for_function(
             """() => { const pc = window.call.sfu?.subscriber; return pc && pc.connectionState === 'connected'; }"""
         )
         assert peer_id(page) == me
-        assert sorted(page.evaluate("window.call.remotePeerIds")) == sorted(set(ids) - {me})
+        assert sorted(page.evaluate("window.call.remotePeerIds")) == sorted({*ids, *silent} - {me})
         events = page.evaluate("window.events")
         # Nobody left or came, and no socket reconnected: the move happened on the signaling socket as it was.
         assert not [event for event in events if event.startswith(("left:", "joined:", "failed", "reconnect"))], events
@@ -289,19 +327,48 @@ def test_a_node_that_hangs_is_found_by_the_health_checks_and_loses_its_room(
 
 
 def test_a_drained_node_hands_its_rooms_over_one_by_one_and_ends_with_no_session(
-    cluster: Cluster, open_page: OpenPage, room_id: str, peer_loop: EventLoopThread
+    cluster: Cluster, open_page: OpenPage, room_id: str, peer_loop: EventLoopThread, tmp_path: Path
 ) -> None:
+    """The room is recorded too (``record_call``, the recorder peer): the recorder moves with everyone else, and each
+    participant's recording goes on through the move, in one file that plays from its start to the recording's
+    end."""
     pages, python, ids = call_of_four(cluster, open_page, room_id, peer_loop)
-    node = cluster.node_of(room_id)
-    other = "b" if node == "a" else "a"
+    recorder = cluster.start_recorder(room_id, tmp_path)
+    try:
+        roles = python.call.roles
+        wait_for(lambda: len(roles) == 1)
+        (recorder_id,) = roles
+        recorder_in = time.monotonic()
+        for page in pages:
+            page.wait_for_function(f"window.call.remotePeerIds.includes({recorder_id!r})")
+            page.evaluate("() => { window.events.length = 0; }")  # its join is the one expected
+        node = cluster.node_of(room_id)
+        other = "b" if node == "a" else "a"
 
-    out = cluster.manage("sfu_nodes", "--drain", node, "--wait", "60")
-    assert f"{node}: drained" in out, out
-    gaps = assert_moved_and_kept(pages, python, ids)
-    print(
-        f"drain of node {node}: longest video gap of each page and the Python peer (ms): {[round(gap) for gap in gaps]}"
-    )
-    assert cluster.node_of(room_id) == other
+        out = cluster.manage("sfu_nodes", "--drain", node, "--wait", "60")
+        assert f"{node}: drained" in out, out
+        gaps = assert_moved_and_kept(pages, python, ids, silent=(recorder_id,))
+        print(f"drain of node {node}: longest video gap of each page and the Python peer (ms): {rounded(gaps)}")
+        assert cluster.node_of(room_id) == other
+        after_move = dict(python.video)
+        wait_for(lambda: all(python.video.get(page, 0) >= after_move.get(page, 0) + 45 for page in ids[:3]))
+        recorder.send_signal(signal.SIGTERM)
+        recorded_for = time.monotonic() - recorder_in
+        output, _ = recorder.communicate(timeout=60)
+        assert recorder.returncode == 0, output
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    recordings = cluster.recordings(room_id, tmp_path)
+    assert sorted(recordings) == sorted(ids), (recordings, output)
+    for peer, path in recordings.items():
+        frames = decoded_video_times(path)
+        # From (about) the recorder's join to its stop, through the move: no frame lost to a clock that jumped.
+        assert frames, (peer, output)
+        assert frames[-1] - frames[0] >= recorded_for - 2.5, (peer, frames[0], frames[-1], recorded_for)
+        assert frames[-1] <= recorded_for + 1, (peer, frames[-1], recorded_for)
+        longest_gap = max(later - earlier for earlier, later in itertools.pairwise(frames))
+        assert longest_gap < 5, (peer, longest_gap)
     peer_loop.run(python.call.hangup())
     # Nothing of ours is left on the node: the peers' sessions ended, and the workers gave back their own.
     wait_for(lambda: cluster.nodes[node].sessions() == [])
