@@ -232,7 +232,7 @@ class RecordingBench:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sfu_recording", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="an 8 s window, a room of 4")
-    parser.add_argument("--sizes", default="4,8", help="room sizes, smallest first")
+    parser.add_argument("--sizes", default="4,6", help="room sizes, smallest first")
     options = parser.parse_args()
     sizes = [4] if options.quick else [int(size) for size in options.sizes.split(",")]
     window = 8.0 if options.quick else 20.0

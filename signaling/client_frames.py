@@ -20,6 +20,7 @@ from signaling.protocol import (
     INVALID_DESCRIPTION,
     INVALID_FORMAT,
     INVALID_ROOM_ID,
+    SFU_QUALITIES,
     ErrorCode,
     SignalingError,
     is_valid_room_id,
@@ -48,8 +49,6 @@ INVALID_CAPABILITIES = f"capabilities must be a list of at most {MAX_CAPABILITIE
 SFU_TARGETS = frozenset({"publisher", "subscriber"})
 INVALID_SFU_TARGET = "sfu-ice needs target: publisher or subscriber, and a candidate (or null)"
 INVALID_FRESH = "fresh must be true or false"
-#: What ``sfu-quality`` asks for.
-SFU_QUALITIES = ("high", "medium", "low", "off")
 INVALID_SFU_QUALITY = "sfu-quality needs peerId and quality: high, medium, low or off"
 #: Longest data-channel label a ``data`` frame may name.
 MAX_LABEL = 64

@@ -223,6 +223,11 @@ class SfuMovedFrame(TypedDict):
     t: Literal["sfu-moved"]
 
 
+#: SFU rooms (extension): the simulcast layers a subscriber may ask for of a peer's video (``sfu-quality``), best
+#: first; ``off`` receives none.
+SFU_QUALITIES = ("high", "medium", "low", "off")
+
+
 class SfuPublishedFrame(TypedDict):
     """SFU rooms (extension): the SFU's answer to the client's ``sfu-publish`` offer."""
 

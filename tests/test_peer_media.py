@@ -123,3 +123,36 @@ def test_a_video_receiver_gets_the_timely_buffer_and_an_audio_one_keeps_its_own(
     give_up_in_time(audio)
     assert isinstance(video._RTCRtpReceiver__jitter_buffer, TimelyJitterBuffer)  # type: ignore[attr-defined]
     assert not isinstance(audio._RTCRtpReceiver__jitter_buffer, TimelyJitterBuffer)  # type: ignore[attr-defined]
+
+
+def test_generated_video_is_live_a_frame_asked_for_late_is_the_one_due_now() -> None:
+    """A consumer that falls behind (an encoder on a busy machine) gets the frame of now, as from a camera; the
+    track once drew every missed frame in a burst to catch up, and a room's publishers flooded it in turns."""
+    import asyncio
+    import time
+
+    import numpy as np
+
+    from signaling.peer.media import GeneratedVideoTrack
+
+    async def main() -> tuple[list[int], list[float], float]:
+        drawn: list[int] = []
+
+        def draw(index: int) -> np.ndarray:
+            drawn.append(index)
+            return np.zeros((4, 4, 3), np.uint8)
+
+        track = GeneratedVideoTrack(draw, fps=50)
+        times = [(await track.recv()).time]
+        await asyncio.sleep(0.5)  # the consumer is busy for 25 frames' time
+        started = time.monotonic()
+        for _ in range(3):
+            times.append((await track.recv()).time)
+        return drawn, times, time.monotonic() - started
+
+    drawn, times, took = asyncio.run(main())
+    assert drawn[0] == 0
+    assert drawn[1] >= 25, drawn  # the missed frames were never drawn
+    assert drawn[1:] == list(range(drawn[1], drawn[1] + 3))
+    assert times[1] >= 0.5 - 0.02  # its time is the time that passed
+    assert took >= 1.5 / 50  # and the frames after it come at 50 a second again, not at once

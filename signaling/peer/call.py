@@ -49,7 +49,7 @@ from signaling.peer.events import (
 from signaling.peer.link import DataChannelConfig, LinkEvents, PeerLink
 from signaling.peer.media import DEFAULT_MAX_BUFFERED_FRAMES, RemoteTrack, SharedSource, TrackFeed
 from signaling.peer.sfu import SfuEvents, SfuSession, data_frame, data_of
-from signaling.protocol import ROOM_ID_PATTERN, CloseCode
+from signaling.protocol import ROOM_ID_PATTERN, SFU_QUALITIES, CloseCode
 from signaling.timeouts import within
 
 if TYPE_CHECKING:
@@ -134,6 +134,8 @@ class WebRTCCall:
         self.peer_id: str | None = None
         self.max_peers: int | None = None
         self.roles: dict[str, str] = {}
+        #: Extension (SFU rooms): the layer asked for of each peer's video (``set_remote_video_quality``).
+        self.remote_video_qualities: dict[str, str] = {}
         self.role: str | None = None
         #: Each remote peer's metadata (``{"name": ...}``) and media state (``audio``, ``video``, ``screen``,
         #: ``recording``), as they announced them (extensions; a server of Agentuity's protocol sends none).
@@ -654,6 +656,7 @@ class WebRTCCall:
             link.close()
         self._feeds.pop(peer_id, None)
         self.roles.pop(peer_id, None)
+        self.remote_video_qualities.pop(peer_id, None)
         self.peer_metadata.pop(peer_id, None)
         self.peer_media.pop(peer_id, None)
         if emit:
@@ -708,6 +711,10 @@ class WebRTCCall:
 
     def _on_track(self, peer_id: str, feed: TrackFeed) -> None:
         self._feeds.setdefault(peer_id, []).append(feed)
+        quality = self.remote_video_qualities.get(peer_id)
+        if self._sfu is not None and feed.kind == "video" and quality is not None:
+            # A new subscription to the peer's video (a move, its re-publishing): the SFU hears our choice again.
+            self._send({"t": "sfu-quality", "peerId": peer_id, "quality": quality})
         self._emit(TrackReceived(peer_id, feed.reader()))
 
     # --- Media ----------------------------------------------------------------------------------------------------
@@ -755,6 +762,18 @@ class WebRTCCall:
         for source in self.sources:
             if source.kind == "video":
                 source.muted = muted
+
+    def set_remote_video_quality(self, peer_id: str, quality: str) -> None:
+        """Extension (SFU rooms): which simulcast layer of ``peer_id``'s video this peer receives (``sfu-quality``):
+        ``high``, ``medium``, ``low``, or ``off`` (none of it: nothing is relayed, nothing decoded). Kept for the
+        peer while it is in the room, and told the SFU again for each new subscription to its video (after a move,
+        or its re-publishing). Nothing changes in a mesh room, where each peer sends its one stream. Raises
+        ValueError for another quality."""
+        if quality not in SFU_QUALITIES:
+            raise ValueError(f"quality must be one of {', '.join(SFU_QUALITIES)}, not {quality!r}")
+        self.remote_video_qualities[peer_id] = quality
+        if self._sfu is not None and self.track_receiver(peer_id, "video") is not None:
+            self._send({"t": "sfu-quality", "peerId": peer_id, "quality": quality})
 
     # --- Data channels --------------------------------------------------------------------------------------------
 

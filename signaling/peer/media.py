@@ -189,7 +189,9 @@ def silent_copy(frame: av.AudioFrame | av.VideoFrame) -> av.AudioFrame | av.Vide
 
 class GeneratedVideoTrack(MediaStreamTrack):
     """Video a program draws: ``draw(index)`` returns an RGB ``numpy`` array (height x width x 3, uint8) for frame
-    ``index``; frames are paced at ``fps``."""
+    ``index``; frames are paced at ``fps``. Live, as a camera is: a frame asked for late (the encoder fell behind, the
+    machine is busy) is the one due now, and the frames missed meanwhile are never drawn, instead of a burst of them
+    all to catch up."""
 
     kind = "video"
 
@@ -205,8 +207,11 @@ class GeneratedVideoTrack(MediaStreamTrack):
             raise MediaStreamError
         if self._started is None:
             self._started = time.monotonic()
+        now = time.monotonic()
+        # More than a frame late: skip to the frame of now (its pts says the time that passed).
+        self._index = max(self._index, int((now - self._started) * self._fps))
         due = self._started + self._index / self._fps
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await asyncio.sleep(max(0.0, due - now))
         frame = av.VideoFrame.from_ndarray(self._draw(self._index), format="rgb24")
         frame.pts = int(self._index * 90000 / self._fps)
         frame.time_base = fractions.Fraction(1, 90000)

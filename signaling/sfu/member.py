@@ -21,8 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from signaling.client_frames import SFU_QUALITIES
-from signaling.protocol import SfuStream, SfuSubscriptionFrame, encode
+from signaling.protocol import SFU_QUALITIES, SfuStream, SfuSubscriptionFrame, encode
 from signaling.sfu.janus import (
     REQUEST_TIMEOUT,
     JanusConnection,

@@ -144,6 +144,25 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     assert sorted(a.received) == sorted([(page_ids[0], "chat", "for you only"), (page_ids[1], "chat", "to everyone")])
     assert pages[1].evaluate("window.received") == []
 
+    # The Python peer asks for none of one page's video (sfu-quality off), then for it again: it stops, comes back.
+    quiet = page_ids[0]
+
+    async def want(quality: str) -> None:  # on the peer's loop, as everything of the call
+        a.call.set_remote_video_quality(quiet, quality)
+
+    with pytest.raises(ValueError, match="quality must be one of high, medium, low, off"):
+        peer_loop.run(want("ultra"))
+    peer_loop.run(want("off"))
+    other = page_ids[1]
+    others_from = a.video[other]
+    until(lambda: a.video[other] >= others_from + 30, state=lambda: a.video)  # what was on its way has come
+    stopped_at = a.video[quiet]
+    until(lambda: a.video[other] >= others_from + 60, state=lambda: a.video)  # two seconds more of the others'
+    assert a.video[quiet] == stopped_at, a.video  # and none of its
+    peer_loop.run(want("high"))
+    resumed_from = a.video[quiet]
+    until(lambda: a.video[quiet] >= resumed_from + 15, state=lambda: a.video)
+
     # From here on, every page keeps who left and why.
     for page in pages:
         page.evaluate(LEAVES)

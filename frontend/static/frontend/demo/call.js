@@ -413,7 +413,7 @@ function addRecording(streamId, blob, duration) {
 
 // --- Quality: numbers and a plot of the last minute per peer ----------------------------------------------------
 
-/** @type {Map<string, { bitrate: number[], rtt: number[] }>} */
+/** @type {Map<string, { bitrate: number[], rtt: number[], canvas: HTMLCanvasElement }>} */
 const history = new Map();
 const HISTORY = 60;
 
@@ -449,18 +449,23 @@ async function refreshQuality() {
   if (call.state !== "idle") {
     for (const [peerId, q] of await call.getAllQualitySummaries()) {
       if (call.getSnapshot().peerRoles.get(peerId) === "recorder") continue;
-      const series = history.get(peerId) ?? { bitrate: [], rtt: [] };
+      // Each peer's plot is drawn on its own canvas, kept from one refresh to the next (a room of 20 refreshes 19).
+      const series = history.get(peerId) ?? {
+        bitrate: [],
+        rtt: [],
+        canvas: el("canvas", {
+          width: 120,
+          height: 32,
+          className: "plot",
+          title: "Last minute: video kbit/s (blue), RTT (orange)",
+        }),
+      };
       history.set(peerId, series);
       series.bitrate.push((q.bitrate?.video?.inbound ?? 0) / 1000);
       series.rtt.push(q.rtt ?? 0);
       if (series.bitrate.length > HISTORY) series.bitrate.shift();
       if (series.rtt.length > HISTORY) series.rtt.shift();
-      const canvas = el("canvas", {
-        width: 120,
-        height: 32,
-        className: "plot",
-        title: "Last minute: video kbit/s (blue), RTT (orange)",
-      });
+      const { canvas } = series;
       plot(canvas, series);
       const cells = [
         ["Peer", nameOf(call, peerId)],

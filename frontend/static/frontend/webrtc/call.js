@@ -1327,35 +1327,71 @@ export class WebRTCCall {
    * @returns {Promise<ConnectionQualitySummary | null>}
    */
   async sfuQualitySummary(sfu, peerId) {
-    const mids = new Set(sfu.midsOf(peerId));
-    if (!mids.size || sfu.closed) return null;
-    const stats = async () => {
-      const report = await sfu.subscriber.getStats();
+    return (await this.sfuQualitySummaries(sfu, [peerId])).get(peerId) ?? null;
+  }
+
+  /**
+   * In an SFU room: the summaries of `peerIds` (those on the subscription), from one report of the subscriber
+   * connection for them all: a report for each would cost a refresh of a room of N peers N reports of N peers'
+   * streams.
+   * @param {SfuSession} sfu
+   * @param {string[]} peerIds
+   * @returns {Promise<Map<string, ConnectionQualitySummary>>}
+   */
+  async sfuQualitySummaries(sfu, peerIds) {
+    /** @type {Map<string, ConnectionQualitySummary>} */
+    const all = new Map();
+    /** @type {Map<string, Set<string>>} */
+    const mids = new Map();
+    for (const peerId of peerIds) {
+      const own = new Set(sfu.midsOf(peerId));
+      if (own.size) mids.set(peerId, own);
+    }
+    if (!mids.size || sfu.closed) return all;
+    /** Of the report, what is of `own` streams: theirs among the inbound ones, and the connection's path.
+     * @param {RTCStatsReport} report @param {Set<string>} own */
+    const of = (report, own) => {
       /** @type {Map<string, any>} */
       const kept = new Map();
       report.forEach((stat, key) => {
-        if (stat.type !== "inbound-rtp" || mids.has(String(stat.mid))) kept.set(key, stat);
+        if (stat.type !== "inbound-rtp" || own.has(String(stat.mid))) kept.set(key, stat);
       });
       return /** @type {RTCStatsReport} */ (/** @type {unknown} */ (kept));
     };
-    let previous = this.sfuSamples.get(peerId) ?? null;
-    const age = previous ? Date.now() - previous.takenAt : Infinity;
-    if (!previous || age > SAMPLE_MAX_AGE) {
-      previous = { ...summarize(await stats(), null).sample, takenAt: Date.now() };
+    const ageOf = (/** @type {string} */ peerId) => {
+      const previous = this.sfuSamples.get(peerId);
+      return previous ? Date.now() - previous.takenAt : Infinity;
+    };
+    const stale = [...mids.keys()].filter((peerId) => ageOf(peerId) > SAMPLE_MAX_AGE);
+    if (stale.length) {
+      // Nothing recent to measure some bitrates against: a sample now and the summaries shortly after.
+      const report = await sfu.subscriber.getStats();
+      for (const peerId of stale) {
+        this.sfuSamples.set(peerId, {
+          ...summarize(of(report, mids.get(peerId) ?? new Set()), null).sample,
+          takenAt: Date.now(),
+        });
+      }
       await sleep(SAMPLE_GAP);
-    } else if (age < SAMPLE_GAP) {
+    } else {
       // Too close to the last sample for a bitrate: wait for a measurable gap, as for a mesh peer.
-      await sleep(SAMPLE_GAP - age);
+      const youngest = Math.min(...[...mids.keys()].map(ageOf));
+      if (youngest < SAMPLE_GAP) await sleep(SAMPLE_GAP - youngest);
     }
-    if (sfu.closed) return null;
-    const { summary, sample } = summarize(await stats(), previous);
-    this.sfuSamples.set(peerId, { ...sample, takenAt: Date.now() });
-    return summary;
+    if (sfu.closed) return all;
+    const report = await sfu.subscriber.getStats();
+    for (const [peerId, own] of mids) {
+      const { summary, sample } = summarize(of(report, own), this.sfuSamples.get(peerId) ?? null);
+      this.sfuSamples.set(peerId, { ...sample, takenAt: Date.now() });
+      all.set(peerId, summary);
+    }
+    return all;
   }
 
   /** @returns {Promise<Map<string, ConnectionQualitySummary>>} */
   async getAllQualitySummaries() {
-    const ids = this.sfu ? [...this.remotePeers] : [...this.links.keys()];
+    if (this.sfu) return this.sfuQualitySummaries(this.sfu, [...this.remotePeers]);
+    const ids = [...this.links.keys()];
     const summaries = await Promise.all(ids.map((id) => this.getQualitySummary(id)));
     /** @type {Map<string, ConnectionQualitySummary>} */
     const all = new Map();
