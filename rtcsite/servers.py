@@ -251,6 +251,7 @@ class SentinelCluster:
             str(self.master.port),
         )
         wait_for_port(self.replica_port)
+        self._wait_until_replicating()
         for port in self.sentinel_ports:
             config = self.directory / f"sentinel-{port}.conf"
             config.write_text(
@@ -263,6 +264,19 @@ class SentinelCluster:
             self._redis_server(str(config), "--sentinel")
             wait_for_port(port)
         return self
+
+    def _wait_until_replicating(self, timeout: float = 30) -> None:
+        """Until the replica has synced with the master and follows it: a replica whose port is open may still be
+        connecting (and a write the master then WAITs on would have no replica to acknowledge it)."""
+        import redis
+
+        replica = redis.Redis(port=self.replica_port, decode_responses=True, socket_timeout=2)
+        deadline = time.monotonic() + timeout
+        while dict(replica.info("replication")).get("master_link_status") != "up":  # type: ignore[arg-type]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the replica did not sync with the master within {timeout:g} s")
+            time.sleep(0.05)
+        replica.close()
 
     def master_port(self) -> int:
         """The port of the master the sentinels name now."""

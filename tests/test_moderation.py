@@ -69,19 +69,22 @@ async def test_closing_a_room_ends_every_member_and_refuses_joins(connect: Conne
     assert await RoomEvent.objects.filter(room_id=room_id, kind="room_destroyed").aexists()
 
 
+@pytest.mark.parametrize("when", ["away", "connected"])
 @pytest.mark.parametrize("how", ["kick", "close"])
 async def test_a_peer_evicted_while_it_was_away_is_told_so_when_it_comes_back(
-    connect: Connect, room_id: str, how: str, settings: Any
+    connect: Connect, room_id: str, how: str, when: str, settings: Any
 ) -> None:
-    """Kicked (or its room closed) while its socket was down: its resume is told so, as its socket would have
-    been, and it does not come back as a new peer; once the grace is over, a new join is an ordinary one."""
+    """Kicked (or its room closed) while its socket was down, or while connected by a close its client never took
+    (a socket that broke as it came: the client resumes): its resume is told so, as its socket would have been,
+    and it does not come back as a new peer; once the grace is over, a new join is an ordinary one."""
     settings.SIGNALING = {**settings.SIGNALING, "RESUME_GRACE": 1.0}
     await Room.objects.acreate(id=room_id, max_peers=4)
     alice, bob = await connect(), await connect()
     await alice.join(room_id)
     joined = await bob.join(room_id)
     await alice.receive()
-    await bob.drop()
+    if when == "away":
+        await bob.drop()
     reason, code = ("kicked", 4010) if how == "kick" else ("room-closed", 4011)
     if how == "kick":
         assert await moderation.kick(room_id, bob.peer_id or "") is True
@@ -93,6 +96,13 @@ async def test_a_peer_evicted_while_it_was_away_is_told_so_when_it_comes_back(
             assert frame == {"t": "peer-left", "peerId": bob.peer_id, "reason": reason}
         assert frame == {"t": "closed", "reason": "room-closed"}
         alice.closed = True
+    if when == "connected":
+        # Told on its socket; its client is taken not to have heard (it resumes below, as one that did not).
+        while (frame := await bob.receive())["t"] != "closed":
+            assert frame == {"t": "peer-left", "peerId": alice.peer_id, "reason": reason}  # a room closed
+        assert frame == {"t": "closed", "reason": reason}
+        assert await bob.receive_close() == code
+        bob.closed = True
     for _ in range(2):  # and again: a client that did not take the first answer asks anew
         again = await connect()
         await again.send(t="join", roomId=room_id, resume=joined["resume"])

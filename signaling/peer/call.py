@@ -47,7 +47,13 @@ from signaling.peer.events import (
     TrackReceived,
 )
 from signaling.peer.link import DataChannelConfig, LinkEvents, PeerLink
-from signaling.peer.media import DEFAULT_MAX_BUFFERED_FRAMES, RemoteTrack, SharedSource, TrackFeed
+from signaling.peer.media import (
+    DEFAULT_MAX_BUFFERED_FRAMES,
+    RemoteTrack,
+    SharedSource,
+    TrackFeed,
+    key_frame_requester,
+)
 from signaling.peer.sfu import SfuEvents, SfuSession, data_frame, data_of
 from signaling.protocol import ROOM_ID_PATTERN, SFU_QUALITIES, CloseCode
 from signaling.timeouts import within
@@ -771,9 +777,23 @@ class WebRTCCall:
         ValueError for another quality."""
         if quality not in SFU_QUALITIES:
             raise ValueError(f"quality must be one of {', '.join(SFU_QUALITIES)}, not {quality!r}")
+        before = self.remote_video_qualities.get(peer_id)
         self.remote_video_qualities[peer_id] = quality
-        if self._sfu is not None and self.track_receiver(peer_id, "video") is not None:
-            self._send({"t": "sfu-quality", "peerId": peer_id, "quality": quality})
+        receiver = self.track_receiver(peer_id, "video")
+        if self._sfu is None or receiver is None:
+            return
+        self._send({"t": "sfu-quality", "peerId": peer_id, "quality": quality})
+        if before == "off" and quality != "off":
+            self._spawn(self._ask_for_key_frames(receiver))
+
+    async def _ask_for_key_frames(self, receiver: Any) -> None:
+        """A video turned back on comes back mid-stream, its first frames made from frames we never had. A browser
+        asks for a key frame by itself; aiortc only once it has failed to decode, which on a busy machine took half
+        a minute: ask now, a few times while the SFU turns the video on (it passes the requests to the publisher)."""
+        request = key_frame_requester(receiver)
+        for delay in (0.2, 0.5, 1.0, 2.0):
+            await asyncio.sleep(delay)
+            request()
 
     # --- Data channels --------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import av
 import numpy as np
+from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from signaling.peer.jitter import give_up_in_time
@@ -267,3 +268,17 @@ async def drain(track: MediaStreamTrack) -> None:
     with contextlib.suppress(MediaStreamError):
         while True:
             await track.recv()
+
+
+def key_frame_requester(receiver: RTCRtpReceiver) -> Callable[[], None]:
+    """A function that asks the sender of a video receiver for a key frame (an RTCP picture loss indication)."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    def request() -> None:
+        for source in receiver.getSynchronizationSources():
+            # aiortc sends PLIs itself only after a decoding error; its method for it is not public.
+            task = asyncio.ensure_future(receiver._send_rtcp_pli(source.source))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    return request

@@ -23,6 +23,7 @@ import av
 from aiortc import RTCRtpReceiver
 
 from signaling.peer.events import PeerLeft, TrackReceived
+from signaling.peer.media import key_frame_requester
 
 if TYPE_CHECKING:
     # The call makes its recordings (WebRTCCall.record): this module needs its type only, not the module.
@@ -256,20 +257,6 @@ class PeerStreamWriter:
             width=self.size[0] if self.size else None,
             height=self.size[1] if self.size else None,
         )
-
-
-def key_frame_requester(receiver: RTCRtpReceiver) -> Callable[[], None]:
-    """A function that asks the sender of a video receiver for a key frame (an RTCP picture loss indication)."""
-    tasks: set[asyncio.Task[None]] = set()
-
-    def request() -> None:
-        for source in receiver.getSynchronizationSources():
-            # aiortc sends PLIs itself only after a decoding error; its method for it is not public.
-            task = asyncio.ensure_future(receiver._send_rtcp_pli(source.source))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    return request
 
 
 class _Taps:

@@ -92,13 +92,14 @@ class Resumed:
 
 @dataclass(frozen=True, slots=True)
 class Ended:
-    """A resume of a peer whose stay a moderator ended while its socket was down (``reason``: kicked, or its room
-    closed): its client is to be told so, as it would have been on its socket, and not let in as a new peer."""
+    """A resume of a peer whose stay a moderator ended (``reason``: kicked, or its room closed), while its socket
+    was down or before the close reached its client: its client is to be told so, as it would have been on its
+    socket, and not let in as a new peer."""
 
     reason: str
 
 
-#: The reasons of an eviction that a parked peer's resume is told of (``Ended``), for ``RESUME_GRACE`` after it.
+#: The reasons of an eviction that the evicted peer's resume is told of (``Ended``), for ``RESUME_GRACE`` after it.
 ENDING_REASONS = frozenset(reason.value for reason in EVICTION_CLOSE_CODES)
 
 
@@ -167,8 +168,8 @@ class RoomRegistry(abc.ABC):
         registry, held by a live socket on any worker, or by a worker that died), atomically against another
         resume of the same peer, with no announcement. What was kept for a parked peer is delivered to ``new``
         first, in order; a live socket that held the place is told ``replaced``. ``Ended`` when a moderator
-        evicted the peer while it was parked (within ``RESUME_GRACE`` of that); None when ``peer_id`` is not a
-        member of the room (any more)."""
+        evicted the peer (while it was parked, or connected: its client may never have heard) within
+        ``RESUME_GRACE`` of that; None when ``peer_id`` is not a member of the room (any more)."""
 
     @abc.abstractmethod
     async def release_parked_seat(self, room_id: str, role_peer: bool, client: str) -> bool:

@@ -72,6 +72,10 @@ class InMemoryRegistry(RoomRegistry):
         members = self._rooms.get(room_id)
         if members is None or members.pop(peer_id, None) is None:
             return None
+        if reason in ENDING_REASONS:
+            # A moderator ended the stay of a connected peer: should the close never reach its client, the resume
+            # it then tries is told so too, as a parked peer's is, and not let in as a new peer.
+            self._remember_ended(room_id, peer_id, reason, conf.RESUME_GRACE)
         self._states.get(room_id, {}).pop(peer_id, None)
         if not members:
             del self._rooms[room_id]
@@ -134,14 +138,19 @@ class InMemoryRegistry(RoomRegistry):
         if members is None or members.get(parked.peer_id) is not parked:
             return  # resumed, or gone already
         if reason in ENDING_REASONS:
-            now = asyncio.get_running_loop().time()
-            for key, (_, until) in list(self._ended.items()):
-                if until <= now:
-                    del self._ended[key]
-            self._ended[(parked.room_id, parked.peer_id)] = (reason, now + grace)
+            self._remember_ended(parked.room_id, parked.peer_id, reason, grace)
         destroyed = await self.leave(parked.room_id, parked.peer_id, reason)
         if destroyed is not None:
             send_departure_events(parked.room_id, parked.peer_id, reason, parked.mount, destroyed, dropped_at)
+
+    def _remember_ended(self, room_id: str, peer_id: str, reason: str, grace: float) -> None:
+        """Why a moderator ended the peer's stay, for its resume within ``grace`` (the longer of two)."""
+        now = asyncio.get_running_loop().time()
+        for key, (_, until) in list(self._ended.items()):
+            if until <= now:
+                del self._ended[key]
+        known = self._ended.get((room_id, peer_id))
+        self._ended[(room_id, peer_id)] = (reason, max(now + grace, known[1] if known else 0.0))
 
     async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | Ended | None:
         members = self._rooms.get(room_id)

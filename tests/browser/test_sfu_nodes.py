@@ -351,7 +351,7 @@ def test_a_drained_node_hands_its_rooms_over_one_by_one_and_ends_with_no_session
         print(f"drain of node {node}: longest video gap of each page and the Python peer (ms): {rounded(gaps)}")
         assert cluster.node_of(room_id) == other
         after_move = dict(python.video)
-        wait_for(lambda: all(python.video.get(page, 0) >= after_move.get(page, 0) + 45 for page in ids[:3]))
+        wait_for(lambda: all(python.video.get(page, 0) >= after_move.get(page, 0) + 20 for page in ids[:3]))
         recorder.send_signal(signal.SIGTERM)
         recorded_for = time.monotonic() - recorder_in
         output, _ = recorder.communicate(timeout=60)

@@ -152,8 +152,8 @@ return {'kept'}
 
 # KEYS: room, parked, kept, deadlines, claimer's peers, clock, states, ended.
 # ARGV: room id, peer, claimer, mount, key prefix, deadline member.
-# {'ended', reason} for a peer a moderator evicted while it was parked (EXPIRE_PARKED kept why); false when the
-# peer is not a member.
+# {'ended', reason} for a peer a moderator evicted (EXPIRE_PARKED, or the worker's leave of a connected peer, kept
+# why); false when the peer is not a member.
 RESUME = (
     _VERSION
     + """

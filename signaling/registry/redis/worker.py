@@ -7,10 +7,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from signaling import metrics
+from signaling.conf import conf
 from signaling.metadata import PeerState, encode_state
 from signaling.policy import get_room_resolver
 from signaling.protocol import peer_joined_frame, peer_left_frame
 from signaling.registry import (
+    ENDING_REASONS,
     JoinResult,
     PeerHandle,
     RegistryUnavailable,
@@ -114,6 +116,12 @@ class Worker(Life):
             return None
         self._forget_local(room_id, peer_id, keep_view=True)
         try:
+            if reason in ENDING_REASONS:
+                # A moderator ended the stay of a connected peer: should the close never reach its client, the
+                # resume it then tries (on any worker) is told so too, as a parked peer's is (``expire_parked``),
+                # and not let in as a new peer. Set before the peer leaves: no resume can fall in between.
+                grace = int(conf.RESUME_GRACE * 1000)
+                await pending(self.redis.set(self._ended_key(room_id, peer_id), reason, px=max(1, grace)))
             destroyed = await self._leave_in_redis(room_id, peer_id, reason, self.channel)
         except REDIS_ERRORS:
             metrics.REDIS_ERRORS.inc()
