@@ -272,7 +272,11 @@ class SentinelCluster:
 
         replica = redis.Redis(port=self.replica_port, decode_responses=True, socket_timeout=2)
         deadline = time.monotonic() + timeout
-        while dict(replica.info("replication")).get("master_link_status") != "up":  # type: ignore[arg-type]
+        while True:
+            # (redis-py's types for INFO differ between its versions; it is a dict.)
+            replication: Any = replica.info("replication")
+            if replication.get("master_link_status") == "up":
+                break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the replica did not sync with the master within {timeout:g} s")
             time.sleep(0.05)

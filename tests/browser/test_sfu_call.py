@@ -134,6 +134,17 @@ def test_an_sfu_room_of_eight(open_page: OpenPage, sfu_site: Site, room_id: str,
     for page in pages:
         page.wait_for_function("window.call.state === 'connected'")
 
+    # Every peer's quality summary, from the one subscriber connection: each its own streams' (the Python peer's
+    # picture is 120 wide; a page's 160, or a simulcast layer of it: 80, 40), and the path to the SFU.
+    widths = {own: {160, 80, 40} for own in page_ids} | {peer.peer_id: {120} for peer in peers}
+    summaries = pages[0].evaluate("async () => Object.fromEntries(await window.call.getAllQualitySummaries())")
+    assert sorted(summaries) == sorted(set(everyone) - {page_ids[0]})
+    for other, summary in summaries.items():
+        assert summary["video"]["frameWidth"] in widths[other], (other, summary)
+        assert summary["candidatePair"]["usingRelay"] is False
+    # (A tile the page does not show, below its fold, receives nothing: no peer's bitrate need be above 0.)
+    assert sum(summary["bitrate"]["video"]["inbound"] for summary in summaries.values()) > 0, summaries
+
     # Data goes through the server: a directed message to its target alone, a broadcast to everyone else.
     (a,) = peers
     pages[0].evaluate(f"window.call.sendStringTo({a.peer_id!r}, 'chat', 'for you only')")
