@@ -39,8 +39,8 @@ class InMemoryRegistry(RoomRegistry):
         self._rooms: dict[str, dict[str, PeerHandle]] = {}
         # room -> peer -> state (metadata, media), for the members that have one.
         self._states: dict[str, dict[str, PeerState]] = {}
-        # (room, peer) -> (why, until when on the loop's clock) for parked peers a moderator evicted: their resume
-        # is told why (``Ended``). One entry per such eviction, gone after the grace: bounded by the parked peers.
+        # (room, peer) -> (why, until when on the loop's clock) for peers a moderator evicted: their resume is told
+        # why (``Ended``). One entry per such eviction, gone after the grace.
         self._ended: dict[tuple[str, str], tuple[str, float]] = {}
 
     async def join(self, room_id: str, peer: PeerHandle, max_peers: int, state: PeerState | None = None) -> JoinResult:
@@ -73,9 +73,9 @@ class InMemoryRegistry(RoomRegistry):
         if members is None or members.pop(peer_id, None) is None:
             return None
         if reason in ENDING_REASONS:
-            # A moderator ended the stay of a connected peer: should the close never reach its client, the resume
-            # it then tries is told so too, as a parked peer's is, and not let in as a new peer.
-            self._remember_ended(room_id, peer_id, reason, conf.RESUME_GRACE)
+            # A moderator ended the peer's stay, parked or connected (should the close never reach its client): the
+            # resume it then tries is told so, and not let in as a new peer.
+            self._remember_ended(room_id, peer_id, reason)
         self._states.get(room_id, {}).pop(peer_id, None)
         if not members:
             del self._rooms[room_id]
@@ -120,7 +120,7 @@ class InMemoryRegistry(RoomRegistry):
             peer_id,
             room_id,
             expected.mount,
-            evict=lambda reason: self._expire(parked, reason, dropped_at, grace),
+            evict=lambda reason: self._expire(parked, reason, dropped_at),
             max_frames=conf.PARKED_BUFFER_FRAMES,
             max_bytes=conf.PARKED_BUFFER_BYTES,
             client=expected.client,
@@ -131,26 +131,23 @@ class InMemoryRegistry(RoomRegistry):
         loop.call_later(grace, lambda: in_background(self._expire(parked, LeaveReason.DISCONNECT.value, dropped_at)))
         return True
 
-    async def _expire(self, parked: ParkedPeer, reason: str, dropped_at: datetime, grace: float = 0.0) -> None:
+    async def _expire(self, parked: ParkedPeer, reason: str, dropped_at: datetime) -> None:
         """Nobody resumed within the grace period (or a moderator evicted the parked peer, or it overflowed):
-        it leaves, dated when its socket dropped. A moderator's eviction is kept for ``grace``, for its resume."""
+        it leaves, dated when its socket dropped (a moderator's eviction is kept for its resume: ``leave``)."""
         members = self._rooms.get(parked.room_id)
         if members is None or members.get(parked.peer_id) is not parked:
             return  # resumed, or gone already
-        if reason in ENDING_REASONS:
-            self._remember_ended(parked.room_id, parked.peer_id, reason, grace)
         destroyed = await self.leave(parked.room_id, parked.peer_id, reason)
         if destroyed is not None:
             send_departure_events(parked.room_id, parked.peer_id, reason, parked.mount, destroyed, dropped_at)
 
-    def _remember_ended(self, room_id: str, peer_id: str, reason: str, grace: float) -> None:
-        """Why a moderator ended the peer's stay, for its resume within ``grace`` (the longer of two)."""
+    def _remember_ended(self, room_id: str, peer_id: str, reason: str) -> None:
+        """Why a moderator ended the peer's stay, for its resume within ``RESUME_GRACE`` (as the Redis registry)."""
         now = asyncio.get_running_loop().time()
         for key, (_, until) in list(self._ended.items()):
             if until <= now:
                 del self._ended[key]
-        known = self._ended.get((room_id, peer_id))
-        self._ended[(room_id, peer_id)] = (reason, max(now + grace, known[1] if known else 0.0))
+        self._ended[(room_id, peer_id)] = (reason, now + conf.RESUME_GRACE)
 
     async def resume(self, room_id: str, peer_id: str, new: PeerHandle) -> Resumed | Ended | None:
         members = self._rooms.get(room_id)
