@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.peer import cpu_seconds, migrated_site
-from bench.sfu import SIGNAL_PATH, line
+from bench.sfu import SIGNAL_PATH, Bench, line
 from bench.simulcast import CHROMIUM_ARGS
 from rtcsite.servers import ROOT, DaphneProcess, JanusProcess
 
@@ -247,14 +247,9 @@ def main() -> None:
                 f"and the demo call page, {window:g} s windows",
                 flush=True,
             )
+            rooms = Bench(workdir, janus, daphne, env)
             for name, viewport in sizes.items():
-                room_id = f"bench-tiles-{int(time.time() * 1000)}"
-                create = (
-                    f"from rooms.models import Room; Room.objects.create(id={room_id!r}, topology='sfu', "
-                    f"max_peers={PUBLISHERS + 1})"
-                )
-                command = [sys.executable, "manage.py", "shell", "-c", create]
-                subprocess.run(command, cwd=ROOT, env=manage_env, check=True)
+                room_id = rooms.room("sfu", PUBLISHERS + 1)
                 until = time.time() + 120 + window
                 publishers = []
                 share = -(-PUBLISHERS // PUBLISHER_PROCESSES)
