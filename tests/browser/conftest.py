@@ -89,25 +89,9 @@ class Site:
             "RTCSITE_MEDIA_ROOT": str(self.database.parent / "media"),
         }
 
-    def start_record_call(self, room_id: str) -> subprocess.Popen[str]:
+    def record_call(self, room_id: str) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
         """``manage.py record_call`` on ``room_id``, ending a second after its last participant left."""
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "record_call",
-                room_id,
-                "--url",
-                self.daphne.ws_url + "/api/call/signal",
-                "--empty-for",
-                "1",
-            ],
-            cwd=ROOT,
-            env=self.manage_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        return record_call(room_id, self.daphne.ws_url + "/api/call/signal", self.manage_env(), empty_for=1)
 
     def post_api(self, path: str, body: dict[str, Any] | None, credentials: tuple[str, str]) -> Any:
         """POST ``body`` (None: GET) to the REST API as the user ``credentials`` (username, password): the answer's
@@ -136,6 +120,26 @@ class Site:
             "from rooms.models import Room; "
             f"Room.objects.create(id={room_id!r}, max_peers={max_peers}, topology={topology!r})",
         )
+
+
+@contextlib.contextmanager
+def record_call(room_id: str, url: str, env: dict[str, str], empty_for: float) -> Iterator[subprocess.Popen[str]]:
+    """``manage.py record_call`` on ``room_id`` through the signaling ``url``, for the block (killed at its end if
+    it is still running): it ends once the room has had no participant for ``empty_for`` s, or on SIGTERM."""
+    command = [sys.executable, "manage.py", "record_call", room_id, "--url", url, "--empty-for", str(empty_for)]
+    recorder = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield recorder
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+
+
+def recorder_output(recorder: subprocess.Popen[str]) -> str:
+    """What a ``record_call`` process printed, once it ended (by itself, or stopped); it must have ended well."""
+    output, _ = recorder.communicate(timeout=60)
+    assert recorder.returncode == 0, output
+    return output
 
 
 @contextlib.contextmanager

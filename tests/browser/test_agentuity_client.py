@@ -30,7 +30,7 @@ from playwright.sync_api import Page
 
 from rtcsite.servers import ROOT, TcpProxy, wait_for_async
 from signaling.peer import GeneratedVideoTrack, WebRTCCall
-from tests.browser.conftest import OpenPage, Site, build_agentuity_page, join, peer_id, record_messages
+from tests.browser.conftest import OpenPage, Site, build_agentuity_page, join, peer_id, record_messages, recorder_output
 from tests.browser.python_peer import HEIGHT, WIDTH, Collector, EventLoopThread, pattern
 
 #: The fake camera's picture, as Chromium's --use-fake-device-for-media-stream makes it.
@@ -465,8 +465,7 @@ def test_record_call_records_agentuity_clients(open_page: OpenPage, site: Site, 
     first, second = agentuity(open_page, room_id), agentuity(open_page, room_id)
     ids = {agentuity_id(first), agentuity_id(second)}
     wait_agentuity_connected(first, agentuity_id(second))
-    recorder = site.start_record_call(room_id)
-    try:
+    with site.record_call(room_id) as recorder:
         # The recorder sits in the full room's extra seat and offers to each page, which answers with its media.
         for page in (first, second):
             page.wait_for_function("window.agentuity.manager.getState().remotePeerIds.length === 2", timeout=30_000)
@@ -478,11 +477,7 @@ def test_record_call_records_agentuity_clients(open_page: OpenPage, site: Site, 
         time.sleep(5)  # the call's length: what the recordings must hold
         for page in (first, second):
             page.evaluate("window.agentuity.manager.hangup()")
-        output, _ = recorder.communicate(timeout=60)
-        assert recorder.returncode == 0, output
-    finally:
-        if recorder.poll() is None:
-            recorder.kill()
+        output = recorder_output(recorder)
     listed = json.loads(api(site, f"/api/recordings/?room={room_id}"))["results"]
     assert {item["stream_id"] for item in listed} == ids, output
     for item in listed:

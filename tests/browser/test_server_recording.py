@@ -12,7 +12,7 @@ import urllib.request
 import av
 import numpy as np
 
-from tests.browser.conftest import OpenPage, Site, join, peer_id, wait_connected
+from tests.browser.conftest import OpenPage, Site, join, peer_id, recorder_output, wait_connected
 
 
 def api(site: Site, path: str) -> bytes:
@@ -37,8 +37,7 @@ def test_record_call_saves_a_recording_per_peer_from_an_extra_seat(
     join(alice)
     join(bob)
     wait_connected(alice, bob)
-    recorder = site.start_record_call(room_id)
-    try:
+    with site.record_call(room_id) as recorder:
         # The recorder sits in the full room's extra seat; both pages show that the call is being recorded.
         for page in (alice, bob):
             page.locator("#recording-indicator").wait_for(state="visible", timeout=30000)
@@ -48,11 +47,7 @@ def test_record_call_saves_a_recording_per_peer_from_an_extra_seat(
         alice.click("#hangup")
         bob.click("#hangup")
         call_length = time.monotonic() - started
-        output, _ = recorder.communicate(timeout=60)
-        assert recorder.returncode == 0, output
-    finally:
-        if recorder.poll() is None:
-            recorder.kill()
+        output = recorder_output(recorder)
 
     listed = json.loads(api(site, f"/api/recordings/?room={room_id}"))["results"]
     assert {item["stream_id"] for item in listed} == ids, output

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from rtcsite.servers import wait_for_async
-from tests.browser.conftest import OpenPage, Site, join, page_opener, peer_id, record_messages
+from tests.browser.conftest import OpenPage, Site, join, page_opener, peer_id, record_messages, recorder_output
 from tests.browser.python_peer import CountingPeer, EventLoopThread
 
 pytestmark = pytest.mark.sfu_media
@@ -305,8 +305,7 @@ def test_record_call_records_every_participant_of_an_sfu_room(
         join(page)
     for page in pages:
         page.wait_for_function("window.call.remotePeerIds.length === 2 && window.call.remoteStreams.size === 2")
-    recorder = sfu_site.start_record_call(room_id)
-    try:
+    with sfu_site.record_call(room_id) as recorder:
         # The recorder records from its join (the first page to show it) to each page's hang-up.
         pages[0].wait_for_function("window.call.peerRoles.size > 0", timeout=30000, polling=20)
         started = time.monotonic()
@@ -318,11 +317,7 @@ def test_record_call_records_every_participant_of_an_sfu_room(
         for page, own in zip(pages, ids, strict=True):
             page.click("#hangup")
             lengths[own] = time.monotonic() - started
-        output, _ = recorder.communicate(timeout=60)
-        assert recorder.returncode == 0, output
-    finally:
-        if recorder.poll() is None:
-            recorder.kill()
+        output = recorder_output(recorder)
     listed = json.loads(api(sfu_site, f"/api/recordings/?room={room_id}"))["results"]
     assert {item["stream_id"] for item in listed} == set(ids), output
     for item in listed:

@@ -5,6 +5,7 @@ nobody leave, and decodes everyone's video again after a gap we measure (printed
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -25,7 +26,7 @@ import websockets.sync.client
 from playwright.sync_api import Page
 
 from rtcsite.servers import ROOT, DaphneProcess, JanusProcess, NginxProcess
-from tests.browser.conftest import OpenPage, join, peer_id
+from tests.browser.conftest import OpenPage, join, peer_id, record_call, recorder_output
 from tests.browser.python_peer import CountingPeer, EventLoopThread
 from tests.browser.test_mesh_and_reconnect import RECORD_EVENTS
 from tests.browser.test_rolling_restart import DRAIN_SECONDS, serve_workers_behind_nginx
@@ -103,16 +104,9 @@ class Cluster:
             "shell", "-c", f"from rooms.models import Room; Room.objects.create(id={room_id!r}, topology='sfu')"
         )
 
-    def start_recorder(self, room_id: str, media: Path) -> subprocess.Popen[str]:
+    def record_call(self, room_id: str, media: Path) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
         """``manage.py record_call`` on the room (through nginx), saving into ``media``, until it is stopped."""
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "record_call", room_id, "--url", self.signal_url, "--empty-for", "60"],
-            cwd=ROOT,
-            env={**self.manage_env, "RTCSITE_MEDIA_ROOT": str(media)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        return record_call(room_id, self.signal_url, {**self.manage_env, "RTCSITE_MEDIA_ROOT": str(media)}, 60)
 
     def recordings(self, room_id: str, media: Path) -> dict[str, Path]:
         """The room's complete recordings: stream (peer) id -> file."""
@@ -333,8 +327,7 @@ def test_a_drained_node_hands_its_rooms_over_one_by_one_and_ends_with_no_session
     participant's recording goes on through the move, in one file that plays from its start to the recording's
     end."""
     pages, python, ids = call_of_four(cluster, open_page, room_id, peer_loop)
-    recorder = cluster.start_recorder(room_id, tmp_path)
-    try:
+    with cluster.record_call(room_id, tmp_path) as recorder:
         roles = python.call.roles
         wait_for(lambda: len(roles) == 1)
         (recorder_id,) = roles
@@ -354,11 +347,7 @@ def test_a_drained_node_hands_its_rooms_over_one_by_one_and_ends_with_no_session
         wait_for(lambda: all(python.video.get(page, 0) >= after_move.get(page, 0) + 20 for page in ids[:3]))
         recorder.send_signal(signal.SIGTERM)
         recorded_for = time.monotonic() - recorder_in
-        output, _ = recorder.communicate(timeout=60)
-        assert recorder.returncode == 0, output
-    finally:
-        if recorder.poll() is None:
-            recorder.kill()
+        output = recorder_output(recorder)
     recordings = cluster.recordings(room_id, tmp_path)
     assert sorted(recordings) == sorted(ids), (recordings, output)
     for peer, path in recordings.items():
